@@ -1,0 +1,52 @@
+# swift-journal. `make setup` installs what the build needs (Debian 12),
+# `make run` runs the main job, `make test` runs the tests.
+SHELL := /bin/bash
+SWIFT ?= swift
+DEBIAN_PACKAGES := liburing-dev pkg-config spin fio gnuplot-nox valgrind sqlite3 libsqlite3-dev
+DATA ?= ./data
+CLI_DEBUG := .build/debug/journalctl-swift
+CLI_RELEASE := .build/release/journalctl-swift
+
+.PHONY: setup build release run test test-unit test-models test-tsan bench clean
+
+# Installs the Debian packages only when one is missing.
+setup:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: setup
+	$(SWIFT) build
+
+release: setup
+	$(SWIFT) build -c release
+
+# The main job: append a workload to a journal under ./data, replay it, report.
+run: release
+	$(CLI_RELEASE) demo --journal $(DATA)/journal
+
+test: setup test-models test-unit
+
+test-unit:
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --parallel --num-workers 2
+
+test-models: setup
+	@for m in Tools/promela/*.pml; do \
+	  [ -e "$$m" ] || continue; \
+	  Tools/promela/check.sh "$$m" || exit 1; \
+	done
+
+test-tsan: setup
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+
+bench: release
+	$(CLI_RELEASE) bench all
+
+clean:
+	rm -rf .build .build-*

@@ -1,0 +1,98 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Layers, top to bottom (see README.md):
+//   journalctl-swift -> JournalCLI -> Journal -> JournalStorage -> Uring -> CLiburing
+//   PagedFile stands beside the journal (the RAM-backed data file).
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "swift-journal",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Journal", targets: ["Journal"]),
+        .library(name: "PagedFile", targets: ["PagedFile"]),
+        .executable(name: "journalctl-swift", targets: ["journalctl-swift"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // liburing 2.3 from Debian's liburing-dev; its static inline helpers import directly.
+        .systemLibrary(
+            name: "CLiburing",
+            pkgConfig: "liburing",
+            providers: [.apt(["liburing-dev"])]
+        ),
+        // Tiny C helpers Swift cannot express: CRC32C with the SSE4.2 instruction,
+        // statx(STATX_DIOALIGN), and a few constants that do not import.
+        .target(name: "CJournalShims"),
+        .target(
+            name: "Uring",
+            dependencies: [
+                "CLiburing",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "JournalStorage",
+            dependencies: [
+                "Uring", "CJournalShims",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Journal",
+            dependencies: [
+                "JournalStorage", "CJournalShims",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "PagedFile",
+            swiftSettings: strict
+        ),
+        .target(
+            name: "JournalCLI",
+            dependencies: [
+                "Journal", "JournalStorage", "PagedFile",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "journalctl-swift",
+            dependencies: ["JournalCLI"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "JournalTests",
+            dependencies: ["Journal", "JournalStorage", "Uring", "CJournalShims"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "PagedFileTests",
+            dependencies: ["PagedFile"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["JournalCLI", "Journal"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,31 @@
+#define _GNU_SOURCE
+#include "CJournalShims.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#ifndef STATX_DIOALIGN
+#define STATX_DIOALIGN 0x00002000U
+#endif
+
+int cjournal_dio_alignment(int fd, uint32_t *memory_align, uint32_t *offset_align) {
+    struct statx stx;
+    *memory_align = 0;
+    *offset_align = 0;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) != 0) return -1;
+    if (stx.stx_mask & STATX_DIOALIGN) {
+        // Glibc 2.36's struct statx predates these fields; the kernel ABI puts
+        // stx_dio_mem_align at 0x98 and stx_dio_offset_align at 0x9c.
+        _Static_assert(sizeof(struct statx) == 0x100, "statx ABI size");
+        memcpy(memory_align, (const char *)&stx + 0x98, 4);
+        memcpy(offset_align, (const char *)&stx + 0x9c, 4);
+    }
+    return 0;
+}
+
+int cjournal_o_direct(void) { return O_DIRECT; }
+int cjournal_o_dsync(void) { return O_DSYNC; }
+int cjournal_o_directory(void) { return O_DIRECTORY; }
+int cjournal_o_cloexec(void) { return O_CLOEXEC; }

@@ -1,0 +1,30 @@
+#ifndef CJOURNALSHIMS_H
+#define CJOURNALSHIMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// CRC32C (Castagnoli, reflected polynomial 0x82F63B78) continuing from `crc`.
+/// Pass 0 to start. Pre- and post-inversion are applied inside, so
+/// `cjournal_crc32c(cjournal_crc32c(0, a), b) == cjournal_crc32c(0, a ++ b)`.
+/// Uses the SSE4.2 `crc32` instruction when the CPU has it, a table otherwise.
+uint32_t cjournal_crc32c(uint32_t crc, const void *bytes, size_t count);
+
+/// The portable table implementation, exposed so tests can compare both paths.
+uint32_t cjournal_crc32c_portable(uint32_t crc, const void *bytes, size_t count);
+
+/// 1 when `cjournal_crc32c` uses the hardware instruction.
+int cjournal_crc32c_is_hardware(void);
+
+/// Direct-I/O alignment of an open file from statx(STATX_DIOALIGN).
+/// Returns 0 and fills both values on success (they are 0 when the file
+/// system does not report them), or -1 with errno set.
+int cjournal_dio_alignment(int fd, uint32_t *memory_align, uint32_t *offset_align);
+
+/// The open(2) flag values Swift's Glibc module does not export.
+int cjournal_o_direct(void);
+int cjournal_o_dsync(void);
+int cjournal_o_directory(void);
+int cjournal_o_cloexec(void);
+
+#endif
