@@ -22,7 +22,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
-        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // liburing 2.3 from Debian's liburing-dev; its static inline helpers import directly.
@@ -37,16 +36,14 @@ let package = Package(
         .target(
             name: "Uring",
             dependencies: [
-                "CLiburing",
-                .product(name: "SystemPackage", package: "swift-system"),
+                "CLiburing"
             ],
             swiftSettings: strict
         ),
         .target(
             name: "JournalStorage",
             dependencies: [
-                "Uring", "CJournalShims",
-                .product(name: "SystemPackage", package: "swift-system"),
+                "Uring", "CJournalShims"
             ],
             swiftSettings: strict
         ),
@@ -55,9 +52,15 @@ let package = Package(
             dependencies: [
                 "JournalStorage", "CJournalShims",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Metrics", package: "swift-metrics")
             ],
+            swiftSettings: strict
+        ),
+        // The simulated disk and the power-cut explorer: used by tests and by
+        // `journalctl-swift crash-sim`.
+        .target(
+            name: "JournalTesting",
+            dependencies: ["Journal", "JournalStorage"],
             swiftSettings: strict
         ),
         .target(
@@ -67,10 +70,9 @@ let package = Package(
         .target(
             name: "JournalCLI",
             dependencies: [
-                "Journal", "JournalStorage", "PagedFile",
+                "Journal", "JournalStorage", "JournalTesting", "PagedFile",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log")
             ],
             swiftSettings: strict
         ),
@@ -82,6 +84,11 @@ let package = Package(
         .testTarget(
             name: "JournalTests",
             dependencies: ["Journal", "JournalStorage", "Uring", "CJournalShims"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "JournalTestingTests",
+            dependencies: ["JournalTesting", "Journal", "JournalStorage"],
             swiftSettings: strict
         ),
         .testTarget(

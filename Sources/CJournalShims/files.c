@@ -29,3 +29,6 @@ int cjournal_o_direct(void) { return O_DIRECT; }
 int cjournal_o_dsync(void) { return O_DSYNC; }
 int cjournal_o_directory(void) { return O_DIRECTORY; }
 int cjournal_o_cloexec(void) { return O_CLOEXEC; }
+
+#include <sys/eventfd.h>
+int cjournal_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }

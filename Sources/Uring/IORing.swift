@@ -1,5 +1,4 @@
 internal import CLiburing
-public import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -85,13 +84,13 @@ public struct IORing: ~Copyable {
     ///
     /// The corresponding C function is `io_uring_prep_write`.
     public mutating func prepareWrite(
-        fd: FileDescriptor, buffer: UnsafeRawPointer, count: Int, offset: Int64,
+        fd: Int32, buffer: UnsafeRawPointer, count: Int, offset: Int64,
         durable: Bool, tag: UInt64
     ) -> Bool {
         precondition(count >= 0 && count <= Int(UInt32.max), "write size out of range")
         precondition(offset >= 0, "negative offset")
         guard let sqe = io_uring_get_sqe(ring) else { return false }
-        io_uring_prep_write(sqe, fd.rawValue, buffer, UInt32(count), UInt64(offset))
+        io_uring_prep_write(sqe, fd, buffer, UInt32(count), UInt64(offset))
         if durable { sqe.pointee.rw_flags = UInt32(RWF_DSYNC) }
         io_uring_sqe_set_data64(sqe, tag)
         preparedCount += 1
@@ -102,12 +101,12 @@ public struct IORing: ~Copyable {
     ///
     /// The corresponding C function is `io_uring_prep_read`.
     public mutating func prepareRead(
-        fd: FileDescriptor, buffer: UnsafeMutableRawPointer, count: Int, offset: Int64, tag: UInt64
+        fd: Int32, buffer: UnsafeMutableRawPointer, count: Int, offset: Int64, tag: UInt64
     ) -> Bool {
         precondition(count >= 0 && count <= Int(UInt32.max), "read size out of range")
         precondition(offset >= 0, "negative offset")
         guard let sqe = io_uring_get_sqe(ring) else { return false }
-        io_uring_prep_read(sqe, fd.rawValue, buffer, UInt32(count), UInt64(offset))
+        io_uring_prep_read(sqe, fd, buffer, UInt32(count), UInt64(offset))
         io_uring_sqe_set_data64(sqe, tag)
         preparedCount += 1
         return true
@@ -117,9 +116,9 @@ public struct IORing: ~Copyable {
     /// it starts: it does not order against writes still in flight.
     ///
     /// The corresponding C function is `io_uring_prep_fsync`.
-    public mutating func prepareDataSync(fd: FileDescriptor, tag: UInt64) -> Bool {
+    public mutating func prepareDataSync(fd: Int32, tag: UInt64) -> Bool {
         guard let sqe = io_uring_get_sqe(ring) else { return false }
-        io_uring_prep_fsync(sqe, fd.rawValue, UInt32(IORING_FSYNC_DATASYNC))
+        io_uring_prep_fsync(sqe, fd, UInt32(IORING_FSYNC_DATASYNC))
         io_uring_sqe_set_data64(sqe, tag)
         preparedCount += 1
         return true
@@ -129,9 +128,9 @@ public struct IORing: ~Copyable {
     /// ring's owner through an eventfd).
     ///
     /// The corresponding C function is `io_uring_prep_poll_add`.
-    public mutating func preparePollIn(fd: FileDescriptor, tag: UInt64) -> Bool {
+    public mutating func preparePollIn(fd: Int32, tag: UInt64) -> Bool {
         guard let sqe = io_uring_get_sqe(ring) else { return false }
-        io_uring_prep_poll_add(sqe, fd.rawValue, UInt32(POLLIN))
+        io_uring_prep_poll_add(sqe, fd, UInt32(POLLIN))
         io_uring_sqe_set_data64(sqe, tag)
         preparedCount += 1
         return true

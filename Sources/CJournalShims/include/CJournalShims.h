@@ -27,4 +27,7 @@ int cjournal_o_dsync(void);
 int cjournal_o_directory(void);
 int cjournal_o_cloexec(void);
 
+/// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK).
+int cjournal_eventfd(void);
+
 #endif

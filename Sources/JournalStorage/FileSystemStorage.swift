@@ -1,0 +1,286 @@
+internal import CJournalShims
+import Uring
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real storage: a directory on a Linux file system, files opened with
+/// `O_DIRECT|O_DSYNC` (or `O_DSYNC` alone when direct I/O is turned off),
+/// durable writes through io_uring.
+public final class FileSystemStorage: StorageDirectory {
+    public struct Options: Sendable {
+        /// Open files with `O_DIRECT`. When false, writes go through the page
+        /// cache but stay durable (`O_DSYNC`).
+        public var directIO: Bool = true
+        /// Permission bits of files and of the directory when created.
+        public var fileMode: UInt32 = 0o600
+        /// Create the directory when it does not exist.
+        public var createDirectory: Bool = false
+        public init() {}
+    }
+
+    public let path: String
+    public let ioAlignment: Int
+    public let options: Options
+    private let directoryFD: Int32
+
+    /// Opens (or, with `createDirectory`, creates) the directory at `path`
+    /// and probes its file system: direct-I/O support and alignment.
+    public init(path: String, options: Options = Options()) throws(StorageError) {
+        self.path = path
+        self.options = options
+        if options.createDirectory {
+            let dirMode = options.fileMode | ((options.fileMode & 0o444) >> 2)  // r -> x
+            if mkdir(path, dirMode) != 0, Glibc.errno != EEXIST {
+                throw StorageError("mkdir", path: path, errno: Errno(rawValue: Glibc.errno))
+            }
+        }
+        let flags = O_RDONLY | cjournal_o_directory() | cjournal_o_cloexec()
+        let fd = try Self.retryingEINTR("open", path) { Glibc.open(path, flags) }
+        self.directoryFD = fd
+        do {
+            self.ioAlignment = try Self.probeAlignment(directory: path, directIO: options.directIO, mode: options.fileMode)
+        } catch {
+            _ = Glibc.close(fd)
+            throw error
+        }
+    }
+
+    deinit {
+        _ = Glibc.close(directoryFD)
+    }
+
+    /// Creates a probe file to learn whether the file system accepts
+    /// `O_DIRECT` and what alignment it needs.
+    private static func probeAlignment(directory: String, directIO: Bool, mode: UInt32) throws(StorageError) -> Int {
+        let probe = directory + "/.probe-\(getpid())"
+        var flags = O_RDWR | O_CREAT | O_TRUNC | cjournal_o_cloexec()
+        if directIO { flags |= cjournal_o_direct() }
+        let fd = Glibc.open(probe, flags, mode)
+        if fd < 0 {
+            let e = Errno(rawValue: Glibc.errno)
+            throw StorageError(directIO && e == .invalidArgument ? "open O_DIRECT" : "open", path: probe, errno: e)
+        }
+        defer {
+            _ = Glibc.close(fd)
+            _ = unlink(probe)
+        }
+        var memoryAlign: UInt32 = 0
+        var offsetAlign: UInt32 = 0
+        var alignment = 4096
+        if cjournal_dio_alignment(fd, &memoryAlign, &offsetAlign) == 0, offsetAlign > 0 {
+            alignment = Int(max(memoryAlign, offsetAlign))
+        }
+        precondition(alignment > 0 && alignment & (alignment - 1) == 0, "alignment must be a power of two")
+        return alignment
+    }
+
+    static func retryingEINTR(_ operation: String, _ path: String, _ body: () -> Int32) throws(StorageError) -> Int32 {
+        while true {
+            let rc = body()
+            if rc >= 0 { return rc }
+            let e = Glibc.errno
+            if e == EINTR { continue }
+            throw StorageError(operation, path: path, errno: Errno(rawValue: e))
+        }
+    }
+
+    private func full(_ name: String) -> String {
+        precondition(!name.contains("/") && !name.isEmpty, "file names are plain names")
+        return path + "/" + name
+    }
+
+    private func syncDirectory() throws(StorageError) {
+        _ = try Self.retryingEINTR("fsync", path) { fsync(directoryFD) }
+    }
+
+    public func fileNames() throws(StorageError) -> [String] {
+        guard let dir = opendir(path) else {
+            throw StorageError("opendir", path: path, errno: Errno(rawValue: Glibc.errno))
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let type = entry.pointee.d_type
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name == "." || name == ".." { continue }
+            if type == UInt8(DT_REG) || type == UInt8(DT_UNKNOWN) { names.append(name) }
+        }
+        return names
+    }
+
+    private func openFlags(create: Bool) -> Int32 {
+        var flags = O_RDWR | cjournal_o_dsync() | cjournal_o_cloexec()
+        if options.directIO { flags |= cjournal_o_direct() }
+        if create { flags |= O_CREAT | O_EXCL }
+        return flags
+    }
+
+    public func createZeroFilled(_ name: String, bytes: Int) throws(StorageError) -> any StorageFile {
+        precondition(bytes >= 0 && bytes % ioAlignment == 0, "size must be a multiple of the I/O alignment")
+        // Fill under a temporary name, then rename: a crash never leaves a
+        // short file under the final name.
+        let temporary = name + ".tmp"
+        let temporaryPath = full(temporary)
+        _ = unlink(temporaryPath)
+        let fd = try Self.retryingEINTR("open", temporaryPath) { Glibc.open(temporaryPath, openFlags(create: true), options.fileMode) }
+        let file = FileSystemFile(name: temporary, path: temporaryPath, fd: fd, size: bytes)
+        do {
+            let chunk = min(max(bytes, ioAlignment), 1 << 20)
+            let zeros = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: max(ioAlignment, 4096))
+            defer { zeros.deallocate() }
+            zeros.initializeMemory(as: UInt8.self, repeating: 0, count: chunk)
+            var offset = 0
+            while offset < bytes {
+                let n = min(chunk, bytes - offset)
+                try file.writeDurably(UnsafeRawBufferPointer(start: zeros, count: n), at: offset)
+                offset += n
+            }
+            _ = try Self.retryingEINTR("fdatasync", temporaryPath) { fdatasync(fd) }
+            try rename(temporary, to: name)
+        } catch {
+            file.close()
+            _ = unlink(temporaryPath)
+            throw error
+        }
+        file.renamed(name: name, path: full(name))
+        return file
+    }
+
+    public func open(_ name: String) throws(StorageError) -> any StorageFile {
+        let p = full(name)
+        let fd = try Self.retryingEINTR("open", p) { Glibc.open(p, openFlags(create: false)) }
+        var st = stat()
+        if fstat(fd, &st) != 0 {
+            let e = Errno(rawValue: Glibc.errno)
+            _ = Glibc.close(fd)
+            throw StorageError("fstat", path: p, errno: e)
+        }
+        return FileSystemFile(name: name, path: p, fd: fd, size: Int(st.st_size))
+    }
+
+    public func rename(_ from: String, to: String) throws(StorageError) {
+        let a = full(from)
+        let b = full(to)
+        _ = try Self.retryingEINTR("rename", a) { Glibc.rename(a, b) }
+        try syncDirectory()
+    }
+
+    public func remove(_ name: String) throws(StorageError) {
+        let p = full(name)
+        _ = try Self.retryingEINTR("unlink", p) { unlink(p) }
+        try syncDirectory()
+    }
+
+    public func lockExclusive() throws(StorageError) -> any StorageLock {
+        let fd = try Self.retryingEINTR("open", path) { Glibc.open(path, O_RDONLY | cjournal_o_directory() | cjournal_o_cloexec()) }
+        do {
+            _ = try Self.retryingEINTR("flock", path) { flock(fd, LOCK_EX | LOCK_NB) }
+        } catch {
+            _ = Glibc.close(fd)
+            throw error
+        }
+        return FileSystemLock(fd: fd)
+    }
+
+    public func makeWriteQueue(depth: Int) throws(StorageError) -> any StorageWriteQueue {
+        try UringWriteQueue(depth: depth, alignment: ioAlignment)
+    }
+}
+
+final class FileSystemLock: StorageLock, @unchecked Sendable {
+    // Guarded by the owner: unlock is called at most once, by the journal's
+    // close path, and deinit runs after it.
+    private var fd: Int32
+
+    init(fd: Int32) { self.fd = fd }
+
+    func unlock() {
+        if fd >= 0 {
+            _ = flock(fd, LOCK_UN)
+            _ = Glibc.close(fd)
+            fd = -1
+        }
+    }
+
+    deinit { unlock() }
+}
+
+/// An open file of a `FileSystemStorage`.
+public final class FileSystemFile: StorageFile, @unchecked Sendable {
+    // `name` and `path` change only in `renamed`, before the file is shared.
+    public private(set) var name: String
+    private(set) var path: String
+    let fd: Int32
+    public let size: Int
+
+    init(name: String, path: String, fd: Int32, size: Int) {
+        self.name = name
+        self.path = path
+        self.fd = fd
+        self.size = size
+    }
+
+    func renamed(name: String, path: String) {
+        self.name = name
+        self.path = path
+    }
+
+    deinit { _ = Glibc.close(fd) }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(StorageError) -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n < 0 {
+                if Glibc.errno == EINTR { continue }
+                throw StorageError("pread", path: path, errno: Errno(rawValue: Glibc.errno))
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    public func writeDurably(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(StorageError) {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if n < 0 {
+                if Glibc.errno == EINTR { continue }
+                throw StorageError("pwrite", path: path, errno: Errno(rawValue: Glibc.errno))
+            }
+            if n == 0 { throw StorageError("pwrite", path: path, errno: .ioError) }
+            done += n
+        }
+    }
+
+    public func mapReadOnly() throws(StorageError) -> any StorageMapping {
+        if size == 0 { return EmptyMapping() }
+        guard let base = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), base != MAP_FAILED else {
+            throw StorageError("mmap", path: path, errno: Errno(rawValue: Glibc.errno))
+        }
+        return FileMapping(base: base, count: size)
+    }
+
+    public func close() {
+        // The descriptor is closed when the last reference goes away, so that
+        // a write still in flight never targets a reused descriptor number.
+    }
+}
+
+final class FileMapping: StorageMapping, @unchecked Sendable {
+    let bytes: UnsafeRawBufferPointer
+    init(base: UnsafeMutableRawPointer, count: Int) {
+        bytes = UnsafeRawBufferPointer(start: base, count: count)
+    }
+    deinit {
+        if let base = bytes.baseAddress { _ = munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+}
+
+final class EmptyMapping: StorageMapping, @unchecked Sendable {
+    let bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+}
