@@ -1,0 +1,392 @@
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A fixed-capacity pool of equal-sized pages, shared by many paged files.
+///
+/// Memory comes from a few large anonymous mappings ("arenas") made once at
+/// initialization; no page is ever allocated on its own. A page is named by
+/// its index (`PageIndex`, `0 ..< pageCapacity`).
+///
+/// ## Accounting
+/// One counter, `committedPages`, holds rented plus reserved pages and is the
+/// only thing checked against the capacity. Every way to obtain capacity goes
+/// through `reserve(pages:)`, including reuse of free-listed pages: renting
+/// (`rent()`) only turns one of the caller's reserved pages into a rented one
+/// and never changes the counter. Pages retired by a file stay counted until
+/// they are back on the free list (`release(chain:)`), so the counter can never
+/// promise a page that is still in use or waiting for readers to leave.
+///
+/// ## Free pages
+/// Never-touched pages are handed out by a bump index (`bumpNext`); they read
+/// as zeros because the kernel zero-fills fresh anonymous memory. Returned
+/// pages are zeroed by the returning thread (outside any lock, after the
+/// readers' grace period) and pushed on a sharded Treiber stack: `shardCount`
+/// heads on separate cache lines, each a 64-bit word holding a 32-bit version
+/// tag above a 32-bit "page index + 1", so a stale compare-and-swap fails
+/// instead of corrupting the stack (no ABA). `trim()` gives the memory of free
+/// pages back to the kernel with `madvise(MADV_DONTNEED)`.
+///
+/// Invariant (checked in tests at quiescence): pages on the free lists plus
+/// never-touched pages plus rented pages equal `pageCapacity`; rented pages
+/// never exceed `committedPages`, which never exceeds `pageCapacity`.
+public final class PagePool: @unchecked Sendable {
+    // @unchecked: all mutable state is reached through atomics or raw memory
+    // whose ownership is handed between threads by those atomics.
+
+    typealias PageIndex = UInt32
+
+    /// The size of one page in bytes: a power of two from 4 KiB to 2 MiB.
+    public let pageBytes: Int
+    /// The number of pages the pool holds.
+    public let pageCapacity: Int
+    /// `pageCapacity * pageBytes`.
+    public var capacityBytes: Int { pageCapacity * pageBytes }
+
+    let pageShift: Int
+    static let pageBytesMin = 4 << 10
+    static let pageBytesMax = 2 << 20
+    public static let pageBytesDefault = 64 << 10
+    /// The largest arena; bigger pools use several.
+    static let arenaBytesMax = 1 << 30
+    static let shardCount = 8
+    static let shardBits = 3
+    /// Atomic slots are spread this many words apart (128 bytes: two cache
+    /// lines, which defeats the adjacent-line prefetcher).
+    static let slotStrideWords = 16
+
+    private let arenaShift: Int
+    private let arenaMask: Int
+    private let arenaBytes: Int
+    private let arenaCount: Int
+    private let arenaBases: UnsafeMutablePointer<UnsafeMutableRawPointer>
+
+    /// Free-list links: `next[i]` is "index + 1" of the page below page `i`.
+    private let next: UnsafeMutablePointer<Atomic<UInt32>>
+    /// `shardCount` tagged heads, `slotStrideWords` words apart.
+    private let heads: UnsafeMutablePointer<Atomic<UInt64>>
+    private let counters: UnsafeMutablePointer<Atomic<Int>>
+    private static let committedSlot = 0
+    private static let rentedSlot = 1
+    private static let bumpSlot = 2
+    private static let counterSlots = 3
+
+    /// Creates a pool of `capacityBytes` (rounded down to whole pages).
+    ///
+    /// - Parameters:
+    ///   - capacityBytes: the capacity; at least one page.
+    ///   - pageBytes: a power of two from 4096 to 2 MiB, 64 KiB by default.
+    /// - Throws: `invalidArgument` for a bad size, `mapFailed` if the kernel
+    ///   refuses the virtual memory.
+    /// - Complexity: O(number of arenas); the memory is only reserved, not touched.
+    public init(capacityBytes: Int, pageBytes: Int = PagePool.pageBytesDefault) throws(PagedFileError) {
+        guard pageBytes >= Self.pageBytesMin, pageBytes <= Self.pageBytesMax,
+              pageBytes.nonzeroBitCount == 1
+        else { throw .invalidArgument("pageBytes must be a power of two from 4 KiB to 2 MiB") }
+        guard capacityBytes >= pageBytes else {
+            throw .invalidArgument("capacityBytes must hold at least one page")
+        }
+        let pages = capacityBytes / pageBytes
+        guard pages < Int(UInt32.max) else { throw .invalidArgument("capacityBytes holds too many pages") }
+        self.pageBytes = pageBytes
+        self.pageCapacity = pages
+        self.pageShift = pageBytes.trailingZeroBitCount
+        let capacity = pages * pageBytes
+        self.arenaBytes = min(Self.arenaBytesMax, capacity)
+        // arenaBytes is a power of two times pageBytes only when it is the max;
+        // a single smaller arena needs no shift, so size the shift on the max.
+        self.arenaShift = (Self.arenaBytesMax / pageBytes).trailingZeroBitCount
+        self.arenaMask = (1 << arenaShift) - 1
+        self.arenaCount = (capacity + Self.arenaBytesMax - 1) / Self.arenaBytesMax
+        assert(arenaCount >= 1)
+
+        arenaBases = .allocate(capacity: arenaCount)
+        next = .allocate(capacity: pages)
+        heads = .allocate(capacity: Self.shardCount * Self.slotStrideWords)
+        counters = .allocate(capacity: Self.counterSlots * Self.slotStrideWords)
+        for i in 0 ..< pages { (next + i).initialize(to: Atomic(0)) }
+        for i in 0 ..< Self.shardCount * Self.slotStrideWords { (heads + i).initialize(to: Atomic(0)) }
+        for i in 0 ..< Self.counterSlots * Self.slotStrideWords { (counters + i).initialize(to: Atomic(0)) }
+
+        var mapped = 0
+        var failure: PagedFileError?
+        while mapped < arenaCount {
+            let bytes = min(Self.arenaBytesMax, capacity - mapped * Self.arenaBytesMax)
+            do throws(PagedFileError) {
+                let base = try VirtualMemory.map(byteCount: bytes)
+                (arenaBases + mapped).initialize(to: base)
+                mapped += 1
+            } catch {
+                failure = error
+                break
+            }
+        }
+        if let failure {
+            for a in 0 ..< mapped { VirtualMemory.unmap(arenaBases[a], byteCount: arenaBytesOf(a)) }
+            releaseBookkeeping(initializedArenas: 0)
+            throw failure
+        }
+    }
+
+    deinit {
+        // A pool outlives its files (each file holds a strong reference), so
+        // every page is back: the pool is whole.
+        assert(rentedPages == 0, "pool destroyed with rented pages")
+        assert(counter(Self.committedSlot).pointee.load(ordering: .relaxed) == 0, "pool destroyed with reservations")
+        for a in 0 ..< arenaCount { VirtualMemory.unmap(arenaBases[a], byteCount: arenaBytesOf(a)) }
+        releaseBookkeeping(initializedArenas: arenaCount)
+    }
+
+    private func releaseBookkeeping(initializedArenas: Int) {
+        arenaBases.deinitialize(count: initializedArenas)
+        arenaBases.deallocate()
+        next.deinitialize(count: pageCapacity)
+        next.deallocate()
+        heads.deinitialize(count: Self.shardCount * Self.slotStrideWords)
+        heads.deallocate()
+        counters.deinitialize(count: Self.counterSlots * Self.slotStrideWords)
+        counters.deallocate()
+    }
+
+    private func arenaBytesOf(_ arena: Int) -> Int {
+        min(Self.arenaBytesMax, capacityBytes - arena * Self.arenaBytesMax)
+    }
+
+    @inline(__always)
+    private func counter(_ slot: Int) -> UnsafeMutablePointer<Atomic<Int>> {
+        counters + slot * Self.slotStrideWords
+    }
+
+    @inline(__always)
+    private func head(_ shard: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        heads + shard * Self.slotStrideWords
+    }
+
+    // MARK: Public figures
+
+    /// Rented plus reserved bytes: the figure checked against the capacity.
+    ///
+    /// Lock-free; a snapshot that may be stale by the time it returns.
+    /// - Complexity: O(1).
+    public var committedBytes: Int { counter(Self.committedSlot).pointee.load(ordering: .acquiring) * pageBytes }
+
+    /// Bytes of pages currently out of the free lists: published in a file,
+    /// waiting for readers to leave, or briefly held by a writer.
+    ///
+    /// Lock-free snapshot. - Complexity: O(1).
+    public var rentedBytes: Int { rentedPages * pageBytes }
+
+    /// Capacity that a new reservation could still take.
+    ///
+    /// Lock-free snapshot. - Complexity: O(1).
+    public var availableBytes: Int { capacityBytes - committedBytes }
+
+    var rentedPages: Int { counter(Self.rentedSlot).pointee.load(ordering: .acquiring) }
+    var committedPages: Int { counter(Self.committedSlot).pointee.load(ordering: .acquiring) }
+
+    // MARK: Addresses
+
+    /// The address of a page. Pure arithmetic on the arena table.
+    @inline(__always)
+    func address(of page: PageIndex) -> UnsafeMutableRawPointer {
+        let index = Int(page)
+        assert(index < pageCapacity)
+        return arenaBases[index >> arenaShift] + ((index & arenaMask) << pageShift)
+    }
+
+    // MARK: Capacity
+
+    /// Takes `pages` of capacity, or throws `outOfSpace` and takes nothing.
+    /// Lock-free compare-and-swap loop on the capacity counter.
+    func reserve(pages: Int) throws(PagedFileError) {
+        assert(pages > 0)
+        let committed = counter(Self.committedSlot)
+        var current = committed.pointee.load(ordering: .relaxed)
+        while true {
+            assert(current >= 0 && current <= pageCapacity)
+            guard pages <= pageCapacity - current else { throw .outOfSpace }
+            let (exchanged, original) = committed.pointee.compareExchange(
+                expected: current, desired: current + pages, ordering: .acquiringAndReleasing)
+            if exchanged { return }
+            current = original
+        }
+    }
+
+    /// Gives back `pages` of capacity taken by `reserve(pages:)` and not rented.
+    func unreserve(pages: Int) {
+        assert(pages >= 0)
+        guard pages > 0 else { return }
+        let (_, after) = counter(Self.committedSlot).pointee.wrappingSubtract(pages, ordering: .acquiringAndReleasing)
+        assert(after >= 0, "capacity counter went negative")
+    }
+
+    // MARK: Renting
+
+    /// Takes one zero-filled page against a reservation the caller holds.
+    ///
+    /// Free-listed pages first (they are resident), then never-touched ones.
+    /// The caller's reservation guarantees a page exists; the only way to find
+    /// none is a transient state (another writer holding a page it is about to
+    /// give back after losing a publish race, or `trim()` running), so the
+    /// loop yields and retries.
+    /// - Complexity: O(1) expected; lock-free except for that transient wait.
+    func rent() -> PageIndex {
+        let home = VirtualMemory.threadHash(bits: Self.shardBits)
+        var attempts = 0
+        while true {
+            for k in 0 ..< Self.shardCount {
+                if let page = pop(shard: (home + k) & (Self.shardCount - 1)) {
+                    counter(Self.rentedSlot).pointee.wrappingAdd(1, ordering: .relaxed)
+                    return page
+                }
+            }
+            if let page = bump() {
+                counter(Self.rentedSlot).pointee.wrappingAdd(1, ordering: .relaxed)
+                return page
+            }
+            attempts += 1
+            assert(attempts < 100_000_000, "rent() found no page for a reserved request")
+            sched_yield()
+        }
+    }
+
+    /// Puts back a page that was rented but never published or written (the
+    /// loser of a publish race). The caller keeps its reservation.
+    func returnUnused(_ page: PageIndex) {
+        push(chainHead: page, chainTail: page, shard: VirtualMemory.threadHash(bits: Self.shardBits))
+        counter(Self.rentedSlot).pointee.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    // MARK: Retired chains
+
+    /// Links `page` in front of a chain of retired pages, using the free-list
+    /// link of the page (a retired page is on no list). Returns the new head.
+    func chain(_ page: PageIndex, before head: PageIndex?) -> PageIndex {
+        next[Int(page)].store(head.map { $0 + 1 } ?? 0, ordering: .relaxed)
+        return page
+    }
+
+    /// Zeroes every page of a retired chain, puts them on a free list and
+    /// gives their capacity back. Call only once no reader or writer can touch
+    /// them (after the grace period); runs outside any lock.
+    /// - Complexity: O(pages × pageBytes) for the zeroing.
+    func release(chain head: PageIndex?, count: Int) {
+        guard let head else { assert(count == 0); return }
+        var tail = head
+        var seen = 1
+        memset(address(of: tail), 0, pageBytes)
+        while true {
+            let link = next[Int(tail)].load(ordering: .relaxed)
+            if link == 0 { break }
+            tail = link - 1
+            memset(address(of: tail), 0, pageBytes)
+            seen += 1
+        }
+        assert(seen == count, "retired chain length mismatch")
+        // Pages first, capacity second: whoever sees the capacity free also
+        // finds the pages on a list.
+        push(chainHead: head, chainTail: tail, shard: VirtualMemory.threadHash(bits: Self.shardBits))
+        counter(Self.rentedSlot).pointee.wrappingSubtract(count, ordering: .relaxed)
+        unreserve(pages: count)
+    }
+
+    // MARK: Trim
+
+    /// Gives the physical memory of every free-listed page back to the
+    /// kernel. Pages stay in the pool and read as zeros.
+    ///
+    /// Safe to call concurrently with anything; a writer that needs a page
+    /// while trim holds the free pages waits for it.
+    /// - Complexity: O(free pages) system calls.
+    public func trim() {
+        for shard in 0 ..< Self.shardCount {
+            let h = head(shard)
+            var current = h.pointee.load(ordering: .acquiring)
+            // Detach the whole shard with one compare-and-swap.
+            while current & 0xFFFF_FFFF != 0 {
+                let detached = (current >> 32 &+ 1) << 32
+                let (exchanged, original) = h.pointee.compareExchange(
+                    expected: current, desired: detached, ordering: .acquiringAndReleasing)
+                if exchanged { break }
+                current = original
+            }
+            let first = UInt32(truncatingIfNeeded: current)
+            guard first != 0 else { continue }
+            var page = first - 1
+            var tail = page
+            while true {
+                VirtualMemory.discard(address(of: page), byteCount: pageBytes)
+                tail = page
+                let link = next[Int(page)].load(ordering: .relaxed)
+                if link == 0 { break }
+                page = link - 1
+            }
+            push(chainHead: first - 1, chainTail: tail, shard: shard)
+        }
+    }
+
+    // MARK: Treiber stacks
+
+    @inline(__always)
+    private func pop(shard: Int) -> PageIndex? {
+        let h = head(shard)
+        var current = h.pointee.load(ordering: .acquiring)
+        while true {
+            let top = UInt32(truncatingIfNeeded: current)
+            if top == 0 { return nil }
+            // The link may be stale if another thread popped `top` meanwhile;
+            // the version tag then makes the exchange below fail.
+            let below = next[Int(top - 1)].load(ordering: .relaxed)
+            let desired = ((current >> 32) &+ 1) << 32 | UInt64(below)
+            let (exchanged, original) = h.pointee.compareExchange(
+                expected: current, desired: desired, ordering: .acquiringAndReleasing)
+            if exchanged { return top - 1 }
+            current = original
+        }
+    }
+
+    private func push(chainHead: PageIndex, chainTail: PageIndex, shard: Int) {
+        let h = head(shard)
+        var current = h.pointee.load(ordering: .relaxed)
+        while true {
+            next[Int(chainTail)].store(UInt32(truncatingIfNeeded: current), ordering: .relaxed)
+            let desired = ((current >> 32) &+ 1) << 32 | UInt64(chainHead + 1)
+            let (exchanged, original) = h.pointee.compareExchange(
+                expected: current, desired: desired, ordering: .acquiringAndReleasing)
+            if exchanged { return }
+            current = original
+        }
+    }
+
+    private func bump() -> PageIndex? {
+        let b = counter(Self.bumpSlot)
+        var current = b.pointee.load(ordering: .relaxed)
+        while current < pageCapacity {
+            let (exchanged, original) = b.pointee.compareExchange(
+                expected: current, desired: current + 1, ordering: .relaxed)
+            if exchanged { return PageIndex(current) }
+            current = original
+        }
+        return nil
+    }
+
+    // MARK: Test support
+
+    /// Counts free-listed and never-touched pages. Only meaningful when no
+    /// other thread uses the pool.
+    /// - Complexity: O(free pages).
+    func quiescentFreePageCount() -> Int {
+        var total = pageCapacity - counter(Self.bumpSlot).pointee.load(ordering: .acquiring)
+        for shard in 0 ..< Self.shardCount {
+            var link = UInt32(truncatingIfNeeded: head(shard).pointee.load(ordering: .acquiring))
+            while link != 0 {
+                total += 1
+                link = next[Int(link - 1)].load(ordering: .relaxed)
+            }
+        }
+        return total
+    }
+}

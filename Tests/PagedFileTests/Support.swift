@@ -1,0 +1,118 @@
+import Synchronization
+@testable import PagedFile
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// SplitMix64: a tiny seeded generator, so that a failing run can be
+/// reproduced from the seed it prints.
+struct SeededRandom: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Whether long test modes are on (`PAGEDFILE_DIFF=1`).
+var longMode: Bool {
+    guard let value = getenv("PAGEDFILE_DIFF") else { return false }
+    return String(cString: value) == "1"
+}
+
+private final class ThreadStart: @unchecked Sendable {
+    let body: @Sendable (Int) -> Void
+    let index: Int
+    init(body: @escaping @Sendable (Int) -> Void, index: Int) {
+        self.body = body
+        self.index = index
+    }
+}
+
+/// Runs `body(i)` on `count` new threads at once and joins them all.
+/// The threads wait on an atomic start line so that they overlap.
+func runThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    let ready = Atomic<Int>(0)
+    withUnsafePointer(to: ready) { readyPointer in
+        let address = UInt(bitPattern: readyPointer)
+        var threads: [pthread_t] = []
+        for index in 0 ..< count {
+            let start = ThreadStart(body: { i in
+                let ready = UnsafePointer<Atomic<Int>>(bitPattern: address)!
+                ready.pointee.wrappingAdd(1, ordering: .acquiringAndReleasing)
+                while ready.pointee.load(ordering: .acquiring) < count { sched_yield() }
+                body(i)
+            }, index: index)
+            let argument = Unmanaged.passRetained(start).toOpaque()
+            var thread = pthread_t()
+            let result = pthread_create(&thread, nil, { argument in
+                let start = Unmanaged<ThreadStart>.fromOpaque(argument!).takeRetainedValue()
+                start.body(start.index)
+                return nil
+            }, argument)
+            precondition(result == 0, "pthread_create failed")
+            threads.append(thread)
+        }
+        for thread in threads { pthread_join(thread, nil) }
+    }
+}
+
+/// Failures collected from many threads, checked once after they join.
+final class Failures: Sendable {
+    private let messages = Mutex<[String]>([])
+    func record(_ message: String) { messages.withLock { $0.append(message) } }
+    var all: [String] { messages.withLock { $0 } }
+}
+
+/// ThreadSanitizer annotations, found at run time so that the same tests run
+/// with and without `-sanitize=thread`. Tests that race on the same bytes on
+/// purpose (overlapping writers, a reader racing truncation) call
+/// `ignoringIntendedRaces` around those accesses: TSan then skips the byte
+/// accesses of that thread but still tracks its synchronization.
+enum TSan {
+    typealias Hook = @convention(c) () -> Void
+    private static let begin: Hook? = lookup("__tsan_ignore_thread_begin")
+    private static let end: Hook? = lookup("__tsan_ignore_thread_end")
+
+    private static func lookup(_ name: String) -> Hook? {
+        guard let symbol = dlsym(nil, name) else { return nil }
+        return unsafeBitCast(symbol, to: Hook.self)
+    }
+
+    static func ignoringIntendedRaces<T>(_ body: () throws -> T) rethrows -> T {
+        begin?()
+        defer { end?() }
+        return try body()
+    }
+}
+
+extension PagedFile {
+    func write(at offset: Int, bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { buffer in try write(at: offset, from: buffer) }
+    }
+
+    func read(at offset: Int, count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0xEE, count: count)
+        let got = try bytes.withUnsafeMutableBytes { buffer in try read(at: offset, into: buffer) }
+        return Array(bytes[0 ..< got])
+    }
+}
+
+/// Checks the pool's books at quiescence: no page leaked, nothing oversold.
+func expectPoolWhole(_ pool: PagePool, files: [PagedFile], _ context: String = "") -> [String] {
+    var problems: [String] = []
+    let rented = pool.rentedPages
+    let committed = pool.committedPages
+    let free = pool.quiescentFreePageCount()
+    if free + rented != pool.pageCapacity { problems.append("leak: free \(free) + rented \(rented) != \(pool.pageCapacity) \(context)") }
+    if committed > pool.pageCapacity { problems.append("oversold: committed \(committed) \(context)") }
+    let held = files.reduce(0) { $0 + $1.reservedBytes } / pool.pageBytes
+    if held != committed { problems.append("committed \(committed) != held by files \(held) \(context)") }
+    let allocated = files.reduce(0) { $0 + $1.allocatedBytes } / pool.pageBytes
+    if allocated != rented { problems.append("rented \(rented) != allocated by files \(allocated) \(context)") }
+    return problems
+}
