@@ -112,6 +112,15 @@ public final class PagedFile: @unchecked Sendable {
     private static let closedSlot = 4
     private static let slotCount = 5
 
+    #if DEBUG
+    /// Test seam: runs inside `read` after the first page-table slot was
+    /// loaded and before any byte is copied. Set before sharing the file.
+    var readHookAfterSlotLoad: (@Sendable () -> Void)?
+    /// Test seam: runs inside `write` after the first page was resolved and
+    /// before any byte is copied. Set before sharing the file.
+    var writeHookBeforeCopy: (@Sendable () -> Void)?
+    #endif
+
     private static let closedBit = 1 << 62
     private static let resizingBit = 1 << 61
     private static let countMask = resizingBit - 1
@@ -207,6 +216,9 @@ public final class PagedFile: @unchecked Sendable {
             let inPage = position & pageMask
             let chunk = min(pageBytes - inPage, count - done)
             let source = table.page(at: position >> pageShift).map { pool.address(of: $0) + inPage }
+            #if DEBUG
+            if done == 0, let hook = readHookAfterSlotLoad { hook() }
+            #endif
             let extends: Bool
             if runBytes == 0 {
                 extends = false
@@ -256,7 +268,7 @@ public final class PagedFile: @unchecked Sendable {
         guard offset >= 0 else { throw .invalidArgument("offset is negative") }
         let (end, overflow) = offset.addingReportingOverflow(buffer.count)
         guard !overflow else { throw .invalidArgument("offset + count overflows") }
-        guard end <= lengthMax else { throw .outOfSpace }
+        guard end <= lengthMax || buffer.count == 0 else { throw .outOfSpace }
         try enterWriter()                                                   // W1
         defer { exitWriter() }                                              // W6
         guard buffer.count > 0, let source = buffer.baseAddress else { return }
@@ -276,6 +288,9 @@ public final class PagedFile: @unchecked Sendable {
             let inPage = position & pageMask
             let chunk = min(pageBytes - inPage, count - done)
             let destination = pageForWriting(position >> pageShift) + inPage
+            #if DEBUG
+            if done == 0, let hook = writeHookBeforeCopy { hook() }
+            #endif
             if let runDestination, runDestination + runBytes == destination {
                 runBytes += chunk
             } else {
