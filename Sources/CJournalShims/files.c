@@ -32,3 +32,6 @@ int cjournal_o_cloexec(void) { return O_CLOEXEC; }
 
 #include <sys/eventfd.h>
 int cjournal_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+
+#include <pthread.h>
+void cjournal_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }

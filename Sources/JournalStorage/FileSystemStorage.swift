@@ -126,7 +126,7 @@ public final class FileSystemStorage: StorageDirectory {
         let temporaryPath = full(temporary)
         _ = unlink(temporaryPath)
         let fd = try Self.retryingEINTR("open", temporaryPath) { Glibc.open(temporaryPath, openFlags(create: true), options.fileMode) }
-        let file = FileSystemFile(name: temporary, path: temporaryPath, fd: fd, size: bytes)
+        let file = FileSystemFile(name: temporary, path: temporaryPath, fd: fd, size: bytes, alignment: options.directIO ? ioAlignment : 1)
         do {
             let chunk = min(max(bytes, ioAlignment), 1 << 20)
             let zeros = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: max(ioAlignment, 4096))
@@ -158,7 +158,7 @@ public final class FileSystemStorage: StorageDirectory {
             _ = Glibc.close(fd)
             throw StorageError("fstat", path: p, errno: e)
         }
-        return FileSystemFile(name: name, path: p, fd: fd, size: Int(st.st_size))
+        return FileSystemFile(name: name, path: p, fd: fd, size: Int(st.st_size), alignment: options.directIO ? ioAlignment : 1)
     }
 
     public func rename(_ from: String, to: String) throws(StorageError) {
@@ -215,12 +215,15 @@ public final class FileSystemFile: StorageFile, @unchecked Sendable {
     private(set) var path: String
     let fd: Int32
     public let size: Int
+    /// Direct-I/O alignment, or 1 when the file is not opened with O_DIRECT.
+    let alignment: Int
 
-    init(name: String, path: String, fd: Int32, size: Int) {
+    init(name: String, path: String, fd: Int32, size: Int, alignment: Int) {
         self.name = name
         self.path = path
         self.fd = fd
         self.size = size
+        self.alignment = alignment
     }
 
     func renamed(name: String, path: String) {
@@ -231,6 +234,26 @@ public final class FileSystemFile: StorageFile, @unchecked Sendable {
     deinit { _ = Glibc.close(fd) }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(StorageError) -> Int {
+        precondition(offset >= 0, "negative offset")
+        if buffer.count == 0 { return 0 }
+        let a = alignment
+        if a > 1, offset % a != 0 || buffer.count % a != 0 || Int(bitPattern: buffer.baseAddress) % a != 0 {
+            // O_DIRECT needs aligned reads: read the covering aligned range.
+            let start = offset / a * a
+            let end = (offset + buffer.count + a - 1) / a * a
+            let bounce = UnsafeMutableRawBufferPointer.allocate(byteCount: end - start, alignment: max(a, 4096))
+            defer { bounce.deallocate() }
+            let n = try alignedRead(into: bounce, at: start)
+            let available = max(0, min(n - (offset - start), buffer.count))
+            if available > 0 {
+                buffer.baseAddress!.copyMemory(from: bounce.baseAddress! + (offset - start), byteCount: available)
+            }
+            return available
+        }
+        return try alignedRead(into: buffer, at: offset)
+    }
+
+    private func alignedRead(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(StorageError) -> Int {
         var done = 0
         while done < buffer.count {
             let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))

@@ -30,4 +30,7 @@ int cjournal_o_cloexec(void);
 /// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK).
 int cjournal_eventfd(void);
 
+/// Names the calling thread (15 characters at most).
+void cjournal_set_thread_name(const char *name);
+
 #endif

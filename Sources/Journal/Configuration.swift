@@ -1,0 +1,66 @@
+public import Logging
+
+/// Parameters fixed when a journal is created (stored in `journal.meta`).
+public struct JournalConfiguration: Sendable, Equatable {
+    /// Bytes per segment file. A multiple of `pageBytes`. Default 64 MiB.
+    public var segmentBytes: Int = 64 << 20
+    /// Most segment files the journal may hold (0: no limit). When the log
+    /// reaches it, appends that need a new segment fail with `journalFull`
+    /// until `truncate(before:)` releases segments.
+    public var segmentCountMax: Int = 0
+    /// Largest record payload accepted. Default 4 MiB.
+    public var recordBytesMax: Int = 4 << 20
+    /// Batch alignment: every batch starts at a multiple of this, so a torn
+    /// write never touches a block holding acknowledged bytes. nil: the
+    /// larger of the file system's direct-I/O alignment and 4096 (the
+    /// physical sector of common disks).
+    public var blockBytes: Int? = nil
+    /// Fragmentation page: no fragment crosses a multiple of this. Default 32 KiB.
+    public var pageBytes: Int = 32 << 10
+
+    public init() {}
+}
+
+/// How recovery treats damage it finds at open (the modes RocksDB offers).
+public enum RecoveryMode: String, Sendable, CaseIterable {
+    /// Cut a torn tail (damage followed by nothing but writes that were in
+    /// flight); fail on damage followed by valid records. The default.
+    case tolerateTornTail = "tolerate-torn-tail"
+    /// Fail on any damage, torn tail included.
+    case absoluteConsistency = "absolute"
+    /// Skip damaged regions and keep every valid record after them,
+    /// reporting the gaps. Never rewrites what it skips.
+    case salvage
+}
+
+/// Who drives the journal's I/O.
+public enum JournalRuntime: Sendable {
+    /// A dedicated I/O thread submits batches and reaps completions; a
+    /// second thread prepares segments. The normal mode.
+    case threads
+    /// Nothing runs in the background: the caller calls `pump()` to make
+    /// progress. For deterministic simulation.
+    case manual
+}
+
+/// Options of one open journal (not stored on disk).
+public struct JournalOptions: Sendable {
+    public var recovery: RecoveryMode = .tolerateTornTail
+    /// A batch is sealed once it holds this many bytes (a single record
+    /// larger than this still goes whole in a batch of its own).
+    public var batchBytesMax: Int = 1 << 20
+    /// Most batches on the disk at once. The durable LSN still advances in order.
+    public var inFlightBatchesMax: Int = 4
+    /// Segments kept ready ahead of the writer so rollover never waits.
+    public var spareSegments: Int = 1
+    /// Released segments kept for reuse rather than deleted.
+    public var recycledSegmentsMax: Int = 2
+    /// A batch write slower than this is logged as a warning.
+    public var slowWriteMilliseconds: Int = 100
+    public var runtime: JournalRuntime = .threads
+    public var logger: Logger = Logger(label: "swift-journal")
+    /// Prefix of the metrics this journal reports.
+    public var metricsPrefix: String = "journal"
+
+    public init() {}
+}

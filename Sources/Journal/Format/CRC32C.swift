@@ -1,0 +1,34 @@
+internal import CJournalShims
+
+/// CRC32C (Castagnoli), the checksum of every header and payload on disk.
+///
+/// Uses the SSE4.2 `crc32` instruction when the CPU has it. `update` continues
+/// a running checksum: `CRC32C.update(CRC32C.checksum(a), b)` equals the
+/// checksum of `a` followed by `b`.
+public enum CRC32C {
+    /// The checksum of `bytes`.
+    @inlinable
+    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        update(0, bytes)
+    }
+
+    /// Continues `crc` over `bytes`.
+    public static func update(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return crc }
+        return cjournal_crc32c(crc, base, bytes.count)
+    }
+
+    /// The checksum of an array of bytes.
+    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBytes { checksum($0) }
+    }
+
+    /// Whether the hardware instruction is in use.
+    public static var isHardwareAccelerated: Bool { cjournal_crc32c_is_hardware() != 0 }
+
+    /// The table-driven implementation, for tests that compare both paths.
+    public static func portableUpdate(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return crc }
+        return cjournal_crc32c_portable(crc, base, bytes.count)
+    }
+}

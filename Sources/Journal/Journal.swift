@@ -1,0 +1,952 @@
+public import JournalStorage
+import Logging
+import Metrics
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The journal: a directory of segment files that many threads or tasks
+// append to at once, each append returning when its bytes are durable.
+//
+// Writer protocol (checked by Tools/promela/groupcommit.pml):
+// - One lock guards the writer state: at most one *filling* batch, a FIFO of
+//   *sealed* batches, the batches *in flight* in submission order, and a
+//   fixed pool of free batch buffers (inFlightBatchesMax + 2).
+// - An appender, under the lock, assigns the next LSN and encodes its record
+//   into the filling batch (sealing it and starting another when full). With
+//   no free buffer it waits: memory stays bounded when appenders outrun the
+//   disk. If the I/O thread sleeps and could submit, the appender wakes it.
+// - The I/O thread moves sealed batches, then the filling batch if it holds
+//   records, in flight while fewer than inFlightBatchesMax are; there is no
+//   timer and no artificial delay: a batch fills exactly while the disk is
+//   busy with the ones before it.
+// - Completions arrive in any order. The durable LSN advances only over the
+//   completed prefix of the in-flight FIFO: never past a batch still in
+//   flight. Appenders waiting on an LSN at or below it are released.
+// - A failed write poisons the journal: every waiter beyond the durable LSN
+//   and every later append fails until the journal is reopened.
+
+/// A write-ahead log: durable, group-committed appends; zero-copy reads of
+/// committed records; recovery that tells a torn tail from corruption.
+///
+/// Thread safety: every method may be called from any thread or task.
+/// Durability: `append` returns only once the record, and every record with
+/// a lower LSN, is on stable storage.
+public final class Journal: @unchecked Sendable {
+    /// The directory the journal lives in.
+    public let storage: any StorageDirectory
+    /// The parameters the journal was created with.
+    public let configuration: JournalConfiguration
+    public let options: JournalOptions
+    /// What recovery found when the journal was opened.
+    public let recoveryReport: RecoveryReport
+    /// True for a journal opened with `openForReading`.
+    public let isReadOnly: Bool
+
+    let metadata: JournalMetadata
+    let layout: FragmentLayout
+    let blockBytes: Int
+    let batchCapacity: Int
+    let windowBytes: Int
+    let logger: Logger
+
+    // MARK: State guarded by `lock`
+
+    let lock = ConditionLock()
+    private lazy var spaceChanged = ConditionLock.Condition(lock)
+    private lazy var durableAdvanced = ConditionLock.Condition(lock)
+    private lazy var preparerWork = ConditionLock.Condition(lock)
+    private lazy var readersDone = ConditionLock.Condition(lock)
+
+    /// Live segments, oldest first. The last is the one being written.
+    var segments: [Segment]
+    /// Prepared segments, next index first.
+    var spares: [Segment] = []
+    /// Released files kept for reuse (`spare-*.seg`).
+    var recyclable: [String]
+    var nextSegmentIndex: UInt64
+    /// Where the next batch starts in the last live segment.
+    var writeOffset: Int
+    var chain: ChainState
+    let epoch: UInt32
+    var firstLSN: LSN
+
+    var filling: Batch?
+    var sealed: [Batch] = []
+    var inFlight: [Batch] = []
+    var freeBatches: [Batch]
+    let batchesByTag: [Batch]
+
+    var poison: StorageError?
+    var prepareFailure: StorageError?
+    var closing = false
+    var closed = false
+    var ioSleeping = false
+    var ioWaker: (any StorageWaker)?
+    var durableWaiters: [(lsn: LSN, continuation: CheckedContinuation<Void, any Error>)] = []
+    var spaceWaiters: [CheckedContinuation<Void, Never>] = []
+
+    /// The highest LSN on stable storage; readable without the lock.
+    private let durable: Atomic<UInt64>
+    private var directoryLock: (any StorageLock)?
+    private var ioThread: JoinableThread?
+    private var preparerThread: JoinableThread?
+    /// The write queue in manual runtime (owned by the pumping thread).
+    private var manualQueue: (any StorageWriteQueue)?
+
+    // Metrics.
+    let appendLatency: Metrics.Timer
+    let writeLatency: Metrics.Timer
+    let batchRecords: Recorder
+    let batchBytes: Recorder
+    let bytesWritten: Counter
+
+    // MARK: Creating and opening
+
+    /// Creates an empty journal in `storage`'s directory.
+    ///
+    /// Fails with `alreadyExists` if the directory holds a journal, and with
+    /// `invalidArgument` if the configuration is inconsistent.
+    public static func create(
+        storage: any StorageDirectory, configuration: JournalConfiguration = JournalConfiguration(),
+        journalID: UInt64? = nil
+    ) throws(JournalError) {
+        let hold: any StorageLock
+        do { hold = try storage.lockExclusive() } catch { throw JournalError.from(error) }
+        defer { hold.unlock() }
+        let names: [String]
+        do { names = try storage.fileNames() } catch { throw JournalError.from(error) }
+        if names.contains(JournalFormat.metadataFileName) || names.contains(where: { JournalFormat.segmentIndex(fileName: $0) != nil }) {
+            throw .alreadyExists(path: storage.path)
+        }
+        let block = configuration.blockBytes ?? max(storage.ioAlignment, 4096)
+        guard block % storage.ioAlignment == 0 else {
+            throw .invalidArgument("block size \(block) is not a multiple of the file system's direct-I/O alignment \(storage.ioAlignment)")
+        }
+        var random = SystemRandomNumberGenerator()
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        let meta = JournalMetadata(
+            journalID: journalID ?? random.next(), segmentBytes: configuration.segmentBytes,
+            segmentCountMax: configuration.segmentCountMax, recordBytesMax: configuration.recordBytesMax,
+            blockBytes: block, pageBytes: configuration.pageBytes,
+            createdUnixNanos: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
+        if let problem = meta.validationProblem() { throw .invalidArgument(problem) }
+        let size = roundUp(JournalFormat.metadataBytes, storage.ioAlignment)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: max(storage.ioAlignment, 4096))
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        meta.encode(into: buffer)
+        // Written under a temporary name and renamed: the metadata file is
+        // either absent or whole.
+        let temporary = JournalFormat.metadataFileName + ".new"
+        do {
+            if names.contains(temporary) { try storage.remove(temporary) }
+            let file = try storage.createZeroFilled(temporary, bytes: size)
+            try file.writeDurably(UnsafeRawBufferPointer(buffer), at: 0)
+            file.close()
+            try storage.rename(temporary, to: JournalFormat.metadataFileName)
+        } catch {
+            throw JournalError.from(error)
+        }
+    }
+
+    /// Opens the journal for appending: takes the writer lock, recovers, and
+    /// starts the writer.
+    public static func open(storage: any StorageDirectory, options: JournalOptions = JournalOptions()) throws(JournalError) -> Journal {
+        guard options.inFlightBatchesMax >= 1 && options.inFlightBatchesMax <= 64 else {
+            throw .invalidArgument("inFlightBatchesMax must be in 1...64")
+        }
+        guard options.batchBytesMax >= 4096 else { throw .invalidArgument("batchBytesMax must be at least 4096") }
+        let hold: any StorageLock
+        do { hold = try storage.lockExclusive() } catch { throw JournalError.from(error) }
+        do {
+            let meta = try Recovery.readMetadata(storage)
+            let recovered = try Recovery(storage: storage, metadata: meta, mode: options.recovery).run()
+            let journal = try Journal(storage: storage, metadata: meta, recovered: recovered, options: options, readOnly: false)
+            journal.directoryLock = hold
+            try journal.startWriter(recovered: recovered)
+            return journal
+        } catch {
+            hold.unlock()
+            throw error
+        }
+    }
+
+    /// Opens the journal for reading only: no lock, no writer. Recovery runs
+    /// (and writes nothing); the durable LSN is the last valid record.
+    public static func openForReading(storage: any StorageDirectory, recovery: RecoveryMode = .tolerateTornTail) throws(JournalError) -> Journal {
+        let meta = try Recovery.readMetadata(storage)
+        let recovered = try Recovery(storage: storage, metadata: meta, mode: recovery).run()
+        var options = JournalOptions()
+        options.recovery = recovery
+        options.runtime = .manual
+        return try Journal(storage: storage, metadata: meta, recovered: recovered, options: options, readOnly: true)
+    }
+
+    private init(storage: any StorageDirectory, metadata: JournalMetadata, recovered: RecoveredLog, options: JournalOptions, readOnly: Bool) throws(JournalError) {
+        self.storage = storage
+        self.metadata = metadata
+        self.options = options
+        self.isReadOnly = readOnly
+        self.recoveryReport = recovered.report
+        self.logger = options.logger
+        var config = JournalConfiguration()
+        config.segmentBytes = metadata.segmentBytes
+        config.segmentCountMax = metadata.segmentCountMax
+        config.recordBytesMax = metadata.recordBytesMax
+        config.blockBytes = metadata.blockBytes
+        config.pageBytes = metadata.pageBytes
+        self.configuration = config
+        self.layout = FragmentLayout(pageBytes: metadata.pageBytes)
+        self.blockBytes = metadata.blockBytes
+        guard metadata.blockBytes % storage.ioAlignment == 0 else {
+            throw .invalidArgument("the journal's block size \(metadata.blockBytes) is not a multiple of this file system's direct-I/O alignment \(storage.ioAlignment)")
+        }
+        // A batch holds at least one record of the maximum size, wherever in
+        // a block it starts.
+        let largest = layout.encodedEnd(payloadBytes: metadata.recordBytesMax, at: JournalFormat.segmentHeaderBytes) + metadata.blockBytes
+        self.batchCapacity = roundUp(max(options.batchBytesMax, largest), metadata.blockBytes)
+        self.windowBytes = options.inFlightBatchesMax * batchCapacity
+        self.segments = recovered.segments
+        self.recyclable = recovered.spareNames
+        self.chain = recovered.chain
+        self.epoch = recovered.nextEpoch
+        self.writeOffset = recovered.writeOffset
+        self.firstLSN = recovered.report.recordCount > 0 ? recovered.report.firstLSN : recovered.chain.lastLSN + 1
+        self.nextSegmentIndex = max(recovered.highestIndex, recovered.segments.last?.index ?? 0) + 1
+        self.durable = Atomic(recovered.chain.lastLSN)
+        let batchCount = readOnly ? 0 : options.inFlightBatchesMax + 2
+        let capacity = batchCapacity
+        let alignment = storage.ioAlignment
+        let batches = (0..<batchCount).map { Batch(tag: UInt64($0), capacity: capacity, alignment: alignment) }
+        self.batchesByTag = batches
+        self.freeBatches = batches.reversed()
+        let prefix = options.metricsPrefix
+        self.appendLatency = Metrics.Timer(label: "\(prefix).append.latency")
+        self.writeLatency = Metrics.Timer(label: "\(prefix).write.latency")
+        self.batchRecords = Recorder(label: "\(prefix).batch.records")
+        self.batchBytes = Recorder(label: "\(prefix).batch.bytes")
+        self.bytesWritten = Counter(label: "\(prefix).bytes.written")
+        logger.info("journal recovered", metadata: [
+            "path": "\(storage.path)", "result": "\(recovered.report)", "epoch": "\(epoch)", "readOnly": "\(readOnly)",
+        ])
+    }
+
+    /// Removes leftovers, arranges the segments past the log as spares, and
+    /// starts the background threads.
+    private func startWriter(recovered: RecoveredLog) throws(JournalError) {
+        do {
+            for name in recovered.leftoverNames where name.hasSuffix(".tmp") || name == JournalFormat.metadataFileName + ".new" {
+                try storage.remove(name)
+            }
+            // Files past the log become the next segments when their indices
+            // follow on; others are set aside for reuse.
+            var expected = segments.last.map { $0.index + 1 }
+            for segment in recovered.unusedSegments {
+                if expected == nil || segment.index == expected {
+                    spares.append(segment)
+                    expected = segment.index + 1
+                } else {
+                    let name = JournalFormat.spareFilePrefix + "\(segment.index)" + JournalFormat.segmentFileSuffix
+                    try storage.rename(segment.name, to: name)
+                    recyclable.append(name)
+                }
+            }
+        } catch {
+            throw JournalError.from(error)
+        }
+        nextSegmentIndex = max(nextSegmentIndex, (spares.last?.index ?? 0) + 1)
+        if options.runtime == .threads {
+            ioThread = JoinableThread(name: "journal-io") { [self] in self.runIOThread() }
+            preparerThread = JoinableThread(name: "journal-prep") { [self] in self.runPreparerThread() }
+        }
+    }
+
+    deinit {
+        if !closed && !isReadOnly {
+            close()
+        }
+    }
+
+    // MARK: Public state
+
+    /// The highest LSN whose record is on stable storage (0: none).
+    /// Never decreases while the journal is open.
+    public var durableLSN: LSN { durable.load(ordering: .acquiring) }
+
+    /// The lowest LSN still in the journal (after truncation). When the
+    /// journal is empty, the LSN the next record will get.
+    public var oldestLSN: LSN { lock.withLock { firstLSN } }
+
+    /// The LSN the next appended record will get.
+    public var nextLSN: LSN { lock.withLock { chain.lastLSN + 1 } }
+
+    /// Live segments (name, base LSN, last LSN), oldest first.
+    public var segmentSummaries: [(name: String, baseLSN: LSN, lastLSN: LSN)] {
+        lock.withLock { segments.map { ($0.name, $0.header?.baseLSN ?? 0, $0.lastLSN) } }
+    }
+
+    // MARK: Appending
+
+    enum Placement {
+        case placed(LSN)
+        case waitForSpace
+        case failed(JournalError)
+    }
+
+    /// Tries to place one record in the filling batch. Lock held.
+    private func placeLocked(_ payload: UnsafeRawBufferPointer) -> Placement {
+        if let poison { return .failed(.poisoned(poison)) }
+        if closing || closed { return .failed(.closed) }
+        if isReadOnly { return .failed(.invalidArgument("journal is open for reading only")) }
+        guard payload.count <= metadata.recordBytesMax else {
+            return .failed(.recordTooLarge(bytes: payload.count, max: metadata.recordBytesMax))
+        }
+        while true {
+            if filling == nil {
+                guard let batch = freeBatches.popLast() else { return .waitForSpace }
+                if let active = segments.last, writeOffset < metadata.segmentBytes {
+                    batch.start(segment: active, at: writeOffset)
+                    // A segment whose header is not written yet starts with it.
+                    if writeOffset == 0 { batch.usedBytes = JournalFormat.segmentHeaderBytes }
+                    filling = batch
+                } else {
+                    switch activateNextSegmentLocked(batch) {
+                    case .placed: break
+                    case let other:
+                        freeBatches.append(batch)
+                        return other
+                    }
+                }
+            }
+            guard let batch = filling, let segment = batch.segment, let header = segment.header else {
+                preconditionFailure("a filling batch belongs to an activated segment")
+            }
+            let cursor = batch.fileOffset + batch.usedBytes
+            let end = layout.encodedEnd(payloadBytes: payload.count, at: cursor)
+            let batchLimit = batch.recordCount == 0 ? batchCapacity : min(batchCapacity, options.batchBytesMax)
+            let fitsSegment = roundUp(end, blockBytes) <= metadata.segmentBytes
+            let fitsBatch = roundUp(end - batch.fileOffset, blockBytes) <= batchLimit
+            if fitsSegment && fitsBatch {
+                let lsn = chain.lastLSN + 1
+                let encoder = RecordEncoder(layout: layout, seed: header.fragmentSeed, epoch: epoch)
+                let (recordEnd, crc) = encoder.encode(
+                    payload, lsn: lsn, previousCRC: chain.lastCRC,
+                    into: batch.buffer, base: batch.fileOffset, at: cursor)
+                assert(recordEnd == end, "the encoder and the layout agree")
+                segment.noteRecord(lsn: lsn, offset: layout.fragmentStart(atOrAfter: cursor))
+                batch.usedBytes = recordEnd - batch.fileOffset
+                if batch.recordCount == 0 { batch.firstLSN = lsn }
+                batch.lastLSN = lsn
+                batch.recordCount += 1
+                chain = ChainState(lastCRC: crc, lastLSN: lsn, lastEpoch: epoch)
+                return .placed(lsn)
+            }
+            if batch.recordCount > 0 {
+                sealFillingLocked()
+                continue
+            }
+            // An empty batch at a segment's end: the record goes to the next segment.
+            assert(!fitsSegment, "an empty batch holds any record that fits the segment")
+            filling = nil
+            switch activateNextSegmentLocked(batch) {
+            case .placed: continue
+            case let other:
+                batch.reset()
+                freeBatches.append(batch)
+                return other
+            }
+        }
+    }
+
+    /// Seals the filling batch; the next batch starts after it.
+    private func sealFillingLocked() {
+        guard let batch = filling else { return }
+        batch.seal(blockBytes: blockBytes)
+        writeOffset = batch.fileOffset + batch.paddedBytes
+        sealed.append(batch)
+        filling = nil
+    }
+
+    /// Starts the next segment with `batch` as its first batch. Lock held.
+    private func activateNextSegmentLocked(_ batch: Batch) -> Placement {
+        if let prepareFailure { return .failed(.io(prepareFailure)) }
+        guard !spares.isEmpty else {
+            if metadata.segmentCountMax > 0 && segments.count >= metadata.segmentCountMax {
+                return .failed(.journalFull(segmentCountMax: metadata.segmentCountMax))
+            }
+            preparerWork.signal()
+            return .waitForSpace
+        }
+        let segment = spares.removeFirst()
+        assert(segments.last.map { segment.index > $0.index } ?? true, "segments activate in index order")
+        let header = SegmentHeader(
+            journalID: metadata.journalID, segmentIndex: segment.index, baseLSN: chain.lastLSN + 1,
+            salt: Self.salt(journalID: metadata.journalID, index: segment.index, epoch: epoch),
+            epoch: epoch, blockBytes: blockBytes, pageBytes: metadata.pageBytes,
+            windowBytes: windowBytes, previousCRC: chain.lastCRC)
+        batch.start(segment: segment, at: 0)
+        let crc = header.encode(into: batch.buffer)
+        batch.usedBytes = JournalFormat.segmentHeaderBytes
+        segment.header = header
+        segment.headerCRC = crc
+        segment.lsnIndex = []
+        segment.lastLSN = 0
+        segments.append(segment)
+        chain.lastCRC = crc
+        writeOffset = 0
+        filling = batch
+        preparerWork.signal()
+        logger.info("segment activated", metadata: ["segment": "\(segment.name)", "baseLSN": "\(header.baseLSN)"])
+        return .placed(0)
+    }
+
+    /// A salt unique to (journal, segment index, epoch): a segment file that
+    /// is reused, or reactivated after a crash, never validates old bytes.
+    static func salt(journalID: UInt64, index: UInt64, epoch: UInt32) -> UInt64 {
+        var x = journalID ^ (index &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(epoch) &* 0xC2B2_AE3D_27D4_EB4F)
+        x = (x ^ (x >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        x = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
+        return x ^ (x >> 31)
+    }
+
+    /// Wakes the I/O thread if it sleeps and could submit. Lock held.
+    @inline(__always)
+    private func nudgeWriterLocked() -> (any StorageWaker)? {
+        if ioSleeping && inFlight.count < options.inFlightBatchesMax {
+            ioSleeping = false
+            return ioWaker
+        }
+        return nil
+    }
+
+    /// Adds a record to the journal without waiting for durability and
+    /// returns its LSN. Blocks while every batch buffer is busy (appenders
+    /// outrunning the disk). Pair with `waitUntilDurable(_:)`.
+    ///
+    /// In manual runtime it never blocks: it pumps the writer instead.
+    public func enqueue(_ payload: UnsafeRawBufferPointer) throws(JournalError) -> LSN {
+        lock.lock()
+        while true {
+            switch placeLocked(payload) {
+            case .placed(let lsn):
+                let waker = nudgeWriterLocked()
+                lock.unlock()
+                waker?.wake()
+                return lsn
+            case .failed(let error):
+                lock.unlock()
+                throw error
+            case .waitForSpace:
+                if options.runtime == .manual {
+                    lock.unlock()
+                    try pump()
+                    lock.lock()
+                } else {
+                    spaceChanged.wait()
+                }
+            }
+        }
+    }
+
+    /// Adds a record without waiting for durability (see the raw-buffer variant).
+    public func enqueue(_ payload: [UInt8]) throws(JournalError) -> LSN {
+        try withBytes(payload) { (p) throws(JournalError) -> LSN in try enqueue(p) }
+    }
+
+    /// Blocks until `lsn` is durable. Fails if the journal is poisoned or closed first.
+    public func waitUntilDurableBlocking(_ lsn: LSN) throws(JournalError) {
+        if durable.load(ordering: .acquiring) >= lsn { return }
+        if options.runtime == .manual {
+            while durable.load(ordering: .acquiring) < lsn {
+                if let p = lock.withLock({ poison }) { throw .poisoned(p) }
+                try pump()
+            }
+            return
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        while durable.load(ordering: .relaxed) < lsn {
+            if let poison { throw .poisoned(poison) }
+            if closed { throw .closed }
+            durableAdvanced.wait()
+        }
+    }
+
+    /// Appends a record and blocks until it is durable. Returns its LSN.
+    public func appendBlocking(_ payload: UnsafeRawBufferPointer) throws(JournalError) -> LSN {
+        let start = monotonicNanos()
+        let lsn = try enqueue(payload)
+        try waitUntilDurableBlocking(lsn)
+        appendLatency.recordNanoseconds(Int64(monotonicNanos() - start))
+        return lsn
+    }
+
+    public func appendBlocking(_ payload: [UInt8]) throws(JournalError) -> LSN {
+        try withBytes(payload) { (p) throws(JournalError) -> LSN in try appendBlocking(p) }
+    }
+
+    /// Appends records in order and blocks until all are durable. Their LSNs
+    /// increase but other appenders' records may come between them.
+    public func appendBlocking(contentsOf payloads: [[UInt8]]) throws(JournalError) -> [LSN] {
+        var lsns: [LSN] = []
+        lsns.reserveCapacity(payloads.count)
+        for p in payloads { lsns.append(try enqueue(p)) }
+        if let last = lsns.last { try waitUntilDurableBlocking(last) }
+        return lsns
+    }
+
+    /// Adds a record, suspending (not blocking a thread) while batch buffers are busy.
+    func enqueueSuspending(_ payload: [UInt8]) async throws(JournalError) -> LSN {
+        if options.runtime == .manual { return try enqueue(payload) }
+        while true {
+            var outcome: Placement = .waitForSpace
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                lock.lock()
+                outcome = payload.withUnsafeBytes { placeLocked($0) }
+                switch outcome {
+                case .placed, .failed:
+                    let waker = nudgeWriterLocked()
+                    lock.unlock()
+                    waker?.wake()
+                    continuation.resume()
+                case .waitForSpace:
+                    spaceWaiters.append(continuation)
+                    lock.unlock()
+                }
+            }
+            switch outcome {
+            case .placed(let lsn): return lsn
+            case .failed(let error): throw error
+            case .waitForSpace: continue
+            }
+        }
+    }
+
+    /// Suspends until `lsn` is durable.
+    public func waitUntilDurable(_ lsn: LSN) async throws(JournalError) {
+        if durable.load(ordering: .acquiring) >= lsn { return }
+        if options.runtime == .manual { return try waitUntilDurableBlocking(lsn) }
+        do {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                lock.lock()
+                if durable.load(ordering: .relaxed) >= lsn {
+                    lock.unlock()
+                    continuation.resume()
+                } else if let poison {
+                    lock.unlock()
+                    continuation.resume(throwing: JournalError.poisoned(poison))
+                } else if closed {
+                    lock.unlock()
+                    continuation.resume(throwing: JournalError.closed)
+                } else {
+                    durableWaiters.append((lsn, continuation))
+                    lock.unlock()
+                }
+            }
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            preconditionFailure("only journal errors resume durability waiters")
+        }
+    }
+
+    /// Appends a record and returns its LSN once it is durable.
+    public func append(_ payload: [UInt8]) async throws(JournalError) -> LSN {
+        let start = monotonicNanos()
+        let lsn = try await enqueueSuspending(payload)
+        try await waitUntilDurable(lsn)
+        appendLatency.recordNanoseconds(Int64(monotonicNanos() - start))
+        return lsn
+    }
+
+    /// Appends records in order and returns their LSNs once all are durable.
+    public func append(contentsOf payloads: [[UInt8]]) async throws(JournalError) -> [LSN] {
+        var lsns: [LSN] = []
+        lsns.reserveCapacity(payloads.count)
+        for p in payloads { lsns.append(try await enqueueSuspending(p)) }
+        if let last = lsns.last { try await waitUntilDurable(last) }
+        return lsns
+    }
+
+    // MARK: The writer
+
+    /// One round of the writer: submit what may go, then take completions.
+    /// With `blocking`, sleeps until there is something to do. Returns false
+    /// once the journal is closing and everything is written.
+    private func writerRound(_ queue: any StorageWriteQueue, blocking: Bool) -> Bool {
+        lock.lock()
+        var submissions: [Batch] = []
+        while inFlight.count < options.inFlightBatchesMax, poison == nil {
+            if sealed.isEmpty {
+                guard let f = filling, f.recordCount > 0 else { break }
+                _ = f
+                sealFillingLocked()
+            }
+            let batch = sealed.removeFirst()
+            batch.state = .inFlight
+            inFlight.append(batch)
+            submissions.append(batch)
+        }
+        if submissions.isEmpty && inFlight.isEmpty {
+            let idle = filling.map { $0.recordCount == 0 } ?? true
+            if closing && idle && sealed.isEmpty {
+                lock.unlock()
+                return false
+            }
+            guard blocking else {
+                lock.unlock()
+                return true
+            }
+            ioSleeping = true
+            lock.unlock()
+            do { _ = try queue.waitForCompletions { _ in preconditionFailure("nothing is in flight") } } catch {
+                poisonAndUnlock(error, locked: false)
+            }
+            lock.withLock { ioSleeping = false }
+            return true
+        }
+        ioSleeping = blocking && inFlight.count < options.inFlightBatchesMax
+        lock.unlock()
+
+        for batch in submissions {
+            guard let segment = batch.segment else { preconditionFailure("an in-flight batch has a segment") }
+            assert(batch.paddedBytes > 0 && batch.fileOffset % blockBytes == 0)
+            batch.submittedNanos = monotonicNanos()
+            batchRecords.record(batch.recordCount)
+            batchBytes.record(batch.paddedBytes)
+            do {
+                try queue.submit(StorageWrite(
+                    file: segment.file, offset: batch.fileOffset, buffer: UnsafeRawPointer(batch.buffer.baseAddress!),
+                    count: batch.paddedBytes, tag: batch.tag))
+            } catch {
+                // Never submitted: complete it as failed so the prefix logic
+                // sees it.
+                complete([StorageCompletion(tag: batch.tag, result: .failure(error))])
+            }
+        }
+        var completions: [StorageCompletion] = []
+        do {
+            if blocking {
+                try queue.waitForCompletions { completions.append($0) }
+            } else {
+                try queue.pollCompletions { completions.append($0) }
+            }
+        } catch {
+            poisonAndUnlock(error, locked: false)
+        }
+        if !completions.isEmpty { complete(completions) }
+        return true
+    }
+
+    /// Applies completions: marks batches done, advances the durable LSN over
+    /// the completed prefix, releases waiters.
+    private func complete(_ completions: [StorageCompletion]) {
+        let now = monotonicNanos()
+        lock.lock()
+        var failure: StorageError?
+        for c in completions {
+            let batch = batchesByTag[Int(c.tag)]
+            assert(batch.state == .inFlight && !batch.completed, "a batch completes once")
+            switch c.result {
+            case .success(let n):
+                assert(n == batch.paddedBytes, "storage reports full writes as success")
+                batch.completed = true
+                let nanos = now - batch.submittedNanos
+                writeLatency.recordNanoseconds(Int64(nanos))
+                bytesWritten.increment(by: Int64(n))
+                if nanos > UInt64(options.slowWriteMilliseconds) * 1_000_000 {
+                    logger.warning("slow durable write", metadata: ["milliseconds": "\(nanos / 1_000_000)", "bytes": "\(n)"])
+                }
+            case .failure(let e):
+                failure = failure ?? e
+            }
+        }
+        if let failure {
+            poisonAndUnlock(failure, locked: true)
+            return
+        }
+        var newDurable = durable.load(ordering: .relaxed)
+        var freed = false
+        while let first = inFlight.first, first.completed {
+            inFlight.removeFirst()
+            assert(first.lastLSN > newDurable, "batches complete in LSN order")
+            newDurable = first.lastLSN
+            first.reset()
+            freeBatches.append(first)
+            freed = true
+        }
+        var ready: [CheckedContinuation<Void, any Error>] = []
+        if newDurable > durable.load(ordering: .relaxed) {
+            durable.store(newDurable, ordering: .releasing)
+            durableAdvanced.broadcast()
+            if !durableWaiters.isEmpty {
+                var waiting: [(lsn: LSN, continuation: CheckedContinuation<Void, any Error>)] = []
+                for w in durableWaiters {
+                    if w.lsn <= newDurable { ready.append(w.continuation) } else { waiting.append(w) }
+                }
+                durableWaiters = waiting
+            }
+        }
+        var spaceReady: [CheckedContinuation<Void, Never>] = []
+        if freed {
+            spaceChanged.broadcast()
+            spaceReady = spaceWaiters
+            spaceWaiters.removeAll()
+        }
+        lock.unlock()
+        for c in ready { c.resume() }
+        for c in spaceReady { c.resume() }
+    }
+
+    /// Poisons the journal after a failed durable write and fails every waiter.
+    private func poisonAndUnlock(_ error: StorageError, locked: Bool) {
+        if !locked { lock.lock() }
+        if poison == nil {
+            poison = error
+            logger.error("durable write failed; the journal refuses writes until reopened", metadata: ["error": "\(error)"])
+        }
+        let waiters = durableWaiters
+        durableWaiters.removeAll()
+        let spaceReady = spaceWaiters
+        spaceWaiters.removeAll()
+        durableAdvanced.broadcast()
+        spaceChanged.broadcast()
+        lock.unlock()
+        for w in waiters { w.continuation.resume(throwing: JournalError.poisoned(error)) }
+        for c in spaceReady { c.resume() }
+    }
+
+    private func runIOThread() {
+        let queue: any StorageWriteQueue
+        do {
+            queue = try storage.makeWriteQueue(depth: options.inFlightBatchesMax)
+        } catch {
+            poisonAndUnlock(error, locked: false)
+            return
+        }
+        lock.withLock { ioWaker = queue.waker }
+        while writerRound(queue, blocking: true) {
+            if lock.withLock({ poison != nil && inFlight.isEmpty && closing }) { break }
+        }
+        // Drain writes still in flight before the buffers go away.
+        while lock.withLock({ !inFlight.isEmpty && poison == nil }) {
+            _ = writerRound(queue, blocking: true)
+        }
+    }
+
+    /// Makes progress in manual runtime: prepares a segment if one is needed,
+    /// submits batches and takes ready completions. Never blocks.
+    public func pump() throws(JournalError) {
+        precondition(options.runtime == .manual, "pump() drives the manual runtime only")
+        if isReadOnly { return }
+        if manualQueue == nil {
+            do { manualQueue = try storage.makeWriteQueue(depth: options.inFlightBatchesMax) } catch { throw JournalError.from(error) }
+            lock.withLock { ioWaker = manualQueue?.waker }
+        }
+        prepareSegmentIfNeeded()
+        guard let queue = manualQueue else { return }
+        _ = writerRound(queue, blocking: false)
+        if let p = lock.withLock({ poison }) { throw .poisoned(p) }
+    }
+
+    // MARK: Segment preparation
+
+    private func needsSpareLocked() -> Bool {
+        if closing || poison != nil { return false }
+        if spares.count >= options.spareSegments { return false }
+        if metadata.segmentCountMax > 0 && segments.count + spares.count >= metadata.segmentCountMax { return false }
+        return true
+    }
+
+    /// Prepares one spare segment if the writer is short of them: reuses a
+    /// released file, or creates one zero-filled. Returns whether it did.
+    @discardableResult
+    private func prepareSegmentIfNeeded() -> Bool {
+        lock.lock()
+        guard needsSpareLocked() else {
+            lock.unlock()
+            return false
+        }
+        let index = nextSegmentIndex
+        nextSegmentIndex += 1
+        let reuse = recyclable.popLast()
+        lock.unlock()
+        let name = JournalFormat.segmentFileName(index: index)
+        do {
+            let file: any StorageFile
+            if let reuse {
+                try storage.rename(reuse, to: name)
+                file = try storage.open(name)
+            } else {
+                file = try storage.createZeroFilled(name, bytes: metadata.segmentBytes)
+            }
+            let segment = Segment(index: index, file: file, mapping: try file.mapReadOnly())
+            lock.lock()
+            spares.append(segment)
+            spares.sort { $0.index < $1.index }
+            prepareFailure = nil
+        } catch {
+            lock.lock()
+            prepareFailure = error
+            if let reuse { recyclable.append(reuse) }
+            logger.error("segment preparation failed", metadata: ["segment": "\(name)", "error": "\(error)"])
+        }
+        spaceChanged.broadcast()
+        let waiters = spaceWaiters
+        spaceWaiters.removeAll()
+        lock.unlock()
+        for c in waiters { c.resume() }
+        return true
+    }
+
+    private func runPreparerThread() {
+        while true {
+            lock.lock()
+            while !closing && !needsSpareLocked() { preparerWork.wait() }
+            let stop = closing
+            lock.unlock()
+            if stop { return }
+            prepareSegmentIfNeeded()
+            // After a failure, wait for the next demand rather than spin.
+            if lock.withLock({ prepareFailure != nil }) {
+                lock.withLock { if !closing { preparerWork.wait() } }
+            }
+        }
+    }
+
+    // MARK: Truncation
+
+    /// Releases every segment whose records all have LSNs below `lsn`. The
+    /// segment being written is never released. Released files are kept for
+    /// reuse (up to `recycledSegmentsMax`) or deleted; either is durable when
+    /// this returns. Waits for readers of released segments to finish.
+    /// Returns the number of segments released.
+    @discardableResult
+    public func truncate(before lsn: LSN) throws(JournalError) -> Int {
+        if isReadOnly { throw .invalidArgument("journal is open for reading only") }
+        lock.lock()
+        var released: [Segment] = []
+        while segments.count > 1, let next = segments[1].header, next.baseLSN <= lsn, next.baseLSN <= durable.load(ordering: .relaxed) + 1 {
+            released.append(segments.removeFirst())
+        }
+        if let first = segments.first?.header {
+            firstLSN = max(firstLSN, first.baseLSN)
+        }
+        while released.contains(where: { $0.readers > 0 }) { readersDone.wait() }
+        lock.unlock()
+        for segment in released {
+            do {
+                let keep = lock.withLock { recyclable.count < options.recycledSegmentsMax }
+                if keep {
+                    let name = JournalFormat.spareFilePrefix + "\(segment.index)" + JournalFormat.segmentFileSuffix
+                    try storage.rename(segment.name, to: name)
+                    lock.withLock { recyclable.append(name) }
+                } else {
+                    try storage.remove(segment.name)
+                }
+            } catch {
+                throw JournalError.from(error)
+            }
+        }
+        if !released.isEmpty {
+            logger.info("journal truncated", metadata: ["before": "\(lsn)", "segments": "\(released.count)"])
+            lock.withLock {
+                preparerWork.signal()
+                spaceChanged.broadcast()
+            }
+            let waiters = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+                let w = spaceWaiters
+                spaceWaiters.removeAll()
+                return w
+            }
+            for c in waiters { c.resume() }
+        }
+        return released.count
+    }
+
+    // MARK: Closing
+
+    /// Writes everything enqueued, stops the writer and releases the lock.
+    /// Idempotent. Waiters still pending fail with `closed`.
+    public func close() {
+        lock.lock()
+        if closed || closing {
+            lock.unlock()
+            return
+        }
+        closing = true
+        let waker = ioWaker
+        preparerWork.broadcast()
+        spaceChanged.broadcast()
+        let spaceReady = spaceWaiters
+        spaceWaiters.removeAll()
+        lock.unlock()
+        for c in spaceReady { c.resume() }
+        waker?.wake()
+        if options.runtime == .threads {
+            ioThread?.join()
+            preparerThread?.join()
+        } else if let queue = manualQueue {
+            while writerRound(queue, blocking: true) {}
+        }
+        lock.lock()
+        closed = true
+        let waiters = durableWaiters
+        durableWaiters.removeAll()
+        durableAdvanced.broadcast()
+        lock.unlock()
+        for w in waiters { w.continuation.resume(throwing: JournalError.closed) }
+        manualQueue = nil
+        directoryLock?.unlock()
+        directoryLock = nil
+    }
+
+    // MARK: Reading support
+
+    /// Pins the segment holding `lsn` for reading. Lock not held.
+    func pinSegment(for lsn: LSN) throws(JournalError) -> (Segment, SegmentHeader, start: (lsn: LSN, offset: Int)) {
+        lock.lock()
+        defer { lock.unlock() }
+        let top = durable.load(ordering: .relaxed)
+        guard lsn >= firstLSN, lsn <= top else { throw .lsnOutOfRange(requested: lsn, first: firstLSN, durable: top) }
+        var lo = 0
+        var hi = segments.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if (segments[mid].header?.baseLSN ?? .max) <= lsn { lo = mid + 1 } else { hi = mid }
+        }
+        guard lo > 0, let header = segments[lo - 1].header, let entry = segments[lo - 1].indexEntry(atOrBefore: lsn) else {
+            throw .lsnOutOfRange(requested: lsn, first: firstLSN, durable: top)
+        }
+        let segment = segments[lo - 1]
+        segment.readers += 1
+        return (segment, header, entry)
+    }
+
+    func unpin(_ segment: Segment) {
+        lock.lock()
+        segment.readers -= 1
+        assert(segment.readers >= 0)
+        if segment.readers == 0 { readersDone.broadcast() }
+        lock.unlock()
+    }
+
+    func decoder(for segment: Segment, header: SegmentHeader) -> SegmentDecoder {
+        SegmentDecoder(bytes: segment.bytes, header: header, recordBytesMax: metadata.recordBytesMax)
+    }
+}
+
+/// Runs `body` over an array's bytes, keeping the typed error.
+@inline(__always)
+func withBytes<R>(_ array: [UInt8], _ body: (UnsafeRawBufferPointer) throws(JournalError) -> R) throws(JournalError) -> R {
+    var result: Result<R, JournalError>?
+    array.withUnsafeBytes { p in
+        do throws(JournalError) { result = .success(try body(p)) } catch { result = .failure(error) }
+    }
+    guard let result else { preconditionFailure("withUnsafeBytes runs its body") }
+    return try result.get()
+}

@@ -1,0 +1,75 @@
+public import JournalStorage
+import Uring
+
+/// Every way a journal operation can fail. Each case names what went wrong
+/// and where, in words a user can act on.
+public enum JournalError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The journal directory does not exist.
+    case notFound(path: String)
+    /// The directory exists but holds no journal (no metadata file, or bad magic).
+    case notAJournal(path: String, reason: String)
+    /// `create` was asked for a directory that already holds a journal.
+    case alreadyExists(path: String)
+    /// Written by a newer version of the format than this code reads.
+    case newerFormat(path: String, found: UInt32, supported: UInt32)
+    /// The file system refuses `O_DIRECT`; `directIO: false` keeps `O_DSYNC`.
+    case directIOUnsupported(path: String)
+    /// Another process (or another `Journal` in this one) holds the writer lock.
+    case locked(path: String)
+    case permissionDenied(path: String)
+    case readOnlyFileSystem(path: String)
+    /// The journal holds its configured maximum number of segments; truncate
+    /// to make room.
+    case journalFull(segmentCountMax: Int)
+    case recordTooLarge(bytes: Int, max: Int)
+    /// Damaged data that is not a torn tail: valid records follow it. Use
+    /// salvage mode to read past it.
+    case corruption(segment: String, offset: Int, detail: String)
+    /// An I/O operation failed.
+    case io(StorageError)
+    /// A durable write or sync failed earlier; the journal accepts nothing
+    /// more until it is reopened (its state on disk is unknown).
+    case poisoned(StorageError)
+    /// The journal was closed.
+    case closed
+    /// The LSN is not in the journal below the durable watermark.
+    case lsnOutOfRange(requested: LSN, first: LSN, durable: LSN)
+    case invalidArgument(String)
+    /// Returned by `enqueue` in manual runtime when the writer must make
+    /// progress (pump) before it can accept the record.
+    case wouldBlock
+
+    public var description: String {
+        switch self {
+        case .notFound(let p): "journal directory not found: \(p)"
+        case .notAJournal(let p, let r): "not a journal: \(p) (\(r))"
+        case .alreadyExists(let p): "a journal already exists in \(p)"
+        case .newerFormat(let p, let f, let s): "\(p) uses format version \(f); this build reads up to \(s)"
+        case .directIOUnsupported(let p): "the file system of \(p) does not support O_DIRECT (use --no-direct to keep O_DSYNC without direct I/O)"
+        case .locked(let p): "journal \(p) is locked by another writer"
+        case .permissionDenied(let p): "permission denied: \(p)"
+        case .readOnlyFileSystem(let p): "read-only file system: \(p)"
+        case .journalFull(let n): "journal full: it holds its limit of \(n) segments; truncate to make room"
+        case .recordTooLarge(let b, let m): "record of \(b) bytes exceeds the maximum of \(m) bytes"
+        case .corruption(let s, let o, let d): "corruption in segment \(s) at offset \(o): \(d)"
+        case .io(let e): "I/O error: \(e)"
+        case .poisoned(let e): "journal refuses writes after a failed durable write (\(e)); reopen it"
+        case .closed: "journal is closed"
+        case .lsnOutOfRange(let r, let f, let d): "LSN \(r) is not in the journal (first \(f), durable \(d))"
+        case .invalidArgument(let m): "invalid argument: \(m)"
+        case .wouldBlock: "the writer must make progress before accepting more"
+        }
+    }
+
+    /// Maps a storage failure to the error a user can act on.
+    static func from(_ error: StorageError) -> JournalError {
+        switch error.errno {
+        case .noSuchFileOrDirectory, .notDirectory: .notFound(path: error.path)
+        case .permissionDenied, .notPermitted: .permissionDenied(path: error.path)
+        case .readOnlyFileSystem: .readOnlyFileSystem(path: error.path)
+        case .wouldBlock where error.operation == "flock": .locked(path: error.path)
+        case .invalidArgument where error.operation == "open O_DIRECT": .directIOUnsupported(path: error.path)
+        default: .io(error)
+        }
+    }
+}

@@ -1,0 +1,451 @@
+import JournalStorage
+import Uring
+
+// Recovery: how an open finds the valid end of the log.
+//
+// It reads, checks and reports; it never writes. Running it twice on the
+// same bytes gives the same result, and a power cut during it changes
+// nothing. The rules are those of journal-format.md, "Recovery":
+//
+// 1. Segment files are taken in index order. A file whose header is valid
+//    and names its own index is *active*; zeros, a stale header (a recycled
+//    file, whose header names its old index) or a header of a newer format
+//    (an error) are told apart.
+// 2. The log starts at the lowest active segment and runs record by record,
+//    each continuing the chain (LSN + 1, previous checksum, epoch not older),
+//    into the next segment when that one's header continues the chain.
+// 3. Where the chain stops is the end E. Past E, recovery looks for
+//    *evidence*: fragment headers valid under the segment's salt with an LSN
+//    past the last record and an epoch not older than the last record's.
+//    None: a clean end. Evidence only within the write window (the bytes the
+//    writer may have had in flight, recorded in the segment header): a torn
+//    tail, cut. Evidence beyond the window: acknowledged data follows the
+//    damage, so it is corruption, an error naming segment and offset (or,
+//    in salvage mode, a gap to skip).
+// 4. The next writer session gets an epoch above every epoch seen, so no
+//    fragment left behind by a cut write can ever pass as valid again.
+
+/// What recovery found.
+public struct RecoveryReport: Sendable, Equatable, CustomStringConvertible {
+    public enum Outcome: String, Sendable {
+        /// The log ends where the last write ended.
+        case clean
+        /// Damage at the end that only unacknowledged writes could have
+        /// caused was cut off.
+        case tornTailCut = "torn-tail-cut"
+        /// Damaged regions were skipped (salvage mode).
+        case salvaged
+    }
+
+    /// A region skipped in salvage mode.
+    public struct Gap: Sendable, Equatable {
+        public var segment: String
+        public var offset: Int
+        public var lastLSNBefore: LSN
+        public var firstLSNAfter: LSN
+    }
+
+    public var outcome: Outcome = .clean
+    /// First and last LSN in the log (0 when empty).
+    public var firstLSN: LSN = 0
+    public var lastLSN: LSN = 0
+    public var recordCount: Int = 0
+    public var segmentCount: Int = 0
+    /// Where the valid log ends.
+    public var endSegment: String = ""
+    public var endOffset: Int = 0
+    /// Bytes between the end and the last evidence of a torn write.
+    public var discardedBytes: Int = 0
+    /// Fragments with valid headers found in the discarded region.
+    public var discardedFragments: Int = 0
+    public var gaps: [Gap] = []
+
+    public var description: String {
+        var s = "\(outcome.rawValue): LSN \(firstLSN)...\(lastLSN), \(recordCount) records in \(segmentCount) segments"
+        if !endSegment.isEmpty { s += ", end at \(endSegment):\(endOffset)" }
+        if outcome == .tornTailCut { s += ", cut \(discardedBytes) bytes (\(discardedFragments) fragments)" }
+        for g in gaps { s += ", gap at \(g.segment):\(g.offset) (LSN \(g.lastLSNBefore) -> \(g.firstLSNAfter))" }
+        return s
+    }
+}
+
+/// The log as recovery left it: the live segments and where writing resumes.
+struct RecoveredLog {
+    var segments: [Segment]
+    /// Segment files past the log (prepared or cut), in index order: the
+    /// writer reuses them as its next segments.
+    var unusedSegments: [Segment]
+    /// `spare-*.seg` files.
+    var spareNames: [String]
+    /// Files recovery leaves alone (temporary files of an interrupted create).
+    var leftoverNames: [String]
+    var chain: ChainState
+    /// Where the next batch goes in the last live segment.
+    var writeOffset: Int
+    /// Epoch for the next writer session.
+    var nextEpoch: UInt32
+    var highestIndex: UInt64
+    var report: RecoveryReport
+}
+
+struct Recovery {
+    let storage: any StorageDirectory
+    let metadata: JournalMetadata
+    let mode: RecoveryMode
+
+    /// Reads and checks `journal.meta`.
+    static func readMetadata(_ storage: any StorageDirectory) throws(JournalError) -> JournalMetadata {
+        let names: [String]
+        do { names = try storage.fileNames() } catch { throw JournalError.from(error) }
+        guard names.contains(JournalFormat.metadataFileName) else {
+            throw .notAJournal(path: storage.path, reason: "no \(JournalFormat.metadataFileName)")
+        }
+        let file: any StorageFile
+        do { file = try storage.open(JournalFormat.metadataFileName) } catch { throw JournalError.from(error) }
+        defer { file.close() }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: JournalFormat.metadataBytes, alignment: 8)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        let n: Int
+        do { n = try file.read(into: buffer, at: 0) } catch { throw JournalError.from(error) }
+        guard n >= 128 else { throw .notAJournal(path: storage.path, reason: "\(JournalFormat.metadataFileName) is \(n) bytes") }
+        do {
+            return try JournalMetadata.decode(UnsafeRawBufferPointer(buffer))
+        } catch {
+            switch error {
+            case .badMagic: throw .notAJournal(path: storage.path, reason: "bad magic in \(JournalFormat.metadataFileName)")
+            case .badChecksum: throw .notAJournal(path: storage.path, reason: "\(JournalFormat.metadataFileName) fails its checksum")
+            case .newerVersion(let v): throw .newerFormat(path: storage.path, found: v, supported: JournalFormat.version)
+            case .invalidField(let f): throw .notAJournal(path: storage.path, reason: "invalid metadata: \(f)")
+            }
+        }
+    }
+
+    private enum HeaderState {
+        case active(SegmentHeader, crc: UInt32)
+        /// Zeros, garbage, or a recycled file's stale header.
+        case unused
+        /// Magic present but the checksum fails: a torn activation or damage.
+        case damaged
+    }
+
+    private func classify(_ segment: Segment) throws(JournalError) -> HeaderState {
+        let bytes = segment.bytes
+        guard bytes.count == metadata.segmentBytes else {
+            throw .corruption(segment: segment.name, offset: 0, detail: "file is \(bytes.count) bytes, segments are \(metadata.segmentBytes)")
+        }
+        do {
+            let (header, crc) = try SegmentHeader.decode(bytes)
+            guard header.journalID == metadata.journalID else {
+                throw JournalError.corruption(segment: segment.name, offset: 0, detail: "segment belongs to another journal")
+            }
+            guard header.segmentIndex == segment.index else { return .unused }
+            guard header.blockBytes == metadata.blockBytes, header.pageBytes == metadata.pageBytes else {
+                throw JournalError.corruption(segment: segment.name, offset: 0, detail: "block or page size differs from the journal's")
+            }
+            return .active(header, crc: crc)
+        } catch let problem as HeaderProblem {
+            switch problem {
+            case .badMagic, .invalidField: return .unused
+            case .badChecksum: return .damaged
+            case .newerVersion(let v): throw .newerFormat(path: storage.path + "/" + segment.name, found: v, supported: JournalFormat.version)
+            }
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            preconditionFailure("unexpected error \(error)")
+        }
+    }
+
+    func run() throws(JournalError) -> RecoveredLog {
+        let names: [String]
+        do { names = try storage.fileNames() } catch { throw JournalError.from(error) }
+        var indexed: [(UInt64, String)] = []
+        var spares: [String] = []
+        var leftovers: [String] = []
+        for name in names {
+            if name == JournalFormat.metadataFileName { continue }
+            if let index = JournalFormat.segmentIndex(fileName: name) {
+                indexed.append((index, name))
+            } else if name.hasPrefix(JournalFormat.spareFilePrefix) && name.hasSuffix(JournalFormat.segmentFileSuffix) {
+                spares.append(name)
+            } else {
+                leftovers.append(name)
+            }
+        }
+        indexed.sort { $0.0 < $1.0 }
+
+        var files: [Segment] = []
+        var states: [HeaderState] = []
+        for (index, name) in indexed {
+            do {
+                let file = try storage.open(name)
+                let mapping = try file.mapReadOnly()
+                let segment = Segment(index: index, file: file, mapping: mapping)
+                files.append(segment)
+                states.append(try classify(segment))
+            } catch let e as StorageError {
+                throw JournalError.from(e)
+            } catch let e as JournalError {
+                throw e
+            } catch {
+                preconditionFailure("unexpected error \(error)")
+            }
+        }
+        let highestIndex = indexed.last?.0 ?? 0
+
+        var report = RecoveryReport()
+        guard let firstActive = states.firstIndex(where: { if case .active = $0 { return true } else { return false } }) else {
+            return RecoveredLog(
+                segments: [], unusedSegments: files, spareNames: spares, leftoverNames: leftovers,
+                chain: ChainState(lastCRC: 0, lastLSN: 0, lastEpoch: 0), writeOffset: 0,
+                nextEpoch: 1, highestIndex: highestIndex, report: report)
+        }
+
+        var live: [Segment] = []
+        var maxEpoch: UInt32 = 0
+        var i = firstActive
+        guard case .active(let firstHeader, let firstCRC) = states[i] else { preconditionFailure() }
+        var chain = ChainState(lastCRC: firstCRC, lastLSN: firstHeader.baseLSN - 1, lastEpoch: firstHeader.epoch)
+        var end = JournalFormat.segmentHeaderBytes
+        report.firstLSN = firstHeader.baseLSN
+
+        scanning: while true {
+            let segment = files[i]
+            guard case .active(let header, let crc) = states[i] else { preconditionFailure() }
+            segment.header = header
+            segment.headerCRC = crc
+            maxEpoch = max(maxEpoch, header.epoch)
+            live.append(segment)
+            let decoder = SegmentDecoder(bytes: segment.bytes, header: header, recordBytesMax: metadata.recordBytesMax)
+            var next = decoder.record(at: JournalFormat.segmentHeaderBytes, continuing: chain)
+            end = JournalFormat.segmentHeaderBytes
+            while true {
+                while let r = next {
+                    segment.noteRecord(lsn: r.lsn, offset: r.start)
+                    report.recordCount += 1
+                    chain = r.chainAfter
+                    maxEpoch = max(maxEpoch, r.epoch)
+                    end = r.end
+                    next = decoder.record(after: r.end, continuing: chain)
+                }
+                // The chain stops at `end` in this segment. Does the next
+                // segment continue it?
+                if i + 1 < files.count, files[i + 1].index == segment.index + 1,
+                   case .active(let h, let c) = states[i + 1],
+                   h.baseLSN == chain.lastLSN + 1, h.previousCRC == chain.lastCRC, h.epoch >= chain.lastEpoch {
+                    i += 1
+                    chain = ChainState(lastCRC: c, lastLSN: h.baseLSN - 1, lastEpoch: h.epoch)
+                    continue scanning
+                }
+                // The end of the valid chain. Classify what lies beyond.
+                let verdict = try examineBeyond(files: files, states: states, endIndex: i, end: end, chain: chain, maxEpoch: &maxEpoch)
+                switch verdict {
+                case .clean:
+                    break scanning
+                case .torn(let bytes, let fragments):
+                    if mode == .absoluteConsistency {
+                        throw .corruption(segment: segment.name, offset: end, detail: "torn write at the end of the log (\(fragments) fragments in \(bytes) bytes); absolute consistency refuses it")
+                    }
+                    report.outcome = .tornTailCut
+                    report.discardedBytes = bytes
+                    report.discardedFragments = fragments
+                    break scanning
+                case .corrupt(let where_):
+                    guard mode == .salvage, let resume = where_.resume else {
+                        throw .corruption(segment: segment.name, offset: end, detail: "record fails validation but valid records follow at \(files[where_.segmentIndex].name):\(where_.offset)")
+                    }
+                    report.outcome = .salvaged
+                    report.gaps.append(.init(segment: segment.name, offset: end, lastLSNBefore: chain.lastLSN, firstLSNAfter: resume.lsn))
+                    if where_.segmentIndex != i {
+                        // Resume in a later segment: intermediate files are dropped from the log.
+                        i = where_.segmentIndex
+                        guard case .active(let h, let c) = states[i] else { preconditionFailure() }
+                        files[i].header = h
+                        files[i].headerCRC = c
+                        live.append(files[i])
+                        maxEpoch = max(maxEpoch, h.epoch)
+                        let d = SegmentDecoder(bytes: files[i].bytes, header: h, recordBytesMax: metadata.recordBytesMax)
+                        next = d.record(at: resume.offset, continuing: nil)
+                        assert(next != nil, "salvage resumes at a record that decodes")
+                        // Continue the loop over the new segment.
+                        return try continueSalvage(files: files, states: states, from: i, decoder: d, first: next, live: live, report: report, maxEpoch: maxEpoch, highestIndex: highestIndex, spares: spares, leftovers: leftovers)
+                    }
+                    next = decoder.record(at: resume.offset, continuing: nil)
+                    assert(next != nil, "salvage resumes at a record that decodes")
+                }
+            }
+        }
+        return finish(files: files, live: live, endIndex: i, end: end, chain: chain, maxEpoch: maxEpoch,
+                      report: report, highestIndex: highestIndex, spares: spares, leftovers: leftovers)
+    }
+
+    /// Salvage that resumed in a later segment: restart the scan there with a
+    /// fresh chain. Rare enough to share the code by recursion-free restart.
+    private func continueSalvage(
+        files: [Segment], states: [HeaderState], from i: Int, decoder: SegmentDecoder, first: DecodedRecord?,
+        live: [Segment], report: RecoveryReport, maxEpoch: UInt32, highestIndex: UInt64, spares: [String], leftovers: [String]
+    ) throws(JournalError) -> RecoveredLog {
+        var report = report
+        var live = live
+        var maxEpoch = maxEpoch
+        var index = i
+        var next = first
+        var chain = ChainState(lastCRC: 0, lastLSN: 0, lastEpoch: 0)
+        var end = JournalFormat.segmentHeaderBytes
+        var decoder = decoder
+        while true {
+            let segment = files[index]
+            while let r = next {
+                segment.noteRecord(lsn: r.lsn, offset: r.start)
+                report.recordCount += 1
+                chain = r.chainAfter
+                maxEpoch = max(maxEpoch, r.epoch)
+                end = r.end
+                next = decoder.record(after: r.end, continuing: chain)
+            }
+            if index + 1 < files.count, files[index + 1].index == segment.index + 1,
+               case .active(let h, let c) = states[index + 1],
+               h.baseLSN == chain.lastLSN + 1, h.previousCRC == chain.lastCRC, h.epoch >= chain.lastEpoch {
+                index += 1
+                files[index].header = h
+                files[index].headerCRC = c
+                live.append(files[index])
+                maxEpoch = max(maxEpoch, h.epoch)
+                decoder = SegmentDecoder(bytes: files[index].bytes, header: h, recordBytesMax: metadata.recordBytesMax)
+                chain = ChainState(lastCRC: c, lastLSN: h.baseLSN - 1, lastEpoch: h.epoch)
+                next = decoder.record(at: JournalFormat.segmentHeaderBytes, continuing: chain)
+                end = JournalFormat.segmentHeaderBytes
+                continue
+            }
+            let verdict = try examineBeyond(files: files, states: states, endIndex: index, end: end, chain: chain, maxEpoch: &maxEpoch)
+            switch verdict {
+            case .clean:
+                return finish(files: files, live: live, endIndex: index, end: end, chain: chain, maxEpoch: maxEpoch,
+                              report: report, highestIndex: highestIndex, spares: spares, leftovers: leftovers)
+            case .torn:
+                return finish(files: files, live: live, endIndex: index, end: end, chain: chain, maxEpoch: maxEpoch,
+                              report: report, highestIndex: highestIndex, spares: spares, leftovers: leftovers)
+            case .corrupt(let w):
+                guard let resume = w.resume else {
+                    return finish(files: files, live: live, endIndex: index, end: end, chain: chain, maxEpoch: maxEpoch,
+                                  report: report, highestIndex: highestIndex, spares: spares, leftovers: leftovers)
+                }
+                report.gaps.append(.init(segment: segment.name, offset: end, lastLSNBefore: chain.lastLSN, firstLSNAfter: resume.lsn))
+                if w.segmentIndex != index {
+                    index = w.segmentIndex
+                    guard case .active(let h, let c) = states[index] else { preconditionFailure() }
+                    files[index].header = h
+                    files[index].headerCRC = c
+                    live.append(files[index])
+                    maxEpoch = max(maxEpoch, h.epoch)
+                    decoder = SegmentDecoder(bytes: files[index].bytes, header: h, recordBytesMax: metadata.recordBytesMax)
+                }
+                next = decoder.record(at: resume.offset, continuing: nil)
+            }
+        }
+    }
+
+    private func finish(
+        files: [Segment], live: [Segment], endIndex: Int, end: Int, chain: ChainState, maxEpoch: UInt32,
+        report: RecoveryReport, highestIndex: UInt64, spares: [String], leftovers: [String]
+    ) -> RecoveredLog {
+        var report = report
+        let last = files[endIndex]
+        report.lastLSN = chain.lastLSN
+        if report.recordCount == 0 { report.firstLSN = 0 }
+        report.segmentCount = live.count
+        report.endSegment = last.name
+        report.endOffset = end
+        let unused = files[(endIndex + 1)...].filter { $0.index > last.index }
+        return RecoveredLog(
+            segments: live, unusedSegments: Array(unused), spareNames: spares, leftoverNames: leftovers,
+            chain: chain, writeOffset: roundUp(end, metadata.blockBytes),
+            nextEpoch: maxEpoch &+ 1, highestIndex: highestIndex, report: report)
+    }
+
+    private struct Evidence {
+        var segmentIndex: Int
+        var offset: Int
+        /// A record to resume at (salvage), when one decodes there or later.
+        var resume: (lsn: LSN, offset: Int)?
+    }
+
+    private enum Verdict {
+        case clean
+        case torn(bytes: Int, fragments: Int)
+        case corrupt(Evidence)
+    }
+
+    /// Looks past the end of the valid chain for evidence of later writes.
+    private func examineBeyond(
+        files: [Segment], states: [HeaderState], endIndex: Int, end: Int, chain: ChainState, maxEpoch: inout UInt32
+    ) throws(JournalError) -> Verdict {
+        let segmentBytes = metadata.segmentBytes
+        guard let endHeader = files[endIndex].header else { preconditionFailure("the end segment is active") }
+        var window = endHeader.windowBytes
+        let accept = { (h: FragmentHeader) -> Bool in h.epoch >= chain.lastEpoch && h.lsn > chain.lastLSN }
+
+        var lastEvidenceDistance = -1
+        var fragments = 0
+        // Distance, in log bytes, from the end to segment j's offset 0.
+        func distance(toSegment j: Int) -> Int {
+            (segmentBytes - end) + Int(files[j].index - files[endIndex].index - 1) * segmentBytes
+        }
+
+        // The end segment, then every later active segment that could hold
+        // newer writes.
+        var candidates: [(j: Int, header: SegmentHeader, from: Int)] = [(endIndex, endHeader, end)]
+        for j in (endIndex + 1)..<files.count {
+            guard case .active(let h, _) = states[j], h.baseLSN > chain.lastLSN, h.epoch >= chain.lastEpoch else { continue }
+            candidates.append((j, h, JournalFormat.segmentHeaderBytes))
+            window = max(window, h.windowBytes)
+        }
+        for (n, c) in candidates.enumerated() {
+            let base = n == 0 ? -end : distance(toSegment: c.j)
+            if n > 0 {
+                // The header itself is evidence of a write past the end.
+                maxEpoch = max(maxEpoch, c.header.epoch)
+                if base >= window {
+                    return .corrupt(Evidence(segmentIndex: c.j, offset: 0, resume: findResume(files: files, from: c.j, header: c.header, offset: c.from, chain: chain)))
+                }
+                lastEvidenceDistance = max(lastEvidenceDistance, base + JournalFormat.segmentHeaderBytes)
+            }
+            let decoder = SegmentDecoder(bytes: files[c.j].bytes, header: c.header, recordBytesMax: metadata.recordBytesMax)
+            var from = c.from
+            while let found = decoder.firstValidFragment(from: from, to: segmentBytes, accept: accept) {
+                maxEpoch = max(maxEpoch, found.header.epoch)
+                let d = base + found.offset
+                if d >= window {
+                    return .corrupt(Evidence(segmentIndex: c.j, offset: found.offset, resume: findResume(files: files, from: c.j, header: c.header, offset: found.offset, chain: chain)))
+                }
+                fragments += 1
+                lastEvidenceDistance = max(lastEvidenceDistance, d + JournalFormat.fragmentHeaderBytes + min(found.header.length, metadata.pageBytes))
+                from = found.offset + JournalFormat.fragmentAlignment
+            }
+        }
+        if lastEvidenceDistance < 0 {
+            if mode == .absoluteConsistency {
+                // A clean end is followed by the zero padding of its batch.
+                let block = roundUp(end, metadata.blockBytes)
+                if block > end, !files[endIndex].bytes.slice(end, min(block, segmentBytes) - end).isAllZero() {
+                    return .torn(bytes: block - end, fragments: 0)
+                }
+            }
+            return .clean
+        }
+        return .torn(bytes: lastEvidenceDistance, fragments: fragments)
+    }
+
+    /// The first record at or after `offset` (in segment `j` or a later
+    /// active one) that decodes whole, for salvage.
+    private func findResume(files: [Segment], from j: Int, header: SegmentHeader, offset: Int, chain: ChainState) -> (lsn: LSN, offset: Int)? {
+        let decoder = SegmentDecoder(bytes: files[j].bytes, header: header, recordBytesMax: metadata.recordBytesMax)
+        var from = offset
+        while let found = decoder.firstValidFragment(from: from, to: metadata.segmentBytes, accept: { $0.type.startsRecord && $0.lsn > chain.lastLSN }) {
+            if decoder.record(at: found.offset, continuing: nil) != nil { return (found.header.lsn, found.offset) }
+            from = found.offset + JournalFormat.fragmentAlignment
+        }
+        return nil
+    }
+}

@@ -1,0 +1,67 @@
+import JournalStorage
+
+/// A batch: records that go to the disk in one durable write.
+///
+/// A batch covers `[fileOffset, fileOffset + paddedBytes)` of one segment;
+/// `fileOffset` is a multiple of the block size, so a batch never shares a
+/// block with bytes acknowledged earlier (journal-format.md, "Batches").
+/// Guarded by the journal's lock, except `buffer` contents, which only the
+/// lock holder writes and the kernel reads while the batch is in flight.
+final class Batch {
+    enum State { case free, filling, sealed, inFlight }
+
+    let buffer: UnsafeMutableRawBufferPointer
+    /// Identifies the batch's write to the storage queue.
+    let tag: UInt64
+    var state: State = .free
+    var segment: Segment?
+    var fileOffset = 0
+    /// Bytes encoded from the start of the buffer (segment header included).
+    var usedBytes = 0
+    /// The write length: `usedBytes` rounded up to the block size.
+    var paddedBytes = 0
+    var firstLSN: LSN = 0
+    var lastLSN: LSN = 0
+    var recordCount = 0
+    var completed = false
+    var submittedNanos: UInt64 = 0
+
+    init(tag: UInt64, capacity: Int, alignment: Int) {
+        precondition(capacity > 0 && capacity % alignment == 0)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: max(alignment, 4096))
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: capacity)
+        buffer = UnsafeMutableRawBufferPointer(start: raw, count: capacity)
+        self.tag = tag
+    }
+
+    deinit { buffer.deallocate() }
+
+    func start(segment: Segment, at offset: Int) {
+        assert(state == .free || state == .filling)
+        state = .filling
+        self.segment = segment
+        fileOffset = offset
+        usedBytes = 0
+        paddedBytes = 0
+        firstLSN = 0
+        lastLSN = 0
+        recordCount = 0
+        completed = false
+    }
+
+    func reset() {
+        state = .free
+        segment = nil
+    }
+
+    /// Zero-pads to the block boundary and fixes the write length.
+    func seal(blockBytes: Int) {
+        assert(state == .filling && recordCount > 0, "only a filling batch with records is sealed")
+        paddedBytes = roundUp(usedBytes, blockBytes)
+        assert(paddedBytes <= buffer.count)
+        if paddedBytes > usedBytes {
+            UnsafeMutableRawBufferPointer(rebasing: buffer[usedBytes..<paddedBytes]).initializeMemory(as: UInt8.self, repeating: 0)
+        }
+        state = .sealed
+    }
+}

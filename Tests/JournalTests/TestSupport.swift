@@ -1,0 +1,46 @@
+import Foundation
+import Journal
+import JournalStorage
+
+/// File systems every journal test runs on: ext4 (or whatever /tmp is) and tmpfs.
+enum TestFileSystem: String, CaseIterable, CustomStringConvertible, Sendable {
+    case tmp = "/tmp"
+    case shm = "/dev/shm"
+    var description: String { rawValue }
+}
+
+/// A fresh directory removed when the value is released.
+final class TemporaryDirectory: @unchecked Sendable {
+    let path: String
+
+    init(on fs: TestFileSystem = .tmp, _ label: String = "journal") {
+        path = "\(fs.rawValue)/swift-journal-test-\(label)-\(getpid())-\(UUID().uuidString.prefix(8))"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    func storage(directIO: Bool = true) throws -> FileSystemStorage {
+        var o = FileSystemStorage.Options()
+        o.directIO = directIO
+        return try FileSystemStorage(path: path, options: o)
+    }
+}
+
+/// A small journal configuration that exercises rollover and fragmentation.
+func smallConfiguration(segmentBytes: Int = 256 << 10, segmentCountMax: Int = 0) -> JournalConfiguration {
+    var c = JournalConfiguration()
+    c.segmentBytes = segmentBytes
+    c.segmentCountMax = segmentCountMax
+    c.recordBytesMax = 64 << 10
+    c.pageBytes = 32 << 10
+    return c
+}
+
+func payload(_ lsnHint: Int, bytes: Int) -> [UInt8] {
+    var g = UInt64(truncatingIfNeeded: lsnHint) &* 0x9E37_79B9_7F4A_7C15 | 1
+    return (0..<bytes).map { _ in
+        g ^= g << 13; g ^= g >> 7; g ^= g << 17
+        return UInt8(truncatingIfNeeded: g)
+    }
+}
