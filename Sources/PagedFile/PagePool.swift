@@ -15,7 +15,7 @@ import Musl
 /// One counter, `committedPages`, holds rented plus reserved pages and is the
 /// only thing checked against the capacity. Every way to obtain capacity goes
 /// through `reserve(pages:)`, including reuse of free-listed pages: renting
-/// (`rent()`) only turns one of the caller's reserved pages into a rented one
+/// (`tryRent()`) only turns one of the caller's reserved pages into a rented one
 /// and never changes the counter. Pages retired by a file stay counted until
 /// they are back on the free list (`release(chain:)`), so the counter can never
 /// promise a page that is still in use or waiting for readers to leave.
@@ -225,32 +225,29 @@ public final class PagePool: @unchecked Sendable {
 
     // MARK: Renting
 
-    /// Takes one zero-filled page against a reservation the caller holds.
+    /// Takes one zero-filled page against a reservation the caller holds,
+    /// or returns nil if no page is free at this instant.
     ///
     /// Free-listed pages first (they are resident), then never-touched ones.
-    /// The caller's reservation guarantees a page exists; the only way to find
-    /// none is a transient state (another writer holding a page it is about to
-    /// give back after losing a publish race, or `trim()` running), so the
-    /// loop yields and retries.
-    /// - Complexity: O(1) expected; lock-free except for that transient wait.
-    func rent() -> PageIndex {
+    /// The caller's reservation does not guarantee a page at every instant:
+    /// writers racing to fill the same hole each hold a page for one
+    /// reservation until the losers give theirs back, and `trim()` holds free
+    /// pages briefly. The caller (`PagedFile`) therefore re-reads its slot and
+    /// retries; the model checks that this always makes progress.
+    /// - Complexity: O(shards) compare-and-swaps at most; lock-free.
+    func tryRent() -> PageIndex? {
         let home = VirtualMemory.threadHash(bits: Self.shardBits)
-        var attempts = 0
-        while true {
-            for k in 0 ..< Self.shardCount {
-                if let page = pop(shard: (home + k) & (Self.shardCount - 1)) {
-                    counter(Self.rentedSlot).pointee.wrappingAdd(1, ordering: .relaxed)
-                    return page
-                }
-            }
-            if let page = bump() {
+        for k in 0 ..< Self.shardCount {
+            if let page = pop(shard: (home + k) & (Self.shardCount - 1)) {
                 counter(Self.rentedSlot).pointee.wrappingAdd(1, ordering: .relaxed)
                 return page
             }
-            attempts += 1
-            assert(attempts < 100_000_000, "rent() found no page for a reserved request")
-            sched_yield()
         }
+        if let page = bump() {
+            counter(Self.rentedSlot).pointee.wrappingAdd(1, ordering: .relaxed)
+            return page
+        }
+        return nil
     }
 
     /// Puts back a page that was rented but never published or written (the

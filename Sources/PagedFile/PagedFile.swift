@@ -33,7 +33,11 @@ import Musl
 //   W3 for each page of the range: load the slot; if a hole, rent a zero page
 //      and CAS it into the slot; the loser gives its untouched page back and
 //      uses the winner's page. The rented page is covered by the hole's
-//      reservation, so the capacity counter does not move.
+//      reservation, so the capacity counter does not move. Writers racing
+//      for one hole hold several pages for one reservation until the losers
+//      give theirs back; a writer that finds no free page meanwhile re-reads
+//      its slot and retries (it never waits for a lock, only for the racers'
+//      next step).
 //   W4 copy the data, one memcpy per run of pages that are adjacent in memory.
 //   W5 publish the length: CAS length to max(length, end), after the data.
 //   W6 leave the gate: fetch-sub the count.
@@ -308,16 +312,31 @@ public final class PagedFile: @unchecked Sendable {
     @inline(__always)
     private func pageForWriting(_ index: Int) -> UnsafeMutableRawPointer {
         if let page = table.page(at: index) { return pool.address(of: page) }
+        return publishFreshPage(at: index)
+    }
+
+    /// W3 for a hole: rent a zero page and compare-and-swap it into the slot.
+    /// If no page is free right now (writers racing for another hole hold
+    /// pages they are about to give back), re-read the slot and retry.
+    private func publishFreshPage(at index: Int) -> UnsafeMutableRawPointer {
         assert(index < pagesCovering(word(Self.extentSlot).pointee.load(ordering: .relaxed)),
                "writing a page outside the reserved extent")
-        let fresh = pool.rent()
-        let (won, page) = table.publish(fresh, at: index)
-        if won {
-            word(Self.allocatedSlot).pointee.wrappingAdd(1, ordering: .relaxed)
-        } else {
-            pool.returnUnused(fresh)
+        var attempts = 0
+        while true {
+            if let fresh = pool.tryRent() {
+                let (won, page) = table.publish(fresh, at: index)
+                if won {
+                    word(Self.allocatedSlot).pointee.wrappingAdd(1, ordering: .relaxed)
+                } else {
+                    pool.returnUnused(fresh)
+                }
+                return pool.address(of: page)
+            }
+            if let page = table.page(at: index) { return pool.address(of: page) }
+            attempts += 1
+            assert(attempts < 100_000_000, "no page for a reserved hole")
+            sched_yield()
         }
-        return pool.address(of: page)
     }
 
     // MARK: Length

@@ -32,6 +32,32 @@ struct ConcurrencyTests {
         #expect(expectPoolWhole(pool, files: [file]).isEmpty)
     }
 
+    @Test("writers racing for the same holes of a full pool all finish")
+    func racingForHolesInFullPool() throws {
+        let page = 4096
+        let rounds = longMode ? 2000 : 200
+        for round in 0 ..< rounds {
+            let pool = try PagePool(capacityBytes: 2 * page, pageBytes: page)
+            let file = try PagedFile(pool: pool)
+            try file.setLength(2 * page)  // the whole pool is reserved, no page rented
+            let failures = Failures()
+            runThreads(3) { t in
+                // Threads 0 and 1 race for page 0; thread 2 wants page 1 and may
+                // find the pool empty while a loser still holds its page.
+                let offset = t == 2 ? page + t : t
+                do { try file.write(at: offset, bytes: [UInt8(t + 1)]) } catch {
+                    failures.record("round \(round): \(error)")
+                }
+            }
+            #expect(failures.all.isEmpty, "\(failures.all)")
+            #expect(file.allocatedBytes == 2 * page)
+            #expect(pool.rentedBytes == 2 * page)
+            #expect(pool.committedBytes == 2 * page)
+            #expect(try file.read(at: 2 + page, count: 1) == [3])
+            if !failures.all.isEmpty { return }
+        }
+    }
+
     @Test("overlapping writers leave every byte from one of them")
     func overlappingWriters() throws {
         let page = 4096

@@ -42,7 +42,8 @@ struct PagePoolTests {
         let pool = try PagePool(capacityBytes: 16 * 4096, pageBytes: 4096)
         try pool.reserve(pages: 16)
         var pages: [UInt32] = []
-        for _ in 0 ..< 16 { pages.append(pool.rent()) }
+        for _ in 0 ..< 16 { pages.append(try #require(pool.tryRent())) }
+        #expect(pool.tryRent() == nil, "a full pool has no page to rent")
         #expect(Set(pages).count == 16)
         #expect(pool.rentedPages == 16)
         for page in pages {
@@ -59,7 +60,7 @@ struct PagePoolTests {
         try pool.reserve(pages: 16)
         var again: [UInt32] = []
         for _ in 0 ..< 16 {
-            let page = pool.rent()
+            let page = try #require(pool.tryRent())
             again.append(page)
             let bytes = UnsafeRawBufferPointer(start: pool.address(of: page), count: 4096)
             #expect(bytes.allSatisfy { $0 == 0 }, "a reused page must be zero")
@@ -99,7 +100,10 @@ struct PagePoolTests {
             var random = SeededRandom(seed: UInt64(t) + 1)
             for _ in 0 ..< rounds {
                 if mine.count < 64, random.next() % 2 == 0 {
-                    let page = pool.rent()
+                    guard let page = pool.tryRent() else {
+                        failures.record("no page although 256 are reserved for 4 x 64")
+                        return
+                    }
                     // Ownership check: the page's first word must be ours to set.
                     let word = pool.address(of: page).assumingMemoryBound(to: UInt64.self)
                     if word.pointee != 0 { failures.record("page \(page) rented while in use") }
