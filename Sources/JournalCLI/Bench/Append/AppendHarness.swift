@@ -1,0 +1,270 @@
+import Dispatch
+import Journal
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Which journal API the appenders use.
+enum AppendAPI: String, CaseIterable, Sendable {
+    /// `appendBlocking(_:)` from N pthreads (the primary measurement).
+    case blocking
+    /// `append(_:) async` from N tasks.
+    case async
+}
+
+/// What one measured round of appends produced.
+struct AppendRound: Sendable {
+    var operations: Int
+    var payloadBytes: Int
+    var seconds: Double
+    /// Per-append latency percentiles, nanoseconds.
+    var p50: UInt64
+    var p99: UInt64
+    var p999: UInt64
+    /// Appends whose latency did not fit the preallocated arrays (counted,
+    /// not timed).
+    var untimed: Int
+
+    var perSecond: Double { seconds > 0 ? Double(operations) / seconds : 0 }
+    var megabytesPerSecond: Double { seconds > 0 ? Double(payloadBytes) / seconds / 1e6 : 0 }
+}
+
+/// Monotonic time in nanoseconds.
+@inline(__always)
+func benchNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+func benchSleep(seconds: Double) {
+    guard seconds > 0 else { return }
+    var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+}
+
+/// Phases of a round, shared by the driver and the appenders.
+final class RoundControl: Sendable {
+    static let warmingUp = 0
+    static let measuring = 1
+    static let stopping = 2
+    let phase = Atomic<Int>(RoundControl.warmingUp)
+    let failure = Mutex<JournalError?>(nil)
+
+    func fail(_ error: JournalError) {
+        failure.withLock { if $0 == nil { $0 = error } }
+        phase.store(Self.stopping, ordering: .releasing)
+    }
+}
+
+/// One appender's private state: its payload and a preallocated latency
+/// array, written only by the appender while the round runs and read by the
+/// driver after it joined the appender.
+final class AppendWorker: @unchecked Sendable {
+    let payload: UnsafeMutableRawBufferPointer
+    let payloadArray: [UInt8]
+    let latencies: UnsafeMutablePointer<UInt64>
+    let capacity: Int
+    var timed = 0
+    var operations = 0
+
+    init(recordBytes: Int, capacity: Int, seed: UInt64) {
+        var state = seed | 1
+        var bytes = [UInt8](repeating: 0, count: recordBytes)
+        for i in bytes.indices {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            bytes[i] = UInt8(truncatingIfNeeded: state)
+        }
+        payloadArray = bytes
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(recordBytes, 1), alignment: 64)
+        bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        payload = buffer
+        self.capacity = capacity
+        latencies = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        payload.deallocate()
+        latencies.deallocate()
+    }
+
+    var record: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: payload.baseAddress, count: payloadArray.count)
+    }
+
+    /// Notes one append that started and ended inside the measured window.
+    @inline(__always)
+    func note(_ nanos: UInt64) {
+        if timed < capacity {
+            latencies[timed] = nanos
+            timed += 1
+        }
+        operations += 1
+    }
+
+    /// The blocking appender loop.
+    func runBlocking(_ journal: Journal, _ control: RoundControl) {
+        let record = self.record
+        while true {
+            let phase = control.phase.load(ordering: .acquiring)
+            if phase == RoundControl.stopping { return }
+            let start = benchNanos()
+            do {
+                _ = try journal.appendBlocking(record)
+            } catch {
+                control.fail(error)
+                return
+            }
+            let end = benchNanos()
+            // Counted only when the whole append lies inside the window: it
+            // started after measuring began and ended before it stopped.
+            if phase == RoundControl.measuring && control.phase.load(ordering: .acquiring) == RoundControl.measuring {
+                note(end - start)
+            }
+        }
+    }
+
+    /// The async appender loop.
+    func runAsync(_ journal: Journal, _ control: RoundControl) async {
+        let record = payloadArray
+        while true {
+            let phase = control.phase.load(ordering: .acquiring)
+            if phase == RoundControl.stopping { return }
+            let start = benchNanos()
+            do {
+                _ = try await journal.append(record)
+            } catch {
+                control.fail(error)
+                return
+            }
+            let end = benchNanos()
+            if phase == RoundControl.measuring && control.phase.load(ordering: .acquiring) == RoundControl.measuring {
+                note(end - start)
+            }
+        }
+    }
+}
+
+/// A started pthread. Created from a nonisolated function, so the body runs
+/// on the new thread without any actor isolation.
+struct BenchThread {
+    private final class Body {
+        let run: @Sendable () -> Void
+        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+    }
+
+    private var handle = pthread_t()
+
+    init(_ run: @escaping @Sendable () -> Void) throws(BenchError) {
+        let box = Unmanaged.passRetained(Body(run))
+        let rc = pthread_create(&handle, nil, { raw in
+            guard let raw else { return nil }
+            Unmanaged<Body>.fromOpaque(raw).takeRetainedValue().run()
+            return nil
+        }, box.toOpaque())
+        if rc != 0 {
+            box.release()
+            throw BenchError("pthread_create failed (\(rc))")
+        }
+    }
+
+    func join() { pthread_join(handle, nil) }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs rounds of appenders against one open journal.
+struct AppendHarness {
+    let journal: Journal
+    let appenders: Int
+    let recordBytes: Int
+    let api: AppendAPI
+    let warmupSeconds: Double
+    let seconds: Double
+    /// Truncate behind the durable LSN while appending, so that segments are
+    /// recycled rather than zero-filled anew (a log whose owner checkpoints).
+    let truncateBehind: Bool
+
+    func runRound() throws(BenchError) -> AppendRound {
+        // Enough room for ~2M appends/s in total; beyond that appends are
+        // counted but not timed.
+        let perWorker = max(4096, Int(seconds * 2_000_000) / appenders + 1024)
+        let workers = (0..<appenders).map { AppendWorker(recordBytes: recordBytes, capacity: perWorker, seed: UInt64($0 + 1) &* 0x9E37_79B9_7F4A_7C15) }
+        let control = RoundControl()
+        let journal = self.journal
+
+        var threads: [BenchThread] = []
+        var asyncDone: DispatchSemaphore?
+        do {
+            switch api {
+            case .blocking:
+                for w in workers { threads.append(try BenchThread { w.runBlocking(journal, control) }) }
+            case .async:
+                let done = DispatchSemaphore(value: 0)
+                asyncDone = done
+                Task.detached {
+                    await withTaskGroup(of: Void.self) { group in
+                        for w in workers { group.addTask { await w.runAsync(journal, control) } }
+                    }
+                    done.signal()
+                }
+            }
+            if truncateBehind {
+                threads.append(try BenchThread {
+                    while control.phase.load(ordering: .acquiring) != RoundControl.stopping {
+                        benchSleep(seconds: 0.02)
+                        do throws(JournalError) { try journal.truncate(before: journal.durableLSN) } catch { control.fail(error) }
+                    }
+                })
+            }
+        } catch {
+            control.phase.store(RoundControl.stopping, ordering: .releasing)
+            for t in threads { t.join() }
+            asyncDone?.wait()
+            throw error
+        }
+
+        benchSleep(seconds: warmupSeconds)
+        let start = benchNanos()
+        _ = control.phase.compareExchange(expected: RoundControl.warmingUp, desired: RoundControl.measuring, ordering: .acquiringAndReleasing)
+        benchSleep(seconds: seconds)
+        let end = benchNanos()
+        control.phase.store(RoundControl.stopping, ordering: .releasing)
+        for t in threads { t.join() }
+        asyncDone?.wait()
+        if let failure = control.failure.withLock({ $0 }) {
+            throw BenchError("append failed: \(failure)")
+        }
+
+        var operations = 0
+        var untimed = 0
+        var all: [UInt64] = []
+        all.reserveCapacity(workers.reduce(0) { $0 + $1.timed })
+        for w in workers {
+            operations += w.operations
+            untimed += w.operations - w.timed
+            all.append(contentsOf: UnsafeBufferPointer(start: w.latencies, count: w.timed))
+        }
+        all.sort()
+        return AppendRound(
+            operations: operations, payloadBytes: operations * recordBytes,
+            seconds: Double(end - start) / 1e9,
+            p50: percentile(all, 0.50), p99: percentile(all, 0.99), p999: percentile(all, 0.999),
+            untimed: untimed)
+    }
+}
+
+/// The nearest-rank percentile of sorted values (0 when empty).
+func percentile(_ sorted: [UInt64], _ q: Double) -> UInt64 {
+    guard !sorted.isEmpty else { return 0 }
+    let rank = Int((q * Double(sorted.count)).rounded(.up))
+    return sorted[min(max(rank, 1), sorted.count) - 1]
+}

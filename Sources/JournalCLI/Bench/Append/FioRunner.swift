@@ -1,0 +1,109 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One fio run's figures (jobs[0].write of its JSON output).
+struct FioRound: Sendable {
+    var iops: Double
+    var bytesPerSecond: Double
+    /// Completion latency percentiles (clat_ns), nanoseconds.
+    var p50: UInt64
+    var p99: UInt64
+    var p999: UInt64
+
+    var megabytesPerSecond: Double { bytesPerSecond / 1e6 }
+}
+
+/// Runs fio the way the journal writes: sequential, direct, every write
+/// durable (O_DSYNC), through io_uring, over a file written once with zeros
+/// so that its extents are already written (as the journal's segments are).
+struct FioRunner {
+    let executable: String
+
+    /// fio on PATH, or nil.
+    static func locate(_ name: String) -> String? {
+        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for dir in path.split(separator: ":") where !dir.isEmpty {
+            let candidate = "\(dir)/\(name)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+
+    /// The arguments of one run (without the executable).
+    func arguments(file: String, fileBytes: Int, blockBytes: Int, queueDepth: Int, seconds: Double, warmupSeconds: Double) -> [String] {
+        [
+            "--name=journal-peer", "--filename=\(file)", "--size=\(fileBytes)",
+            "--rw=write", "--bs=\(blockBytes)", "--iodepth=\(queueDepth)",
+            "--ioengine=io_uring", "--direct=1", "--sync=dsync",
+            "--time_based", "--runtime=\(Int((seconds * 1000).rounded()))ms",
+            "--ramp_time=\(Int((warmupSeconds * 1000).rounded()))ms",
+            "--output-format=json",
+        ]
+    }
+
+    func commandLine(_ arguments: [String]) -> String {
+        ([executable] + arguments).joined(separator: " ")
+    }
+
+    func run(_ arguments: [String]) throws(BenchError) -> FioRound {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        do { try process.run() } catch { throw BenchError("cannot start \(executable): \(error)") }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let stderrText = String(decoding: errData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard process.terminationStatus == 0 else {
+            throw BenchError("fio exited with status \(process.terminationStatus): \(stderrText)")
+        }
+        return try Self.parse(data)
+    }
+
+    /// Parses fio's JSON output (text before the first `{` is skipped: fio
+    /// may print notes ahead of it).
+    static func parse(_ data: Data) throws(BenchError) -> FioRound {
+        guard let brace = data.firstIndex(of: UInt8(ascii: "{")) else { throw BenchError("fio printed no JSON") }
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: data[brace...]) } catch { throw BenchError("fio's JSON does not parse: \(error)") }
+        guard let root = object as? [String: Any], let jobs = root["jobs"] as? [[String: Any]], let job = jobs.first,
+            let write = job["write"] as? [String: Any]
+        else { throw BenchError("fio's JSON has no jobs[0].write") }
+        if let error = job["error"] as? NSNumber, error.intValue != 0 { throw BenchError("fio job failed with error \(error)") }
+        guard let iops = (write["iops"] as? NSNumber)?.doubleValue, let bw = (write["bw_bytes"] as? NSNumber)?.doubleValue else {
+            throw BenchError("fio's JSON has no write.iops / write.bw_bytes")
+        }
+        let clat = write["clat_ns"] as? [String: Any]
+        let percentiles = clat?["percentile"] as? [String: Any] ?? [:]
+        func at(_ key: String) -> UInt64 { (percentiles[key] as? NSNumber)?.uint64Value ?? 0 }
+        return FioRound(iops: iops, bytesPerSecond: bw, p50: at("50.000000"), p99: at("99.000000"), p999: at("99.900000"))
+    }
+
+    /// Writes `bytes` of zeros to `path` and makes them durable.
+    static func prepareFile(_ path: String, bytes: Int) throws(BenchError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        if fd < 0 { throw BenchError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let chunk = 1 << 20
+        let zeros = [UInt8](repeating: 0, count: chunk)
+        var offset = 0
+        while offset < bytes {
+            let n = min(chunk, bytes - offset)
+            let written = zeros.withUnsafeBytes { pwrite(fd, $0.baseAddress, n, off_t(offset)) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw BenchError("cannot write \(path): \(String(cString: strerror(errno)))")
+            }
+            offset += written
+        }
+        if fsync(fd) != 0 { throw BenchError("cannot fsync \(path): \(String(cString: strerror(errno)))") }
+    }
+}

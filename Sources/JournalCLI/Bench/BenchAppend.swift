@@ -1,0 +1,209 @@
+public import ArgumentParser
+import Foundation
+import Journal
+import JournalStorage
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `journalctl-swift bench append`: the journal's durable appends beside fio
+/// on the same file system, interleaved round by round.
+public struct BenchAppend: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "append",
+        abstract: "Measure durable appends beside fio (io_uring, direct, dsync), interleaved.",
+        discussion: """
+            Cells: commits/s and p50/p99 latency for 1, 4, 16 and 64 appenders of 128 B records \
+            (beside fio 4 KiB writes), and MB/s for 4 KiB, 64 KiB and 1 MiB records (beside fio \
+            at the same block size); fio runs at queue depth 1 and 4. Each cell gets a fresh journal \
+            in a temporary directory under --dir, and runs alternating rounds (ours, fio QD1, fio QD4, \
+            ours, ...). Medians and min-max are reported; ratios come from medians.
+
+            fio runs as: fio --rw=write --bs=<bs> --iodepth=<1|4> --ioengine=io_uring --direct=1 \
+            --sync=dsync --time_based --runtime=<seconds> --ramp_time=<warm-up> --size=<file> \
+            --output-format=json, over a file written once with zeros (like the journal's segments). \
+            --verbose prints the exact command lines. fio is required (Debian: apt-get install fio).
+            """)
+
+    @Option(name: .long, help: "Directory for the temporary journals and fio files (a file system to measure; /dev/shm works).")
+    var dir: String = "./data/bench"
+
+    @Option(name: .long, help: "Measured seconds per round, for ours and for each fio run.")
+    var seconds: Double = 3
+
+    @Option(name: .long, help: "Warm-up seconds before each measured round (ours and fio's ramp time).")
+    var warmup: Double = 0.5
+
+    @Option(name: .long, help: "Rounds per cell (at least 3; --quick makes it 1).")
+    var rounds: Int = 3
+
+    @Flag(name: .long, help: "One round of one second per cell: a smoke test, not a measurement.")
+    var quick = false
+
+    @Flag(name: .long, help: "One JSON object per line per cell.")
+    var json = false
+
+    @Flag(name: .long, help: "Print per-round figures and the exact fio command lines (to stderr with --json).")
+    var verbose = false
+
+    @Option(name: .customLong("cell"), help: "Run only the named cells (repeatable), e.g. append-128B-64.")
+    var cells: [String] = []
+
+    @Option(name: .long, help: "Appender API: blocking (appendBlocking on threads) or async (append on tasks).")
+    var api: String = AppendAPI.blocking.rawValue
+
+    @Option(name: .long, help: "Appenders in the MB/s cells (1-4).")
+    var bulkAppenders: Int = 4
+
+    @Option(name: .long, help: "The journal's inFlightBatchesMax.")
+    var inFlight: Int = JournalOptions().inFlightBatchesMax
+
+    @Option(name: .long, help: "The journal's batchBytesMax, KiB.")
+    var batchKiB: Int = JournalOptions().batchBytesMax >> 10
+
+    @Flag(inversion: .prefixedNo, help: "Truncate the journal behind its durable LSN every 20 ms, so that segments are recycled (a log that checkpoints) rather than zero-filled anew.")
+    var truncate = true
+
+    @Option(name: .long, help: "The fio executable.")
+    var fio: String = "fio"
+
+    public init() {}
+
+    public func validate() throws {
+        guard AppendAPI(rawValue: api) != nil else { throw ValidationError("--api must be blocking or async") }
+        guard seconds > 0, warmup >= 0 else { throw ValidationError("--seconds must be positive and --warmup not negative") }
+        if !quick && rounds < 3 { throw ValidationError("--rounds must be at least 3 (the disk is noisy: only interleaved medians mean anything); use --quick for a smoke test") }
+        guard (1...4).contains(bulkAppenders) else { throw ValidationError("--bulk-appenders must be in 1...4") }
+        let known = Set(AppendCell.all(bulkAppenders: bulkAppenders).map(\.name))
+        for c in cells where !known.contains(c) {
+            throw ValidationError("unknown cell \(c); cells: \(AppendCell.all(bulkAppenders: bulkAppenders).map(\.name).joined(separator: ", "))")
+        }
+    }
+
+    public func run() throws {
+        guard let fioPath = FioRunner.locate(fio) else {
+            printError("""
+                error: fio not found (looked for '\(fio)' on PATH). `bench append` measures the journal beside fio \
+                and does not run without it. Install it: `sudo apt-get install -y fio` (Debian/Ubuntu), \
+                `sudo dnf install fio` (Fedora), or pass --fio <path>.
+                """)
+            throw ExitCode(69)  // EX_UNAVAILABLE
+        }
+        let runner = FioRunner(executable: fioPath)
+        let api = AppendAPI(rawValue: self.api) ?? .blocking
+        let seconds = quick ? 1 : self.seconds
+        let rounds = quick ? 1 : self.rounds
+        let warmup = quick ? min(self.warmup, 0.25) : self.warmup
+
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw BenchError("cannot create \(dir): \(error)")
+        }
+        let fileSystem = fileSystemName(dir)
+        var selected = AppendCell.all(bulkAppenders: bulkAppenders)
+        if !cells.isEmpty { selected = selected.filter { cells.contains($0.name) } }
+
+        if !json {
+            print("bench append: \(dir) (\(fileSystem)), api \(api.rawValue), \(rounds) round(s) x \(formatNumber(seconds)) s after \(formatNumber(warmup)) s warm-up, in flight \(inFlight), batch \(batchKiB) KiB, truncate \(truncate ? "on" : "off")")
+            print("fio: \(fioPath) (io_uring, direct, dsync, sequential writes over a zero-filled file)")
+        }
+        var results: [AppendCellResult] = []
+        for cell in selected {
+            let result = try runCell(cell, runner: runner, api: api, seconds: seconds, warmup: warmup, rounds: rounds)
+            results.append(result)
+            if json {
+                FileHandle.standardOutput.write(Data((jsonLine(result.jsonFields(api: api, fileSystem: fileSystem, seconds: seconds)) + "\n").utf8))
+            }
+        }
+        if !json {
+            print("")
+            print(renderTable(results))
+            print("")
+            print("Ratios are medians over medians of rounds run alternately on the same file system; 'paired' ratios in --json are per round.")
+        }
+    }
+
+    private func log(_ text: String) {
+        guard verbose else { return }
+        if json { printError(text) } else { print(text) }
+    }
+
+    private func runCell(_ cell: AppendCell, runner: FioRunner, api: AppendAPI, seconds: Double, warmup: Double, rounds: Int) throws -> AppendCellResult {
+        var template = Array((dir + "/append-XXXXXX").utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { buffer -> Bool in
+            guard let base = buffer.baseAddress else { return false }
+            return mkdtemp(base) != nil
+        }
+        guard made else { throw BenchError("mkdtemp under \(dir): \(String(cString: strerror(errno)))") }
+        let temp = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        defer { try? FileManager.default.removeItem(atPath: temp) }
+
+        // Ours: a fresh journal.
+        var storageOptions = FileSystemStorage.Options()
+        storageOptions.createDirectory = true
+        let storage: FileSystemStorage
+        do { storage = try FileSystemStorage(path: temp + "/journal", options: storageOptions) } catch {
+            throw BenchError("cannot open \(temp)/journal: \(error)")
+        }
+        do { try Journal.create(storage: storage) } catch { throw BenchError("Journal.create: \(error)") }
+        var options = JournalOptions()
+        options.inFlightBatchesMax = inFlight
+        options.batchBytesMax = batchKiB << 10
+        var logger = Logger(label: "bench-append")
+        logger.logLevel = .error
+        options.logger = logger
+        let journal: Journal
+        do { journal = try Journal.open(storage: storage, options: options) } catch { throw BenchError("Journal.open: \(error)") }
+        defer { journal.close() }
+        let harness = AppendHarness(
+            journal: journal, appenders: cell.appenders, recordBytes: cell.recordBytes, api: api,
+            warmupSeconds: warmup, seconds: seconds, truncateBehind: truncate)
+
+        // fio: a file written once with zeros beside the journal.
+        let fioFile = temp + "/fio.dat"
+        try FioRunner.prepareFile(fioFile, bytes: cell.fioFileBytes)
+        let qd1 = runner.arguments(file: fioFile, fileBytes: cell.fioFileBytes, blockBytes: cell.fioBlockBytes, queueDepth: 1, seconds: seconds, warmupSeconds: warmup)
+        let qd4 = runner.arguments(file: fioFile, fileBytes: cell.fioFileBytes, blockBytes: cell.fioBlockBytes, queueDepth: 4, seconds: seconds, warmupSeconds: warmup)
+
+        var result = AppendCellResult(cell: cell)
+        result.fioCommandLines = [runner.commandLine(qd1), runner.commandLine(qd4)]
+        log("\(cell.name): \(cell.appenders) appender(s) of \(cell.recordBytes) B records, journal in \(temp)/journal")
+        log("  fio QD1: \(result.fioCommandLines[0])")
+        log("  fio QD4: \(result.fioCommandLines[1])")
+        for round in 1...rounds {
+            let ours = try harness.runRound()
+            result.ours.append(ours)
+            log("  round \(round) ours:    \(formatNumber(result.oursValue(ours))) \(cell.metric.rawValue), p50 \(formatNumber(Double(ours.p50) / 1000)) us, p99 \(formatNumber(Double(ours.p99) / 1000)) us, p99.9 \(formatNumber(Double(ours.p999) / 1000)) us, \(ours.operations) appends\(ours.untimed > 0 ? " (\(ours.untimed) untimed)" : "")")
+            let f1 = try runner.run(qd1)
+            result.fioQD1.append(f1)
+            log("  round \(round) fio QD1: \(formatNumber(result.fioValue(f1))), p50 \(formatNumber(Double(f1.p50) / 1000)) us, p99 \(formatNumber(Double(f1.p99) / 1000)) us")
+            let f4 = try runner.run(qd4)
+            result.fioQD4.append(f4)
+            log("  round \(round) fio QD4: \(formatNumber(result.fioValue(f4))), p50 \(formatNumber(Double(f4.p50) / 1000)) us, p99 \(formatNumber(Double(f4.p99) / 1000)) us")
+        }
+        return result
+    }
+}
+
+private func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// The file system type of `path`: that of the longest mount point in
+/// /proc/self/mounts that contains it.
+private func fileSystemName(_ path: String) -> String {
+    guard let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return "unknown" }
+    let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+    var best: (point: String, type: String)?
+    for line in mounts.split(separator: "\n") {
+        let f = line.split(separator: " ")
+        guard f.count >= 3 else { continue }
+        let point = String(f[1]).replacingOccurrences(of: "\\040", with: " ")
+        let inside = point == "/" || resolved == point || resolved.hasPrefix(point + "/")
+        if inside && point.count >= (best?.point.count ?? -1) { best = (point, String(f[2])) }
+    }
+    return best?.type ?? "unknown"
+}
