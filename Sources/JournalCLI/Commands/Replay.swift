@@ -1,0 +1,91 @@
+import ArgumentParser
+import Journal
+
+/// `journalctl-swift replay`: every durable record, in LSN order.
+struct Replay: ParsableCommand, LoggingCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the journal's records in LSN order.",
+        discussion: """
+            Opens the journal for reading (no lock: a writer may be running; replay shows what \
+            was durable when it started). Formats:
+
+            text (default): "<lsn><TAB><payload>" per line. The payload is UTF-8 text with \
+            escapes, so the output is unambiguous: \\\\ for a backslash, \\t tab, \\n newline, \
+            \\r carriage return, and \\xHH for any other control byte or any byte that is not part \
+            of valid UTF-8.
+
+            --binary: the payloads alone, framed as `append --binary` reads them (4-byte \
+            little-endian length, then the bytes), so `replay --binary | append --binary` copies a journal.
+
+            --json: one object per line: {"lsn": N, "bytes": N, "payload_base64": "..."} \
+            (standard base64 with padding).
+            """)
+
+    @OptionGroup var location: JournalLocation
+    @OptionGroup var recoveryOption: RecoveryOption
+
+    @Option(name: .long, help: ArgumentHelp("First LSN to print (default: the oldest in the journal).", valueName: "lsn"))
+    var from: UInt64?
+
+    @Flag(name: .long, help: "Write length-prefixed payloads (the framing of append --binary).")
+    var binary = false
+
+    @Flag(name: .long, help: "Write one JSON object per record.")
+    var json = false
+
+    var verbose: Bool { location.verbose }
+
+    func validate() throws {
+        if binary && json { throw ValidationError("--binary and --json exclude each other") }
+    }
+
+    func run() throws {
+        let journal = try location.openReader(recovery: recoveryOption.recovery)
+        let oldest = journal.oldestLSN
+        let durable = journal.durableLSN
+        if let from, from < oldest || from > durable + 1 {
+            throw CLIError(JournalError.lsnOutOfRange(requested: from, first: oldest, durable: durable))
+        }
+        let out = OutputBuffer(fd: 1)
+        let progress = ProgressLine()
+        var scratch: [UInt8] = []
+        var count = 0
+        let binary = binary
+        let json = json
+        do {
+            try journal.forEachRecord(from: from ?? oldest) { lsn, payload in
+                scratch.removeAll(keepingCapacity: true)
+                if binary {
+                    let n = UInt32(payload.count)
+                    out.write(bytes: [UInt8(n & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n >> 16 & 0xFF), UInt8(n >> 24)])
+                    out.write(payload)
+                } else if json {
+                    out.write("{\"lsn\": ")
+                    out.write(decimal: lsn)
+                    out.write(", \"bytes\": ")
+                    out.write(decimal: UInt64(payload.count))
+                    out.write(", \"payload_base64\": \"")
+                    Base64.encode(payload, into: &scratch)
+                    out.write(bytes: scratch)
+                    out.write("\"}\n")
+                } else {
+                    out.write(decimal: lsn)
+                    out.write(byte: UInt8(ascii: "\t"))
+                    PayloadText.escape(payload, into: &scratch)
+                    scratch.append(UInt8(ascii: "\n"))
+                    out.write(bytes: scratch)
+                }
+                count += 1
+                progress.update("replay: LSN \(lsn) of \(durable), \(count) records")
+                return true
+            }
+        } catch {
+            out.flush()
+            progress.finish()
+            throw CLIError.from(error) ?? CLIError(.ioError, "\(error)")
+        }
+        out.flush()
+        progress.finish()
+        if let e = out.failure { throw CLIError(.ioError, "writing standard output: errno \(e)") }
+    }
+}

@@ -1,0 +1,168 @@
+import ArgumentParser
+import Journal
+import JournalStorage
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options every subcommand takes.
+struct JournalLocation: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The journal directory.", valueName: "dir"))
+    var journal: String = "./data/journal"
+
+    @Flag(name: .long, help: "Open files without O_DIRECT (writes stay durable with O_DSYNC). For file systems that reject direct I/O.")
+    var noDirect = false
+
+    @Flag(name: .long, help: "Log at level info (default: warnings only) to stderr.")
+    var verbose = false
+
+    func storageOptions(create: Bool = false) -> FileSystemStorage.Options {
+        var options = FileSystemStorage.Options()
+        options.directIO = !noDirect
+        options.createDirectory = create
+        options.fileMode = 0o600  // the directory, when created, gets 0700
+        return options
+    }
+
+    /// Opens the journal directory (no journal yet: just the directory and
+    /// its file system's direct-I/O probe).
+    func storage(create: Bool = false) throws(CLIError) -> FileSystemStorage {
+        if create { try makeParentDirectories(of: journal) }
+        do {
+            return try FileSystemStorage(path: journal, options: storageOptions(create: create))
+        } catch {
+            if error.errno == .invalidArgument && error.operation == "open O_DIRECT" {
+                throw CLIError(.configuration, JournalError.directIOUnsupported(path: journal).description)
+            }
+            if create && error.operation == "mkdir", error.errno != .permissionDenied, error.errno != .readOnlyFileSystem, error.errno != .notPermitted {
+                throw CLIError(.cannotCreate, "cannot create \(journal): \(error.errno)")
+            }
+            throw CLIError(error)
+        }
+    }
+
+    /// Opens the journal for appending (takes the writer lock).
+    func openWriter(recovery: RecoveryMode = .tolerateTornTail) throws(CLIError) -> Journal {
+        let dir = try storage()
+        var options = JournalOptions()
+        options.recovery = recovery
+        do { return try Journal.open(storage: dir, options: options) } catch { throw CLIError(error) }
+    }
+
+    /// Opens the journal for reading only (no lock, no writes).
+    func openReader(recovery: RecoveryMode) throws(CLIError) -> Journal {
+        let dir = try storage()
+        do { return try Journal.openForReading(storage: dir, recovery: recovery) } catch { throw CLIError(error) }
+    }
+
+    /// `mkdir -p` of the directories above `path` (mode 0755 before umask);
+    /// `path` itself is made by the storage, mode 0700.
+    private func makeParentDirectories(of path: String) throws(CLIError) {
+        var components = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        components.removeLast()
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for c in components where !c.isEmpty && c != "." {
+            prefix += "/" + c
+            if mkdir(prefix, 0o755) != 0 {
+                let e = errno
+                if e == EEXIST { continue }
+                let error = StorageError("mkdir", path: prefix, errno: .init(rawValue: e))
+                let mapped = CLIError(error)
+                throw mapped.code == .ioError ? CLIError(.cannotCreate, "cannot create \(prefix): \(error.errno)") : mapped
+            }
+        }
+    }
+}
+
+/// `--recovery`, for commands that read.
+struct RecoveryOption: ParsableArguments {
+    @Option(name: .customLong("recovery"), help: ArgumentHelp(
+        "How recovery treats damage: tolerate-torn-tail (cut a torn tail, fail on other damage), absolute (fail on any damage), salvage (skip damage, keep every valid record after it).",
+        valueName: "mode"))
+    var recoveryChoice: RecoveryChoice = .tolerateTornTail
+
+    var recovery: RecoveryMode { recoveryChoice.mode }
+}
+
+/// The argument form of `RecoveryMode` (the journal's own names).
+enum RecoveryChoice: String, CaseIterable, ExpressibleByArgument {
+    case tolerateTornTail = "tolerate-torn-tail"
+    case absolute
+    case salvage
+
+    var mode: RecoveryMode {
+        switch self {
+        case .tolerateTornTail: .tolerateTornTail
+        case .absolute: .absoluteConsistency
+        case .salvage: .salvage
+        }
+    }
+}
+
+/// Commands that log (all of them): the root bootstraps logging from this.
+protocol LoggingCommand {
+    var verbose: Bool { get }
+}
+
+enum LogSetup {
+    private static let done = Mutex(false)
+
+    /// Logs go to stderr: warnings and above, or info and above with `--verbose`.
+    /// Stdout carries only the command's output.
+    static func bootstrap(verbose: Bool) {
+        let first = done.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
+        let level: Logger.Level = verbose ? .info : .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
+
+/// A byte count with an optional binary suffix: 4096, 256K, 64M, 1G (also KiB, MiB, GiB).
+struct ByteCount: ExpressibleByArgument, Sendable, Equatable {
+    var bytes: Int
+
+    init(bytes: Int) { self.bytes = bytes }
+
+    init?(argument: String) {
+        guard let parsed = Self.parse(argument) else { return nil }
+        bytes = parsed
+    }
+
+    static func parse(_ text: String) -> Int? {
+        var s = Substring(text.trimmingWhitespace())
+        var shift = 0
+        let suffixes: [(String, Int)] = [
+            ("KiB", 10), ("MiB", 20), ("GiB", 30), ("KB", 10), ("MB", 20), ("GB", 30),
+            ("K", 10), ("M", 20), ("G", 30), ("k", 10), ("m", 20), ("g", 30), ("B", 0),
+        ]
+        for (suffix, bits) in suffixes where s.hasSuffix(suffix) {
+            s = s.dropLast(suffix.count)
+            shift = bits
+            break
+        }
+        guard let value = Int(s), value >= 0 else { return nil }
+        let (result, overflow) = value.multipliedReportingOverflow(by: 1 << shift)
+        return overflow ? nil : result
+    }
+
+    var defaultValueDescription: String { "\(bytes)" }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s.removeFirst() }
+        while let l = s.last, l.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+}

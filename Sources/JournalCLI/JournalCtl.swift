@@ -1,0 +1,72 @@
+public import ArgumentParser
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `journalctl-swift`: create, append to, replay, inspect, verify and
+/// truncate a journal from the shell; `demo` runs the main job; `bench`
+/// measures.
+public struct JournalCtl: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "journalctl-swift",
+        abstract: "Create, append to, replay, inspect, verify and truncate a write-ahead-log journal.",
+        discussion: """
+            Every subcommand takes --journal DIR (default ./data/journal). \
+            `journalctl-swift demo` appends a concurrent workload to the journal, replays it and reports.
+
+            \(JournalExitCode.helpTable)
+            """,
+        subcommands: [
+            Create.self, Append.self, Replay.self, Inspect.self, Verify.self, Truncate.self, Demo.self, Bench.self,
+            // Later issues add one line each here: CrashSim.self, KV.self.
+        ])
+
+    public init() {}
+
+    /// Parses the arguments, runs the command, and exits with the documented
+    /// code. Errors are one line on stderr: `journalctl-swift: <description>`.
+    public static func execute() async -> Never {
+        let command: any ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            fail(parserError: error)
+        }
+        LogSetup.bootstrap(verbose: (command as? any LoggingCommand)?.verbose ?? false)
+        do {
+            var runnable = command
+            if var asyncCommand = runnable as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try runnable.run()
+            }
+        } catch let error as CLIError {
+            fail(error)
+        } catch {
+            if let mapped = CLIError.from(error) { fail(mapped) }
+            fail(parserError: error)
+        }
+        Glibc.exit(0)
+    }
+
+    static func fail(_ error: CLIError) -> Never {
+        writeStandardError("journalctl-swift: \(error.message)")
+        Glibc.exit(error.code.rawValue)
+    }
+
+    /// Help, version and usage errors from the argument parser. Help goes to
+    /// stdout with code 0; a usage error is one line on stderr, code 64.
+    static func fail(parserError error: any Error) -> Never {
+        let code = exitCode(for: error)
+        if code == .success {
+            exit(withError: error)
+        }
+        let message = self.message(for: error).trimmingWhitespace()
+        let line = message.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? "error"
+        let text = line.hasPrefix("Error: ") ? String(line.dropFirst(7)) : line
+        writeStandardError("journalctl-swift: \(text) (see 'journalctl-swift --help')")
+        Glibc.exit(code == .validationFailure ? JournalExitCode.usage.rawValue : code.rawValue)
+    }
+}
