@@ -29,15 +29,22 @@ final class Segment: @unchecked Sendable {
     var name: String { JournalFormat.segmentFileName(index: index) }
     var bytes: UnsafeRawBufferPointer { mapping.bytes }
 
-    /// Records a record start in the sparse index.
-    func noteRecord(lsn: LSN, offset: Int) {
+    /// Records a record start in the sparse index. `resumed` marks a record
+    /// after a gap that salvage skipped: always indexed, so readers can
+    /// jump the gap.
+    func noteRecord(lsn: LSN, offset: Int, resumed: Bool = false) {
         assert(lsn > lastLSN, "LSNs increase within a segment")
         if let last = lsnIndex.last {
-            if offset - last.offset >= Self.indexStrideBytes { lsnIndex.append((lsn, offset)) }
+            if resumed || offset - last.offset >= Self.indexStrideBytes { lsnIndex.append((lsn, offset)) }
         } else {
             lsnIndex.append((lsn, offset))
         }
         lastLSN = lsn
+    }
+
+    /// The first indexed record start with an LSN above `lsn`.
+    func indexEntry(after lsn: LSN) -> (lsn: LSN, offset: Int)? {
+        lsnIndex.first { $0.lsn > lsn }
     }
 
     /// The indexed record start at or before `lsn`.

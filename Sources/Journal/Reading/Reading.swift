@@ -28,7 +28,8 @@ extension Journal {
         }
         while record.lsn < lsn {
             guard let next = decoder.record(after: record.end, continuing: record.chainAfter) else {
-                throw JournalError.corruption(segment: segment.name, offset: record.end, detail: "record after \(record.lsn) fails validation")
+                // Within a salvage gap the LSN does not exist.
+                throw JournalError.lsnOutOfRange(requested: lsn, first: oldestLSN, durable: durableLSN)
             }
             record = next
         }
@@ -81,10 +82,16 @@ extension Journal {
                     if !keepGoing { return }
                 }
                 if next > limit || record.lsn >= segmentLast { break }
-                guard let following = decoder.record(after: record.end, continuing: record.chainAfter) else {
+                if let following = decoder.record(after: record.end, continuing: record.chainAfter) {
+                    record = following
+                } else if let resume = lock.withLock({ segment.indexEntry(after: record.lsn) }),
+                          let following = decoder.record(at: resume.offset, continuing: nil), following.lsn == resume.lsn {
+                    // A gap that salvage recovery skipped.
+                    record = following
+                    next = max(next, following.lsn)
+                } else {
                     throw JournalError.corruption(segment: segment.name, offset: record.end, detail: "record after \(record.lsn) fails validation")
                 }
-                record = following
             }
         }
     }

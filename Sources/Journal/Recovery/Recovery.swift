@@ -219,10 +219,12 @@ struct Recovery {
             live.append(segment)
             let decoder = SegmentDecoder(bytes: segment.bytes, header: header, recordBytesMax: metadata.recordBytesMax)
             var next = decoder.record(at: JournalFormat.segmentHeaderBytes, continuing: chain)
+            var resumed = false
             end = JournalFormat.segmentHeaderBytes
             while true {
                 while let r = next {
-                    segment.noteRecord(lsn: r.lsn, offset: r.start)
+                    segment.noteRecord(lsn: r.lsn, offset: r.start, resumed: resumed)
+                    resumed = false
                     report.recordCount += 1
                     chain = r.chainAfter
                     maxEpoch = max(maxEpoch, r.epoch)
@@ -257,9 +259,9 @@ struct Recovery {
                     }
                     report.outcome = .salvaged
                     report.gaps.append(.init(segment: segment.name, offset: end, lastLSNBefore: chain.lastLSN, firstLSNAfter: resume.lsn))
-                    if where_.segmentIndex != i {
+                    if resume.segmentIndex != i {
                         // Resume in a later segment: intermediate files are dropped from the log.
-                        i = where_.segmentIndex
+                        i = resume.segmentIndex
                         guard case .active(let h, let c) = states[i] else { preconditionFailure() }
                         files[i].header = h
                         files[i].headerCRC = c
@@ -272,6 +274,7 @@ struct Recovery {
                         return try continueSalvage(files: files, states: states, from: i, decoder: d, first: next, live: live, report: report, maxEpoch: maxEpoch, highestIndex: highestIndex, spares: spares, leftovers: leftovers)
                     }
                     next = decoder.record(at: resume.offset, continuing: nil)
+                    resumed = true
                     assert(next != nil, "salvage resumes at a record that decodes")
                 }
             }
@@ -294,10 +297,12 @@ struct Recovery {
         var chain = ChainState(lastCRC: 0, lastLSN: 0, lastEpoch: 0)
         var end = JournalFormat.segmentHeaderBytes
         var decoder = decoder
+        var resumed = true
         while true {
             let segment = files[index]
             while let r = next {
-                segment.noteRecord(lsn: r.lsn, offset: r.start)
+                segment.noteRecord(lsn: r.lsn, offset: r.start, resumed: resumed)
+                resumed = false
                 report.recordCount += 1
                 chain = r.chainAfter
                 maxEpoch = max(maxEpoch, r.epoch)
@@ -332,8 +337,8 @@ struct Recovery {
                                   report: report, highestIndex: highestIndex, spares: spares, leftovers: leftovers)
                 }
                 report.gaps.append(.init(segment: segment.name, offset: end, lastLSNBefore: chain.lastLSN, firstLSNAfter: resume.lsn))
-                if w.segmentIndex != index {
-                    index = w.segmentIndex
+                if resume.segmentIndex != index {
+                    index = resume.segmentIndex
                     guard case .active(let h, let c) = states[index] else { preconditionFailure() }
                     files[index].header = h
                     files[index].headerCRC = c
@@ -342,6 +347,7 @@ struct Recovery {
                     decoder = SegmentDecoder(bytes: files[index].bytes, header: h, recordBytesMax: metadata.recordBytesMax)
                 }
                 next = decoder.record(at: resume.offset, continuing: nil)
+                resumed = true
             }
         }
     }
@@ -367,8 +373,8 @@ struct Recovery {
     private struct Evidence {
         var segmentIndex: Int
         var offset: Int
-        /// A record to resume at (salvage), when one decodes there or later.
-        var resume: (lsn: LSN, offset: Int)?
+        /// The first record past the end that decodes whole (salvage resumes there).
+        var resume: (segmentIndex: Int, lsn: LSN, offset: Int)?
     }
 
     private enum Verdict {
@@ -407,7 +413,7 @@ struct Recovery {
                 // The header itself is evidence of a write past the end.
                 maxEpoch = max(maxEpoch, c.header.epoch)
                 if base >= window {
-                    return .corrupt(Evidence(segmentIndex: c.j, offset: 0, resume: findResume(files: files, from: c.j, header: c.header, offset: c.from, chain: chain)))
+                    return .corrupt(Evidence(segmentIndex: c.j, offset: 0, resume: findResume(files: files, states: states, endIndex: endIndex, end: end, chain: chain)))
                 }
                 lastEvidenceDistance = max(lastEvidenceDistance, base + JournalFormat.segmentHeaderBytes)
             }
@@ -417,7 +423,7 @@ struct Recovery {
                 maxEpoch = max(maxEpoch, found.header.epoch)
                 let d = base + found.offset
                 if d >= window {
-                    return .corrupt(Evidence(segmentIndex: c.j, offset: found.offset, resume: findResume(files: files, from: c.j, header: c.header, offset: found.offset, chain: chain)))
+                    return .corrupt(Evidence(segmentIndex: c.j, offset: found.offset, resume: findResume(files: files, states: states, endIndex: endIndex, end: end, chain: chain)))
                 }
                 fragments += 1
                 lastEvidenceDistance = max(lastEvidenceDistance, d + JournalFormat.fragmentHeaderBytes + min(found.header.length, metadata.pageBytes))
@@ -437,14 +443,27 @@ struct Recovery {
         return .torn(bytes: lastEvidenceDistance, fragments: fragments)
     }
 
-    /// The first record at or after `offset` (in segment `j` or a later
-    /// active one) that decodes whole, for salvage.
-    private func findResume(files: [Segment], from j: Int, header: SegmentHeader, offset: Int, chain: ChainState) -> (lsn: LSN, offset: Int)? {
-        let decoder = SegmentDecoder(bytes: files[j].bytes, header: header, recordBytesMax: metadata.recordBytesMax)
-        var from = offset
-        while let found = decoder.firstValidFragment(from: from, to: metadata.segmentBytes, accept: { $0.type.startsRecord && $0.lsn > chain.lastLSN }) {
-            if decoder.record(at: found.offset, continuing: nil) != nil { return (found.header.lsn, found.offset) }
-            from = found.offset + JournalFormat.fragmentAlignment
+    /// The first record past the end, in the end segment or a later active
+    /// one, that starts a record past the last LSN and decodes whole under
+    /// its own checksums: where salvage resumes.
+    private func findResume(files: [Segment], states: [HeaderState], endIndex: Int, end: Int, chain: ChainState) -> (segmentIndex: Int, lsn: LSN, offset: Int)? {
+        for j in endIndex..<files.count {
+            let header: SegmentHeader
+            if j == endIndex {
+                guard let h = files[j].header else { continue }
+                header = h
+            } else {
+                guard case .active(let h, _) = states[j], h.baseLSN > chain.lastLSN else { continue }
+                header = h
+            }
+            let decoder = SegmentDecoder(bytes: files[j].bytes, header: header, recordBytesMax: metadata.recordBytesMax)
+            var from = j == endIndex ? end : JournalFormat.segmentHeaderBytes
+            while let found = decoder.firstValidFragment(from: from, to: metadata.segmentBytes, accept: {
+                $0.type.startsRecord && $0.lsn > chain.lastLSN && $0.epoch >= chain.lastEpoch
+            }) {
+                if decoder.record(at: found.offset, continuing: nil) != nil { return (j, found.header.lsn, found.offset) }
+                from = found.offset + JournalFormat.fragmentAlignment
+            }
         }
         return nil
     }

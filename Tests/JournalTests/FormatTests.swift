@@ -1,0 +1,54 @@
+import Journal
+import Testing
+
+@Suite struct CRC32CTests {
+    // Vectors from RFC 3720 (iSCSI), appendix B.4, and the common check value.
+    static let vectors: [([UInt8], UInt32)] = [
+        (Array("123456789".utf8), 0xE306_9283),
+        ([UInt8](repeating: 0, count: 32), 0x8A91_36AA),
+        ([UInt8](repeating: 0xFF, count: 32), 0x62A8_AB43),
+        ((0..<32).map { UInt8($0) }, 0x46DD_794E),
+        ((0..<32).map { UInt8(31 - $0) }, 0x113F_DB5C),
+        ([], 0),
+    ]
+
+    @Test func knownVectors() {
+        for (bytes, expected) in Self.vectors {
+            #expect(CRC32C.checksum(bytes) == expected, "CRC32C of \(bytes.count) bytes")
+            bytes.withUnsafeBytes { #expect(CRC32C.portableUpdate(0, $0) == expected) }
+        }
+    }
+
+    @Test func hardwareAndPortableAgreeOnEveryLengthAndAlignment() {
+        let data = (0..<600).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) }
+        data.withUnsafeBytes { all in
+            for start in 0..<9 {
+                for length in stride(from: 0, to: 560, by: 7) {
+                    let slice = UnsafeRawBufferPointer(rebasing: all[start..<(start + length)])
+                    #expect(CRC32C.update(0, slice) == CRC32C.portableUpdate(0, slice))
+                }
+            }
+        }
+    }
+
+    @Test func updateContinuesAChecksum() {
+        let a = Array("hello, ".utf8)
+        let b = Array("journal".utf8)
+        let whole = CRC32C.checksum(a + b)
+        let continued = b.withUnsafeBytes { CRC32C.update(CRC32C.checksum(a), $0) }
+        #expect(whole == continued)
+    }
+}
+
+@Suite struct FormatNamingTests {
+    @Test func segmentNamesRoundTrip() {
+        for index: UInt64 in [1, 2, 0xff, 0x1234_5678_9abc] {
+            let name = JournalFormat.segmentFileName(index: index)
+            #expect(name.count == 16 + JournalFormat.segmentFileSuffix.count)
+            #expect(JournalFormat.segmentIndex(fileName: name) == index)
+        }
+        #expect(JournalFormat.segmentIndex(fileName: "journal.meta") == nil)
+        #expect(JournalFormat.segmentIndex(fileName: "spare-3.seg") == nil)
+        #expect(JournalFormat.segmentIndex(fileName: "000000000000000g.seg") == nil)
+    }
+}
