@@ -66,6 +66,12 @@ public struct BenchAppend: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Truncate the journal behind its durable LSN every 20 ms, so that segments are recycled (a log that checkpoints) rather than zero-filled anew.")
     var truncate = true
 
+    @Option(name: .long, help: "Before the rounds, append unmeasured until the journal has rolled over this many segments (steady state: recycled, not zero-filled, segments), for at most --prime-seconds. 0: measure a fresh journal.")
+    var primeRollovers: Int = 3
+
+    @Option(name: .long, help: "Longest priming per cell, seconds.")
+    var primeSeconds: Double = 8
+
     @Option(name: .long, help: "The fio executable.")
     var fio: String = "fio"
 
@@ -107,7 +113,7 @@ public struct BenchAppend: ParsableCommand {
         if !cells.isEmpty { selected = selected.filter { cells.contains($0.name) } }
 
         if !json {
-            print("bench append: \(dir) (\(fileSystem)), api \(api.rawValue), \(rounds) round(s) x \(formatNumber(seconds)) s after \(formatNumber(warmup)) s warm-up, in flight \(inFlight), batch \(batchKiB) KiB, truncate \(truncate ? "on" : "off")")
+            print("bench append: \(dir) (\(fileSystem)), api \(api.rawValue), \(rounds) round(s) x \(formatNumber(seconds)) s after \(formatNumber(warmup)) s warm-up, in flight \(inFlight), batch \(batchKiB) KiB, truncate \(truncate ? "on" : "off"), priming \(primeRollovers) rollover(s) / \(formatNumber(primeSeconds)) s max")
             print("fio: \(fioPath) (io_uring, direct, dsync, sequential writes over a zero-filled file)")
         }
         var results: [AppendCellResult] = []
@@ -173,6 +179,10 @@ public struct BenchAppend: ParsableCommand {
         log("\(cell.name): \(cell.appenders) appender(s) of \(cell.recordBytes) B records, journal in \(temp)/journal")
         log("  fio QD1: \(result.fioCommandLines[0])")
         log("  fio QD4: \(result.fioCommandLines[1])")
+        if primeRollovers > 0 {
+            let primed = try harness.prime(rollovers: primeRollovers, maxSeconds: quick ? min(primeSeconds, 2) : primeSeconds)
+            log("  primed: \(primed.rollovers) segment rollover(s) in \(formatNumber(primed.seconds)) s")
+        }
         for round in 1...rounds {
             let ours = try harness.runRound()
             result.ours.append(ours)

@@ -193,10 +193,34 @@ struct AppendHarness {
     /// recycled rather than zero-filled anew (a log whose owner checkpoints).
     let truncateBehind: Bool
 
+    /// The index of the segment being written (from its file name).
+    func activeSegmentIndex() -> Int {
+        guard let name = journal.segmentSummaries.last?.name else { return 0 }
+        return Int(name.prefix { $0.isNumber }) ?? 0
+    }
+
+    /// Runs the workload unmeasured until the journal has rolled over to a
+    /// new segment `rollovers` times (so that released segments are being
+    /// recycled rather than zero-filled: the steady state of a log that
+    /// checkpoints), or for `maxSeconds`. Returns the rollovers seen and the
+    /// seconds taken.
+    func prime(rollovers: Int, maxSeconds: Double) throws(BenchError) -> (rollovers: Int, seconds: Double) {
+        let first = activeSegmentIndex()
+        let start = benchNanos()
+        _ = try runRound(measure: false) {
+            activeSegmentIndex() - first >= rollovers || Double(benchNanos() - start) / 1e9 >= maxSeconds
+        }
+        return (activeSegmentIndex() - first, Double(benchNanos() - start) / 1e9)
+    }
+
     func runRound() throws(BenchError) -> AppendRound {
+        try runRound(measure: true, until: nil)
+    }
+
+    private func runRound(measure: Bool, until done: (() -> Bool)?) throws(BenchError) -> AppendRound {
         // Enough room for ~2M appends/s in total; beyond that appends are
         // counted but not timed.
-        let perWorker = max(4096, Int(seconds * 2_000_000) / appenders + 1024)
+        let perWorker = measure ? max(4096, Int(seconds * 2_000_000) / appenders + 1024) : 1
         let workers = (0..<appenders).map { AppendWorker(recordBytes: recordBytes, capacity: perWorker, seed: UInt64($0 + 1) &* 0x9E37_79B9_7F4A_7C15) }
         let control = RoundControl()
         let journal = self.journal
@@ -232,6 +256,14 @@ struct AppendHarness {
             throw error
         }
 
+        if let done {
+            while !done() && control.phase.load(ordering: .acquiring) != RoundControl.stopping { benchSleep(seconds: 0.02) }
+            control.phase.store(RoundControl.stopping, ordering: .releasing)
+            for t in threads { t.join() }
+            asyncDone?.wait()
+            if let failure = control.failure.withLock({ $0 }) { throw BenchError("append failed: \(failure)") }
+            return AppendRound(operations: 0, payloadBytes: 0, seconds: 0, p50: 0, p99: 0, p999: 0, untimed: 0)
+        }
         benchSleep(seconds: warmupSeconds)
         let start = benchNanos()
         _ = control.phase.compareExchange(expected: RoundControl.warmingUp, desired: RoundControl.measuring, ordering: .acquiringAndReleasing)
