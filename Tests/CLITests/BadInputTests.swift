@@ -1,0 +1,226 @@
+import Foundation
+import Journal
+import JournalStorage
+import Testing
+
+/// Every bad input gets its documented exit code, one line on stderr, and
+/// loses nothing already acknowledged.
+@Suite struct BadInputTests {
+    /// The one-line error format.
+    static func expectOneLine(_ r: CLI.Result, _ code: Int32, contains fragment: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(r.status == code, "exit status; stderr: \(r.stderr)", sourceLocation: sourceLocation)
+        #expect(r.stderr.hasPrefix("journalctl-swift: "), "stderr: \(r.stderr)", sourceLocation: sourceLocation)
+        #expect(r.stderr.split(separator: "\n").count == 1, "one line: \(r.stderr)", sourceLocation: sourceLocation)
+        #expect(r.stderr.contains(fragment), "stderr: \(r.stderr)", sourceLocation: sourceLocation)
+    }
+
+    static func makeJournal(_ scratch: Scratch, _ extra: [String] = [], records: [String] = []) throws -> [String] {
+        let j = ["--journal", scratch.path("j")]
+        let create = try CLI.run(["create"] + j + extra)
+        #expect(create.status == 0, "\(create.stderr)")
+        if !records.isEmpty {
+            let append = try CLI.run(["append"] + j, stdin: CLI.lines(records))
+            #expect(append.status == 0, "\(append.stderr)")
+        }
+        return j
+    }
+
+    @Test func usageErrors() throws {
+        Self.expectOneLine(try CLI.run(["replay", "--bogus"]), 64, contains: "--bogus")
+        Self.expectOneLine(try CLI.run(["truncate", "--journal", "/nonexistent"]), 64, contains: "--before")
+        Self.expectOneLine(try CLI.run(["create", "--segment-bytes", "12Q"]), 64, contains: "12Q")
+        Self.expectOneLine(try CLI.run(["replay", "--recovery", "maybe"]), 64, contains: "maybe")
+    }
+
+    @Test func missingPath() throws {
+        let scratch = try Scratch(base: "/tmp")
+        defer { scratch.remove() }
+        for command in [["replay"], ["append"], ["inspect"], ["verify"], ["truncate", "--before", "1"]] {
+            let r = try CLI.run(command + ["--journal", scratch.path("missing")], stdin: CLI.lines(["x"]))
+            Self.expectOneLine(r, 66, contains: "not found")
+            #expect(r.stdout.isEmpty)
+        }
+        // A path below a regular file.
+        #expect(FileManager.default.createFile(atPath: scratch.path("file"), contents: Data("x".utf8)))
+        Self.expectOneLine(try CLI.run(["inspect", "--journal", scratch.path("file")]), 66, contains: "not found")
+        Self.expectOneLine(try CLI.run(["inspect", "--journal", scratch.path("file/j")]), 66, contains: "not found")
+    }
+
+    @Test func notAJournal() throws {
+        let scratch = try Scratch(base: "/tmp")
+        defer { scratch.remove() }
+        let j = ["--journal", scratch.path("j")]
+        try FileManager.default.createDirectory(atPath: scratch.path("j"), withIntermediateDirectories: false)
+        Self.expectOneLine(try CLI.run(["replay"] + j), 66, contains: "not a journal")
+        try Data(repeating: 0x5A, count: 4096).write(to: URL(fileURLWithPath: scratch.path("j/journal.meta")))
+        Self.expectOneLine(try CLI.run(["replay"] + j), 66, contains: "bad magic")
+        let append = try CLI.run(["append"] + j, stdin: CLI.lines(["x"]))
+        Self.expectOneLine(append, 66, contains: "not a journal")
+        // create refuses to overwrite the directory's metadata file
+        #expect(try Data(contentsOf: URL(fileURLWithPath: scratch.path("j/journal.meta"))) == Data(repeating: 0x5A, count: 4096))
+    }
+
+    @Test func createOnExistingJournal() throws {
+        let scratch = try Scratch(base: "/tmp")
+        defer { scratch.remove() }
+        let j = try Self.makeJournal(scratch, records: ["kept"])
+        Self.expectOneLine(try CLI.run(["create"] + j), 73, contains: "already exists")
+        #expect(try CLI.run(["replay"] + j).lines == ["1\tkept"])
+        Self.expectOneLine(try CLI.run(["create", "--journal", scratch.path("k"), "--segment-count-max", "1"]), 78, contains: "segment count limit")
+    }
+
+    @Test func newerFormatVersion() throws {
+        let scratch = try Scratch(base: "/tmp")
+        defer { scratch.remove() }
+        let j = try Self.makeJournal(scratch, records: ["a"])
+        let metaURL = URL(fileURLWithPath: scratch.path("j/journal.meta"))
+        var meta = [UInt8](try Data(contentsOf: metaURL))
+        let version = JournalFormat.version + 1
+        for k in 0..<4 { meta[8 + k] = UInt8(truncatingIfNeeded: version >> (8 * UInt32(k))) }
+        let crc = meta.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<124])) }
+        for k in 0..<4 { meta[124 + k] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(k))) }
+        try Data(meta).write(to: metaURL)
+        for command in [["replay"], ["append"], ["inspect"], ["verify"]] {
+            let r = try CLI.run(command + j, stdin: CLI.lines(["b"]))
+            Self.expectOneLine(r, 78, contains: "format version \(version)")
+            #expect(r.stdout.isEmpty)
+        }
+    }
+
+    @Test func recordAboveMaximumSize() throws {
+        let scratch = try Scratch(base: "/tmp")
+        defer { scratch.remove() }
+        let j = try Self.makeJournal(scratch, ["--record-bytes-max", "1K"])
+        let long = String(repeating: "y", count: 1025)
+        let r = try CLI.run(["append"] + j, stdin: CLI.lines(["first", long, "never"]))
+        Self.expectOneLine(r, 64, contains: "exceeds the journal's maximum of 1024 bytes")
+        #expect(r.lines == ["1"], "the record before is acknowledged")
+        // Exactly the maximum is accepted.
+        let exact = try CLI.run(["append"] + j, stdin: CLI.lines([String(repeating: "z", count: 1024)]))
+        #expect(exact.status == 0 && exact.lines == ["2"], "\(exact.stderr)")
+        // Binary: the length prefix alone is enough to refuse.
+        let b = try CLI.run(["append", "--binary"] + j, stdin: CLI.frames([[1, 2, 3], [UInt8](repeating: 7, count: 5000)]))
+        Self.expectOneLine(b, 64, contains: "record 2: a record of 5000 bytes exceeds")
+        #expect(b.lines == ["3"])
+        let replay = try CLI.run(["replay"] + j)
+        #expect(replay.lines == ["1\tfirst", "2\t" + String(repeating: "z", count: 1024), "3\t\\x01\\x02\\x03"])
+    }
+
+    @Test func truncatedBinaryInput() throws {
+        let scratch = try Scratch(base: "/tmp")
+        defer { scratch.remove() }
+        let j = try Self.makeJournal(scratch)
+        var input = CLI.frames([[65, 66], [67]])
+        input.append(contentsOf: [10, 0, 0, 0, 1, 2, 3])  // promises 10 bytes, has 3
+        let r = try CLI.run(["append", "--binary"] + j, stdin: input)
+        Self.expectOneLine(r, 64, contains: "promises 10 bytes but only 3 remain")
+        #expect(r.lines == ["1", "2"])
+        let partialPrefix = try CLI.run(["append", "--binary"] + j, stdin: CLI.frames([[68]]) + Data([1, 0]))
+        Self.expectOneLine(partialPrefix, 64, contains: "not a whole 4-byte length prefix")
+        #expect(partialPrefix.lines == ["3"])
+        #expect(CLI.unframe(try CLI.run(["replay", "--binary"] + j).stdout) == [[65, 66], [67], [68]], "never a shortened record")
+    }
+
+    @Test func secondWriterIsLocked() throws {
+        let scratch = try Scratch(base: "/tmp")
+        defer { scratch.remove() }
+        let j = try Self.makeJournal(scratch, records: ["before"])
+        let storage = try FileSystemStorage(path: scratch.path("j"))
+        let holder = try Journal.open(storage: storage)
+        let append = try CLI.run(["append"] + j, stdin: CLI.lines(["blocked"]))
+        Self.expectOneLine(append, 75, contains: "locked by another writer")
+        #expect(append.stdout.isEmpty)
+        Self.expectOneLine(try CLI.run(["truncate", "--before", "1"] + j), 75, contains: "locked")
+        // Readers take no lock: they see what is durable.
+        _ = try holder.appendBlocking(Array("held".utf8))
+        #expect(try CLI.run(["replay"] + j).lines == ["1\tbefore", "2\theld"])
+        holder.close()
+        let again = try CLI.run(["append"] + j, stdin: CLI.lines(["after"]))
+        #expect(again.status == 0 && again.lines == ["3"], "\(again.stderr)")
+    }
+
+    @Test func journalFullThenTruncateMakesRoom() throws {
+        let scratch = try Scratch(base: "/dev/shm")
+        defer { scratch.remove() }
+        let j = try Self.makeJournal(scratch, ["--segment-bytes", "64K", "--page-bytes", "4K", "--record-bytes-max", "1K", "--segment-count-max", "2"])
+        let records = (1...3000).map { "record \($0) " + String(repeating: "p", count: 80) }
+        let full = try CLI.run(["append"] + j, stdin: CLI.lines(records))
+        Self.expectOneLine(full, 76, contains: "journal full")
+        let printed = full.lines.compactMap { Int($0) }
+        #expect(printed.count == full.lines.count && !printed.isEmpty && printed.count < 3000)
+        #expect(printed == Array(1...printed.count), "LSNs in order, without gaps")
+        // Nothing acknowledged is lost: every printed LSN replays its record.
+        let replay = try CLI.run(["replay"] + j)
+        #expect(Array(replay.lines.prefix(printed.count)) == (0..<printed.count).map { "\($0 + 1)\t\(records[$0])" })
+        // Still full for the next append, until truncation.
+        Self.expectOneLine(try CLI.run(["append"] + j, stdin: CLI.lines(["x"])), 76, contains: "journal full")
+        let truncate = try CLI.run(["truncate", "--before", "\(printed.count + 1)"] + j)
+        #expect(truncate.status == 0 && truncate.stdoutText.hasPrefix("released 1 segment;"), "\(truncate.stdoutText) \(truncate.stderr)")
+        let again = try CLI.run(["append"] + j, stdin: CLI.lines(["after truncation"]))
+        #expect(again.status == 0, "\(again.stderr)")
+        let last = try #require(again.lines.last.flatMap { Int($0) })
+        #expect(try CLI.run(["replay", "--from", "\(last)"] + j).lines == ["\(last)\tafter truncation"])
+        #expect(try CLI.run(["verify"] + j).status == 0)
+    }
+
+    @Test func permissionDenied() throws {
+        let scratch = try Scratch(base: "/tmp")
+        defer { scratch.remove() }
+        let j = try Self.makeJournal(scratch, records: ["a"])
+        // Root bypasses permission bits: run the CLI without the capabilities
+        // that do so (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH).
+        let prefix = isRoot ? ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search"] : []
+        if isRoot, (try? CLI.which("setpriv")) == nil {
+            Issue.record("running as root without setpriv: cannot drop CAP_DAC_OVERRIDE to test permission denied")
+            return
+        }
+        #expect(chmod(scratch.path("j"), 0o000) == 0)
+        for command in [["append"], ["replay"], ["inspect"]] {
+            let r = try CLI.run(command + j, stdin: CLI.lines(["b"]), prefix: prefix)
+            Self.expectOneLine(r, 77, contains: "permission denied")
+        }
+        #expect(chmod(scratch.path("j"), 0o700) == 0)
+        // create under a directory that may not be written.
+        try FileManager.default.createDirectory(atPath: scratch.path("locked"), withIntermediateDirectories: false)
+        #expect(chmod(scratch.path("locked"), 0o500) == 0)
+        Self.expectOneLine(try CLI.run(["create", "--journal", scratch.path("locked/j")], prefix: prefix), 77, contains: "permission denied")
+        #expect(try CLI.run(["replay"] + j).lines == ["1\ta"], "nothing was lost")
+    }
+
+    @Test(.enabled(if: canUnshareMounts, "needs a private mount namespace (CAP_SYS_ADMIN) to bind-mount the journal read-only"))
+    func readOnlyFileSystem() throws {
+        let scratch = try Scratch(base: "/tmp")
+        defer { scratch.remove() }
+        let j = try Self.makeJournal(scratch, records: ["a", "b"])
+        let dir = scratch.path("j")
+        let exe = try #require(CLI.executable)
+        // In a private mount namespace: the journal directory bind-mounted
+        // read-only over itself; then append to it.
+        let script = "mount --bind \"$1\" \"$1\" && mount -o remount,ro,bind \"$1\" && exec \"$2\" append --journal \"$1\""
+        let r = try CLI.runProgram("unshare", ["-m", "--", "sh", "-c", script, "sh", dir, exe], stdin: CLI.lines(["c"]))
+        Self.expectOneLine(r, 77, contains: "read-only file system")
+        #expect(r.stdout.isEmpty)
+        #expect(try CLI.run(["replay"] + j).lines == ["1\ta", "2\tb"], "nothing was lost")
+    }
+
+    @Test(.enabled(if: canUnshareMounts, "needs a private mount namespace (CAP_SYS_ADMIN) to mount ramfs, which rejects O_DIRECT"))
+    func fileSystemRejectingDirectIO() throws {
+        let scratch = try Scratch(base: "/tmp")
+        defer { scratch.remove() }
+        let exe = try #require(CLI.executable)
+        // ramfs has no direct I/O: create fails with a clear message unless --no-direct.
+        let script = """
+            mount -t ramfs ramfs "$1" || exit 99
+            "$2" create --journal "$1/j"; echo "create=$?"
+            "$2" create --journal "$1/j" --no-direct >/dev/null; echo "create-no-direct=$?"
+            printf 'one\\ntwo\\n' | "$2" append --journal "$1/j" --no-direct
+            echo "append=$?"
+            "$2" replay --journal "$1/j" --no-direct
+            echo "replay=$?"
+            """
+        let r = try CLI.runProgram("unshare", ["-m", "--", "sh", "-c", script, "sh", scratch.root, exe])
+        #expect(r.lines == ["create=78", "create-no-direct=0", "1", "2", "append=0", "1\tone", "2\ttwo", "replay=0"], "stderr: \(r.stderr)")
+        #expect(r.errorLine.hasPrefix("journalctl-swift: the file system of \(scratch.root)/j does not support O_DIRECT (use --no-direct"))
+        #expect(r.stderr.split(separator: "\n").count == 1)
+    }
+}
