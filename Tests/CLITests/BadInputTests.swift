@@ -224,3 +224,49 @@ import Testing
         #expect(r.stderr.split(separator: "\n").count == 1)
     }
 }
+
+/// `verify` and every reader fail with the corruption code on damage
+/// followed by acknowledged records; salvage reads past it.
+@Suite struct CorruptionTests {
+    @Test func flippedByteBeforeValidRecords() throws {
+        let scratch = try Scratch(base: "/dev/shm")
+        defer { scratch.remove() }
+        // Small records keep the write window (in-flight batches) at ~4 MiB:
+        // damage followed by more than that is not a torn tail.
+        let j = try BadInputTests.makeJournal(scratch, ["--record-bytes-max", "4K", "--segment-bytes", "16M"])
+        // Each payload starts with its index (little-endian u16).
+        let payloads: [[UInt8]] = (0..<1600).map { (i: Int) -> [UInt8] in
+            var p = [UInt8](repeating: UInt8(i % 251), count: 4000)
+            p[0] = UInt8(i & 0xFF)
+            p[1] = UInt8(i >> 8)
+            return p
+        }
+        let append = try CLI.run(["append", "--binary", "--quiet"] + j, stdin: CLI.frames(payloads))
+        #expect(append.status == 0, "\(append.stderr)")
+        #expect(try CLI.run(["verify"] + j).status == 0, "intact before the flip")
+
+        // Flip one byte inside record 2.
+        let segment = try #require(FileHandle(forUpdatingAtPath: scratch.path("j/0000000000000001.seg")))
+        try segment.seek(toOffset: 10_000)
+        let byte = try #require(try segment.read(upToCount: 1)?.first)
+        try segment.seek(toOffset: 10_000)
+        try segment.write(contentsOf: [byte ^ 0xFF])
+        try segment.close()
+
+        BadInputTests.expectOneLine(try CLI.run(["verify"] + j), 65, contains: "corruption in segment 0000000000000001.seg")
+        BadInputTests.expectOneLine(try CLI.run(["replay"] + j), 65, contains: "valid records follow")
+        BadInputTests.expectOneLine(try CLI.run(["append"] + j, stdin: CLI.lines(["x"])), 65, contains: "corruption")
+        let salvage = try CLI.run(["verify", "--recovery", "salvage"] + j)
+        BadInputTests.expectOneLine(salvage, 65, contains: "salvage skipped 1 damaged region")
+        let salvaged = try CLI.run(["replay", "--binary", "--recovery", "salvage"] + j)
+        #expect(salvaged.status == 0, "\(salvaged.stderr)")
+        // Which record the flipped byte hits depends on where batches started;
+        // salvage skips the damaged record(s) and keeps every other one, intact.
+        let kept = try #require(CLI.unframe(salvaged.stdout))
+        let indices = kept.map { Int($0[0]) | Int($0[1]) << 8 }
+        #expect(kept.count >= 1590 && kept.count < 1600, "kept \(kept.count) records")
+        #expect(indices.first == 0 && zip(indices, indices.dropFirst()).allSatisfy { $0 < $1 }, "in order")
+        #expect(zip(indices, kept).allSatisfy { payloads[$0] == $1 }, "each kept record is intact")
+        #expect(salvage.stdoutText.hasPrefix("verified \(kept.count) records"))
+    }
+}
