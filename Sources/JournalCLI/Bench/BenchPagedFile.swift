@@ -1,0 +1,326 @@
+public import ArgumentParser
+import PagedFile
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `journalctl-swift bench pagedfile`: the paged RAM file against a flat
+/// buffer, same workload, same process, interleaved rounds.
+///
+/// The flat buffer is what a plain RAM disk does: one contiguous anonymous
+/// mapping, no per-file lock, one memcpy per request. Each cell runs both
+/// sides once per round, alternating which goes first; the report gives the
+/// median and the range over rounds, and the ratio of the medians.
+public struct BenchPagedFile: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "pagedfile",
+        abstract: "Benchmark the paged RAM file against a flat buffer (interleaved, one process)."
+    )
+
+    @Flag(help: "Print one JSON object per cell and line.")
+    var json = false
+
+    @Option(help: "Rounds per cell; medians are taken over rounds.")
+    var rounds = 5
+
+    @Flag(help: "A quarter of the bytes per run, for a smoke test.")
+    var quick = false
+
+    public init() {}
+
+    public func run() throws {
+        guard rounds > 0 else { throw ValidationError("--rounds must be positive") }
+        let results = try PagedFileBench(quick: quick).run(rounds: rounds) { line in
+            if !json { print(line) }
+        }
+        for result in results {
+            if json {
+                print(result.json)
+            } else {
+                print(result.text)
+            }
+        }
+    }
+}
+
+/// One cell's figures over all rounds.
+struct PagedFileBenchResult {
+    let cell: String
+    let paged: [Double]
+    let flat: [Double]
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    }
+
+    var pagedMedian: Double { Self.median(paged) }
+    var flatMedian: Double { Self.median(flat) }
+    var ratio: Double { pagedMedian / flatMedian }
+    /// The median of the per-round ratios: each round runs both sides back
+    /// to back, so this cancels slow phases of the machine.
+    var pairedRatio: Double { Self.median(zip(paged, flat).map { $0 / $1 }) }
+
+    static func format(_ value: Double) -> String {
+        let scaled = (value * 1000).rounded() / 1000
+        return "\(scaled)"
+    }
+
+    var json: String {
+        "{\"cell\": \"\(cell)\", \"paged_gbps\": \(Self.format(pagedMedian)), \"flat_gbps\": \(Self.format(flatMedian)), \"ratio\": \(Self.format(ratio))}"
+    }
+
+    var text: String {
+        let pagedRange = "\(Self.format(paged.min() ?? 0))-\(Self.format(paged.max() ?? 0))"
+        let flatRange = "\(Self.format(flat.min() ?? 0))-\(Self.format(flat.max() ?? 0))"
+        let padded = cell + String(repeating: " ", count: max(0, 22 - cell.count))
+        return "\(padded) paged \(Self.format(pagedMedian)) GB/s [\(pagedRange)]  flat \(Self.format(flatMedian)) GB/s [\(flatRange)]  ratio \(Self.format(ratio)) (paired \(Self.format(pairedRatio)))"
+    }
+}
+
+/// The workload and both targets.
+final class PagedFileBench: @unchecked Sendable {
+    // @unchecked: the flat mapping is shared by benchmark threads that write
+    // disjoint or benignly racing ranges, as a RAM disk's clients would.
+
+    static let fileBytes = 256 << 20
+    static let blockBytes = 4 << 20
+    let bytesPerRun: Int
+
+    private let pool: PagePool
+    private let file: PagedFile
+    private let flat: UnsafeMutableRawPointer
+
+    init(quick: Bool) throws {
+        bytesPerRun = quick ? 256 << 20 : 1 << 30
+        // Room for the overwrite file and a fresh file at once.
+        pool = try PagePool(capacityBytes: 2 * Self.fileBytes + (64 << 20))
+        file = try PagedFile(pool: pool)
+        flat = try Self.mapFlat()
+        // Fill both sequentially so that every overwrite and read hits
+        // allocated, resident memory.
+        let source = UnsafeMutableRawPointer.allocate(byteCount: Self.blockBytes, alignment: 4096)
+        defer { source.deallocate() }
+        memset(source, 0x5A, Self.blockBytes)
+        for offset in stride(from: 0, to: Self.fileBytes, by: Self.blockBytes) {
+            try file.write(at: offset, from: UnsafeRawBufferPointer(start: source, count: Self.blockBytes))
+            memcpy(flat + offset, source, Self.blockBytes)
+        }
+    }
+
+    deinit {
+        file.close()
+        munmap(flat, Self.fileBytes)
+    }
+
+    static func mapFlat() throws -> UnsafeMutableRawPointer {
+        let raw = mmap(nil, fileBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        guard let raw, raw != UnsafeMutableRawPointer(bitPattern: -1) else {
+            throw ValidationError("mmap of the flat buffer failed: errno \(errno)")
+        }
+        return raw
+    }
+
+    enum Operation { case write, read, firstTouch }
+
+    struct Cell {
+        let name: String
+        let operation: Operation
+        let threads: Int
+        let requestBytes: Int
+    }
+
+    static let cells: [Cell] = [
+        Cell(name: "overwrite-4MiB-1w", operation: .write, threads: 1, requestBytes: blockBytes),
+        Cell(name: "overwrite-4MiB-2w", operation: .write, threads: 2, requestBytes: blockBytes),
+        Cell(name: "overwrite-4MiB-4w", operation: .write, threads: 4, requestBytes: blockBytes),
+        Cell(name: "first-touch-4MiB-1w", operation: .firstTouch, threads: 1, requestBytes: blockBytes),
+        Cell(name: "first-touch-4MiB-2w", operation: .firstTouch, threads: 2, requestBytes: blockBytes),
+        Cell(name: "first-touch-4MiB-4w", operation: .firstTouch, threads: 4, requestBytes: blockBytes),
+        Cell(name: "read-4MiB-1r", operation: .read, threads: 1, requestBytes: blockBytes),
+        Cell(name: "read-4MiB-2r", operation: .read, threads: 2, requestBytes: blockBytes),
+        Cell(name: "read-4MiB-4r", operation: .read, threads: 4, requestBytes: blockBytes),
+        Cell(name: "overwrite-4KiB-1w", operation: .write, threads: 1, requestBytes: 4 << 10),
+        Cell(name: "overwrite-64KiB-1w", operation: .write, threads: 1, requestBytes: 64 << 10),
+        Cell(name: "overwrite-1MiB-1w", operation: .write, threads: 1, requestBytes: 1 << 20),
+    ]
+
+    func run(rounds: Int, progress: (String) -> Void) throws -> [PagedFileBenchResult] {
+        var paged = [[Double]](repeating: [], count: Self.cells.count)
+        var flatResults = [[Double]](repeating: [], count: Self.cells.count)
+        var random = BenchRandom(seed: 0x5EED)
+        for round in 0 ..< rounds {
+            for (index, cell) in Self.cells.enumerated() {
+                let plan = makePlan(cell, random: &random)
+                // Alternate which side goes first.
+                if (round + index) % 2 == 0 {
+                    paged[index].append(try runPaged(cell, plan: plan))
+                    flatResults[index].append(try runFlat(cell, plan: plan))
+                } else {
+                    flatResults[index].append(try runFlat(cell, plan: plan))
+                    paged[index].append(try runPaged(cell, plan: plan))
+                }
+            }
+            progress("round \(round + 1)/\(rounds) done")
+        }
+        return Self.cells.indices.map {
+            PagedFileBenchResult(cell: Self.cells[$0].name, paged: paged[$0], flat: flatResults[$0])
+        }
+    }
+
+    /// Offsets per thread. Overwrites and reads: random request-aligned
+    /// offsets in the file. First touch: every block of a fresh file exactly
+    /// once, shuffled and dealt to the threads.
+    func makePlan(_ cell: Cell, random: inout BenchRandom) -> [[Int]] {
+        var plan = [[Int]](repeating: [], count: cell.threads)
+        switch cell.operation {
+        case .firstTouch:
+            var blocks = Array(stride(from: 0, to: Self.fileBytes, by: cell.requestBytes))
+            blocks.shuffle(using: &random)
+            for (k, offset) in blocks.enumerated() { plan[k % cell.threads].append(offset) }
+        case .write, .read:
+            let perThread = bytesPerRun / cell.requestBytes / cell.threads
+            let slots = UInt64(Self.fileBytes / cell.requestBytes)
+            for t in 0 ..< cell.threads {
+                plan[t] = (0 ..< perThread).map { _ in Int(random.next() % slots) * cell.requestBytes }
+            }
+        }
+        return plan
+    }
+
+    private func runPaged(_ cell: Cell, plan: [[Int]]) throws -> Double {
+        let target: PagedFile
+        if cell.operation == .firstTouch {
+            // A fresh file on a trimmed pool: its pages come back from the
+            // kernel on first touch, as the flat buffer's do.
+            pool.trim()
+            target = try PagedFile(pool: pool)
+        } else {
+            target = file
+        }
+        let failures = Atomic<Int>(0)
+        let seconds = timeThreads(cell: cell, plan: plan) { buffer, offset in
+            do {
+                if cell.operation == .read {
+                    _ = try target.read(at: offset, into: buffer)
+                } else {
+                    try target.write(at: offset, from: UnsafeRawBufferPointer(buffer))
+                }
+            } catch {
+                failures.wrappingAdd(1, ordering: .relaxed)
+            }
+        }
+        if cell.operation == .firstTouch { target.close() }
+        guard failures.load(ordering: .relaxed) == 0 else { throw ValidationError("paged file operation failed") }
+        return Double(plan.reduce(0) { $0 + $1.count } * cell.requestBytes) / seconds / 1e9
+    }
+
+    private func runFlat(_ cell: Cell, plan: [[Int]]) throws -> Double {
+        let base = cell.operation == .firstTouch ? try Self.mapFlat() : flat
+        defer { if cell.operation == .firstTouch { munmap(base, Self.fileBytes) } }
+        let address = UInt(bitPattern: base)
+        let seconds = timeThreads(cell: cell, plan: plan) { buffer, offset in
+            guard let mapped = UnsafeMutableRawPointer(bitPattern: address), let request = buffer.baseAddress else { return }
+            let region = mapped + offset
+            if cell.operation == .read {
+                memcpy(request, region, buffer.count)
+            } else {
+                memcpy(region, request, buffer.count)
+            }
+        }
+        return Double(plan.reduce(0) { $0 + $1.count } * cell.requestBytes) / seconds / 1e9
+    }
+
+    /// Runs `cell.threads` threads over their offsets, each with its own
+    /// request buffer, from a common start line; returns the wall time.
+    private func timeThreads(
+        cell: Cell, plan: [[Int]],
+        _ body: @escaping @Sendable (UnsafeMutableRawBufferPointer, Int) -> Void
+    ) -> Double {
+        let shared = BenchThreads(count: cell.threads, requestBytes: cell.requestBytes, plan: plan, body: body)
+        return shared.run()
+    }
+}
+
+/// A start line, buffers and pthreads for one timed run.
+private final class BenchThreads: @unchecked Sendable {
+    // @unchecked: each thread touches only its own buffer and plan row; the
+    // start line and the clock are atomics.
+    let count: Int
+    let plan: [[Int]]
+    let body: @Sendable (UnsafeMutableRawBufferPointer, Int) -> Void
+    let buffers: [UnsafeMutableRawBufferPointer]
+    let ready = Atomic<Int>(0)
+    let go = Atomic<Bool>(false)
+
+    init(count: Int, requestBytes: Int, plan: [[Int]], body: @escaping @Sendable (UnsafeMutableRawBufferPointer, Int) -> Void) {
+        self.count = count
+        self.plan = plan
+        self.body = body
+        buffers = (0 ..< count).map { t in
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: requestBytes, alignment: 4096)
+            buffer.initializeMemory(as: UInt8.self, repeating: UInt8(0x30 + t))
+            return buffer
+        }
+    }
+
+    deinit { for buffer in buffers { buffer.deallocate() } }
+
+    final class Start {
+        let owner: BenchThreads
+        let index: Int
+        init(owner: BenchThreads, index: Int) {
+            self.owner = owner
+            self.index = index
+        }
+    }
+
+    func worker(_ index: Int) {
+        ready.wrappingAdd(1, ordering: .releasing)
+        while !go.load(ordering: .acquiring) {}
+        let buffer = buffers[index]
+        for offset in plan[index] { body(buffer, offset) }
+    }
+
+    func run() -> Double {
+        var threads: [pthread_t] = []
+        for index in 0 ..< count {
+            let argument = Unmanaged.passRetained(Start(owner: self, index: index)).toOpaque()
+            var thread = pthread_t()
+            let created = pthread_create(&thread, nil, { argument in
+                guard let argument else { return nil }
+                let start = Unmanaged<Start>.fromOpaque(argument).takeRetainedValue()
+                start.owner.worker(start.index)
+                return nil
+            }, argument)
+            precondition(created == 0, "pthread_create failed")
+            threads.append(thread)
+        }
+        while ready.load(ordering: .acquiring) < count { sched_yield() }
+        let start = monotonicSeconds()
+        go.store(true, ordering: .releasing)
+        for thread in threads { pthread_join(thread, nil) }
+        return monotonicSeconds() - start
+    }
+}
+
+private func monotonicSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
+
+/// SplitMix64, so that both sides replay the same offsets.
+struct BenchRandom: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
