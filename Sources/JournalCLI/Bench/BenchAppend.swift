@@ -63,6 +63,9 @@ public struct BenchAppend: ParsableCommand {
     @Option(name: .long, help: "The journal's batchBytesMax, KiB.")
     var batchKiB: Int = JournalOptions().batchBytesMax >> 10
 
+    @Option(name: .long, help: "The journal's segmentBytes, MiB.")
+    var segmentMiB: Int = JournalConfiguration().segmentBytes >> 20
+
     @Flag(inversion: .prefixedNo, help: "Truncate the journal behind its durable LSN every 20 ms, so that segments are recycled (a log that checkpoints) rather than zero-filled anew.")
     var truncate = true
 
@@ -113,8 +116,8 @@ public struct BenchAppend: ParsableCommand {
         if !cells.isEmpty { selected = selected.filter { cells.contains($0.name) } }
 
         if !json {
-            print("bench append: \(dir) (\(fileSystem)), api \(api.rawValue), \(rounds) round(s) x \(formatNumber(seconds)) s after \(formatNumber(warmup)) s warm-up, in flight \(inFlight), batch \(batchKiB) KiB, truncate \(truncate ? "on" : "off"), priming \(primeRollovers) rollover(s) / \(formatNumber(primeSeconds)) s max")
-            print("fio: \(fioPath) (io_uring, direct, dsync, sequential writes over a zero-filled file)")
+            printOut("bench append: \(dir) (\(fileSystem)), api \(api.rawValue), \(rounds) round(s) x \(formatNumber(seconds)) s after \(formatNumber(warmup)) s warm-up, in flight \(inFlight), batch \(batchKiB) KiB, segment \(segmentMiB) MiB, truncate \(truncate ? "on" : "off"), priming \(primeRollovers) rollover(s) / \(formatNumber(primeSeconds)) s max")
+            printOut("fio: \(fioPath) (io_uring, direct, dsync, sequential writes over a zero-filled file)")
         }
         var results: [AppendCellResult] = []
         for cell in selected {
@@ -134,7 +137,8 @@ public struct BenchAppend: ParsableCommand {
 
     private func log(_ text: String) {
         guard verbose else { return }
-        if json { printError(text) } else { print(text) }
+        // Unbuffered, so that progress shows while a long run goes on.
+        (json ? FileHandle.standardError : FileHandle.standardOutput).write(Data((text + "\n").utf8))
     }
 
     private func runCell(_ cell: AppendCell, runner: FioRunner, api: AppendAPI, seconds: Double, warmup: Double, rounds: Int) throws -> AppendCellResult {
@@ -154,7 +158,9 @@ public struct BenchAppend: ParsableCommand {
         do { storage = try FileSystemStorage(path: temp + "/journal", options: storageOptions) } catch {
             throw BenchError("cannot open \(temp)/journal: \(error)")
         }
-        do { try Journal.create(storage: storage) } catch { throw BenchError("Journal.create: \(error)") }
+        var configuration = JournalConfiguration()
+        configuration.segmentBytes = segmentMiB << 20
+        do { try Journal.create(storage: storage, configuration: configuration) } catch { throw BenchError("Journal.create: \(error)") }
         var options = JournalOptions()
         options.inFlightBatchesMax = inFlight
         options.batchBytesMax = batchKiB << 10
@@ -196,6 +202,10 @@ public struct BenchAppend: ParsableCommand {
         }
         return result
     }
+}
+
+private func printOut(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }
 
 private func printError(_ text: String) {
