@@ -60,10 +60,10 @@ public struct BenchAppend: ParsableCommand {
     @Option(name: .long, help: "The journal's inFlightBatchesMax.")
     var inFlight: Int = JournalOptions().inFlightBatchesMax
 
-    @Option(name: .long, help: "The journal's batchBytesMax, KiB.")
+    @Option(name: .customLong("batch-kib"), help: "The journal's batchBytesMax, KiB.")
     var batchKiB: Int = JournalOptions().batchBytesMax >> 10
 
-    @Option(name: .long, help: "The journal's segmentBytes, MiB.")
+    @Option(name: .customLong("segment-mib"), help: "The journal's segmentBytes, MiB.")
     var segmentMiB: Int = JournalConfiguration().segmentBytes >> 20
 
     @Flag(inversion: .prefixedNo, help: "Truncate the journal behind its durable LSN every 20 ms, so that segments are recycled (a log that checkpoints) rather than zero-filled anew.")
