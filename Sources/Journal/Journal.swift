@@ -163,8 +163,8 @@ public final class Journal: @unchecked Sendable {
         let hold: any StorageLock
         do { hold = try storage.lockExclusive() } catch { throw JournalError.from(error) }
         do {
-            let meta = try Recovery.readMetadata(storage)
-            let recovered = try Recovery(storage: storage, metadata: meta, mode: options.recovery).run()
+            let meta = try Recovery.readMetadata(storage, writable: true)
+            let recovered = try Recovery(storage: storage, metadata: meta, mode: options.recovery, writable: true).run()
             let journal = try Journal(storage: storage, metadata: meta, recovered: recovered, options: options, readOnly: false)
             journal.directoryLock = hold
             try journal.startWriter(recovered: recovered)
@@ -178,8 +178,8 @@ public final class Journal: @unchecked Sendable {
     /// Opens the journal for reading only: no lock, no writer. Recovery runs
     /// (and writes nothing); the durable LSN is the last valid record.
     public static func openForReading(storage: any StorageDirectory, recovery: RecoveryMode = .tolerateTornTail) throws(JournalError) -> Journal {
-        let meta = try Recovery.readMetadata(storage)
-        let recovered = try Recovery(storage: storage, metadata: meta, mode: recovery).run()
+        let meta = try Recovery.readMetadata(storage, writable: false)
+        let recovered = try Recovery(storage: storage, metadata: meta, mode: recovery, writable: false).run()
         var options = JournalOptions()
         options.recovery = recovery
         options.runtime = .manual
@@ -334,7 +334,7 @@ public final class Journal: @unchecked Sendable {
                 let lsn = chain.lastLSN + 1
                 let encoder = RecordEncoder(layout: layout, seed: header.fragmentSeed, epoch: epoch)
                 let (recordEnd, crc) = encoder.encode(
-                    payload, lsn: lsn, previousCRC: chain.lastCRC,
+                    payload, lsn: lsn, committedLSN: durable.load(ordering: .relaxed), previousCRC: chain.lastCRC,
                     into: batch.buffer, base: batch.fileOffset, at: cursor)
                 assert(recordEnd == end, "the encoder and the layout agree")
                 segment.noteRecord(lsn: lsn, offset: layout.fragmentStart(atOrAfter: cursor))
@@ -591,9 +591,12 @@ public final class Journal: @unchecked Sendable {
             inFlight.append(batch)
             submissions.append(batch)
         }
-        if submissions.isEmpty && inFlight.isEmpty {
+        // After a failure nothing more is submitted, and batches whose writes
+        // failed never complete: only writes the queue still holds matter.
+        let waiting = poison == nil ? !inFlight.isEmpty : queue.inFlightCount > 0
+        if submissions.isEmpty && !waiting {
             let idle = filling.map { $0.recordCount == 0 } ?? true
-            if closing && idle && sealed.isEmpty {
+            if closing && ((idle && sealed.isEmpty) || poison != nil) {
                 lock.unlock()
                 return false
             }
@@ -729,13 +732,8 @@ public final class Journal: @unchecked Sendable {
             return
         }
         lock.withLock { ioWaker = queue.waker }
-        while writerRound(queue, blocking: true) {
-            if lock.withLock({ poison != nil && inFlight.isEmpty && closing }) { break }
-        }
-        // Drain writes still in flight before the buffers go away.
-        while lock.withLock({ !inFlight.isEmpty && poison == nil }) {
-            _ = writerRound(queue, blocking: true)
-        }
+        while writerRound(queue, blocking: true) {}
+        assert(queue.inFlightCount == 0, "the writer stops only when no write is in flight")
     }
 
     /// Makes progress in manual runtime: prepares a segment if one is needed,

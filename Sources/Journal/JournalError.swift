@@ -62,7 +62,7 @@ public enum JournalError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Maps a storage failure to the error a user can act on.
-    static func from(_ error: StorageError) -> JournalError {
+    public static func from(_ error: StorageError) -> JournalError {
         switch error.errno {
         case .noSuchFileOrDirectory, .notDirectory: .notFound(path: error.path)
         case .permissionDenied, .notPermitted: .permissionDenied(path: error.path)

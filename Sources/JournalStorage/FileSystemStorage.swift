@@ -56,14 +56,22 @@ public final class FileSystemStorage: StorageDirectory {
         let probe = directory + "/.probe-\(getpid())"
         var flags = O_RDWR | O_CREAT | O_TRUNC | cjournal_o_cloexec()
         if directIO { flags |= cjournal_o_direct() }
-        let fd = Glibc.open(probe, flags, mode)
+        var fd = Glibc.open(probe, flags, mode)
+        var created = true
         if fd < 0 {
             let e = Errno(rawValue: Glibc.errno)
-            throw StorageError(directIO && e == .invalidArgument ? "open O_DIRECT" : "open", path: probe, errno: e)
+            guard e == .readOnlyFileSystem || e == .permissionDenied || e == .notPermitted else {
+                throw StorageError(directIO && e == .invalidArgument ? "open O_DIRECT" : "open", path: probe, errno: e)
+            }
+            // Not writable (a read-only file system, say): readers may still
+            // use the directory. Probe an existing file, if any.
+            created = false
+            fd = Self.openAnyRegularFile(in: directory, flags: O_RDONLY | cjournal_o_cloexec() | (directIO ? cjournal_o_direct() : 0))
+            if fd < 0 { return 4096 }
         }
         defer {
             _ = Glibc.close(fd)
-            _ = unlink(probe)
+            if created { _ = unlink(probe) }
         }
         var memoryAlign: UInt32 = 0
         var offsetAlign: UInt32 = 0
@@ -73,6 +81,20 @@ public final class FileSystemStorage: StorageDirectory {
         }
         precondition(alignment > 0 && alignment & (alignment - 1) == 0, "alignment must be a power of two")
         return alignment
+    }
+
+    private static func openAnyRegularFile(in directory: String, flags: Int32) -> Int32 {
+        guard let dir = opendir(directory) else { return -1 }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            guard entry.pointee.d_type == UInt8(DT_REG) else { continue }
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            let fd = Glibc.open(directory + "/" + name, flags)
+            if fd >= 0 { return fd }
+        }
+        return -1
     }
 
     static func retryingEINTR(_ operation: String, _ path: String, _ body: () -> Int32) throws(StorageError) -> Int32 {
@@ -152,6 +174,20 @@ public final class FileSystemStorage: StorageDirectory {
     public func open(_ name: String) throws(StorageError) -> any StorageFile {
         let p = full(name)
         let fd = try Self.retryingEINTR("open", p) { Glibc.open(p, openFlags(create: false)) }
+        var st = stat()
+        if fstat(fd, &st) != 0 {
+            let e = Errno(rawValue: Glibc.errno)
+            _ = Glibc.close(fd)
+            throw StorageError("fstat", path: p, errno: e)
+        }
+        return FileSystemFile(name: name, path: p, fd: fd, size: Int(st.st_size), alignment: options.directIO ? ioAlignment : 1)
+    }
+
+    public func openReadOnly(_ name: String) throws(StorageError) -> any StorageFile {
+        let p = full(name)
+        var flags = O_RDONLY | cjournal_o_cloexec()
+        if options.directIO { flags |= cjournal_o_direct() }
+        let fd = try Self.retryingEINTR("open", p) { Glibc.open(p, flags) }
         var st = stat()
         if fstat(fd, &st) != 0 {
             let e = Errno(rawValue: Glibc.errno)

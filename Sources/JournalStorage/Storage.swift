@@ -61,6 +61,10 @@ public protocol StorageDirectory: AnyObject, Sendable {
     /// Opens an existing file for reading and durable writing.
     func open(_ name: String) throws(StorageError) -> any StorageFile
 
+    /// Opens an existing file for reading only (works on a read-only file
+    /// system). `writeDurably` on the result fails.
+    func openReadOnly(_ name: String) throws(StorageError) -> any StorageFile
+
     /// Renames `from` to `to`, replacing `to` if it exists. Durable when it
     /// returns.
     func rename(_ from: String, to: String) throws(StorageError)
@@ -77,6 +81,13 @@ public protocol StorageDirectory: AnyObject, Sendable {
     /// belongs to the thread that calls this and must only be used from it,
     /// except for its `waker`.
     func makeWriteQueue(depth: Int) throws(StorageError) -> any StorageWriteQueue
+}
+
+extension StorageDirectory {
+    /// Storage that cannot tell the two apart opens files read-write.
+    public func openReadOnly(_ name: String) throws(StorageError) -> any StorageFile {
+        try open(name)
+    }
 }
 
 /// An exclusive hold on a directory; released when the object goes away or

@@ -8,22 +8,25 @@ import Testing
         let seed = FragmentHeader.seed(salt: 0x0102_0304_0506_0708)
         let crc = buffer.withUnsafeMutableBytes {
             FragmentHeader.encode(into: $0, at: 8, seed: seed, payloadCRC: 0xAABB_CCDD, previousCRC: 0x1122_3344,
-                                  length: 300, lsn: 0x0102_0304_0506_0708, type: .first, epoch: 7)
+                                  length: 300, lsn: 0x0102_0304_0506_0708, committedLSN: 0x0A0B,
+                                  type: .first, epoch: 7)
         }
-        let h = Array(buffer[8..<40])
-        #expect(h[0..<4] == [UInt8(crc & 0xff), UInt8(crc >> 8 & 0xff), UInt8(crc >> 16 & 0xff), UInt8(crc >> 24)][...])
+        let h = Array(buffer[8..<48])
+        #expect(Array(h[0..<4]) == [UInt8(crc & 0xff), UInt8(crc >> 8 & 0xff), UInt8(crc >> 16 & 0xff), UInt8(crc >> 24)])
         #expect(Array(h[4..<8]) == [0xDD, 0xCC, 0xBB, 0xAA])
         #expect(Array(h[8..<12]) == [0x44, 0x33, 0x22, 0x11])
         #expect(Array(h[12..<16]) == [0x2C, 0x01, 0, 0])
         #expect(Array(h[16..<24]) == [8, 7, 6, 5, 4, 3, 2, 1])
-        #expect(h[24] == 2 && h[25] == 0 && h[26] == 0 && h[27] == 0)
-        #expect(Array(h[28..<32]) == [7, 0, 0, 0])
-        // The checksum is CRC32C over the salt (little-endian) then bytes 4..<32.
+        #expect(Array(h[24..<32]) == [0x0B, 0x0A, 0, 0, 0, 0, 0, 0])
+        #expect(h[32] == 2 && h[33] == 0 && h[34] == 0 && h[35] == 0)
+        #expect(Array(h[36..<40]) == [7, 0, 0, 0])
+        // The checksum is CRC32C over the salt (little-endian) then bytes 4..<40.
         let salt: [UInt8] = [8, 7, 6, 5, 4, 3, 2, 1]
-        #expect(crc == CRC32C.checksum(salt + Array(h[4..<32])))
+        #expect(crc == CRC32C.checksum(salt + Array(h[4..<40])))
         buffer.withUnsafeBytes { raw in
             let decoded = FragmentHeader.decode(raw, at: 8, seed: seed)
             #expect(decoded?.lsn == 0x0102_0304_0506_0708)
+            #expect(decoded?.committedLSN == 0x0A0B)
             #expect(decoded?.length == 300)
             #expect(decoded?.type == .first)
             #expect(decoded?.epoch == 7)
@@ -31,7 +34,7 @@ import Testing
             #expect(FragmentHeader.decode(raw, at: 8, seed: FragmentHeader.seed(salt: 1)) == nil)
         }
         // Any flipped bit invalidates it.
-        for bit in 0..<(32 * 8) {
+        for bit in 0..<(40 * 8) {
             var copy = buffer
             copy[8 + bit / 8] ^= UInt8(1 << (bit % 8))
             copy.withUnsafeBytes { #expect(FragmentHeader.decode($0, at: 8, seed: seed) == nil, "bit \(bit)") }
@@ -77,15 +80,16 @@ import Testing
     @Test func fragmentLayoutNeverCrossesPages() {
         let layout = FragmentLayout(pageBytes: 4096)
         for start in stride(from: 128, to: 9000, by: 8) {
-            for size in [0, 1, 100, 4000, 4064, 4065, 10000] {
+            for size in [0, 1, 100, 4000, 4056, 4057, 10000] {
                 // Walk the fragments as the encoder does.
                 var p = layout.fragmentStart(atOrAfter: start)
                 var remaining = size
                 repeat {
                     let take = min(remaining, layout.room(at: p))
-                    #expect(p / 4096 == (p + 32 + take - 1) / 4096, "fragment at \(p) of \(take) crosses a page")
+                    let header = JournalFormat.fragmentHeaderBytes
+                    #expect(p / 4096 == (p + header + take - 1) / 4096, "fragment at \(p) of \(take) crosses a page")
                     remaining -= take
-                    if remaining > 0 { p = layout.fragmentStart(atOrAfter: p + 32 + take) } else { p += 32 + take }
+                    if remaining > 0 { p = layout.fragmentStart(atOrAfter: p + header + take) } else { p += header + take }
                 } while remaining > 0
                 #expect(p == layout.encodedEnd(payloadBytes: size, at: start))
             }
@@ -103,11 +107,11 @@ import Testing
         segment.withUnsafeMutableBytes { buf in
             chain.lastCRC = header.encode(into: buf)
             let encoder = RecordEncoder(layout: FragmentLayout(pageBytes: 4096), seed: header.fragmentSeed, epoch: 1)
-            for (i, size) in [10, 0, 5000, 4064, 9000, 3].enumerated() {
+            for (i, size) in [10, 0, 5000, 4056, 9000, 3].enumerated() {
                 let p = (0..<size).map { UInt8(truncatingIfNeeded: $0 * 7 + i) }
                 payloads.append(p)
                 let (end, crc) = p.withUnsafeBytes {
-                    encoder.encode($0, lsn: LSN(i + 1), previousCRC: chain.lastCRC, into: buf, base: 0, at: offset)
+                    encoder.encode($0, lsn: LSN(i + 1), committedLSN: LSN(i), previousCRC: chain.lastCRC, into: buf, base: 0, at: offset)
                 }
                 chain = ChainState(lastCRC: crc, lastLSN: LSN(i + 1), lastEpoch: 1)
                 offset = end

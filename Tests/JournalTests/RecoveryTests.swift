@@ -102,7 +102,7 @@ func smallWindowOptions(_ mode: RecoveryMode = .tolerateTornTail) -> JournalOpti
         let payloads = try populate(dir, count: 300, bytes: 1500, segmentBytes: 1 << 20)
         let first = JournalFormat.segmentFileName(index: 1)
         // Record 5 is in the fifth batch: block 4 of segment 1. Flip a payload byte.
-        let offset = 4 * 4096 + 32 + 10
+        let offset = 4 * 4096 + JournalFormat.fragmentHeaderBytes + 10
         let original = try readFile(dir.path + "/" + first, at: offset, count: 1)
         try patchFile(dir.path + "/" + first, at: offset, [original[0] ^ 0x40])
         do {
@@ -134,6 +134,30 @@ func smallWindowOptions(_ mode: RecoveryMode = .tolerateTornTail) -> JournalOpti
         // The salvaged journal takes appends after the last record.
         #expect(try salvaged.appendBlocking([7]) == 301)
         salvaged.close()
+    }
+
+    /// With the default configuration (4 MiB records, so megabytes may be in
+    /// flight), one damaged byte early in a long log is still corruption:
+    /// later fragments prove the damaged record was acknowledged.
+    @Test func damageFarFromTheEndWithDefaultsIsCorruption() throws {
+        let dir = TemporaryDirectory(on: .shm)
+        try Journal.create(path: dir.path)
+        let journal = try Journal.open(path: dir.path)
+        for i in 0..<200 { _ = try journal.appendBlocking(payload(i, bytes: 4000)) }
+        journal.close()
+        let first = dir.path + "/" + JournalFormat.segmentFileName(index: 1)
+        // Record 1 (after the 128-byte segment header) fills blocks 0-1;
+        // record 2 starts the second batch, at block 2.
+        let offset = 2 * 4096 + JournalFormat.fragmentHeaderBytes + 100
+        let byte = try readFile(first, at: offset, count: 1)
+        try patchFile(first, at: offset, [byte[0] ^ 1])
+        do {
+            _ = try Journal.openForReading(path: dir.path)
+            Issue.record("damage to an acknowledged record passed as a torn tail")
+        } catch {
+            guard case .corruption(_, let at, _) = error else { Issue.record("got \(error)"); return }
+            #expect(at == 128 + JournalFormat.fragmentHeaderBytes + 4000, "the end of record 1")
+        }
     }
 
     /// Segments released by truncation are recycled; the stale records they

@@ -26,7 +26,7 @@ public enum JournalFormat {
     /// Bytes of the segment header at the start of every segment.
     public static let segmentHeaderBytes = 128
     /// Bytes of every fragment header.
-    public static let fragmentHeaderBytes = 32
+    public static let fragmentHeaderBytes = 40
     /// Fragments start at offsets that are multiples of this.
     public static let fragmentAlignment = 8
 
@@ -224,37 +224,46 @@ struct SegmentHeader: Equatable, Sendable {
 
 // MARK: - Fragment header
 
-/// The 32-byte header of every fragment (journal-format.md, "Fragments").
+/// The 40-byte header of every fragment (journal-format.md, "Fragments").
 struct FragmentHeader: Equatable, Sendable {
     var headerCRC: UInt32
     var payloadCRC: UInt32
     var previousCRC: UInt32
     var length: Int
     var lsn: LSN
+    /// The durable LSN the writer knew when it wrote the fragment: proof,
+    /// found past a damaged record, that the damaged record was acknowledged.
+    var committedLSN: LSN
     var type: FragmentType
     var epoch: UInt32
+
+    static let typeOffset = 32
 
     static func seed(salt: UInt64) -> UInt32 {
         withUnsafeBytes(of: salt.littleEndian) { CRC32C.checksum($0) }
     }
 
-    /// Writes the header at `buffer[offset..<offset+32]` and returns its
-    /// checksum: CRC32C of the segment salt followed by header bytes 4..<32.
+    /// Writes the header at `buffer[offset..<offset+40]` and returns its
+    /// checksum: CRC32C of the segment salt followed by header bytes 4..<40.
     static func encode(
         into buffer: UnsafeMutableRawBufferPointer, at offset: Int, seed: UInt32,
-        payloadCRC: UInt32, previousCRC: UInt32, length: Int, lsn: LSN, type: FragmentType, epoch: UInt32
+        payloadCRC: UInt32, previousCRC: UInt32, length: Int, lsn: LSN, committedLSN: LSN,
+        type: FragmentType, epoch: UInt32
     ) -> UInt32 {
         precondition(length >= 0 && length <= Int(UInt32.max))
-        let h = UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + JournalFormat.fragmentHeaderBytes)])
+        assert(committedLSN < lsn, "a fragment's record is not durable when it is written")
+        let size = JournalFormat.fragmentHeaderBytes
+        let h = UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + size)])
         h.storeLE32(payloadCRC, at: 4)
         h.storeLE32(previousCRC, at: 8)
         h.storeLE32(UInt32(length), at: 12)
         h.storeLE64(lsn, at: 16)
-        h[24] = type.rawValue
-        h[25] = 0
-        h.storeLE16(0, at: 26)
-        h.storeLE32(epoch, at: 28)
-        let crc = CRC32C.update(seed, UnsafeRawBufferPointer(h).slice(4, 28))
+        h.storeLE64(committedLSN, at: 24)
+        h[32] = type.rawValue
+        h[33] = 0
+        h.storeLE16(0, at: 34)
+        h.storeLE32(epoch, at: 36)
+        let crc = CRC32C.update(seed, UnsafeRawBufferPointer(h).slice(4, size - 4))
         h.storeLE32(crc, at: 0)
         return crc
     }
@@ -264,16 +273,20 @@ struct FragmentHeader: Equatable, Sendable {
     /// the payload.
     @inline(__always)
     static func decode(_ bytes: UnsafeRawBufferPointer, at offset: Int, seed: UInt32) -> FragmentHeader? {
-        guard offset >= 0, offset + JournalFormat.fragmentHeaderBytes <= bytes.count else { return nil }
+        let size = JournalFormat.fragmentHeaderBytes
+        guard offset >= 0, offset + size <= bytes.count else { return nil }
         // Cheap rejections first: the type byte and the reserved bytes.
-        guard let type = FragmentType(rawValue: bytes[offset + 24]), bytes[offset + 25] == 0,
-              bytes.le16(offset + 26) == 0 else { return nil }
+        guard let type = FragmentType(rawValue: bytes[offset + 32]), bytes[offset + 33] == 0,
+              bytes.le16(offset + 34) == 0 else { return nil }
         let crc = bytes.le32(offset)
-        guard CRC32C.update(seed, bytes.slice(offset + 4, 28)) == crc else { return nil }
+        guard CRC32C.update(seed, bytes.slice(offset + 4, size - 4)) == crc else { return nil }
+        let lsn = bytes.le64(offset + 16)
+        let committed = bytes.le64(offset + 24)
+        guard committed < lsn else { return nil }
         return FragmentHeader(
             headerCRC: crc, payloadCRC: bytes.le32(offset + 4), previousCRC: bytes.le32(offset + 8),
-            length: Int(bytes.le32(offset + 12)), lsn: bytes.le64(offset + 16), type: type,
-            epoch: bytes.le32(offset + 28))
+            length: Int(bytes.le32(offset + 12)), lsn: lsn, committedLSN: committed, type: type,
+            epoch: bytes.le32(offset + 36))
     }
 }
 

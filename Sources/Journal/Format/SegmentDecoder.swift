@@ -129,7 +129,7 @@ struct SegmentDecoder {
         let limit = min(to, bytes.count) - JournalFormat.fragmentHeaderBytes
         while p <= limit {
             // Fast path: a zero type byte (unwritten or padding) is never a header.
-            if bytes[p + 24] != 0, let h = FragmentHeader.decode(bytes, at: p, seed: seed), accept(h) {
+            if bytes[p + FragmentHeader.typeOffset] != 0, let h = FragmentHeader.decode(bytes, at: p, seed: seed), accept(h) {
                 return (p, h)
             }
             p += JournalFormat.fragmentAlignment

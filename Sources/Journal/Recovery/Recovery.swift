@@ -17,11 +17,12 @@ import Uring
 // 3. Where the chain stops is the end E. Past E, recovery looks for
 //    *evidence*: fragment headers valid under the segment's salt with an LSN
 //    past the last record and an epoch not older than the last record's.
-//    None: a clean end. Evidence only within the write window (the bytes the
-//    writer may have had in flight, recorded in the segment header): a torn
-//    tail, cut. Evidence beyond the window: acknowledged data follows the
-//    damage, so it is corruption, an error naming segment and offset (or,
-//    in salvage mode, a gap to skip).
+//    None: a clean end. Every fragment records the durable LSN its writer
+//    knew (committedLSN). Evidence with committedLSN past the last valid
+//    record proves the record after it had been acknowledged: corruption, an
+//    error naming segment and offset (or, in salvage mode, a gap to skip).
+//    Otherwise the evidence is of writes that were in flight together with
+//    the damaged one and acknowledged none of it: a torn tail, cut.
 // 4. The next writer session gets an epoch above every epoch seen, so no
 //    fragment left behind by a cut write can ever pass as valid again.
 
@@ -92,16 +93,24 @@ struct Recovery {
     let storage: any StorageDirectory
     let metadata: JournalMetadata
     let mode: RecoveryMode
+    /// Open segment files for writing (a writer's recovery) or reading only.
+    let writable: Bool
 
     /// Reads and checks `journal.meta`.
-    static func readMetadata(_ storage: any StorageDirectory) throws(JournalError) -> JournalMetadata {
+    static func readMetadata(_ storage: any StorageDirectory, writable: Bool) throws(JournalError) -> JournalMetadata {
         let names: [String]
         do { names = try storage.fileNames() } catch { throw JournalError.from(error) }
         guard names.contains(JournalFormat.metadataFileName) else {
             throw .notAJournal(path: storage.path, reason: "no \(JournalFormat.metadataFileName)")
         }
         let file: any StorageFile
-        do { file = try storage.open(JournalFormat.metadataFileName) } catch { throw JournalError.from(error) }
+        do {
+            // A writer opens it for writing, to learn early of a read-only
+            // file system or missing permission.
+            file = writable ? try storage.open(JournalFormat.metadataFileName) : try storage.openReadOnly(JournalFormat.metadataFileName)
+        } catch {
+            throw JournalError.from(error)
+        }
         defer { file.close() }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: JournalFormat.metadataBytes, alignment: 8)
         defer { buffer.deallocate() }
@@ -179,7 +188,7 @@ struct Recovery {
         var states: [HeaderState] = []
         for (index, name) in indexed {
             do {
-                let file = try storage.open(name)
+                let file = writable ? try storage.open(name) : try storage.openReadOnly(name)
                 let mapping = try file.mapReadOnly()
                 let segment = Segment(index: index, file: file, mapping: mapping)
                 files.append(segment)
@@ -383,50 +392,43 @@ struct Recovery {
         case corrupt(Evidence)
     }
 
-    /// Looks past the end of the valid chain for evidence of later writes.
+    /// Looks past the end of the valid chain for evidence of later writes,
+    /// and decides between a clean end, a torn tail and corruption.
     private func examineBeyond(
         files: [Segment], states: [HeaderState], endIndex: Int, end: Int, chain: ChainState, maxEpoch: inout UInt32
     ) throws(JournalError) -> Verdict {
         let segmentBytes = metadata.segmentBytes
         guard let endHeader = files[endIndex].header else { preconditionFailure("the end segment is active") }
-        var window = endHeader.windowBytes
         let accept = { (h: FragmentHeader) -> Bool in h.epoch >= chain.lastEpoch && h.lsn > chain.lastLSN }
 
         var lastEvidenceDistance = -1
         var fragments = 0
-        // Distance, in log bytes, from the end to segment j's offset 0.
-        func distance(toSegment j: Int) -> Int {
-            (segmentBytes - end) + Int(files[j].index - files[endIndex].index - 1) * segmentBytes
-        }
-
         // The end segment, then every later active segment that could hold
         // newer writes.
         var candidates: [(j: Int, header: SegmentHeader, from: Int)] = [(endIndex, endHeader, end)]
         for j in (endIndex + 1)..<files.count {
             guard case .active(let h, _) = states[j], h.baseLSN > chain.lastLSN, h.epoch >= chain.lastEpoch else { continue }
             candidates.append((j, h, JournalFormat.segmentHeaderBytes))
-            window = max(window, h.windowBytes)
         }
         for (n, c) in candidates.enumerated() {
-            let base = n == 0 ? -end : distance(toSegment: c.j)
+            // Distance in log bytes from the end to this segment's offset 0.
+            let base = n == 0 ? -end : (segmentBytes - end) + Int(files[c.j].index - files[endIndex].index - 1) * segmentBytes
             if n > 0 {
-                // The header itself is evidence of a write past the end.
+                // A later segment's header is evidence of a write past the end.
                 maxEpoch = max(maxEpoch, c.header.epoch)
-                if base >= window {
-                    return .corrupt(Evidence(segmentIndex: c.j, offset: 0, resume: findResume(files: files, states: states, endIndex: endIndex, end: end, chain: chain)))
-                }
                 lastEvidenceDistance = max(lastEvidenceDistance, base + JournalFormat.segmentHeaderBytes)
             }
             let decoder = SegmentDecoder(bytes: files[c.j].bytes, header: c.header, recordBytesMax: metadata.recordBytesMax)
             var from = c.from
             while let found = decoder.firstValidFragment(from: from, to: segmentBytes, accept: accept) {
                 maxEpoch = max(maxEpoch, found.header.epoch)
-                let d = base + found.offset
-                if d >= window {
+                if found.header.committedLSN > chain.lastLSN {
+                    // Written after the record past the end was durable, hence
+                    // acknowledged: the damage destroyed acknowledged data.
                     return .corrupt(Evidence(segmentIndex: c.j, offset: found.offset, resume: findResume(files: files, states: states, endIndex: endIndex, end: end, chain: chain)))
                 }
                 fragments += 1
-                lastEvidenceDistance = max(lastEvidenceDistance, d + JournalFormat.fragmentHeaderBytes + min(found.header.length, metadata.pageBytes))
+                lastEvidenceDistance = max(lastEvidenceDistance, base + found.offset + JournalFormat.fragmentHeaderBytes + min(found.header.length, metadata.pageBytes))
                 from = found.offset + JournalFormat.fragmentAlignment
             }
         }

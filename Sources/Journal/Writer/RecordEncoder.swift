@@ -10,7 +10,7 @@ struct RecordEncoder {
     /// are zeroed. Returns the offset just past the record and the checksum
     /// of its last fragment.
     func encode(
-        _ payload: UnsafeRawBufferPointer, lsn: LSN, previousCRC: UInt32,
+        _ payload: UnsafeRawBufferPointer, lsn: LSN, committedLSN: LSN, previousCRC: UInt32,
         into buffer: UnsafeMutableRawBufferPointer, base: Int, at offset: Int
     ) -> (end: Int, lastCRC: UInt32) {
         var p = offset
@@ -33,7 +33,7 @@ struct RecordEncoder {
             let payloadCRC = CRC32C.checksum(piece)
             previous = FragmentHeader.encode(
                 into: buffer, at: start - base, seed: seed, payloadCRC: payloadCRC, previousCRC: previous,
-                length: take, lsn: lsn, type: type, epoch: epoch)
+                length: take, lsn: lsn, committedLSN: committedLSN, type: type, epoch: epoch)
             consumed += take
             p = start + JournalFormat.fragmentHeaderBytes + take
             first = false
