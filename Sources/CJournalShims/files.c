@@ -35,3 +35,21 @@ int cjournal_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 
 #include <pthread.h>
 void cjournal_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+// A parking spot: 0 = nobody notified, 1 = notified. park consumes a
+// notification, sleeping on the futex until one arrives; unpark sets it and
+// wakes the sleeper. No notification is lost whichever runs first.
+void cjournal_park(uint32_t *state) {
+    while (__atomic_exchange_n(state, 0, __ATOMIC_ACQUIRE) != 1) {
+        syscall(SYS_futex, state, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+    }
+}
+
+void cjournal_unpark(uint32_t *state) {
+    __atomic_store_n(state, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}

@@ -52,7 +52,7 @@ public struct JournalOptions: Sendable {
     /// Most batches on the disk at once. The durable LSN still advances in order.
     public var inFlightBatchesMax: Int = 4
     /// Segments kept ready ahead of the writer so rollover never waits.
-    public var spareSegments: Int = 1
+    public var spareSegments: Int = 2
     /// Released segments kept for reuse rather than deleted.
     public var recycledSegmentsMax: Int = 2
     /// A batch write slower than this is logged as a warning.

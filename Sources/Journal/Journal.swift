@@ -56,7 +56,6 @@ public final class Journal: @unchecked Sendable {
 
     let lock = ConditionLock()
     private lazy var spaceChanged = ConditionLock.Condition(lock)
-    private lazy var durableAdvanced = ConditionLock.Condition(lock)
     private lazy var preparerWork = ConditionLock.Condition(lock)
     private lazy var readersDone = ConditionLock.Condition(lock)
 
@@ -85,7 +84,8 @@ public final class Journal: @unchecked Sendable {
     var closed = false
     var ioSleeping = false
     var ioWaker: (any StorageWaker)?
-    var durableWaiters: [(lsn: LSN, continuation: CheckedContinuation<Void, any Error>)] = []
+    /// Appenders waiting for an LSN to become durable: tasks or threads.
+    var durableWaiters: [(lsn: LSN, waiter: DurabilityWaiter)] = []
     var spaceWaiters: [CheckedContinuation<Void, Never>] = []
 
     /// The highest LSN on stable storage; readable without the lock.
@@ -467,13 +467,24 @@ public final class Journal: @unchecked Sendable {
             }
             return
         }
+        let parker = Parker()
         lock.lock()
-        defer { lock.unlock() }
         while durable.load(ordering: .relaxed) < lsn {
-            if let poison { throw .poisoned(poison) }
-            if closed { throw .closed }
-            durableAdvanced.wait()
+            if let poison {
+                lock.unlock()
+                throw .poisoned(poison)
+            }
+            if closed {
+                lock.unlock()
+                throw .closed
+            }
+            durableWaiters.append((lsn, .thread(parker)))
+            lock.unlock()
+            // Woken when `lsn` is durable, or on poison or close.
+            parker.park()
+            lock.lock()
         }
+        lock.unlock()
     }
 
     /// Appends a record and blocks until it is durable. Returns its LSN.
@@ -543,7 +554,7 @@ public final class Journal: @unchecked Sendable {
                     lock.unlock()
                     continuation.resume(throwing: JournalError.closed)
                 } else {
-                    durableWaiters.append((lsn, continuation))
+                    durableWaiters.append((lsn, .task(continuation)))
                     lock.unlock()
                 }
             }
@@ -633,6 +644,7 @@ public final class Journal: @unchecked Sendable {
         }
         var completions: [StorageCompletion] = []
         do {
+            try queue.flush()
             if blocking {
                 try queue.waitForCompletions { completions.append($0) }
             } else {
@@ -682,16 +694,20 @@ public final class Journal: @unchecked Sendable {
             freeBatches.append(first)
             freed = true
         }
-        var ready: [CheckedContinuation<Void, any Error>] = []
+        var ready: [DurabilityWaiter] = []
         if newDurable > durable.load(ordering: .relaxed) {
             durable.store(newDurable, ordering: .releasing)
-            durableAdvanced.broadcast()
             if !durableWaiters.isEmpty {
-                var waiting: [(lsn: LSN, continuation: CheckedContinuation<Void, any Error>)] = []
-                for w in durableWaiters {
-                    if w.lsn <= newDurable { ready.append(w.continuation) } else { waiting.append(w) }
+                var kept = 0
+                for i in durableWaiters.indices {
+                    if durableWaiters[i].lsn <= newDurable {
+                        ready.append(durableWaiters[i].waiter)
+                    } else {
+                        durableWaiters.swapAt(kept, i)
+                        kept += 1
+                    }
                 }
-                durableWaiters = waiting
+                durableWaiters.removeLast(durableWaiters.count - kept)
             }
         }
         var spaceReady: [CheckedContinuation<Void, Never>] = []
@@ -701,7 +717,7 @@ public final class Journal: @unchecked Sendable {
             spaceWaiters.removeAll()
         }
         lock.unlock()
-        for c in ready { c.resume() }
+        for w in ready { w.wake() }
         for c in spaceReady { c.resume() }
     }
 
@@ -716,10 +732,9 @@ public final class Journal: @unchecked Sendable {
         durableWaiters.removeAll()
         let spaceReady = spaceWaiters
         spaceWaiters.removeAll()
-        durableAdvanced.broadcast()
         spaceChanged.broadcast()
         lock.unlock()
-        for w in waiters { w.continuation.resume(throwing: JournalError.poisoned(error)) }
+        for w in waiters { w.waiter.fail(.poisoned(error)) }
         for c in spaceReady { c.resume() }
     }
 
@@ -895,9 +910,8 @@ public final class Journal: @unchecked Sendable {
         closed = true
         let waiters = durableWaiters
         durableWaiters.removeAll()
-        durableAdvanced.broadcast()
         lock.unlock()
-        for w in waiters { w.continuation.resume(throwing: JournalError.closed) }
+        for w in waiters { w.waiter.fail(.closed) }
         manualQueue = nil
         directoryLock?.unlock()
         directoryLock = nil
@@ -947,4 +961,26 @@ func withBytes<R>(_ array: [UInt8], _ body: (UnsafeRawBufferPointer) throws(Jour
     }
     guard let result else { preconditionFailure("withUnsafeBytes runs its body") }
     return try result.get()
+}
+
+/// Someone waiting for an LSN to become durable.
+enum DurabilityWaiter {
+    case task(CheckedContinuation<Void, any Error>)
+    case thread(Parker)
+
+    /// The LSN is durable. A thread re-checks the durable LSN when it wakes.
+    func wake() {
+        switch self {
+        case .task(let c): c.resume()
+        case .thread(let p): p.unpark()
+        }
+    }
+
+    /// The wait ends without durability. A thread finds the reason under the lock.
+    func fail(_ error: JournalError) {
+        switch self {
+        case .task(let c): c.resume(throwing: error)
+        case .thread(let p): p.unpark()
+        }
+    }
 }

@@ -83,6 +83,11 @@ public protocol StorageDirectory: AnyObject, Sendable {
     func makeWriteQueue(depth: Int) throws(StorageError) -> any StorageWriteQueue
 }
 
+extension StorageWriteQueue {
+    /// Queues that start each write in `submit` have nothing to flush.
+    public func flush() throws(StorageError) {}
+}
+
 extension StorageDirectory {
     /// Storage that cannot tell the two apart opens files read-write.
     public func openReadOnly(_ name: String) throws(StorageError) -> any StorageFile {
@@ -171,8 +176,12 @@ public protocol StorageWriteQueue: AnyObject {
     /// Wakes the owner from `waitForCompletions`; safe from any thread.
     var waker: any StorageWaker { get }
 
-    /// Starts `write`. Requires `inFlightCount < depth` and an aligned write.
+    /// Queues `write`. Requires `inFlightCount < depth` and an aligned write.
+    /// The write starts no later than the next `flush` or wait.
     func submit(_ write: StorageWrite) throws(StorageError)
+
+    /// Starts every write queued by `submit` (one system call for all).
+    func flush() throws(StorageError)
 
     /// Reports the completions that are ready, without blocking. Returns how
     /// many there were.

@@ -66,10 +66,9 @@ final class UringWriteQueue: StorageWriteQueue {
         assert(ok, "the ring has a slot for every write up to depth")
         inFlight[write.tag] = (file, write.count)
         inFlightCount += 1
-        try flush()
     }
 
-    private func flush() throws(StorageError) {
+    func flush() throws(StorageError) {
         while ring.preparedCount > 0 {
             do {
                 let n = try ring.submit()
@@ -114,7 +113,8 @@ final class UringWriteQueue: StorageWriteQueue {
     }
 
     func pollCompletions(_ body: (StorageCompletion) -> Void) throws(StorageError) -> Int {
-        reap(body)
+        try flush()
+        return reap(body)
     }
 
     func waitForCompletions(_ body: (StorageCompletion) -> Void) throws(StorageError) -> Int {

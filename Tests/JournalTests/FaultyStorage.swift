@@ -55,6 +55,8 @@ final class FaultyQueue: StorageWriteQueue {
         }
     }
 
+    func flush() throws(StorageError) { try inner.flush() }
+
     private func drainFailed(_ body: (StorageCompletion) -> Void) -> Int {
         let f = failed
         failed.removeAll()

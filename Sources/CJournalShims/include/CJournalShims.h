@@ -33,4 +33,10 @@ int cjournal_eventfd(void);
 /// Names the calling thread (15 characters at most).
 void cjournal_set_thread_name(const char *name);
 
+/// Blocks until `cjournal_unpark` is called on `state` (or was, since the
+/// last return): a one-shot parking spot over a futex. `state` starts at 0.
+void cjournal_park(uint32_t *state);
+/// Wakes the thread parked on `state`, or makes its next park return at once.
+void cjournal_unpark(uint32_t *state);
+
 #endif
