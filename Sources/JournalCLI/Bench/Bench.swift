@@ -35,9 +35,9 @@ struct BenchAll: ParsableCommand {
         var flags: [String] = []
         if quick { flags.append("--quick") }
         if json { flags.append("--json") }
-        var append = try BenchAppend.parse(flags + ["--dir", dir])
+        let append = try BenchAppend.parse(flags + ["--dir", dir])
         try append.run()
-        var paged = try BenchPagedFile.parse(flags)
+        let paged = try BenchPagedFile.parse(flags)
         try paged.run()
     }
 }
