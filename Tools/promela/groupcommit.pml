@@ -1,0 +1,426 @@
+/*
+ * The journal's group-commit protocol, model-checked by spin.
+ *
+ * Appenders place records in a filling batch under one lock; one I/O thread
+ * moves sealed batches (then the filling batch, if it holds records) in
+ * flight while fewer than IFM are, submits them, waits for completions, and
+ * advances the durable LSN over the completed prefix of the in-flight FIFO.
+ * Completions come back in any order and a write may fail, which poisons the
+ * journal.
+ *
+ * Each locked section of the code is one `atomic` block here; what the code
+ * does outside the lock (submitting, waiting, waking) is a separate step, so
+ * spin interleaves appenders, the I/O thread and the disk in every order.
+ * Steps name their code: `code: File.swift function`.
+ *
+ * Checked:
+ *  - durableLSN only grows and never covers a record whose batch has not
+ *    completed; it moves batch by batch over the submission order, without
+ *    gaps (assertions in `advance`);
+ *  - an append succeeds only when its record and every earlier one are
+ *    durable, also after a failure (assertion in Appender);
+ *  - every LSN is assigned once and lands in exactly one batch, batches hold
+ *    consecutive LSNs, and when every append succeeded every record is
+ *    durable (no loss, no duplicate);
+ *  - at most B buffers, a buffer is taken only when free and never while the
+ *    disk may still read it;
+ *  - no lost wake-up: spin's invalid-end-state check finds the I/O thread
+ *    asleep while appenders wait on work it never submits;
+ *  - progress (ltl `progress`, under weak fairness): every appender returns.
+ *
+ * Broken variants, each of which spin must reject (Tools/promela/check-bugs.sh):
+ *   BUG_ACK_ON_COMPLETION  durableLSN jumps to a batch's last LSN when that
+ *                          batch completes, not over the in-order prefix;
+ *   BUG_FREE_ON_SUBMIT     a buffer is freed as soon as its write is submitted;
+ *   BUG_SLEEP_UNLOCKED     the I/O thread marks itself sleeping after it lets
+ *                          go of the lock, so an appender can miss it.
+ *
+ * Bounds: NA appenders of R records, batches of CAP records, IFM batches in
+ * flight, at most MAXFAIL failed writes, and B buffers. The code has
+ * B = IFM + 2; the default here is IFM + 1 so that, within bounds small
+ * enough for `make test`, appenders do run out of buffers and wait (the
+ * protocol does not rely on the margin; -DB=4 checks the code's pool, where
+ * the wait is unreachable at these bounds). -DNA=3 is exhaustive too but
+ * takes minutes and gigabytes.
+ */
+
+/* Partial-order reduction on, states compressed:
+   check.sh safety-cflags: -DCOLLAPSE */
+
+#ifndef NA
+#define NA 2
+#endif
+#ifndef R
+#define R 3
+#endif
+#ifndef CAP
+#define CAP 2
+#endif
+#define IFM 2
+#ifndef B
+#define B 3            /* IFM + 1: see the bounds above; `pickAtDisk` spells out 3 or 4 */
+#endif
+#define NREC (NA * R)
+#define MAXFAIL 1
+#define NONE 255
+
+#ifndef BUG_ACK_ON_COMPLETION
+#define BUG_ACK_ON_COMPLETION 0
+#endif
+#ifndef BUG_FREE_ON_SUBMIT
+#define BUG_FREE_ON_SUBMIT 0
+#endif
+#ifndef BUG_SLEEP_UNLOCKED
+#define BUG_SLEEP_UNLOCKED 0
+#endif
+
+mtype = { FREE, FILLING, SEALED, INFLIGHT };
+
+/* Writer state, guarded by the journal's lock (code: Journal.swift, the
+   stored properties `filling`, `sealed`, `inFlight`, `freeBatches`). */
+mtype bstate[B] = FREE;
+byte bcount[B];                /* records in the batch */
+byte bfirst[B];                /* its first and last LSN */
+byte blast[B];
+bool bdone[B];                 /* completed successfully (Batch.completed) */
+byte filling = NONE;
+chan sealedq = [B] of { byte };
+chan inflightq = [IFM] of { byte };    /* submission order */
+byte nfree = B;
+byte nextLSN = 1;
+byte durableLSN = 0;
+bool poisoned = false;
+bool ioSleeping = false;
+
+/* The write queue: the owner's wake flag (sticky, as an eventfd) and the
+   writes the disk holds. */
+bool woken = false;
+bool atDisk[B];                /* submitted, completion not yet reported */
+byte failures = 0;
+
+/* Ghost state for the checks. */
+bool onDisk[NREC + 1];         /* the record's batch completed successfully */
+byte placedCount[NREC + 1];    /* how many batches the LSN went into */
+byte returned = 0;             /* appenders finished */
+byte succeeded = 0;            /* appenders whose appends all succeeded */
+
+inline takeFree(b) {
+    /* code: Journal.swift placeLocked (freeBatches.popLast) */
+    assert(nfree > 0);
+    b = B - 1;
+    do
+    :: bstate[b] == FREE -> break
+    :: else -> assert(b > 0); b--
+    od;
+    assert(!atDisk[b]);        /* never reused while the disk reads it */
+    nfree--;
+    bstate[b] = FILLING;
+    bcount[b] = 0;
+    bdone[b] = false
+}
+
+inline seal() {
+    /* code: Journal.swift sealFillingLocked */
+    assert(filling != NONE && bcount[filling] > 0);
+    bstate[filling] = SEALED;
+    sealedq!filling;
+    filling = NONE
+}
+
+inline release(b) {
+    /* code: Journal.swift complete (first.reset(); freeBatches.append) */
+    assert(bstate[b] != FREE);
+    bstate[b] = FREE;
+    nfree++;
+    assert(nfree <= B)
+}
+
+inline pickAtDisk(b) {
+    if
+    :: atDisk[0] -> b = 0
+    :: atDisk[1] -> b = 1
+    :: atDisk[2] -> b = 2
+#if B > 3
+    :: atDisk[3] -> b = 3
+#endif
+    fi
+}
+
+/* An appender adds R records and then waits for the last one, as
+   Journal.appendBlocking(contentsOf:) does (enqueue each, then wait once):
+   R records outstanding per appender put the buffer pool under pressure. */
+proctype Appender() {
+    byte r = 0;
+    byte lsn;
+    byte l;
+    bool wake;
+    do
+    :: r < R ->
+retry:
+        atomic {
+            /* code: Journal.swift enqueue -> placeLocked, lock held */
+            if
+            :: poisoned -> goto failed
+            :: else -> skip
+            fi;
+place:
+            if
+            :: filling == NONE ->
+                if
+                :: nfree == 0 -> goto waitForSpace
+                :: else -> takeFree(filling)
+                fi
+            :: else -> skip
+            fi;
+            if
+            :: bcount[filling] == CAP -> seal(); goto place   /* does not fit */
+            :: else -> skip
+            fi;
+            lsn = nextLSN;
+            nextLSN++;
+            if
+            :: bcount[filling] == 0 -> bfirst[filling] = lsn
+            :: else -> assert(lsn == blast[filling] + 1)
+            fi;
+            blast[filling] = lsn;
+            bcount[filling]++;
+            placedCount[lsn]++;
+            assert(placedCount[lsn] == 1);
+            /* code: Journal.swift nudgeWriterLocked */
+            wake = ioSleeping && len(inflightq) < IFM;
+            if
+            :: wake -> ioSleeping = false
+            :: else -> skip
+            fi
+        }
+        /* code: Journal.swift enqueue (waker?.wake() after unlock) */
+        if
+        :: wake -> woken = true; wake = false
+        :: else -> skip
+        fi;
+        r++;
+        goto next;
+waitForSpace:
+        /* code: Journal.swift enqueue (spaceChanged.wait(), then placeLocked
+           again); the condition variable is signalled under the lock, so a
+           guard models it. */
+        (nfree > 0 || poisoned);
+        goto retry;
+next:
+        skip
+    :: else -> break
+    od;
+    /* code: Journal.swift waitUntilDurableBlocking(last) */
+    (durableLSN >= lsn || poisoned);
+    atomic {
+        if
+        :: durableLSN >= lsn ->
+            /* Success only over a durable prefix: this appender's records
+               and every earlier one. */
+            l = 1;
+            do
+            :: l <= lsn -> assert(onDisk[l]); l++
+            :: else -> break
+            od;
+            succeeded++
+        :: else -> skip     /* poisoned: fails */
+        fi;
+        goto finish
+    };
+failed:
+    /* code: Journal.swift placeLocked (.failed(.poisoned)) */
+    skip;
+finish:
+    atomic {
+        returned++;
+        if
+        :: returned == NA && succeeded == NA ->
+            /* Every append succeeded: every record is durable, once. */
+            assert(durableLSN == NREC && nextLSN == NREC + 1);
+            l = 1;
+            do
+            :: l <= NREC -> assert(onDisk[l] && placedCount[l] == 1); l++
+            :: else -> break
+            od
+        :: else -> skip
+        fi
+    }
+}
+
+proctype IOThread() {
+    byte b;
+    byte toSubmit[IFM];
+    byte nsub;
+    byte i;
+    byte l;
+    bool ok;
+    bool failedSeen;
+    bool reported[B];
+    bool resultOK[B];
+end_loop:
+    do
+    :: atomic {
+        /* code: Journal.swift writerRound, lock held */
+        nsub = 0;
+        do
+        :: len(inflightq) < IFM && !poisoned &&
+           (len(sealedq) > 0 || (filling != NONE && bcount[filling] > 0)) ->
+            if
+            :: len(sealedq) == 0 -> seal()
+            :: else -> skip
+            fi;
+            sealedq?b;
+            bstate[b] = INFLIGHT;
+            inflightq!b;
+            toSubmit[nsub] = b;
+            nsub++
+        :: else -> break
+        od;
+        if
+        :: nsub == 0 && len(inflightq) == 0 ->
+#if BUG_SLEEP_UNLOCKED
+            skip
+#else
+            ioSleeping = true
+#endif
+        :: else ->
+            ioSleeping = (len(inflightq) < IFM)
+        fi
+       };
+        if
+        :: nsub == 0 && len(inflightq) == 0 ->
+#if BUG_SLEEP_UNLOCKED
+            ioSleeping = true;
+#endif
+            /* code: Journal.swift writerRound (waitForCompletions with
+               nothing in flight: blocks until woken) */
+end_sleep:
+            woken;
+            woken = false;
+            atomic { ioSleeping = false }
+        :: else ->
+            /* code: Journal.swift writerRound (queue.submit, outside the lock) */
+            i = 0;
+            do
+            :: i < nsub ->
+                assert(!atDisk[toSubmit[i]]);
+                atDisk[toSubmit[i]] = true;
+#if BUG_FREE_ON_SUBMIT
+                atomic { release(toSubmit[i]) };
+#endif
+                i++
+            :: else -> break
+            od;
+            /* code: Journal.swift writerRound (queue.waitForCompletions):
+               the disk completes any write in flight, in any order, or a
+               wake comes first. */
+            failedSeen = false;
+            i = 0;
+end_wait:
+            do
+            :: i > 0 -> break
+            :: woken && i == 0 -> woken = false; break
+            :: atomic {
+                pickAtDisk(b);
+                atDisk[b] = false;
+                if
+                :: ok = true
+                :: failures < MAXFAIL -> ok = false; failures++
+                fi;
+                if
+                :: ok ->
+                    /* durable now: its records survive a crash */
+                    l = bfirst[b];
+                    do
+                    :: l <= blast[b] -> onDisk[l] = true; l++
+                    :: else -> break
+                    od;
+                    l = 0
+                :: else -> skip
+                fi;
+                reported[b] = true;
+                resultOK[b] = ok;
+                ok = false;
+                i++
+               }
+            od;
+            /* code: Journal.swift complete, lock held */
+            atomic {
+                b = 0;
+                do
+                :: b < B ->
+                    if
+                    :: reported[b] ->
+                        reported[b] = false;
+                        assert(bstate[b] == INFLIGHT && !bdone[b]);
+                        if
+                        :: resultOK[b] ->
+                            resultOK[b] = false;
+                            bdone[b] = true;
+#if BUG_ACK_ON_COMPLETION
+                            if
+                            :: blast[b] > durableLSN -> durableLSN = blast[b]
+                            :: else -> skip
+                            fi;
+#endif
+                            skip
+                        :: else -> failedSeen = true
+                        fi
+                    :: else -> skip
+                    fi;
+                    b++
+                :: else -> break
+                od;
+                if
+                :: failedSeen ->
+                    /* code: Journal.swift poisonAndUnlock: every waiter
+                       beyond the durable LSN fails (the guards in Appender) */
+                    poisoned = true
+                :: else ->
+                    /* advance over the completed prefix, in submission order */
+                    do
+                    :: len(inflightq) > 0 ->
+                        inflightq?<b>;
+                        if
+                        :: bdone[b] ->
+                            inflightq?b;
+#if !BUG_ACK_ON_COMPLETION
+                            assert(bfirst[b] == durableLSN + 1);
+#endif
+                            assert(blast[b] >= durableLSN);
+                            durableLSN = blast[b];
+                            l = 1;
+                            do
+                            :: l <= durableLSN -> assert(onDisk[l]); l++
+                            :: else -> break
+                            od;
+                            l = 0;
+#if !BUG_FREE_ON_SUBMIT
+                            release(b)
+#else
+                            skip
+#endif
+                        :: else -> break
+                        fi
+                    :: else -> break
+                    od
+                fi;
+                b = 0
+            }
+        fi
+    od
+}
+
+init {
+    byte a = 0;
+    atomic {
+        run IOThread();
+        do
+        :: a < NA -> run Appender(); a++
+        :: else -> break
+        od
+    }
+}
+
+/* Progress: every appender returns (success or failure), under weak fairness. */
+ltl progress { <> (returned == NA) }
