@@ -61,6 +61,24 @@ public struct JournalOptions: Sendable {
     public var logger: Logger = Logger(label: "swift-journal")
     /// Prefix of the metrics this journal reports.
     public var metricsPrefix: String = "journal"
+    /// Deliberate defects, for proving that the crash tests catch them.
+    /// Never set outside tests.
+    public var testingDefects: JournalDefects = []
 
     public init() {}
+}
+
+/// Defects a test can switch on to check that the power-cut explorer
+/// reports them. Each breaks a guarantee of journal-format.md.
+public struct JournalDefects: OptionSet, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// Acknowledge a batch as soon as its write is submitted, before it completes.
+    public static let acknowledgeBeforeDurable = JournalDefects(rawValue: 1)
+    /// Accept payloads without checking their checksums (reads and recovery).
+    public static let skipPayloadChecksums = JournalDefects(rawValue: 2)
+    /// Start each batch in the block where the previous one ended, rewriting
+    /// the acknowledged bytes of that block (as a log that packs blocks would).
+    public static let rewriteAcknowledgedBlocks = JournalDefects(rawValue: 4)
 }

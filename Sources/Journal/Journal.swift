@@ -73,6 +73,9 @@ public final class Journal: @unchecked Sendable {
     var firstLSN: LSN
 
     var filling: Batch?
+    /// Under the `rewriteAcknowledgedBlocks` defect: the bytes of the last
+    /// sealed batch's final, partial block, which the next batch rewrites.
+    var carriedBlock: [UInt8] = []
     var sealed: [Batch] = []
     var inFlight: [Batch] = []
     var freeBatches: [Batch]
@@ -164,7 +167,9 @@ public final class Journal: @unchecked Sendable {
         do { hold = try storage.lockExclusive() } catch { throw JournalError.from(error) }
         do {
             let meta = try Recovery.readMetadata(storage, writable: true)
-            let recovered = try Recovery(storage: storage, metadata: meta, mode: options.recovery, writable: true).run()
+            var recovery = Recovery(storage: storage, metadata: meta, mode: options.recovery, writable: true)
+            recovery.verifiesPayloads = !options.testingDefects.contains(.skipPayloadChecksums)
+            let recovered = try recovery.run()
             let journal = try Journal(storage: storage, metadata: meta, recovered: recovered, options: options, readOnly: false)
             journal.directoryLock = hold
             try journal.startWriter(recovered: recovered)
@@ -311,7 +316,13 @@ public final class Journal: @unchecked Sendable {
                 if let active = segments.last, writeOffset < metadata.segmentBytes {
                     batch.start(segment: active, at: writeOffset)
                     // A segment whose header is not written yet starts with it.
-                    if writeOffset == 0 { batch.usedBytes = JournalFormat.segmentHeaderBytes }
+                    if writeOffset == 0 && carriedBlock.isEmpty { batch.usedBytes = JournalFormat.segmentHeaderBytes }
+                    if !carriedBlock.isEmpty {
+                        // Test defect: start inside the last block, rewriting its bytes.
+                        carriedBlock.withUnsafeBytes { batch.buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                        batch.usedBytes = carriedBlock.count
+                        carriedBlock = []
+                    }
                     filling = batch
                 } else {
                     switch activateNextSegmentLocked(batch) {
@@ -367,6 +378,11 @@ public final class Journal: @unchecked Sendable {
         guard let batch = filling else { return }
         batch.seal(blockBytes: blockBytes)
         writeOffset = batch.fileOffset + batch.paddedBytes
+        if options.testingDefects.contains(.rewriteAcknowledgedBlocks) && batch.usedBytes % blockBytes != 0 {
+            let partial = roundDown(batch.usedBytes, blockBytes)
+            writeOffset = batch.fileOffset + partial
+            carriedBlock = Array(UnsafeRawBufferPointer(batch.buffer).slice(partial, batch.usedBytes - partial))
+        }
         sealed.append(batch)
         filling = nil
     }
@@ -388,6 +404,7 @@ public final class Journal: @unchecked Sendable {
             salt: Self.salt(journalID: metadata.journalID, index: segment.index, epoch: epoch),
             epoch: epoch, blockBytes: blockBytes, pageBytes: metadata.pageBytes,
             windowBytes: windowBytes, previousCRC: chain.lastCRC)
+        carriedBlock = []
         batch.start(segment: segment, at: 0)
         let crc = header.encode(into: batch.buffer)
         batch.usedBytes = JournalFormat.segmentHeaderBytes
@@ -641,6 +658,9 @@ public final class Journal: @unchecked Sendable {
                 // sees it.
                 complete([StorageCompletion(tag: batch.tag, result: .failure(error))])
             }
+            if options.testingDefects.contains(.acknowledgeBeforeDurable) {
+                acknowledgeEarly(batch)
+            }
         }
         var completions: [StorageCompletion] = []
         do {
@@ -688,14 +708,15 @@ public final class Journal: @unchecked Sendable {
         var freed = false
         while let first = inFlight.first, first.completed {
             inFlight.removeFirst()
-            assert(first.lastLSN > newDurable, "batches complete in LSN order")
-            newDurable = first.lastLSN
+            assert(first.lastLSN > newDurable || !options.testingDefects.isEmpty, "batches complete in LSN order")
+            newDurable = max(newDurable, first.lastLSN)
             first.reset()
             freeBatches.append(first)
             freed = true
         }
         var ready: [DurabilityWaiter] = []
-        if newDurable > durable.load(ordering: .relaxed) {
+        if newDurable > durable.load(ordering: .relaxed) || (!options.testingDefects.isEmpty && !durableWaiters.isEmpty) {
+            newDurable = max(newDurable, durable.load(ordering: .relaxed))
             durable.store(newDurable, ordering: .releasing)
             if !durableWaiters.isEmpty {
                 var kept = 0
@@ -719,6 +740,22 @@ public final class Journal: @unchecked Sendable {
         lock.unlock()
         for w in ready { w.wake() }
         for c in spaceReady { c.resume() }
+    }
+
+    /// The `acknowledgeBeforeDurable` test defect: releases the batch's
+    /// appenders while its write is still in flight.
+    private func acknowledgeEarly(_ batch: Batch) {
+        lock.lock()
+        var ready: [DurabilityWaiter] = []
+        if batch.lastLSN > durable.load(ordering: .relaxed) {
+            durable.store(batch.lastLSN, ordering: .releasing)
+            durableWaiters.removeAll { w in
+                if w.lsn <= batch.lastLSN { ready.append(w.waiter); return true }
+                return false
+            }
+        }
+        lock.unlock()
+        for w in ready { w.wake() }
     }
 
     /// Poisons the journal after a failed durable write and fails every waiter.
@@ -948,7 +985,8 @@ public final class Journal: @unchecked Sendable {
     }
 
     func decoder(for segment: Segment, header: SegmentHeader) -> SegmentDecoder {
-        SegmentDecoder(bytes: segment.bytes, header: header, recordBytesMax: metadata.recordBytesMax)
+        SegmentDecoder(bytes: segment.bytes, header: header, recordBytesMax: metadata.recordBytesMax,
+                       verifiesPayloads: !options.testingDefects.contains(.skipPayloadChecksums))
     }
 }
 

@@ -37,14 +37,17 @@ struct SegmentDecoder {
     let layout: FragmentLayout
     let blockBytes: Int
     let recordBytesMax: Int
+    /// False only under the `skipPayloadChecksums` test defect.
+    let verifiesPayloads: Bool
 
-    init(bytes: UnsafeRawBufferPointer, header: SegmentHeader, recordBytesMax: Int) {
+    init(bytes: UnsafeRawBufferPointer, header: SegmentHeader, recordBytesMax: Int, verifiesPayloads: Bool = true) {
         precondition(header.blockBytes > 0 && header.pageBytes >= header.blockBytes)
         self.bytes = bytes
         self.seed = header.fragmentSeed
         self.layout = FragmentLayout(pageBytes: header.pageBytes)
         self.blockBytes = header.blockBytes
         self.recordBytesMax = recordBytesMax
+        self.verifiesPayloads = verifiesPayloads
     }
 
     /// Checks that `[offset, offset + length)` lies inside the segment and
@@ -52,7 +55,7 @@ struct SegmentDecoder {
     @inline(__always)
     private func payloadMatches(_ offset: Int, _ length: Int, _ crc: UInt32) -> Bool {
         guard length >= 0, offset + length <= bytes.count else { return false }
-        return CRC32C.checksum(bytes.slice(offset, length)) == crc
+        return !verifiesPayloads || CRC32C.checksum(bytes.slice(offset, length)) == crc
     }
 
     /// Decodes the record whose first fragment is at `fragmentStart(offset)`,

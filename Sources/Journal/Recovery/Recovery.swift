@@ -95,6 +95,8 @@ struct Recovery {
     let mode: RecoveryMode
     /// Open segment files for writing (a writer's recovery) or reading only.
     let writable: Bool
+    /// False only under the `skipPayloadChecksums` test defect.
+    var verifiesPayloads = true
 
     /// Reads and checks `journal.meta`.
     static func readMetadata(_ storage: any StorageDirectory, writable: Bool) throws(JournalError) -> JournalMetadata {
@@ -226,7 +228,7 @@ struct Recovery {
             segment.headerCRC = crc
             maxEpoch = max(maxEpoch, header.epoch)
             live.append(segment)
-            let decoder = SegmentDecoder(bytes: segment.bytes, header: header, recordBytesMax: metadata.recordBytesMax)
+            let decoder = SegmentDecoder(bytes: segment.bytes, header: header, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
             var next = decoder.record(at: JournalFormat.segmentHeaderBytes, continuing: chain)
             var resumed = false
             end = JournalFormat.segmentHeaderBytes
@@ -276,7 +278,7 @@ struct Recovery {
                         files[i].headerCRC = c
                         live.append(files[i])
                         maxEpoch = max(maxEpoch, h.epoch)
-                        let d = SegmentDecoder(bytes: files[i].bytes, header: h, recordBytesMax: metadata.recordBytesMax)
+                        let d = SegmentDecoder(bytes: files[i].bytes, header: h, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
                         next = d.record(at: resume.offset, continuing: nil)
                         assert(next != nil, "salvage resumes at a record that decodes")
                         // Continue the loop over the new segment.
@@ -326,7 +328,7 @@ struct Recovery {
                 files[index].headerCRC = c
                 live.append(files[index])
                 maxEpoch = max(maxEpoch, h.epoch)
-                decoder = SegmentDecoder(bytes: files[index].bytes, header: h, recordBytesMax: metadata.recordBytesMax)
+                decoder = SegmentDecoder(bytes: files[index].bytes, header: h, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
                 chain = ChainState(lastCRC: c, lastLSN: h.baseLSN - 1, lastEpoch: h.epoch)
                 next = decoder.record(at: JournalFormat.segmentHeaderBytes, continuing: chain)
                 end = JournalFormat.segmentHeaderBytes
@@ -353,7 +355,7 @@ struct Recovery {
                     files[index].headerCRC = c
                     live.append(files[index])
                     maxEpoch = max(maxEpoch, h.epoch)
-                    decoder = SegmentDecoder(bytes: files[index].bytes, header: h, recordBytesMax: metadata.recordBytesMax)
+                    decoder = SegmentDecoder(bytes: files[index].bytes, header: h, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
                 }
                 next = decoder.record(at: resume.offset, continuing: nil)
                 resumed = true
@@ -418,7 +420,7 @@ struct Recovery {
                 maxEpoch = max(maxEpoch, c.header.epoch)
                 lastEvidenceDistance = max(lastEvidenceDistance, base + JournalFormat.segmentHeaderBytes)
             }
-            let decoder = SegmentDecoder(bytes: files[c.j].bytes, header: c.header, recordBytesMax: metadata.recordBytesMax)
+            let decoder = SegmentDecoder(bytes: files[c.j].bytes, header: c.header, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
             var from = c.from
             while let found = decoder.firstValidFragment(from: from, to: segmentBytes, accept: accept) {
                 maxEpoch = max(maxEpoch, found.header.epoch)
@@ -458,7 +460,7 @@ struct Recovery {
                 guard case .active(let h, _) = states[j], h.baseLSN > chain.lastLSN else { continue }
                 header = h
             }
-            let decoder = SegmentDecoder(bytes: files[j].bytes, header: header, recordBytesMax: metadata.recordBytesMax)
+            let decoder = SegmentDecoder(bytes: files[j].bytes, header: header, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
             var from = j == endIndex ? end : JournalFormat.segmentHeaderBytes
             while let found = decoder.firstValidFragment(from: from, to: metadata.segmentBytes, accept: {
                 $0.type.startsRecord && $0.lsn > chain.lastLSN && $0.epoch >= chain.lastEpoch
