@@ -86,6 +86,8 @@ public final class Journal: @unchecked Sendable {
     var closing = false
     var closed = false
     var ioSleeping = false
+    /// The write queue itself failed (not one write): no completion will come.
+    var queueBroken = false
     var ioWaker: (any StorageWaker)?
     /// Appenders waiting for an LSN to become durable: tasks or threads.
     var durableWaiters: [(lsn: LSN, waiter: DurabilityWaiter)] = []
@@ -621,7 +623,7 @@ public final class Journal: @unchecked Sendable {
         }
         // After a failure nothing more is submitted, and batches whose writes
         // failed never complete: only writes the queue still holds matter.
-        let waiting = poison == nil ? !inFlight.isEmpty : queue.inFlightCount > 0
+        let waiting = poison == nil ? !inFlight.isEmpty : (!queueBroken && queue.inFlightCount > 0)
         if submissions.isEmpty && !waiting {
             let idle = filling.map { $0.recordCount == 0 } ?? true
             if closing && ((idle && sealed.isEmpty) || poison != nil) {
@@ -635,6 +637,7 @@ public final class Journal: @unchecked Sendable {
             ioSleeping = true
             lock.unlock()
             do { _ = try queue.waitForCompletions { _ in preconditionFailure("nothing is in flight") } } catch {
+                lock.withLock { queueBroken = true }
                 poisonAndUnlock(error, locked: false)
             }
             lock.withLock { ioSleeping = false }
@@ -671,6 +674,7 @@ public final class Journal: @unchecked Sendable {
                 try queue.pollCompletions { completions.append($0) }
             }
         } catch {
+            lock.withLock { queueBroken = true }
             poisonAndUnlock(error, locked: false)
         }
         if !completions.isEmpty { complete(completions) }
