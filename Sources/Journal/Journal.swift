@@ -634,6 +634,12 @@ public final class Journal: @unchecked Sendable {
                 lock.unlock()
                 return true
             }
+            if poison != nil {
+                // Poisoned: nothing to do until the journal closes.
+                while !closing { spaceChanged.wait() }
+                lock.unlock()
+                return true
+            }
             ioSleeping = true
             lock.unlock()
             do { _ = try queue.waitForCompletions { _ in preconditionFailure("nothing is in flight") } } catch {
