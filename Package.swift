@@ -83,7 +83,10 @@ let package = Package(
         ),
         .testTarget(
             name: "JournalTests",
-            dependencies: ["Journal", "JournalStorage", "Uring", "CJournalShims"],
+            dependencies: [
+                "Journal", "JournalStorage", "Uring", "CJournalShims",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
@@ -94,6 +97,13 @@ let package = Package(
         .testTarget(
             name: "PagedFileTests",
             dependencies: ["PagedFile"],
+            swiftSettings: strict
+        ),
+        // Kills `journalctl-swift append` at random moments and checks every
+        // LSN it printed.
+        .testTarget(
+            name: "KillTests",
+            dependencies: ["Journal"],
             swiftSettings: strict
         ),
         .testTarget(
