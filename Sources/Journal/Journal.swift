@@ -612,8 +612,10 @@ public final class Journal: @unchecked Sendable {
         var submissions: [Batch] = []
         while inFlight.count < options.inFlightBatchesMax, poison == nil {
             if sealed.isEmpty {
+                // No artificial delay: the filling batch goes as soon as the
+                // disk can take another write.
                 guard let f = filling, f.recordCount > 0 else { break }
-                _ = f
+                assert(f.state == .filling)
                 sealFillingLocked()
             }
             let batch = sealed.removeFirst()

@@ -39,3 +39,38 @@ import Testing
         #expect(third.recoveryReport.segmentCount > 1, "40 KB records in 256 KB segments roll over")
     }
 }
+
+@Suite struct ReadingTests {
+    @Test func iteratorAndRandomAccessFromAnyLSN() throws {
+        let dir = TemporaryDirectory(on: .shm)
+        try Journal.create(path: dir.path, configuration: smallConfiguration())
+        let journal = try Journal.open(path: dir.path)
+        var expected: [[UInt8]] = []
+        for i in 0..<700 {
+            let p = payload(i, bytes: i % 7 == 0 ? 40_000 : 50)
+            expected.append(p)
+            _ = try journal.enqueue(p)
+        }
+        try journal.waitUntilDurableBlocking(700)
+        for start in [1, 2, 255, 256, 257, 699, 700] as [LSN] {
+            let got = Array(journal.recordSequence(from: start))
+            #expect(got.map(\.lsn) == Array(start...700))
+            #expect(got.map(\.payload) == Array(expected[Int(start - 1)...]))
+        }
+        #expect(Array(journal.recordSequence(from: 701)).isEmpty)
+        // Random access, and zero-copy: a one-fragment record is a view of the mapping.
+        for lsn in stride(from: LSN(1), through: 700, by: 37) {
+            try journal.withRecord(at: lsn) { bytes in
+                #expect(Array(bytes) == expected[Int(lsn - 1)])
+            }
+        }
+        // Early stop in forEachRecord.
+        var seen = 0
+        try journal.forEachRecord(from: 10) { _, _ in
+            seen += 1
+            return seen < 5
+        }
+        #expect(seen == 5)
+        journal.close()
+    }
+}

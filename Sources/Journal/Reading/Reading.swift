@@ -106,3 +106,56 @@ extension Journal {
         return out
     }
 }
+
+extension Journal {
+    /// A lazy sequence of the durable records from `lsn` on (up to the
+    /// durable LSN when iteration reaches it), copied out in chunks so that no
+    /// segment stays pinned between `next()` calls.
+    public func recordSequence(from lsn: LSN) -> JournalRecordSequence {
+        JournalRecordSequence(journal: self, start: lsn)
+    }
+}
+
+/// Records of a journal from an LSN on, read lazily. Iterating throws away
+/// errors: check `error` after the loop ends to tell the end of the log from
+/// a failed read.
+public struct JournalRecordSequence: Sequence, Sendable {
+    let journal: Journal
+    let start: LSN
+
+    public func makeIterator() -> Iterator { Iterator(journal: journal, nextLSN: start) }
+
+    public struct Iterator: IteratorProtocol {
+        let journal: Journal
+        var nextLSN: LSN
+        var buffer: [JournalRecord] = []
+        var index = 0
+        /// Why iteration stopped early, if it did.
+        public private(set) var error: (any Error)?
+        static let chunkRecords: LSN = 256
+
+        init(journal: Journal, nextLSN: LSN) {
+            self.journal = journal
+            self.nextLSN = Swift.max(nextLSN, 1)
+        }
+
+        public mutating func next() -> JournalRecord? {
+            if index == buffer.count {
+                buffer.removeAll(keepingCapacity: true)
+                index = 0
+                let limit = journal.durableLSN
+                guard error == nil, nextLSN <= limit else { return nil }
+                do {
+                    buffer = try journal.records(from: nextLSN, through: Swift.min(limit, nextLSN + Self.chunkRecords - 1))
+                } catch {
+                    self.error = error
+                    return nil
+                }
+                guard let last = buffer.last else { return nil }
+                nextLSN = last.lsn + 1
+            }
+            defer { index += 1 }
+            return buffer[index]
+        }
+    }
+}
