@@ -31,6 +31,21 @@ import Testing
         }
     }
 
+    /// Large inputs take the three-stream path; it must agree with the table.
+    @Test func largeInputsAgreeWithThePortablePath() {
+        var g: UInt64 = 0x1234_5678
+        let data = (0..<(3 * 8192 * 2 + 3 * 256 * 3 + 77)).map { _ -> UInt8 in
+            g = g &* 6364136223846793005 &+ 1442695040888963407
+            return UInt8(truncatingIfNeeded: g >> 33)
+        }
+        data.withUnsafeBytes { all in
+            for (start, length) in [(0, all.count), (3, all.count - 3), (5, 3 * 8192), (1, 3 * 256), (7, 3 * 8192 + 3 * 256 + 9), (0, 3 * 256 - 1)] {
+                let slice = UnsafeRawBufferPointer(rebasing: all[start..<(start + length)])
+                #expect(CRC32C.update(0x89AB_CDEF, slice) == CRC32C.portableUpdate(0x89AB_CDEF, slice), "offset \(start) length \(length)")
+            }
+        }
+    }
+
     @Test func updateContinuesAChecksum() {
         let a = Array("hello, ".utf8)
         let b = Array("journal".utf8)
