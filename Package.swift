@@ -16,6 +16,8 @@ let package = Package(
     products: [
         .library(name: "Journal", targets: ["Journal"]),
         .library(name: "PagedFile", targets: ["PagedFile"]),
+        .library(name: "PageStore", targets: ["PageStore"]),
+        .library(name: "KeyValueStore", targets: ["KeyValueStore"]),
         .executable(name: "journalctl-swift", targets: ["journalctl-swift"]),
     ],
     dependencies: [
@@ -67,10 +69,31 @@ let package = Package(
             name: "PagedFile",
             swiftSettings: strict
         ),
+        // Transactions of page writes over the journal and the RAM data file.
+        .target(
+            name: "PageStore",
+            dependencies: [
+                "Journal", "JournalStorage", "PagedFile",
+                .product(name: "Logging", package: "swift-log")
+            ],
+            swiftSettings: strict
+        ),
+        // A B+tree key-value store on the page store.
+        .target(
+            name: "KeyValueStore",
+            dependencies: ["PageStore", "Journal", "JournalStorage"],
+            swiftSettings: strict
+        ),
+        // SQLite from the system (libsqlite3-dev), for `bench kv`.
+        .systemLibrary(
+            name: "CSQLite",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
         .target(
             name: "JournalCLI",
             dependencies: [
                 "Journal", "JournalStorage", "JournalTesting", "PagedFile",
+                "KeyValueStore", "CSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")
             ],
@@ -104,6 +127,16 @@ let package = Package(
         .testTarget(
             name: "KillTests",
             dependencies: ["Journal"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "PageStoreTests",
+            dependencies: ["PageStore", "Journal", "JournalStorage", "JournalTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "KeyValueStoreTests",
+            dependencies: ["KeyValueStore", "PageStore", "Journal", "JournalStorage", "JournalTesting"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,0 +1,145 @@
+public import Journal
+
+/// A read-only transaction: a snapshot at `lsn`, the newest durable commit
+/// when it began. It sees exactly the commits at or below `lsn`, however
+/// many follow, until `end()`. While it is open, the page versions it may
+/// need stay in the page table (the table can grow past its threshold).
+///
+/// Use from one thread at a time.
+public final class ReadTransaction: @unchecked Sendable {
+    public let store: PageStore
+    /// The snapshot: every commit at or below it, none above.
+    public let lsn: LSN
+    private var ended = false
+
+    init(store: PageStore, lsn: LSN) {
+        self.store = store
+        self.lsn = lsn
+    }
+
+    deinit { end() }
+
+    /// Copies page `page` into `buffer` (exactly `pageBytes` long). A page
+    /// never written reads as zeros.
+    public func read(page: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(PageStoreError) {
+        guard !ended else { throw .transactionFinished }
+        guard buffer.count == store.pageBytes else { throw .wrongPageSize(bytes: buffer.count, pageBytes: store.pageBytes) }
+        try store.readPage(page, at: lsn, into: buffer)
+    }
+
+    /// Page `page`, copied.
+    public func read(page: UInt64) throws(PageStoreError) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: store.pageBytes)
+        try withMutableBytes(&out) { (b: UnsafeMutableRawBufferPointer) throws(PageStoreError) in try read(page: page, into: b) }
+        return out
+    }
+
+    /// Ends the transaction: old versions it held may be dropped. Idempotent.
+    public func end() {
+        guard !ended else { return }
+        ended = true
+        store.releaseSnapshot(lsn)
+    }
+}
+
+/// A write transaction: reads at `startLSN` (the newest published commit
+/// when it began) plus its own writes; writes whole pages; commits them as
+/// one journal record, all or nothing.
+///
+/// Conflict rule (optimistic): commit fails with `conflict` if a page this
+/// transaction writes was written by a commit after `startLSN`. Pages only
+/// read are not checked (snapshot isolation, not serializability): callers
+/// that need more serialize their writers (the key-value store holds a latch).
+///
+/// Use from one thread at a time.
+public final class WriteTransaction: @unchecked Sendable {
+    public let store: PageStore
+    public let startLSN: LSN
+    private var writes: [UInt64: [UInt8]] = [:]
+    private var finished = false
+
+    init(store: PageStore, startLSN: LSN) {
+        self.store = store
+        self.startLSN = startLSN
+    }
+
+    deinit { abort() }
+
+    /// Pages written so far.
+    public var writtenPageCount: Int { writes.count }
+
+    /// Copies page `page` as this transaction sees it into `buffer`.
+    public func read(page: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(PageStoreError) {
+        guard !finished else { throw .transactionFinished }
+        guard buffer.count == store.pageBytes else { throw .wrongPageSize(bytes: buffer.count, pageBytes: store.pageBytes) }
+        if let own = writes[page] {
+            own.withUnsafeBytes { buffer.copyMemory(from: $0) }
+            return
+        }
+        try store.readPage(page, at: startLSN, into: buffer)
+    }
+
+    /// Page `page` as this transaction sees it, copied.
+    public func read(page: UInt64) throws(PageStoreError) -> [UInt8] {
+        guard !finished else { throw .transactionFinished }
+        if let own = writes[page] { return own }
+        var out = [UInt8](repeating: 0, count: store.pageBytes)
+        try withMutableBytes(&out) { (b: UnsafeMutableRawBufferPointer) throws(PageStoreError) in
+            try store.readPage(page, at: startLSN, into: b)
+        }
+        return out
+    }
+
+    /// Replaces page `page` with `image` (exactly `pageBytes` long) in this
+    /// transaction. Nothing reaches the journal before commit.
+    public func write(page: UInt64, _ image: [UInt8]) throws(PageStoreError) {
+        guard !finished else { throw .transactionFinished }
+        try store.checkPage(page)
+        guard image.count == store.pageBytes else { throw .wrongPageSize(bytes: image.count, pageBytes: store.pageBytes) }
+        writes[page] = image
+    }
+
+    /// Commits and returns once the commit is durable. Returns the commit's
+    /// LSN (for a transaction that wrote nothing: its start LSN, nothing is
+    /// written). On `conflict`, `transactionTooLarge` or `closed` nothing was
+    /// written; on a journal error after the record was queued the outcome
+    /// is unknown until the store is reopened.
+    @discardableResult
+    public func commit() throws(PageStoreError) -> LSN {
+        let lsn = try commitLazy()
+        try store.waitUntilDurable(lsn)
+        return lsn
+    }
+
+    /// Commits and resumes once the commit is durable (see `commit()`).
+    @discardableResult
+    public func commit() async throws(PageStoreError) -> LSN {
+        let lsn = try commitLazy()
+        try await store.waitUntilDurable(lsn)
+        return lsn
+    }
+
+    /// Commits WITHOUT waiting for durability: returns once the commit has
+    /// its LSN and is visible to later write transactions. It becomes
+    /// visible to read transactions, and survives a crash, only once
+    /// durable (`store.waitUntilDurable(lsn)`); a crash before that loses it
+    /// and every later commit, never an earlier one.
+    @discardableResult
+    public func commitLazy() throws(PageStoreError) -> LSN {
+        guard !finished else { throw .transactionFinished }
+        finished = true
+        defer { store.releaseSnapshot(startLSN) }
+        if writes.isEmpty { return startLSN }
+        let pages = writes
+        writes = [:]
+        return try store.commit(pages: pages, startLSN: startLSN)
+    }
+
+    /// Drops the transaction's writes. Idempotent.
+    public func abort() {
+        guard !finished else { return }
+        finished = true
+        writes = [:]
+        store.releaseSnapshot(startLSN)
+    }
+}
