@@ -1,0 +1,200 @@
+// B+tree pages. Normative description in Docs/page-store.md, "Key-value
+// store".
+//
+// Page 0, the meta page:
+//   0   4  magic "KVMT"
+//   4   2  version (1)
+//   8   8  root page number
+//   16  8  next page number to allocate (pages are never freed)
+//   24  8  number of keys
+//
+// A node page:
+//   0   1  kind: 1 leaf, 2 internal
+//   2   2  entry count n
+//   8   8  leaf: the next leaf to the right (0: none); internal: unused
+//   16  ... entries, packed:
+//       leaf:     n x (key bytes u16, value bytes u16, key, value), keys increasing
+//       internal: child 0 (u64), then n x (key bytes u16, key, child u64):
+//                 child i+1 holds the keys >= key i (and < key i+1)
+
+struct Meta: Equatable {
+    static let magic: UInt32 = 0x544D_564B  // "KVMT"
+    static let version: UInt16 = 1
+    var root: UInt64
+    var nextPage: UInt64
+    var count: UInt64
+
+    static func decode(_ page: [UInt8]) throws(KeyValueError) -> Meta? {
+        let magic = page.loadLE(UInt32.self, at: 0)
+        if magic == 0 && page.allSatisfy({ $0 == 0 }) { return nil }
+        guard magic == Self.magic else { throw .corruption(page: 0, detail: "bad meta magic") }
+        let version = page.loadLE(UInt16.self, at: 4)
+        guard version <= Self.version else { throw .newerFormat(found: version, supported: Self.version) }
+        return Meta(root: page.loadLE(UInt64.self, at: 8), nextPage: page.loadLE(UInt64.self, at: 16), count: page.loadLE(UInt64.self, at: 24))
+    }
+
+    func encode(pageBytes: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: pageBytes)
+        out.storeLE(Self.magic, at: 0)
+        out.storeLE(Self.version, at: 4)
+        out.storeLE(root, at: 8)
+        out.storeLE(nextPage, at: 16)
+        out.storeLE(count, at: 24)
+        return out
+    }
+}
+
+struct Node {
+    static let headerBytes = 16
+    var isLeaf: Bool
+    var keys: [[UInt8]] = []
+    /// Leaf only.
+    var values: [[UInt8]] = []
+    /// Internal only: keys.count + 1 children.
+    var children: [UInt64] = []
+    /// Leaf only.
+    var next: UInt64 = 0
+
+    static func emptyLeaf() -> Node { Node(isLeaf: true) }
+
+    var encodedBytes: Int {
+        if isLeaf {
+            return Self.headerBytes + zip(keys, values).reduce(0) { $0 + 4 + $1.0.count + $1.1.count }
+        }
+        return Self.headerBytes + 8 + keys.reduce(0) { $0 + 10 + $1.count }
+    }
+
+    static func decode(_ page: [UInt8], number: UInt64) throws(KeyValueError) -> Node {
+        let kind = page[0]
+        let n = Int(page.loadLE(UInt16.self, at: 2))
+        var node = Node(isLeaf: kind == 1)
+        guard kind == 1 || kind == 2 else { throw .corruption(page: number, detail: "not a node (kind \(kind))") }
+        var at = headerBytes
+        func need(_ bytes: Int) throws(KeyValueError) {
+            guard at + bytes <= page.count else { throw .corruption(page: number, detail: "entries overrun the page") }
+        }
+        if node.isLeaf {
+            node.next = page.loadLE(UInt64.self, at: 8)
+            node.keys.reserveCapacity(n)
+            node.values.reserveCapacity(n)
+            for _ in 0..<n {
+                try need(4)
+                let k = Int(page.loadLE(UInt16.self, at: at))
+                let v = Int(page.loadLE(UInt16.self, at: at + 2))
+                at += 4
+                try need(k + v)
+                node.keys.append(Array(page[at..<(at + k)]))
+                node.values.append(Array(page[(at + k)..<(at + k + v)]))
+                at += k + v
+            }
+        } else {
+            try need(8)
+            node.children.append(page.loadLE(UInt64.self, at: at))
+            at += 8
+            for _ in 0..<n {
+                try need(2)
+                let k = Int(page.loadLE(UInt16.self, at: at))
+                at += 2
+                try need(k + 8)
+                node.keys.append(Array(page[at..<(at + k)]))
+                node.children.append(page.loadLE(UInt64.self, at: at + k))
+                at += k + 8
+            }
+        }
+        return node
+    }
+
+    func encode(pageBytes: Int) -> [UInt8] {
+        precondition(encodedBytes <= pageBytes, "a node is split before it overflows its page")
+        var out = [UInt8](repeating: 0, count: pageBytes)
+        out[0] = isLeaf ? 1 : 2
+        out.storeLE(UInt16(keys.count), at: 2)
+        var at = Self.headerBytes
+        if isLeaf {
+            out.storeLE(next, at: 8)
+            for (k, v) in zip(keys, values) {
+                out.storeLE(UInt16(k.count), at: at)
+                out.storeLE(UInt16(v.count), at: at + 2)
+                at += 4
+                out.replaceSubrange(at..<(at + k.count), with: k)
+                at += k.count
+                out.replaceSubrange(at..<(at + v.count), with: v)
+                at += v.count
+            }
+        } else {
+            assert(children.count == keys.count + 1)
+            out.storeLE(children[0], at: at)
+            at += 8
+            for (i, k) in keys.enumerated() {
+                out.storeLE(UInt16(k.count), at: at)
+                at += 2
+                out.replaceSubrange(at..<(at + k.count), with: k)
+                at += k.count
+                out.storeLE(children[i + 1], at: at)
+                at += 8
+            }
+        }
+        return out
+    }
+
+    /// Leaf: the index of `key`, or where it would go.
+    func search(_ key: [UInt8]) -> (index: Int, found: Bool) {
+        var lo = 0
+        var hi = keys.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if keys[mid].lexicographicallyPrecedes(key) { lo = mid + 1 } else { hi = mid }
+        }
+        return (lo, lo < keys.count && keys[lo] == key)
+    }
+
+    /// Internal: the child that holds `key` (keys equal to a separator go right).
+    func childIndex(for key: [UInt8]) -> Int {
+        var lo = 0
+        var hi = keys.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if key.lexicographicallyPrecedes(keys[mid]) { hi = mid } else { lo = mid + 1 }
+        }
+        return lo
+    }
+
+    /// Splits an overflowing node in two by bytes. Returns the right half
+    /// and the separator: the first key of the right leaf, or the middle
+    /// key of an internal node (moved up, kept in neither half).
+    mutating func split() -> (right: Node, separator: [UInt8]) {
+        let total = encodedBytes
+        var acc = Self.headerBytes
+        var cut = 0
+        for (i, k) in keys.enumerated() {
+            acc += isLeaf ? 4 + k.count + values[i].count : 10 + k.count
+            if acc * 2 >= total { cut = i; break }
+        }
+        cut = max(1, min(cut, keys.count - 1))
+        var right = Node(isLeaf: isLeaf)
+        if isLeaf {
+            right.keys = Array(keys[cut...])
+            right.values = Array(values[cut...])
+            keys.removeSubrange(cut...)
+            values.removeSubrange(cut...)
+            right.next = next
+            return (right, right.keys[0])
+        }
+        let separator = keys[cut]
+        right.keys = Array(keys[(cut + 1)...])
+        right.children = Array(children[(cut + 1)...])
+        keys.removeSubrange(cut...)
+        children.removeSubrange((cut + 1)...)
+        return (right, separator)
+    }
+}
+
+extension Array where Element == UInt8 {
+    func loadLE<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
+        withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+    }
+
+    mutating func storeLE<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+        withUnsafeMutableBytes { $0.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self) }
+    }
+}

@@ -1,0 +1,182 @@
+import Journal
+import JournalStorage
+import JournalTesting
+import KeyValueStore
+import PageStore
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A small store configuration for the simulated disk.
+func simConfiguration() -> PageStoreConfiguration {
+    var c = PageStoreConfiguration()
+    c.pageCountMax = 1 << 14
+    c.journal.segmentBytes = 512 << 10
+    c.journal.recordBytesMax = 128 << 10
+    return c
+}
+
+func simOptions(runtime: JournalRuntime = .manual, applyThreshold: Int = 64) -> PageStoreOptions {
+    var o = PageStoreOptions()
+    o.journal.runtime = runtime
+    o.journal.spareSegments = 1
+    o.applyThresholdVersions = applyThreshold
+    o.logger.logLevel = .warning
+    o.journal.logger.logLevel = .warning
+    return o
+}
+
+/// "key-" and five digits.
+func name(_ i: Int) -> [UInt8] {
+    let digits = String(i)
+    return Array(("key-" + String(repeating: "0", count: max(0, 5 - digits.count)) + digits).utf8)
+}
+
+/// A deterministic generator for the model test.
+struct SplitMix {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}
+
+@Suite("Key-value store")
+struct KeyValueStoreTests {
+    @Test("put, get, delete, ordered scan, batch; splits to several levels")
+    func basics() throws {
+        let disk = SimulatedDisk(seed: 1)
+        let location = PageStoreLocation(sharing: disk.storage())
+        try KeyValueStore.create(location: location, configuration: simConfiguration())
+        let kv = try KeyValueStore.open(location: location, options: simOptions())
+        defer { kv.close() }
+        #expect(try kv.get(Array("missing".utf8)) == nil)
+        #expect(try kv.count() == 0)
+        let n = 3000
+        var ops: [KeyValueOperation] = []
+        for i in 0..<n {
+            let k: [UInt8] = name((i * 7919) % n)
+            let v = [UInt8](repeating: UInt8(i % 251), count: 100)
+            ops.append(.put(key: k, value: v))
+        }
+        // 3000 keys of ~110 bytes: ~90 leaves, so two levels and several splits.
+        for chunk in stride(from: 0, to: n, by: 20) { try kv.write(Array(ops[chunk..<min(n, chunk + 20)])) }
+        #expect(try kv.count() == UInt64(n))
+        #expect(try kv.get(Array("key-00042".utf8))?.count == 100)
+        let all = try kv.all()
+        #expect(all.count == n)
+        #expect(zip(all, all.dropFirst()).allSatisfy { $0.key.lexicographicallyPrecedes($1.key) }, "scan is in key order")
+        var fromMiddle: [[UInt8]] = []
+        try kv.scan(from: Array("key-01500".utf8)) { k, _ in
+            fromMiddle.append(k)
+            return fromMiddle.count < 3
+        }
+        #expect(fromMiddle == ["key-01500", "key-01501", "key-01502"].map { Array($0.utf8) })
+        #expect(try kv.delete(Array("key-01501".utf8)))
+        #expect(try !kv.delete(Array("key-01501".utf8)))
+        #expect(try kv.get(Array("key-01501".utf8)) == nil)
+        #expect(try kv.count() == UInt64(n - 1))
+        try kv.put(Array("key-00000".utf8), Array("new".utf8))
+        #expect(try kv.get(Array("key-00000".utf8)) == Array("new".utf8))
+        #expect(throws: KeyValueError.keyTooLarge(bytes: 300, max: kv.keyBytesMax)) { try kv.put([UInt8](repeating: 1, count: 300), []) }
+        #expect(throws: KeyValueError.entryTooLarge(bytes: 2000, max: kv.entryBytesMax)) { try kv.put([1], [UInt8](repeating: 1, count: 1999)) }
+    }
+
+    @Test("randomized model test against a dictionary, with checkpoints and a reopen every few operations")
+    func modelWithReopen() throws {
+        let seed: UInt64 = 0x5EED_0001
+        var random = SplitMix(state: seed)
+        let disk = SimulatedDisk(seed: seed)
+        try KeyValueStore.create(location: PageStoreLocation(sharing: disk.storage()), configuration: simConfiguration())
+        var model: [[UInt8]: [UInt8]] = [:]
+        let keySpace = 400
+        func key() -> [UInt8] { Array("user:\(random.below(keySpace))".utf8) }
+        var reopens = 0
+        var checkpoints = 0
+        for round in 0..<25 {
+            let kv = try KeyValueStore.open(location: PageStoreLocation(sharing: disk.storage()), options: simOptions(applyThreshold: 32))
+            #expect(try kv.contents() == model, "state after reopen \(round); seed \(seed)")
+            for _ in 0..<(5 + random.below(30)) {
+                switch random.below(10) {
+                case 0..<5:
+                    let k = key()
+                    let v = [UInt8](repeating: UInt8(random.below(256)), count: 1 + random.below(200))
+                    try kv.put(k, v)
+                    model[k] = v
+                case 5..<7:
+                    let k = key()
+                    #expect(try kv.delete(k) == (model[k] != nil), "seed \(seed)")
+                    model[k] = nil
+                case 7..<9:
+                    var ops: [KeyValueOperation] = []
+                    for _ in 0..<(1 + random.below(40)) {
+                        if random.below(4) == 0 { ops.append(.delete(key: key())) } else { ops.append(.put(key: key(), value: [UInt8](repeating: 7, count: 1 + random.below(100)))) }
+                    }
+                    try kv.write(ops)
+                    KeyValueCrashWorkload.apply(ops, to: &model)
+                default:
+                    try kv.checkpoint()
+                    checkpoints += 1
+                }
+                let k = key()
+                #expect(try kv.get(k) == model[k], "seed \(seed)")
+            }
+            #expect(try kv.count() == UInt64(model.count))
+            kv.close()
+            reopens += 1
+        }
+        #expect(reopens == 25 && checkpoints > 0)
+    }
+
+    @Test("64 concurrent writers: every durable put is there, and their commits share journal writes")
+    func concurrentWriters() throws {
+        let disk = SimulatedDisk(seed: 2)
+        let location = PageStoreLocation(sharing: disk.storage())
+        try KeyValueStore.create(location: location, configuration: simConfiguration())
+        let kv = try KeyValueStore.open(location: location, options: simOptions(runtime: .threads, applyThreshold: 256))
+        let writers = 64
+        let putsPerWriter = 20
+        let failures = Mutex<[String]>([])
+        var threads: [pthread_t] = []
+        final class Job: @unchecked Sendable {
+            let body: () -> Void
+            init(_ body: @escaping () -> Void) { self.body = body }
+        }
+        for w in 0..<writers {
+            let job = Job {
+                for i in 0..<putsPerWriter {
+                    do {
+                        try kv.put(Array("w\(w)-\(i)".utf8), [UInt8](repeating: UInt8(w), count: 100))
+                        // Durable before it returns: a read sees it at once.
+                        if try kv.get(Array("w\(w)-\(i)".utf8)) == nil { failures.withLock { $0.append("w\(w)-\(i) not visible after put") } }
+                    } catch {
+                        failures.withLock { $0.append("\(error)") }
+                    }
+                }
+            }
+            var t = pthread_t()
+            let rc = pthread_create(&t, nil, { raw in
+                Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue().body()
+                return nil
+            }, Unmanaged.passRetained(job).toOpaque())
+            #expect(rc == 0)
+            threads.append(t)
+        }
+        for t in threads { pthread_join(t, nil) }
+        #expect(failures.withLock { $0 }.isEmpty)
+        #expect(try kv.count() == UInt64(writers * putsPerWriter))
+        #expect(kv.pageStore.durableLSN == UInt64(writers * putsPerWriter), "one transaction per put")
+        kv.close()
+        let reopened = try KeyValueStore.open(location: PageStoreLocation(sharing: disk.storage()), options: simOptions())
+        defer { reopened.close() }
+        #expect(try reopened.count() == UInt64(writers * putsPerWriter))
+        #expect(try reopened.get(Array("w63-19".utf8)) == [UInt8](repeating: 63, count: 100))
+    }
+}
