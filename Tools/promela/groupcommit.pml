@@ -25,7 +25,11 @@
  *  - at most B buffers, a buffer is taken only when free and never while the
  *    disk may still read it;
  *  - no lost wake-up: spin's invalid-end-state check finds the I/O thread
- *    asleep while appenders wait on work it never submits;
+ *    asleep while appenders wait on work it never submits, or an appender
+ *    parked while nobody will unpark it (an appender registers its parker
+ *    under the lock; the writer, under the lock, takes the parkers whose LSN
+ *    became durable, or all of them on a failure, and unparks them after
+ *    letting go of it; an unpark before the park is kept);
  *  - progress (ltl `progress`, under weak fairness): every appender returns.
  *
  * Broken variants, each of which spin must reject (Tools/promela/check-bugs.sh):
@@ -33,7 +37,10 @@
  *                          batch completes, not over the in-order prefix;
  *   BUG_FREE_ON_SUBMIT     a buffer is freed as soon as its write is submitted;
  *   BUG_SLEEP_UNLOCKED     the I/O thread marks itself sleeping after it lets
- *                          go of the lock, so an appender can miss it.
+ *                          go of the lock, so an appender can miss it;
+ *   BUG_REGISTER_UNLOCKED  an appender checks the durable LSN under the lock
+ *                          but registers its parker after letting go of it,
+ *                          so the wake-up can pass it by.
  *
  * Bounds: NA appenders of R records, batches of CAP records, IFM batches in
  * flight, at most MAXFAIL failed writes, and B buffers. The code has
@@ -73,6 +80,9 @@
 #ifndef BUG_SLEEP_UNLOCKED
 #define BUG_SLEEP_UNLOCKED 0
 #endif
+#ifndef BUG_REGISTER_UNLOCKED
+#define BUG_REGISTER_UNLOCKED 0
+#endif
 
 mtype = { FREE, FILLING, SEALED, INFLIGHT };
 
@@ -103,6 +113,12 @@ bool onDisk[NREC + 1];         /* the record's batch completed successfully */
 byte placedCount[NREC + 1];    /* how many batches the LSN went into */
 byte returned = 0;             /* appenders finished */
 byte succeeded = 0;            /* appenders whose appends all succeeded */
+
+/* Durability waiters (code: Journal.swift durableWaiters, Parker): the LSN an
+   appender waits for while registered (0: not registered), and its parking
+   spot (an unpark that comes before the park is kept). */
+byte waitLSN[NA];
+bool unparked[NA];
 
 inline takeFree(b) {
     /* code: Journal.swift placeLocked (freeBatches.popLast) */
@@ -149,7 +165,7 @@ inline pickAtDisk(b) {
 /* An appender adds R records and then waits for the last one, as
    Journal.appendBlocking(contentsOf:) does (enqueue each, then wait once):
    R records outstanding per appender put the buffer pool under pressure. */
-proctype Appender() {
+proctype Appender(byte id) {
     byte r = 0;
     byte lsn;
     byte l;
@@ -210,8 +226,10 @@ next:
         skip
     :: else -> break
     od;
-    /* code: Journal.swift waitUntilDurableBlocking(last) */
-    (durableLSN >= lsn || poisoned);
+    /* code: Journal.swift waitUntilDurableBlocking(last): under the lock,
+       return if durable, fail if poisoned, else register the parker; park
+       outside the lock; re-check under the lock when woken. */
+checkDurable:
     atomic {
         if
         :: durableLSN >= lsn ->
@@ -222,11 +240,24 @@ next:
             :: l <= lsn -> assert(onDisk[l]); l++
             :: else -> break
             od;
-            succeeded++
-        :: else -> skip     /* poisoned: fails */
-        fi;
-        goto finish
+            succeeded++;
+            goto finish
+        :: poisoned -> goto finish      /* fails */
+        :: else ->
+#if !BUG_REGISTER_UNLOCKED
+            waitLSN[id] = lsn
+#else
+            skip
+#endif
+        fi
     };
+#if BUG_REGISTER_UNLOCKED
+    atomic { waitLSN[id] = lsn };
+#endif
+    /* code: Parker.park (cjournal_park) */
+    /* not an end state: an appender parked forever is a lost wake-up */
+    atomic { unparked[id] -> unparked[id] = false };
+    goto checkDurable;
 failed:
     /* code: Journal.swift placeLocked (.failed(.poisoned)) */
     skip;
@@ -257,6 +288,7 @@ proctype IOThread() {
     bool failedSeen;
     bool reported[B];
     bool resultOK[B];
+    bool wake[NA];
 end_loop:
     do
     :: atomic {
@@ -405,8 +437,35 @@ end_wait:
                     :: else -> break
                     od
                 fi;
-                b = 0
-            }
+                b = 0;
+                /* take the parkers to wake: their LSN is durable, or, after
+                   a failure, all of them (code: complete, poisonAndUnlock) */
+                i = 0;
+                do
+                :: i < NA ->
+                    if
+                    :: waitLSN[i] != 0 && (poisoned || waitLSN[i] <= durableLSN) ->
+                        waitLSN[i] = 0;
+                        wake[i] = true
+                    :: else -> skip
+                    fi;
+                    i++
+                :: else -> break
+                od;
+                i = 0
+            };
+            /* code: Journal.swift complete (w.wake() after unlock) */
+            i = 0;
+            do
+            :: i < NA ->
+                if
+                :: wake[i] -> wake[i] = false; unparked[i] = true
+                :: else -> skip
+                fi;
+                i++
+            :: else -> break
+            od;
+            i = 0
         fi
     od
 }
@@ -416,7 +475,7 @@ init {
     atomic {
         run IOThread();
         do
-        :: a < NA -> run Appender(); a++
+        :: a < NA -> run Appender(a); a++
         :: else -> break
         od
     }
