@@ -12,6 +12,7 @@ struct Bench: ParsableCommand {
     static let benches: [any ParsableCommand.Type] = [
         BenchAppend.self,
         BenchPagedFile.self,
+        BenchKV.self,
     ]
 }
 

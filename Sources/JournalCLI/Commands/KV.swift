@@ -1,0 +1,168 @@
+import ArgumentParser
+import Journal
+import JournalStorage
+import KeyValueStore
+import PageStore
+
+/// `journalctl-swift kv put|get|delete|scan --store DIR`: the key-value
+/// store on the page store, whose commit log is a journal in DIR/journal.
+struct KV: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kv",
+        abstract: "Put, get, delete and scan keys in a key-value store (a B+tree on the page store).",
+        discussion: """
+            The store directory holds store.meta, two snapshot slots (snapshot-0.pss, \
+            snapshot-1.pss) and the journal in DIR/journal. `put` and `delete` return once \
+            durable. `put` creates the store when DIR holds none. Keys and values are taken as \
+            UTF-8 text and printed with the escapes of `replay`.
+            """,
+        subcommands: [Put.self, Get.self, Delete.self, Scan.self, Checkpoint.self])
+
+    struct StoreOptions: ParsableArguments {
+        @Option(name: .long, help: ArgumentHelp("The store directory.", valueName: "dir"))
+        var store: String = "./data/kv"
+
+        @Flag(name: .long, help: "Open files without O_DIRECT (writes stay durable with O_DSYNC).")
+        var noDirect = false
+
+        @Flag(name: .long, help: "Log at level info to stderr.")
+        var verbose = false
+
+        func open(create: Bool) throws(CLIError) -> KeyValueStore {
+            var fs = FileSystemStorage.Options()
+            fs.directIO = !noDirect
+            fs.fileMode = 0o600
+            do throws(KeyValueError) {
+                let location: PageStoreLocation
+                do { location = try PageStoreLocation.directory(path: store, options: fs, create: create) } catch { throw .store(error) }
+                if create, (try? location.root.fileNames().contains("store.meta")) != true {
+                    try KeyValueStore.create(location: location)
+                }
+                return try KeyValueStore.open(location: location)
+            } catch {
+                throw CLIError.from(keyValue: error)
+            }
+        }
+    }
+
+    struct Put: ParsableCommand, LoggingCommand {
+        static let configuration = CommandConfiguration(abstract: "Set a key to a value (durable when it returns).")
+        @OptionGroup var options: StoreOptions
+        @Argument var key: String
+        @Argument var value: String
+        var verbose: Bool { options.verbose }
+
+        func run() throws {
+            let kv = try options.open(create: true)
+            defer { kv.close() }
+            do { try kv.put(Array(key.utf8), Array(value.utf8)) } catch { throw CLIError.from(keyValue: error) }
+        }
+    }
+
+    struct Get: ParsableCommand, LoggingCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a key's value; exit 66 when the key is absent.")
+        @OptionGroup var options: StoreOptions
+        @Argument var key: String
+        var verbose: Bool { options.verbose }
+
+        func run() throws {
+            let kv = try options.open(create: false)
+            defer { kv.close() }
+            let value: [UInt8]?
+            do { value = try kv.get(Array(key.utf8)) } catch { throw CLIError.from(keyValue: error) }
+            guard let value else { throw CLIError(.notFound, "no such key: \(key)") }
+            var line: [UInt8] = []
+            value.withUnsafeBytes { PayloadText.escape($0, into: &line) }
+            line.append(UInt8(ascii: "\n"))
+            let out = OutputBuffer(fd: 1)
+            out.write(bytes: line)
+            out.flush()
+        }
+    }
+
+    struct Delete: ParsableCommand, LoggingCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a key (durable when it returns); exit 66 when it was absent.")
+        @OptionGroup var options: StoreOptions
+        @Argument var key: String
+        var verbose: Bool { options.verbose }
+
+        func run() throws {
+            let kv = try options.open(create: false)
+            defer { kv.close() }
+            let removed: Bool
+            do { removed = try kv.delete(Array(key.utf8)) } catch { throw CLIError.from(keyValue: error) }
+            if !removed { throw CLIError(.notFound, "no such key: \(key)") }
+        }
+    }
+
+    struct Scan: ParsableCommand, LoggingCommand {
+        static let configuration = CommandConfiguration(abstract: "Print \"<key><TAB><value>\" lines in key order, from one snapshot.")
+        @OptionGroup var options: StoreOptions
+        @Option(help: "First key to print (default: the smallest).") var from: String?
+        @Option(help: "Most lines to print.") var limit: Int?
+        var verbose: Bool { options.verbose }
+
+        func run() throws {
+            let kv = try options.open(create: false)
+            defer { kv.close() }
+            let out = OutputBuffer(fd: 1)
+            var line: [UInt8] = []
+            var printed = 0
+            let limit = limit ?? .max
+            do {
+                try kv.scan(from: from.map { Array($0.utf8) }) { k, v in
+                    if printed >= limit { return false }
+                    line.removeAll(keepingCapacity: true)
+                    k.withUnsafeBytes { PayloadText.escape($0, into: &line) }
+                    line.append(UInt8(ascii: "\t"))
+                    v.withUnsafeBytes { PayloadText.escape($0, into: &line) }
+                    line.append(UInt8(ascii: "\n"))
+                    out.write(bytes: line)
+                    printed += 1
+                    return true
+                }
+            } catch {
+                throw CLIError.from(keyValue: error)
+            }
+            out.flush()
+        }
+    }
+
+    struct Checkpoint: ParsableCommand, LoggingCommand {
+        static let configuration = CommandConfiguration(abstract: "Write a snapshot and truncate the journal behind it.")
+        @OptionGroup var options: StoreOptions
+        var verbose: Bool { options.verbose }
+
+        func run() throws {
+            let kv = try options.open(create: false)
+            defer { kv.close() }
+            let report: CheckpointReport
+            do { report = try kv.checkpoint() } catch { throw CLIError.from(keyValue: error) }
+            print("checkpoint at LSN \(report.lsn) in slot \(report.slot): \(report.pageCount) pages, \(report.segmentsReleased) journal segments released")
+        }
+    }
+}
+
+extension CLIError {
+    /// The CLI's reading of a key-value store error.
+    static func from(keyValue error: KeyValueError) -> CLIError {
+        switch error {
+        case .store(let e):
+            switch e {
+            case .journal(let j): return CLIError(j)
+            case .io(let s): return CLIError(s)
+            case .dataFile: return CLIError(.ioError, error.description)
+            case .alreadyExists: return CLIError(.cannotCreate, error.description)
+            case .notAStore: return CLIError(.notFound, error.description)
+            case .locked: return CLIError(.locked, error.description)
+            case .newerFormat: return CLIError(.configuration, error.description)
+            case .corruption, .journalDoesNotCoverSnapshot: return CLIError(.corruption, error.description)
+            case .pageOutOfRange, .wrongPageSize, .transactionTooLarge, .invalidArgument: return CLIError(.usage, error.description)
+            case .conflict, .transactionFinished, .closed: return CLIError(.ioError, error.description)
+            }
+        case .keyTooLarge, .entryTooLarge: return CLIError(.usage, error.description)
+        case .corruption: return CLIError(.corruption, error.description)
+        case .newerFormat: return CLIError(.configuration, error.description)
+        }
+    }
+}
