@@ -121,13 +121,15 @@ struct BenchKV: ParsableCommand {
         let kv = try KeyValueStore.open(location: loc, options: quietOptions())
         defer { kv.close() }
         let failure = Mutex<String?>(nil)
-        let (count, elapsed) = runWriters(writers, seconds: seconds) { w, i in
-            do { try kv.put(key(w, i), value) } catch { failure.withLock { $0 = "\(error)" } ; return false }
+        let (counts, elapsed) = runWriters(writers, seconds: seconds) { w, i in
+            do { try kv.put(key(w, i), value) } catch { failure.withLock { $0 = "\(error)" }; return false }
             return true
         }
         if let f = failure.withLock({ $0 }) { throw CLIError(.ioError, "bench kv: \(f)") }
-        let gets = measureGets(seconds: seconds / 2, writers: writers, count: count) { k in (try? kv.get(k)) != nil }
-        return (Double(count) / elapsed, gets)
+        let gets = try measureGets(seconds: seconds / 2, counts: counts) { k in
+            do { return try kv.get(k) != nil } catch { throw CLIError(.ioError, "bench kv: \(error)") }
+        }
+        return (Double(counts.reduce(0, +)) / elapsed, gets)
     }
 
     func runSQLite(path: String, writers: Int, seconds: Double, value: [UInt8]) throws -> (Double, Double) {
@@ -142,33 +144,33 @@ struct BenchKV: ParsableCommand {
             return c
         }
         let failure = Mutex<String?>(nil)
-        let (count, elapsed) = runWriters(writers, seconds: seconds) { w, i in
+        let (counts, elapsed) = runWriters(writers, seconds: seconds) { w, i in
             if let e = connections[w].insert(key(w, i), value) { failure.withLock { $0 = e }; return false }
             return true
         }
         if let f = failure.withLock({ $0 }) { throw CLIError(.ioError, "bench kv: SQLite: \(f)") }
         try setup.prepareSelect()
-        let gets = measureGets(seconds: seconds / 2, writers: writers, count: count) { k in setup.select(k) }
-        return (Double(count) / elapsed, gets)
+        let gets = try measureGets(seconds: seconds / 2, counts: counts) { k in setup.select(k) }
+        return (Double(counts.reduce(0, +)) / elapsed, gets)
     }
 
-    /// Gets of random committed keys from one thread for `seconds`.
-    func measureGets(seconds: Double, writers: Int, count: Int, get: ([UInt8]) -> Bool) -> Double {
-        let perWriter = max(1, count / writers)
+    /// Gets of random committed keys from one thread for `seconds`; every
+    /// one must be found.
+    func measureGets(seconds: Double, counts: [Int], get: ([UInt8]) throws -> Bool) throws -> Double {
+        let writers = counts.indices.filter { counts[$0] > 0 }
+        guard !writers.isEmpty else { return 0 }
         var state: UInt64 = 12345
         var done = 0
         let start = nowSeconds()
-        var missing = 0
         while nowSeconds() - start < seconds {
             for _ in 0..<64 {
                 state = state &* 6364136223846793005 &+ 1442695040888963407
-                let w = Int((state >> 33) % UInt64(writers))
-                let i = Int((state >> 13) % UInt64(perWriter))
-                if !get(key(w, i)) { missing += 1 }
+                let w = writers[Int((state >> 33) % UInt64(writers.count))]
+                let i = Int((state >> 13) % UInt64(counts[w]))
+                guard try get(key(w, i)) else { throw CLIError(.ioError, "bench kv: committed key \(w):\(i) not found") }
                 done += 1
             }
         }
-        precondition(missing == 0 || count < writers, "committed keys are found")
         return Double(done) / (nowSeconds() - start)
     }
 
@@ -260,7 +262,14 @@ private final class WriterRun: @unchecked Sendable {
     let stop = Atomic<Bool>(false)
     let total = Atomic<Int>(0)
     let body: @Sendable (Int, Int) -> Bool
-    init(_ body: @escaping @Sendable (Int, Int) -> Bool) { self.body = body }
+    /// Puts done by each writer, stored by the writer when it stops.
+    let perWriter: UnsafeMutablePointer<Int>
+    init(writers: Int, _ body: @escaping @Sendable (Int, Int) -> Bool) {
+        self.body = body
+        perWriter = .allocate(capacity: writers)
+        perWriter.initialize(repeating: 0, count: writers)
+    }
+    deinit { perWriter.deallocate() }
 }
 
 private final class ThreadStart: @unchecked Sendable {
@@ -273,9 +282,9 @@ private final class ThreadStart: @unchecked Sendable {
 }
 
 /// Runs `writers` threads calling `body(writer, i)` for `seconds`; returns
-/// the calls that succeeded and the elapsed seconds.
-private func runWriters(_ writers: Int, seconds: Double, _ body: @escaping @Sendable (Int, Int) -> Bool) -> (Int, Double) {
-    let run = WriterRun(body)
+/// the calls that succeeded (per writer) and the elapsed seconds.
+private func runWriters(_ writers: Int, seconds: Double, _ body: @escaping @Sendable (Int, Int) -> Bool) -> ([Int], Double) {
+    let run = WriterRun(writers: writers, body)
     var threads: [pthread_t] = []
     let start = nowSeconds()
     for w in 0..<writers {
@@ -289,6 +298,7 @@ private func runWriters(_ writers: Int, seconds: Double, _ body: @escaping @Send
                 i += 1
                 s.run.total.add(1, ordering: .relaxed)
             }
+            s.run.perWriter[s.writer] = i
             return nil
         }, Unmanaged.passRetained(ThreadStart(run, w)).toOpaque())
         precondition(rc == 0, "pthread_create")
@@ -297,7 +307,8 @@ private func runWriters(_ writers: Int, seconds: Double, _ body: @escaping @Send
     while nowSeconds() - start < seconds { usleep(10_000) }
     run.stop.store(true, ordering: .relaxed)
     for t in threads { pthread_join(t, nil) }
-    return (run.total.load(ordering: .relaxed), nowSeconds() - start)
+    let elapsed = nowSeconds() - start
+    return ((0..<writers).map { run.perWriter[$0] }, elapsed)
 }
 
 /// One SQLite connection with its prepared statements.
