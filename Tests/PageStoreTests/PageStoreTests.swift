@@ -145,7 +145,12 @@ struct PageStoreTests {
         let final = try store.beginRead()
         #expect(final.lsn == UInt64(writers * commitsPerWriter))
         for w in 0..<writers { #expect(value(of: try final.read(page: UInt64(2 * w))) == UInt64(commitsPerWriter)) }
-        #expect(store.tableVersionCount <= 16 + writers * 2, "the page table stays near its threshold once readers end")
+        // Applies triggered by commits are skipped while another runs, so the
+        // count right now depends on timing; once readers end, an apply
+        // leaves at most the newest version of each page.
+        final.end()
+        try store.apply()
+        #expect(store.tableVersionCount <= writers * 2, "once readers end, an apply bounds the page table")
     }
 
     @Test("an old snapshot keeps its versions through applies; once it ends, they are dropped")
