@@ -7,7 +7,7 @@ DATA ?= ./data
 CLI_DEBUG := .build/debug/journalctl-swift
 CLI_RELEASE := .build/release/journalctl-swift
 
-.PHONY: setup build release run test test-unit test-models test-tsan bench clean
+.PHONY: setup build release run test test-unit test-models test-tsan bench clean crash-long
 
 # Installs the Debian packages only when one is missing.
 setup:
@@ -44,6 +44,12 @@ test-models: setup
 
 test-tsan: setup
 	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+
+# The power-cut explorer for hours (release build): seed after seed until
+# the time is up; exits 70 with the reproducing seed on stderr on a violation.
+CRASH_MINUTES ?= 240
+crash-long: release
+	$(CLI_RELEASE) crash-sim --minutes $(CRASH_MINUTES) --points 200
 
 bench: release
 	$(CLI_RELEASE) bench all

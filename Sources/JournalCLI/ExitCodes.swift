@@ -17,6 +17,7 @@ import Uring
 /// | 76 | journalFull | the journal holds its `--segment-count-max` segments; `truncate` to make room |
 /// | 77 | permissionDenied | permission denied, or a read-only file system |
 /// | 78 | configuration | a newer format version, a file system that rejects `O_DIRECT` (use `--no-direct`), an inconsistent configuration |
+/// | 70 | violation | `crash-sim` found a violation of the journal's guarantees (the reproducing seed is on stderr) |
 public enum JournalExitCode: Int32, Sendable, CaseIterable {
     case ok = 0
     case usage = 64
@@ -28,6 +29,7 @@ public enum JournalExitCode: Int32, Sendable, CaseIterable {
     case journalFull = 76
     case permissionDenied = 77
     case configuration = 78
+    case violation = 70
 
     /// The argument parser's form.
     public var exitCode: ExitCode { ExitCode(rawValue) }
@@ -45,6 +47,7 @@ public enum JournalExitCode: Int32, Sendable, CaseIterable {
           76  journal full: the segment limit is reached; truncate to make room
           77  permission denied, or a read-only file system
           78  configuration: newer format, O_DIRECT unsupported (--no-direct)
+          70  violation: crash-sim found a broken guarantee (seed on stderr)
         Each error is one line on stderr: "journalctl-swift: <description>".
         """
 }

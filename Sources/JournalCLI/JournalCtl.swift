@@ -21,6 +21,7 @@ public struct JournalCtl: AsyncParsableCommand {
         subcommands: [
             Create.self, Append.self, Replay.self, Inspect.self, Verify.self, Truncate.self, Demo.self, Bench.self,
             KV.self,
+            CrashSim.self,
             // Later issues add one line each here: CrashSim.self, KV.self.
         ])
 

@@ -117,6 +117,8 @@ struct DiskState {
     var bitFlipRandom: SimulationRandom
     var powerCuts: [SimulatedDisk.PowerCutReport] = []
     var violations: [String] = []
+    /// Queued writes sent elsewhere than their target, over the disk's life.
+    var misdirectedWrites = 0
 
     init(seed: UInt64, faults: SimulatedDisk.Faults) {
         self.seed = seed

@@ -67,6 +67,13 @@ public final class SimulatedDisk: Sendable {
         self.state = Mutex(DiskState(seed: seed, faults: faults))
     }
 
+    /// A disk over a given state (see `copy()`).
+    init(seed: UInt64, ioAlignment: Int, state: DiskState) {
+        self.seed = seed
+        self.ioAlignment = ioAlignment
+        self.state = Mutex(state)
+    }
+
     // MARK: Boots and power
 
     /// The storage of the current boot. Every call returns a new object over

@@ -152,6 +152,7 @@ extension DiskState {
         var misdirection: (inode: Inode, location: SimulatedDisk.Location)?
         if faulty && queue.random.chance(faults.misdirectedWriteProbability) {
             misdirection = misdirectionTarget(count: data.count, avoiding: (file.inode, write.offset), random: &queue.random)
+            if misdirection != nil { misdirectedWrites += 1 }
         }
         queues[queueID] = queue
         let pending = PendingWrite(
