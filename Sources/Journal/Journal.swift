@@ -403,7 +403,7 @@ public final class Journal: @unchecked Sendable {
         assert(segments.last.map { segment.index > $0.index } ?? true, "segments activate in index order")
         let header = SegmentHeader(
             journalID: metadata.journalID, segmentIndex: segment.index, baseLSN: chain.lastLSN + 1,
-            salt: Self.salt(journalID: metadata.journalID, index: segment.index, epoch: epoch),
+            salt: JournalFormat.salt(journalID: metadata.journalID, index: segment.index, epoch: epoch),
             epoch: epoch, blockBytes: blockBytes, pageBytes: metadata.pageBytes,
             windowBytes: windowBytes, previousCRC: chain.lastCRC)
         carriedBlock = []
@@ -421,15 +421,6 @@ public final class Journal: @unchecked Sendable {
         preparerWork.signal()
         logger.info("segment activated", metadata: ["segment": "\(segment.name)", "baseLSN": "\(header.baseLSN)"])
         return .placed(0)
-    }
-
-    /// A salt unique to (journal, segment index, epoch): a segment file that
-    /// is reused, or reactivated after a crash, never validates old bytes.
-    static func salt(journalID: UInt64, index: UInt64, epoch: UInt32) -> UInt64 {
-        var x = journalID ^ (index &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(epoch) &* 0xC2B2_AE3D_27D4_EB4F)
-        x = (x ^ (x >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        x = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
-        return x ^ (x >> 31)
     }
 
     /// Wakes the I/O thread if it sleeps and could submit. Lock held.

@@ -186,6 +186,12 @@ public struct JournalCrashWorkload: CrashWorkload {
                 let state = Self.readAll(journal)
                 model.findings += check(state, model: model).map { CrashFinding($0.kind, "session \(session) open: " + $0.description) }
                 model.adopt(lastLSN: journal.durableLSN)
+                // A recovery that found the log's first segment torn and
+                // empty resumes numbering after the LSNs its fragments used
+                // (never reusing one): the LSNs below `oldestLSN` were never
+                // acknowledged (the check above would have said so) and are
+                // not part of the log from now on.
+                model.keepFrom = max(model.keepFrom, journal.oldestLSN)
             }
             model.acknowledge(through: journal.durableLSN, misdirected: run.disk.misdirectedWriteCount)
             for i in appenders.indices { appenders[i].outstanding = [] }

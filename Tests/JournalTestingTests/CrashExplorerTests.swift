@@ -19,14 +19,6 @@ let randomPoints = 60
 let exhaustivePointsMin = 1_350
 let randomPointsMin = 650
 
-/// True for a loss of acknowledged records while a segment file holds data
-/// under a header that is not valid (a flipped bit, or a first batch that
-/// went astray): the known journal issue reproduced by
-/// `JournalRecoveryIssueTests.damagedSegmentHeaderLosesAcknowledgedRecords`.
-func isHeaderlessSegmentLoss(_ v: CrashViolation) -> Bool {
-    v.description.contains("without a valid header holding data")
-}
-
 func describe(_ report: CrashReport) -> Comment {
     Comment(rawValue: report.summary + report.violations.prefix(5).map { "\n  \($0.point): \($0.description)" }.joined())
 }
@@ -53,27 +45,12 @@ func returnsWrongData(_ v: CrashViolation) -> Bool {
         || v.description.contains("recovery after a power cut during recovery differs")
 }
 
-/// Checks a report of a correct journal: no violations, except the two
-/// known journal issues, kept visible as known issues: a segment file
-/// whose header is not valid is ignored by recovery (profiles that damage
-/// data at rest), and a segment whose first batch was torn and then written
-/// again from the next block is unreadable (write errors reopen the journal
-/// in the same boot and reach it most often).
+/// Checks a report of a correct journal: no violations of any kind, under
+/// every fault profile.
 func expectNoViolations(_ report: CrashReport, profile: CrashFaultProfile) {
     #expect(!report.violations.contains(where: returnsWrongData), describe(report))
-    var known: [CrashViolation] = []
-    var others: [CrashViolation] = []
-    for v in report.violations {
-        if returnsWrongData(v) { continue }
-        let header = profile.damagesDataAtRest && isHeaderlessSegmentLoss(v)
-        if header || profile == .writeErrors { known.append(v) } else { others.append(v) }
-    }
-    #expect(others.isEmpty, Comment(rawValue: others.prefix(5).map { "\($0.point): \($0.description)" }.joined(separator: "\n")))
-    if profile.damagesDataAtRest || profile == .writeErrors {
-        withKnownIssue("recovery ignores a segment without a valid header, and never looks for a segment's first record past offset 128", isIntermittent: true) {
-            #expect(known.isEmpty, Comment(rawValue: known.prefix(3).map { "\($0.point): \($0.description)" }.joined(separator: "\n")))
-        }
-    }
+    let others = report.violations.filter { !returnsWrongData($0) }
+    #expect(others.isEmpty, Comment(rawValue: others.prefix(5).map { "\(profile) \($0.point): \($0.description)" }.joined(separator: "\n")))
 }
 
 @Suite("Crash explorer")

@@ -66,10 +66,8 @@ struct JournalRecoveryIssueTests {
         second.close()
 
         let reader = try Journal.openForReading(storage: disk.storage())
-        withKnownIssue("recovery looks for a segment's first record at offset 128 only, not at the next block") {
-            #expect(reader.durableLSN == 3, "\(reader.recoveryReport)")
-            #expect((try? reader.records(from: 1).map(\.payload)) == payloads)
-        }
+        #expect(reader.durableLSN == 3, "\(reader.recoveryReport)")
+        #expect((try? reader.records(from: 1).map(\.payload)) == payloads)
     }
 
     /// A segment header that fails its checksum (magic intact, one bit
@@ -92,13 +90,15 @@ struct JournalRecoveryIssueTests {
         let segment = JournalFormat.segmentFileName(index: 1)
         #expect(disk.flipBit(file: segment, offset: 40, bit: 0), "a bit of the salt")
 
-        withKnownIssue("a segment header failing its checksum is skipped silently") {
-            do {
-                let reader = try Journal.openForReading(storage: disk.storage())
-                #expect(reader.durableLSN == 3, "acknowledged records 1...3 are kept or an error is raised: \(reader.recoveryReport)")
-            } catch {
-                guard case JournalError.corruption = error else { throw error }
+        do {
+            let reader = try Journal.openForReading(storage: disk.storage())
+            Issue.record("acknowledged records behind a damaged segment header were read as: \(reader.recoveryReport)")
+        } catch {
+            guard case .corruption(let segmentName, _, _) = error else {
+                Issue.record("expected corruption, got \(error)")
+                return
             }
+            #expect(segmentName == segment)
         }
     }
 }

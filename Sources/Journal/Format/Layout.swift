@@ -34,6 +34,18 @@ public enum JournalFormat {
     public static let blockBytesRange = 512...(1 << 20)
     public static let pageBytesRange = 4096...(1 << 24)
 
+    /// The salt of a segment activation: a function of the journal, the
+    /// segment index and the writer's epoch (journal-format.md, section 4),
+    /// so that a reused file, or one reactivated after a crash, never
+    /// validates old bytes, and fragments behind a damaged segment header can
+    /// still be checked with the salt their own epoch implies.
+    public static func salt(journalID: UInt64, index: UInt64, epoch: UInt32) -> UInt64 {
+        var x = journalID ^ (index &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(epoch) &* 0xC2B2_AE3D_27D4_EB4F)
+        x = (x ^ (x >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        x = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
+        return x ^ (x >> 31)
+    }
+
     public static func segmentFileName(index: UInt64) -> String {
         let hex = String(index, radix: 16)
         return String(repeating: "0", count: max(0, 16 - hex.count)) + hex + segmentFileSuffix

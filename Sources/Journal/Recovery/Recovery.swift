@@ -134,10 +134,22 @@ struct Recovery {
 
     private enum HeaderState {
         case active(SegmentHeader, crc: UInt32)
-        /// Zeros, garbage, or a recycled file's stale header.
-        case unused
+        /// A valid header naming another index: a reused file not yet
+        /// activated. Its fragments belong to another salt.
+        case stale
+        /// No magic: zeros (never written) or a damaged header.
+        case blank
         /// Magic present but the checksum fails: a torn activation or damage.
         case damaged
+
+        /// A file whose header cannot be used, but whose fragments might be
+        /// found with the salt their epochs imply.
+        var mayHideData: Bool {
+            switch self {
+            case .blank, .damaged: true
+            case .active, .stale: false
+            }
+        }
     }
 
     private func classify(_ segment: Segment) throws(JournalError) -> HeaderState {
@@ -150,14 +162,15 @@ struct Recovery {
             guard header.journalID == metadata.journalID else {
                 throw JournalError.corruption(segment: segment.name, offset: 0, detail: "segment belongs to another journal")
             }
-            guard header.segmentIndex == segment.index else { return .unused }
+            guard header.segmentIndex == segment.index else { return .stale }
             guard header.blockBytes == metadata.blockBytes, header.pageBytes == metadata.pageBytes else {
                 throw JournalError.corruption(segment: segment.name, offset: 0, detail: "block or page size differs from the journal's")
             }
             return .active(header, crc: crc)
         } catch let problem as HeaderProblem {
             switch problem {
-            case .badMagic, .invalidField: return .unused
+            case .badMagic: return .blank
+            case .invalidField: return .damaged
             case .badChecksum: return .damaged
             case .newerVersion(let v): throw .newerFormat(path: storage.path + "/" + segment.name, found: v, supported: JournalFormat.version)
             }
@@ -206,7 +219,40 @@ struct Recovery {
         let highestIndex = indexed.last?.0 ?? 0
 
         var report = RecoveryReport()
-        guard let firstActive = states.firstIndex(where: { if case .active = $0 { return true } else { return false } }) else {
+        // The log starts at the lowest active file, unless a lower file whose
+        // header is damaged still holds fragments: then the log's start is
+        // damaged, and what those fragments prove decides (section 7).
+        var firstActive: Int?
+        for i in files.indices {
+            if case .active = states[i] {
+                firstActive = i
+                break
+            }
+            if states[i].mayHideData {
+                var fragments: [FragmentHeader] = []
+                forEachFragment(in: files[i], header: nil, from: JournalFormat.segmentHeaderBytes, accept: { _ in true }) { _, h in
+                    fragments.append(h)
+                    return true
+                }
+                if let firstLSN = fragments.map(\.lsn).min() {
+                    // Its base LSN is lost with its header. A fragment written
+                    // when some LSN was durable proves acknowledged records
+                    // that can no longer be placed: corruption (salvage reads
+                    // on after it). With none, nothing was ever durable: the
+                    // torn first write of a new journal.
+                    let committedMax = fragments.map(\.committedLSN).max() ?? 0
+                    if committedMax > 0 && mode != .salvage {
+                        throw .corruption(segment: files[i].name, offset: 0, detail: "the first segment's header fails its checksum, and its fragments show LSN \(committedMax) was durable")
+                    }
+                    return try recoverFromDamagedStart(
+                        files: files, states: states, at: i,
+                        firstLSN: committedMax > 0 ? max(firstLSN, committedMax + 1) : 1,
+                        maxEpoch: fragments.map(\.epoch).max() ?? 0,
+                        highestIndex: highestIndex, spares: spares, leftovers: leftovers)
+                }
+            }
+        }
+        guard let firstActive else {
             return RecoveredLog(
                 segments: [], unusedSegments: files, spareNames: spares, leftoverNames: leftovers,
                 chain: ChainState(lastCRC: 0, lastLSN: 0, lastEpoch: 0), writeOffset: 0,
@@ -229,7 +275,9 @@ struct Recovery {
             maxEpoch = max(maxEpoch, header.epoch)
             live.append(segment)
             let decoder = SegmentDecoder(bytes: segment.bytes, header: header, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
-            var next = decoder.record(at: JournalFormat.segmentHeaderBytes, continuing: chain)
+            // At 128, or at the next block when the segment's first batch
+            // tore and a later session resumed there.
+            var next = decoder.record(after: JournalFormat.segmentHeaderBytes, continuing: chain)
             var resumed = false
             end = JournalFormat.segmentHeaderBytes
             while true {
@@ -330,7 +378,7 @@ struct Recovery {
                 maxEpoch = max(maxEpoch, h.epoch)
                 decoder = SegmentDecoder(bytes: files[index].bytes, header: h, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
                 chain = ChainState(lastCRC: c, lastLSN: h.baseLSN - 1, lastEpoch: h.epoch)
-                next = decoder.record(at: JournalFormat.segmentHeaderBytes, continuing: chain)
+                next = decoder.record(after: JournalFormat.segmentHeaderBytes, continuing: chain)
                 end = JournalFormat.segmentHeaderBytes
                 continue
             }
@@ -374,7 +422,7 @@ struct Recovery {
         report.segmentCount = live.count
         report.endSegment = last.name
         report.endOffset = end
-        let unused = files[(endIndex + 1)...].filter { $0.index > last.index }
+        let unused = live.isEmpty ? Array(files[endIndex...]) : files[(endIndex + 1)...].filter { $0.index > last.index }
         return RecoveredLog(
             segments: live, unusedSegments: Array(unused), spareNames: spares, leftoverNames: leftovers,
             chain: chain, writeOffset: roundUp(end, metadata.blockBytes),
@@ -400,42 +448,56 @@ struct Recovery {
         files: [Segment], states: [HeaderState], endIndex: Int, end: Int, chain: ChainState, maxEpoch: inout UInt32
     ) throws(JournalError) -> Verdict {
         let segmentBytes = metadata.segmentBytes
-        guard let endHeader = files[endIndex].header else { preconditionFailure("the end segment is active") }
         let accept = { (h: FragmentHeader) -> Bool in h.epoch >= chain.lastEpoch && h.lsn > chain.lastLSN }
-
         var lastEvidenceDistance = -1
         var fragments = 0
-        // The end segment, then every later active segment that could hold
-        // newer writes.
-        var candidates: [(j: Int, header: SegmentHeader, from: Int)] = [(endIndex, endHeader, end)]
-        for j in (endIndex + 1)..<files.count {
-            guard case .active(let h, _) = states[j], h.baseLSN > chain.lastLSN, h.epoch >= chain.lastEpoch else { continue }
-            candidates.append((j, h, JournalFormat.segmentHeaderBytes))
-        }
-        for (n, c) in candidates.enumerated() {
-            // Distance in log bytes from the end to this segment's offset 0.
-            let base = n == 0 ? -end : (segmentBytes - end) + Int(files[c.j].index - files[endIndex].index - 1) * segmentBytes
-            if n > 0 {
-                // A later segment's header is evidence of a write past the end.
-                maxEpoch = max(maxEpoch, c.header.epoch)
-                lastEvidenceDistance = max(lastEvidenceDistance, base + JournalFormat.segmentHeaderBytes)
+        var proof: (j: Int, offset: Int)?
+        // The end segment from the end on, then every later file that could
+        // hold newer writes: active ones past the last LSN, and ones whose
+        // header is damaged (checked with the salt each fragment implies).
+        for j in endIndex..<files.count {
+            let header: SegmentHeader?
+            let from: Int
+            // Distance in log bytes from the end to this file's offset 0.
+            let base: Int
+            if j == endIndex {
+                header = files[j].header
+                from = end
+                base = -end
+            } else {
+                base = (segmentBytes - end) + Int(files[j].index - files[endIndex].index - 1) * segmentBytes
+                from = JournalFormat.segmentHeaderBytes
+                switch states[j] {
+                case .active(let h, _):
+                    guard h.baseLSN > chain.lastLSN, h.epoch >= chain.lastEpoch else { continue }
+                    // The header itself is evidence of a write past the end.
+                    header = h
+                    maxEpoch = max(maxEpoch, h.epoch)
+                    lastEvidenceDistance = max(lastEvidenceDistance, base + JournalFormat.segmentHeaderBytes)
+                case .blank, .damaged:
+                    header = nil
+                case .stale:
+                    continue
+                }
             }
-            let decoder = SegmentDecoder(bytes: files[c.j].bytes, header: c.header, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
-            var from = c.from
-            while let found = decoder.firstValidFragment(from: from, to: segmentBytes, accept: accept) {
-                maxEpoch = max(maxEpoch, found.header.epoch)
-                if found.header.committedLSN > chain.lastLSN {
+            forEachFragment(in: files[j], header: header, from: from, accept: accept) { offset, h in
+                maxEpoch = max(maxEpoch, h.epoch)
+                if h.committedLSN > chain.lastLSN {
                     // Written after the record past the end was durable, hence
                     // acknowledged: the damage destroyed acknowledged data.
-                    return .corrupt(Evidence(segmentIndex: c.j, offset: found.offset, resume: findResume(files: files, states: states, endIndex: endIndex, end: end, chain: chain)))
+                    proof = (j, offset)
+                    return false
                 }
                 fragments += 1
-                lastEvidenceDistance = max(lastEvidenceDistance, base + found.offset + JournalFormat.fragmentHeaderBytes + min(found.header.length, metadata.pageBytes))
-                from = found.offset + JournalFormat.fragmentAlignment
+                lastEvidenceDistance = max(lastEvidenceDistance, base + offset + JournalFormat.fragmentHeaderBytes + min(h.length, metadata.pageBytes))
+                return true
+            }
+            if let proof {
+                return .corrupt(Evidence(segmentIndex: proof.j, offset: proof.offset, resume: findResume(files: files, states: states, endIndex: endIndex, end: end, chain: chain)))
             }
         }
         if lastEvidenceDistance < 0 {
-            if mode == .absoluteConsistency {
+            if mode == .absoluteConsistency, files[endIndex].header != nil {
                 // A clean end is followed by the zero padding of its batch.
                 let block = roundUp(end, metadata.blockBytes)
                 if block > end, !files[endIndex].bytes.slice(end, min(block, segmentBytes) - end).isAllZero() {
@@ -445,6 +507,87 @@ struct Recovery {
             return .clean
         }
         return .torn(bytes: lastEvidenceDistance, fragments: fragments)
+    }
+
+    /// Calls `body` with each fragment at or after `from` in `segment` whose
+    /// header is valid and that `accept` takes, until `body` returns false.
+    /// With `header` nil (the segment header is damaged), fragments are
+    /// checked with the salt the segment's activation epoch implies
+    /// (journal-format.md, section 4), found by search, so data behind a
+    /// damaged header is still seen.
+    private func forEachFragment(
+        in segment: Segment, header: SegmentHeader?, from: Int,
+        accept: (FragmentHeader) -> Bool, _ body: (Int, FragmentHeader) -> Bool
+    ) {
+        let bytes = segment.bytes
+        if let header {
+            let decoder = SegmentDecoder(bytes: bytes, header: header, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
+            var p = from
+            while let found = decoder.firstValidFragment(from: p, to: bytes.count, accept: accept) {
+                if !body(found.offset, found.header) { return }
+                p = found.offset + JournalFormat.fragmentAlignment
+            }
+            return
+        }
+        // The salt comes from the epoch that activated the segment, which is
+        // at most the epoch of any fragment in it (later sessions continue a
+        // segment with its salt). Find it once, from the first fragment that
+        // validates, trying epochs downward from the fragment's own.
+        var seed: UInt32?
+        var candidatesTried = 0
+        let candidatesMax = 1 << 20
+        var p = roundUp(max(JournalFormat.segmentHeaderBytes, 0), JournalFormat.fragmentAlignment)
+        let limit = bytes.count - JournalFormat.fragmentHeaderBytes
+        while p <= limit {
+            let type = bytes[p + FragmentHeader.typeOffset]
+            if type >= 1 && type <= 4 && bytes[p + 33] == 0 && bytes.le16(p + 34) == 0 {
+                if let seed {
+                    if p >= from, let h = FragmentHeader.decode(bytes, at: p, seed: seed), accept(h) {
+                        if !body(p, h) { return }
+                    }
+                } else if candidatesTried < candidatesMax {
+                    var epoch = bytes.le32(p + 36)
+                    while epoch >= 1 && candidatesTried < candidatesMax {
+                        candidatesTried += 1
+                        let candidate = FragmentHeader.seed(salt: JournalFormat.salt(journalID: metadata.journalID, index: segment.index, epoch: epoch))
+                        if FragmentHeader.decode(bytes, at: p, seed: candidate) != nil {
+                            seed = candidate
+                            break
+                        }
+                        epoch -= 1
+                    }
+                    if let seed, p >= from, let h = FragmentHeader.decode(bytes, at: p, seed: seed), accept(h) {
+                        if !body(p, h) { return }
+                    }
+                }
+            }
+            p += JournalFormat.fragmentAlignment
+        }
+    }
+
+    /// The log's lowest file has a damaged header yet holds fragments. If
+    /// they, or anything after, prove acknowledged data, that is corruption;
+    /// otherwise it was the torn first write of its segment: the log is empty
+    /// and resumes at the first LSN found there.
+    private func recoverFromDamagedStart(
+        files: [Segment], states: [HeaderState], at i: Int, firstLSN: LSN, maxEpoch: UInt32,
+        highestIndex: UInt64, spares: [String], leftovers: [String]
+    ) throws(JournalError) -> RecoveredLog {
+        let chain = ChainState(lastCRC: 0, lastLSN: firstLSN - 1, lastEpoch: 0)
+        var maxEpoch = maxEpoch
+        var report = RecoveryReport()
+        let end = JournalFormat.segmentHeaderBytes
+        switch try examineBeyond(files: files, states: states, endIndex: i, end: end, chain: chain, maxEpoch: &maxEpoch) {
+        case .clean, .torn:
+            if mode == .absoluteConsistency {
+                throw .corruption(segment: files[i].name, offset: 0, detail: "segment header torn at the start of the log; absolute consistency refuses it")
+            }
+            report.outcome = .tornTailCut
+        case .corrupt(let evidence):
+            throw .corruption(segment: files[i].name, offset: 0, detail: "segment header fails its checksum, but acknowledged records follow at \(files[evidence.segmentIndex].name):\(evidence.offset)")
+        }
+        return finish(files: files, live: [], endIndex: i, end: end, chain: chain, maxEpoch: maxEpoch,
+                      report: report, highestIndex: highestIndex, spares: spares, leftovers: leftovers)
     }
 
     /// The first record past the end, in the end segment or a later active
