@@ -143,11 +143,12 @@ struct Recovery {
         case damaged
 
         /// A file whose header cannot be used, but whose fragments might be
-        /// found with the salt their epochs imply.
+        /// found with the salt derived for its index: a stale header can be
+        /// left in place when the write that activated the file went astray.
         var mayHideData: Bool {
             switch self {
-            case .blank, .damaged: true
-            case .active, .stale: false
+            case .blank, .damaged, .stale: true
+            case .active: false
             }
         }
     }
@@ -230,7 +231,7 @@ struct Recovery {
             }
             if states[i].mayHideData {
                 var fragments: [FragmentHeader] = []
-                forEachFragment(in: files[i], header: nil, from: JournalFormat.segmentHeaderBytes, accept: { _ in true }) { _, h in
+                forEachFragment(in: files[i], header: nil, from: JournalFormat.segmentHeaderBytes, epochFloor: 1, accept: { _ in true }) { _, h in
                     fragments.append(h)
                     return true
                 }
@@ -474,13 +475,14 @@ struct Recovery {
                     header = h
                     maxEpoch = max(maxEpoch, h.epoch)
                     lastEvidenceDistance = max(lastEvidenceDistance, base + JournalFormat.segmentHeaderBytes)
-                case .blank, .damaged:
+                case .blank, .damaged, .stale:
                     header = nil
-                case .stale:
-                    continue
                 }
             }
-            forEachFragment(in: files[j], header: header, from: from, accept: accept) { offset, h in
+            // A later file was activated by a session no older than the one
+            // that activated the end segment: its salt's epoch is at least that.
+            let epochFloor = files[endIndex].header?.epoch ?? 1
+            forEachFragment(in: files[j], header: header, from: from, epochFloor: epochFloor, accept: accept) { offset, h in
                 maxEpoch = max(maxEpoch, h.epoch)
                 if h.committedLSN > chain.lastLSN {
                     // Written after the record past the end was durable, hence
@@ -516,7 +518,7 @@ struct Recovery {
     /// (journal-format.md, section 4), found by search, so data behind a
     /// damaged header is still seen.
     private func forEachFragment(
-        in segment: Segment, header: SegmentHeader?, from: Int,
+        in segment: Segment, header: SegmentHeader?, from: Int, epochFloor: UInt32 = 1,
         accept: (FragmentHeader) -> Bool, _ body: (Int, FragmentHeader) -> Bool
     ) {
         let bytes = segment.bytes
@@ -547,7 +549,7 @@ struct Recovery {
                     }
                 } else if candidatesTried < candidatesMax {
                     var epoch = bytes.le32(p + 36)
-                    while epoch >= 1 && candidatesTried < candidatesMax {
+                    while epoch >= max(epochFloor, 1) && candidatesTried < candidatesMax {
                         candidatesTried += 1
                         let candidate = FragmentHeader.seed(salt: JournalFormat.salt(journalID: metadata.journalID, index: segment.index, epoch: epoch))
                         if FragmentHeader.decode(bytes, at: p, seed: candidate) != nil {
