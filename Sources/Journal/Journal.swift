@@ -876,7 +876,9 @@ public final class Journal: @unchecked Sendable {
     /// Releases every segment whose records all have LSNs below `lsn`. The
     /// segment being written is never released. Released files are kept for
     /// reuse (up to `recycledSegmentsMax`) or deleted; either is durable when
-    /// this returns. Waits for readers of released segments to finish.
+    /// this returns, except that a file kept for reuse may reappear in the log
+    /// after a crash (its rename is made durable by the next directory
+    /// change). Waits for readers of released segments to finish.
     /// Returns the number of segments released.
     @discardableResult
     public func truncate(before lsn: LSN) throws(JournalError) -> Int {
@@ -895,8 +897,12 @@ public final class Journal: @unchecked Sendable {
             do {
                 let keep = lock.withLock { recyclable.count < options.recycledSegmentsMax }
                 if keep {
+                    // Lazily: if a crash undoes it, the log just starts
+                    // earlier again (truncation promises that older records
+                    // are not needed, not that they are gone); the rename
+                    // that reuses the file is durable and carries it along.
                     let name = JournalFormat.spareFilePrefix + "\(segment.index)" + JournalFormat.segmentFileSuffix
-                    try storage.rename(segment.name, to: name)
+                    try storage.renameLazily(segment.name, to: name)
                     lock.withLock { recyclable.append(name) }
                 } else {
                     try storage.remove(segment.name)

@@ -204,6 +204,12 @@ public final class FileSystemStorage: StorageDirectory {
         try syncDirectory()
     }
 
+    public func renameLazily(_ from: String, to: String) throws(StorageError) {
+        let a = full(from)
+        let b = full(to)
+        _ = try Self.retryingEINTR("rename", a) { Glibc.rename(a, b) }
+    }
+
     public func remove(_ name: String) throws(StorageError) {
         let p = full(name)
         _ = try Self.retryingEINTR("unlink", p) { unlink(p) }

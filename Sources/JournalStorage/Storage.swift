@@ -72,6 +72,11 @@ public protocol StorageDirectory: AnyObject, Sendable {
     /// Removes `name`. Durable when it returns.
     func remove(_ name: String) throws(StorageError)
 
+    /// Renames `from` to `to` without waiting for the change to be durable:
+    /// a later durable directory change (`rename`, `remove`,
+    /// `createZeroFilled`) makes it durable too. For changes a crash may undo.
+    func renameLazily(_ from: String, to: String) throws(StorageError)
+
     /// Takes the directory's exclusive writer lock, or fails with
     /// `EWOULDBLOCK` when another writer holds it. The lock is held until the
     /// returned object is released.
@@ -89,6 +94,11 @@ extension StorageWriteQueue {
 }
 
 extension StorageDirectory {
+    /// Storage without a cheaper path renames durably.
+    public func renameLazily(_ from: String, to: String) throws(StorageError) {
+        try rename(from, to: to)
+    }
+
     /// Storage that cannot tell the two apart opens files read-write.
     public func openReadOnly(_ name: String) throws(StorageError) -> any StorageFile {
         try open(name)
