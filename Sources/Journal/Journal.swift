@@ -985,6 +985,12 @@ public final class Journal: @unchecked Sendable {
         return (segment, header, entry)
     }
 
+    /// The base LSN of the live segment after `segment`, if any. Lock held.
+    func baseLSN(after segment: Segment) -> LSN? {
+        guard let i = segments.firstIndex(where: { $0 === segment }), i + 1 < segments.count else { return nil }
+        return segments[i + 1].header?.baseLSN
+    }
+
     func unpin(_ segment: Segment) {
         lock.lock()
         segment.readers -= 1

@@ -23,6 +23,10 @@ public enum JournalFormat {
     static let metadataMagic: [UInt8] = Array("SWJNLMTA".utf8)
     static let segmentMagic: [UInt8] = Array("SWJNLSEG".utf8)
 
+    /// The largest LSN a journal uses. Readers reject larger ones, so that
+    /// LSN arithmetic (the next LSN, a range's end) can never overflow.
+    public static let lsnMax: LSN = 1 << 62
+
     /// Bytes of the segment header at the start of every segment.
     public static let segmentHeaderBytes = 128
     /// Bytes of every fragment header.
@@ -226,7 +230,7 @@ struct SegmentHeader: Equatable, Sendable {
             pageBytes: Int(bytes.le32(56)),
             windowBytes: Int(truncatingIfNeeded: bytes.le64(64)),
             previousCRC: bytes.le32(72))
-        guard header.baseLSN >= 1 else { throw .invalidField("base LSN 0") }
+        guard header.baseLSN >= 1, header.baseLSN <= JournalFormat.lsnMax else { throw .invalidField("base LSN out of range") }
         return (header, crc)
     }
 
@@ -294,7 +298,7 @@ struct FragmentHeader: Equatable, Sendable {
         guard CRC32C.update(seed, bytes.slice(offset + 4, size - 4)) == crc else { return nil }
         let lsn = bytes.le64(offset + 16)
         let committed = bytes.le64(offset + 24)
-        guard committed < lsn else { return nil }
+        guard committed < lsn, lsn <= JournalFormat.lsnMax else { return nil }
         return FragmentHeader(
             headerCRC: crc, payloadCRC: bytes.le32(offset + 4), previousCRC: bytes.le32(offset + 8),
             length: Int(bytes.le32(offset + 12)), lsn: lsn, committedLSN: committed, type: type,

@@ -67,8 +67,11 @@ extension Journal {
         let limit = min(last ?? durableLSN, durableLSN)
         var next = max(lsn, oldestLSN)
         while next <= limit {
+            let before = next
             let (segment, header, entry) = try pinSegment(for: next)
-            defer { unpin(segment) }
+            defer {
+                unpin(segment)
+            }
             let decoder = decoder(for: segment, header: header)
             guard var record = decoder.record(at: entry.offset, continuing: nil), record.lsn == entry.lsn else {
                 throw JournalError.corruption(segment: segment.name, offset: entry.offset, detail: "indexed record \(entry.lsn) fails validation")
@@ -92,6 +95,15 @@ extension Journal {
                 } else {
                     throw JournalError.corruption(segment: segment.name, offset: record.end, detail: "record after \(record.lsn) fails validation")
                 }
+            }
+            if next == before {
+                // Nothing at or after `next` in this segment: a gap salvage
+                // skipped runs past its end. Go on at the next segment.
+                guard let following = lock.withLock({ baseLSN(after: segment) }) else { return }
+                guard following > next else {
+                    throw JournalError.corruption(segment: segment.name, offset: 0, detail: "LSN \(next) is not where the segments say")
+                }
+                next = following
             }
         }
     }

@@ -608,7 +608,7 @@ struct Recovery {
             let decoder = SegmentDecoder(bytes: files[j].bytes, header: header, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
             var from = j == endIndex ? end : JournalFormat.segmentHeaderBytes
             while let found = decoder.firstValidFragment(from: from, to: metadata.segmentBytes, accept: {
-                $0.type.startsRecord && $0.lsn > chain.lastLSN && $0.epoch >= chain.lastEpoch
+                $0.type.startsRecord && $0.lsn > chain.lastLSN && $0.lsn >= header.baseLSN && $0.epoch >= chain.lastEpoch
             }) {
                 if decoder.record(at: found.offset, continuing: nil) != nil { return (j, found.header.lsn, found.offset) }
                 from = found.offset + JournalFormat.fragmentAlignment
