@@ -7,7 +7,7 @@ DATA ?= ./data
 CLI_DEBUG := .build/debug/journalctl-swift
 CLI_RELEASE := .build/release/journalctl-swift
 
-.PHONY: setup build release run test test-unit test-models test-tsan bench clean crash-long
+.PHONY: setup build release run test test-unit test-models test-tsan bench fuzz clean crash-long
 
 # Installs the Debian packages only when one is missing.
 setup:
@@ -50,6 +50,11 @@ test-tsan: setup
 CRASH_MINUTES ?= 240
 crash-long: release
 	$(CLI_RELEASE) crash-sim --minutes $(CRASH_MINUTES) --points 200
+
+# libFuzzer over segment decoding, recovery and reading (Tools/fuzz/README.md).
+FUZZ_SECONDS ?= 300
+fuzz: setup
+	Tools/fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: release
 	$(CLI_RELEASE) bench all
