@@ -265,103 +265,27 @@ struct Recovery {
         var i = firstActive
         guard case .active(let firstHeader, let firstCRC) = states[i] else { preconditionFailure() }
         var chain = ChainState(lastCRC: firstCRC, lastLSN: firstHeader.baseLSN - 1, lastEpoch: firstHeader.epoch)
-        var end = JournalFormat.segmentHeaderBytes
         report.firstLSN = firstHeader.baseLSN
 
-        scanning: while true {
-            let segment = files[i]
-            guard case .active(let header, let crc) = states[i] else { preconditionFailure() }
-            segment.header = header
-            segment.headerCRC = crc
+        /// Makes active segment `j` part of the log and returns its decoder.
+        func enter(_ j: Int) -> SegmentDecoder {
+            guard case .active(let header, let crc) = states[j] else { preconditionFailure("only active segments join the log") }
+            files[j].header = header
+            files[j].headerCRC = crc
             maxEpoch = max(maxEpoch, header.epoch)
-            live.append(segment)
-            let decoder = SegmentDecoder(bytes: segment.bytes, header: header, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
-            // At 128, or at the next block when the segment's first batch
-            // tore and a later session resumed there.
-            var next = decoder.record(after: JournalFormat.segmentHeaderBytes, continuing: chain)
-            var resumed = false
-            end = JournalFormat.segmentHeaderBytes
-            while true {
-                while let r = next {
-                    segment.noteRecord(lsn: r.lsn, offset: r.start, resumed: resumed)
-                    resumed = false
-                    report.recordCount += 1
-                    chain = r.chainAfter
-                    maxEpoch = max(maxEpoch, r.epoch)
-                    end = r.end
-                    next = decoder.record(after: r.end, continuing: chain)
-                }
-                // The chain stops at `end` in this segment. Does the next
-                // segment continue it?
-                if i + 1 < files.count, files[i + 1].index == segment.index + 1,
-                   case .active(let h, let c) = states[i + 1],
-                   h.baseLSN == chain.lastLSN + 1, h.previousCRC == chain.lastCRC, h.epoch >= chain.lastEpoch {
-                    i += 1
-                    chain = ChainState(lastCRC: c, lastLSN: h.baseLSN - 1, lastEpoch: h.epoch)
-                    continue scanning
-                }
-                // The end of the valid chain. Classify what lies beyond.
-                let verdict = try examineBeyond(files: files, states: states, endIndex: i, end: end, chain: chain, maxEpoch: &maxEpoch)
-                switch verdict {
-                case .clean:
-                    break scanning
-                case .torn(let bytes, let fragments):
-                    if mode == .absoluteConsistency {
-                        throw .corruption(segment: segment.name, offset: end, detail: "torn write at the end of the log (\(fragments) fragments in \(bytes) bytes); absolute consistency refuses it")
-                    }
-                    report.outcome = .tornTailCut
-                    report.discardedBytes = bytes
-                    report.discardedFragments = fragments
-                    break scanning
-                case .corrupt(let where_):
-                    guard mode == .salvage, let resume = where_.resume else {
-                        throw .corruption(segment: segment.name, offset: end, detail: "record fails validation but valid records follow at \(files[where_.segmentIndex].name):\(where_.offset)")
-                    }
-                    report.outcome = .salvaged
-                    report.gaps.append(.init(segment: segment.name, offset: end, lastLSNBefore: chain.lastLSN, firstLSNAfter: resume.lsn))
-                    if resume.segmentIndex != i {
-                        // Resume in a later segment: intermediate files are dropped from the log.
-                        i = resume.segmentIndex
-                        guard case .active(let h, let c) = states[i] else { preconditionFailure() }
-                        files[i].header = h
-                        files[i].headerCRC = c
-                        live.append(files[i])
-                        maxEpoch = max(maxEpoch, h.epoch)
-                        let d = SegmentDecoder(bytes: files[i].bytes, header: h, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
-                        next = d.record(at: resume.offset, continuing: nil)
-                        assert(next != nil, "salvage resumes at a record that decodes")
-                        // Continue the loop over the new segment.
-                        return try continueSalvage(files: files, states: states, from: i, decoder: d, first: next, live: live, report: report, maxEpoch: maxEpoch, highestIndex: highestIndex, spares: spares, leftovers: leftovers)
-                    }
-                    next = decoder.record(at: resume.offset, continuing: nil)
-                    resumed = true
-                    assert(next != nil, "salvage resumes at a record that decodes")
-                }
-            }
+            live.append(files[j])
+            return SegmentDecoder(bytes: files[j].bytes, header: header, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
         }
-        return finish(files: files, live: live, endIndex: i, end: end, chain: chain, maxEpoch: maxEpoch,
-                      report: report, highestIndex: highestIndex, spares: spares, leftovers: leftovers)
-    }
 
-    /// Salvage that resumed in a later segment: restart the scan there with a
-    /// fresh chain. Rare enough to share the code by recursion-free restart.
-    private func continueSalvage(
-        files: [Segment], states: [HeaderState], from i: Int, decoder: SegmentDecoder, first: DecodedRecord?,
-        live: [Segment], report: RecoveryReport, maxEpoch: UInt32, highestIndex: UInt64, spares: [String], leftovers: [String]
-    ) throws(JournalError) -> RecoveredLog {
-        var report = report
-        var live = live
-        var maxEpoch = maxEpoch
-        var index = i
-        var next = first
-        var chain = ChainState(lastCRC: 0, lastLSN: 0, lastEpoch: 0)
+        var decoder = enter(i)
+        // At 128, or at the next block when the segment's first batch tore
+        // and a later session resumed there.
+        var next = decoder.record(after: JournalFormat.segmentHeaderBytes, continuing: chain)
         var end = JournalFormat.segmentHeaderBytes
-        var decoder = decoder
-        var resumed = true
-        while true {
-            let segment = files[index]
+        var resumed = false
+        scanning: while true {
             while let r = next {
-                segment.noteRecord(lsn: r.lsn, offset: r.start, resumed: resumed)
+                files[i].noteRecord(lsn: r.lsn, offset: r.start, resumed: resumed)
                 resumed = false
                 report.recordCount += 1
                 chain = r.chainAfter
@@ -369,47 +293,48 @@ struct Recovery {
                 end = r.end
                 next = decoder.record(after: r.end, continuing: chain)
             }
-            if index + 1 < files.count, files[index + 1].index == segment.index + 1,
-               case .active(let h, let c) = states[index + 1],
+            // The chain stops at `end` in this segment. Does the next segment
+            // continue it?
+            if i + 1 < files.count, files[i + 1].index == files[i].index + 1,
+               case .active(let h, let c) = states[i + 1],
                h.baseLSN == chain.lastLSN + 1, h.previousCRC == chain.lastCRC, h.epoch >= chain.lastEpoch {
-                index += 1
-                files[index].header = h
-                files[index].headerCRC = c
-                live.append(files[index])
-                maxEpoch = max(maxEpoch, h.epoch)
-                decoder = SegmentDecoder(bytes: files[index].bytes, header: h, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
+                i += 1
                 chain = ChainState(lastCRC: c, lastLSN: h.baseLSN - 1, lastEpoch: h.epoch)
+                decoder = enter(i)
                 next = decoder.record(after: JournalFormat.segmentHeaderBytes, continuing: chain)
                 end = JournalFormat.segmentHeaderBytes
                 continue
             }
-            let verdict = try examineBeyond(files: files, states: states, endIndex: index, end: end, chain: chain, maxEpoch: &maxEpoch)
-            switch verdict {
+            // The end of the valid chain. Classify what lies beyond.
+            switch try examineBeyond(files: files, states: states, endIndex: i, end: end, chain: chain, maxEpoch: &maxEpoch) {
             case .clean:
-                return finish(files: files, live: live, endIndex: index, end: end, chain: chain, maxEpoch: maxEpoch,
-                              report: report, highestIndex: highestIndex, spares: spares, leftovers: leftovers)
-            case .torn:
-                return finish(files: files, live: live, endIndex: index, end: end, chain: chain, maxEpoch: maxEpoch,
-                              report: report, highestIndex: highestIndex, spares: spares, leftovers: leftovers)
-            case .corrupt(let w):
-                guard let resume = w.resume else {
-                    return finish(files: files, live: live, endIndex: index, end: end, chain: chain, maxEpoch: maxEpoch,
-                                  report: report, highestIndex: highestIndex, spares: spares, leftovers: leftovers)
+                break scanning
+            case .torn(let bytes, let fragments):
+                if mode == .absoluteConsistency {
+                    throw .corruption(segment: files[i].name, offset: end, detail: "torn write at the end of the log (\(fragments) fragments in \(bytes) bytes); absolute consistency refuses it")
                 }
-                report.gaps.append(.init(segment: segment.name, offset: end, lastLSNBefore: chain.lastLSN, firstLSNAfter: resume.lsn))
-                if resume.segmentIndex != index {
-                    index = resume.segmentIndex
-                    guard case .active(let h, let c) = states[index] else { preconditionFailure() }
-                    files[index].header = h
-                    files[index].headerCRC = c
-                    live.append(files[index])
-                    maxEpoch = max(maxEpoch, h.epoch)
-                    decoder = SegmentDecoder(bytes: files[index].bytes, header: h, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
+                if report.outcome == .clean { report.outcome = .tornTailCut }
+                report.discardedBytes = bytes
+                report.discardedFragments = fragments
+                break scanning
+            case .corrupt(let evidence):
+                guard mode == .salvage, let resume = evidence.resume else {
+                    throw .corruption(segment: files[i].name, offset: end, detail: "record fails validation but valid records follow at \(files[evidence.segmentIndex].name):\(evidence.offset)")
+                }
+                report.outcome = .salvaged
+                report.gaps.append(.init(segment: files[i].name, offset: end, lastLSNBefore: chain.lastLSN, firstLSNAfter: resume.lsn))
+                if resume.segmentIndex != i {
+                    // Resume in a later segment: the files between leave the log.
+                    i = resume.segmentIndex
+                    decoder = enter(i)
                 }
                 next = decoder.record(at: resume.offset, continuing: nil)
+                assert(next != nil, "salvage resumes at a record that decodes")
                 resumed = true
             }
         }
+        return finish(files: files, live: live, endIndex: i, end: end, chain: chain, maxEpoch: maxEpoch,
+                      report: report, highestIndex: highestIndex, spares: spares, leftovers: leftovers)
     }
 
     private func finish(
