@@ -27,11 +27,22 @@ public struct BenchPagedFile: ParsableCommand {
     @Flag(help: "A quarter of the bytes per run, for a smoke test.")
     var quick = false
 
+    @Option(help: "Run only the cells whose name contains one of these comma-separated strings.")
+    var cell: String?
+
+    @Flag(help: "Diagnostic: the flat side also does one atomic read-modify-write after each write's copy, as the paged file's writer gate does (a full barrier on x86 that waits for the copy's stores to drain).")
+    var flatFence = false
+
     public init() {}
 
     public func run() throws {
         guard rounds > 0 else { throw ValidationError("--rounds must be positive") }
-        let results = try PagedFileBench(quick: quick).run(rounds: rounds) { line in
+        let filters = cell.map { $0.split(separator: ",").map(String.init) } ?? []
+        let cells = PagedFileBench.cells.filter { candidate in
+            filters.isEmpty || filters.contains { candidate.name.contains($0) }
+        }
+        guard !cells.isEmpty else { throw ValidationError("--cell matches no cell") }
+        let results = try PagedFileBench(quick: quick, flatFence: flatFence).run(cells: cells, rounds: rounds) { line in
             if !json { print(line) }
         }
         for result in results {
@@ -88,13 +99,15 @@ final class PagedFileBench: @unchecked Sendable {
     static let fileBytes = 256 << 20
     static let blockBytes = 4 << 20
     let bytesPerRun: Int
+    let flatFence: Bool
 
     private let pool: PagePool
     private let file: PagedFile
     private let flat: UnsafeMutableRawPointer
 
-    init(quick: Bool) throws {
+    init(quick: Bool, flatFence: Bool = false) throws {
         bytesPerRun = quick ? 256 << 20 : 1 << 30
+        self.flatFence = flatFence
         // Room for the overwrite file and a fresh file at once.
         pool = try PagePool(capacityBytes: 2 * Self.fileBytes + (64 << 20))
         file = try PagedFile(pool: pool)
@@ -147,12 +160,12 @@ final class PagedFileBench: @unchecked Sendable {
         Cell(name: "overwrite-1MiB-1w", operation: .write, threads: 1, requestBytes: 1 << 20),
     ]
 
-    func run(rounds: Int, progress: (String) -> Void) throws -> [PagedFileBenchResult] {
-        var paged = [[Double]](repeating: [], count: Self.cells.count)
-        var flatResults = [[Double]](repeating: [], count: Self.cells.count)
+    func run(cells: [Cell] = PagedFileBench.cells, rounds: Int, progress: (String) -> Void) throws -> [PagedFileBenchResult] {
+        var paged = [[Double]](repeating: [], count: cells.count)
+        var flatResults = [[Double]](repeating: [], count: cells.count)
         var random = BenchRandom(seed: 0x5EED)
         for round in 0 ..< rounds {
-            for (index, cell) in Self.cells.enumerated() {
+            for (index, cell) in cells.enumerated() {
                 let plan = makePlan(cell, random: &random)
                 // Alternate which side goes first.
                 if (round + index) % 2 == 0 {
@@ -165,8 +178,8 @@ final class PagedFileBench: @unchecked Sendable {
             }
             progress("round \(round + 1)/\(rounds) done")
         }
-        return Self.cells.indices.map {
-            PagedFileBenchResult(cell: Self.cells[$0].name, paged: paged[$0], flat: flatResults[$0])
+        return cells.indices.map {
+            PagedFileBenchResult(cell: cells[$0].name, paged: paged[$0], flat: flatResults[$0])
         }
     }
 
@@ -221,6 +234,8 @@ final class PagedFileBench: @unchecked Sendable {
         let base = cell.operation == .firstTouch ? try Self.mapFlat() : flat
         defer { if cell.operation == .firstTouch { munmap(base, Self.fileBytes) } }
         let address = UInt(bitPattern: base)
+        let fence = flatFence
+        let fenceCount = Atomic<Int>(0)
         let seconds = timeThreads(cell: cell, plan: plan) { buffer, offset in
             guard let mapped = UnsafeMutableRawPointer(bitPattern: address), let request = buffer.baseAddress else { return }
             let region = mapped + offset
@@ -228,6 +243,7 @@ final class PagedFileBench: @unchecked Sendable {
                 memcpy(request, region, buffer.count)
             } else {
                 memcpy(region, request, buffer.count)
+                if fence { fenceCount.wrappingAdd(1, ordering: .releasing) }
             }
         }
         return Double(plan.reduce(0) { $0 + $1.count } * cell.requestBytes) / seconds / 1e9
