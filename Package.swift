@@ -84,6 +84,13 @@ let package = Package(
             dependencies: ["PageStore", "Journal", "JournalStorage"],
             swiftSettings: strict
         ),
+        // The key-value store as a workload of the power-cut explorer: used by
+        // tests and by `journalctl-swift crash-sim --workload kv`.
+        .target(
+            name: "StoreCrashTesting",
+            dependencies: ["KeyValueStore", "PageStore", "Journal", "JournalStorage", "JournalTesting"],
+            swiftSettings: strict
+        ),
         // SQLite from the system (libsqlite3-dev), for `bench kv`.
         .systemLibrary(
             name: "CSQLite",
@@ -94,6 +101,7 @@ let package = Package(
             dependencies: [
                 "Journal", "JournalStorage", "JournalTesting", "PagedFile",
                 "KeyValueStore", "CSQLite",
+                "StoreCrashTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")
             ],
@@ -137,6 +145,11 @@ let package = Package(
         .testTarget(
             name: "KeyValueStoreTests",
             dependencies: ["KeyValueStore", "PageStore", "Journal", "JournalStorage", "JournalTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "StoreCrashTestingTests",
+            dependencies: ["StoreCrashTesting", "KeyValueStore", "JournalTesting"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Journal
 import JournalTesting
+import StoreCrashTesting
 
 #if canImport(Glibc)
 import Glibc
@@ -16,7 +17,10 @@ struct CrashSim: ParsableCommand, LoggingCommand {
             bit-flips, misdirected-writes): small workloads are cut after every I/O boundary, large \
             ones at seeded random boundaries; each recovery is cut too, and recovered again. Prints \
             the crash points explored and the violations found; a violation exits 70 and prints the \
-            command that reproduces it on stderr. --seed S --cut K reruns one point.
+            command that reproduces it on stderr. --seed S --cut K reruns one point. --workload kv \
+            explores the key-value store instead (transactions and checkpoints on the page store), \
+            every seed cut after every I/O boundary, without injected faults: a recovery must hold the \
+            state after some prefix of the batches that includes every acknowledged one.
             """)
 
     @Option(name: .long, help: "Seeds to explore, from --seed (default 0).")
@@ -40,7 +44,8 @@ struct CrashSim: ParsableCommand, LoggingCommand {
     @Option(name: .long, help: "Run for this many minutes, seed after seed (instead of --seeds).")
     var minutes: Double?
 
-    @Option(name: .long, help: ArgumentHelp("Explore every seed with this workload size: small or large.", valueName: "size"))
+    @Option(name: .long, help: ArgumentHelp(
+        "Explore every seed with this journal workload size (small or large), or the key-value store (kv).", valueName: "workload"))
     var workload: String?
 
     @Option(name: .long, help: ArgumentHelp("Explore every seed under this fault profile.", valueName: "profile"))
@@ -80,8 +85,13 @@ struct CrashSim: ParsableCommand, LoggingCommand {
             guard Self.minutesRange.contains(minutes) else { throw ValidationError("--minutes \(minutes) is not in 0.001...10080") }
             guard seeds == nil else { throw ValidationError("--minutes and --seeds exclude each other") }
         }
-        if let workload, JournalCrashScenario.Size(rawValue: workload) == nil {
-            throw ValidationError("--workload \(workload): expected small or large")
+        if let workload, workload != Self.keyValueWorkload, JournalCrashScenario.Size(rawValue: workload) == nil {
+            throw ValidationError("--workload \(workload): expected small, large or \(Self.keyValueWorkload)")
+        }
+        if isKeyValue {
+            if profile != nil || defect != nil || exhaustiveRecords != JournalCrashScenario.exhaustiveRecordsDefault {
+                throw ValidationError("--workload \(Self.keyValueWorkload) takes no --profile, --defect or --exhaustive-records")
+            }
         }
         if let profile, CrashFaultProfile(rawValue: profile) == nil {
             throw ValidationError("--profile \(profile): expected one of \(CrashFaultProfile.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -89,6 +99,28 @@ struct CrashSim: ParsableCommand, LoggingCommand {
         if let defect, !JournalDefects.named.contains(where: { $0.0 == defect }) {
             throw ValidationError("--defect \(defect): expected one of \(JournalDefects.named.map(\.0).joined(separator: ", "))")
         }
+    }
+
+    /// The `--workload` value of the key-value store.
+    static let keyValueWorkload = "kv"
+    var isKeyValue: Bool { workload == Self.keyValueWorkload }
+    var keyValueExplorer: CrashExplorer<KeyValueStoreCrashWorkload> { CrashExplorer(KeyValueStoreCrashWorkload()) }
+
+    /// Explores one seed: the key-value store exhaustively, or the seed's
+    /// journal scenario (kept in `scenarios` for reports).
+    func explore(seed: UInt64, scenarios: inout [UInt64: JournalCrashScenario]) -> CrashReport {
+        if isKeyValue { return keyValueExplorer.exploreExhaustively(seed: seed) }
+        let s = scenario(seed: seed)
+        scenarios[seed] = s
+        return s.explore(randomPoints: points)
+    }
+
+    func describe(seed: UInt64, scenarios: [UInt64: JournalCrashScenario]) -> String {
+        if isKeyValue {
+            let w = KeyValueStoreCrashWorkload()
+            return "seed \(seed): key-value store, \(w.batchCount) batches, a checkpoint every \(w.checkpointEvery)"
+        }
+        return scenarios[seed]?.description ?? "seed \(seed)"
     }
 
     func scenario(seed: UInt64) -> JournalCrashScenario {
@@ -113,7 +145,9 @@ struct CrashSim: ParsableCommand, LoggingCommand {
         let first = seed ?? 0
         var report = CrashReport()
         var scenarios: [UInt64: JournalCrashScenario] = [:]
-        if let cut {
+        if let cut, isKeyValue {
+            report = keyValueExplorer.explore(seed: first, cut: cut, recoveryCut: recoveryCut)
+        } else if let cut {
             let s = scenario(seed: first)
             scenarios[first] = s
             report = s.explorer.explore(seed: first, cut: cut, recoveryCut: recoveryCut)
@@ -121,17 +155,13 @@ struct CrashSim: ParsableCommand, LoggingCommand {
             let deadline = ContinuousClock.now + .milliseconds(Int64(minutes * 60_000))
             var next = first
             while ContinuousClock.now < deadline {
-                let s = scenario(seed: next)
-                scenarios[next] = s
-                report.add(s.explore(randomPoints: points))
+                report.add(explore(seed: next, scenarios: &scenarios))
                 next &+= 1
             }
         } else {
             let count = UInt64(seeds ?? (seed == nil ? 20 : 1))
             for next in first..<(first &+ count) {
-                let s = scenario(seed: next)
-                scenarios[next] = s
-                report.add(s.explore(randomPoints: points))
+                report.add(explore(seed: next, scenarios: &scenarios))
             }
         }
         if json {
@@ -139,7 +169,7 @@ struct CrashSim: ParsableCommand, LoggingCommand {
                 JSON.object([
                     ("seed", "\(v.point.seed)"), ("cut", "\(v.point.cut)"),
                     ("recovery_cut", v.point.recoveryCut.map { "\($0)" } ?? "null"),
-                    ("scenario", JSON.quote(scenarios[v.point.seed]?.description ?? "")),
+                    ("scenario", JSON.quote(describe(seed: v.point.seed, scenarios: scenarios))),
                     ("description", JSON.quote(v.description)), ("rerun", JSON.quote(rerun(v.point))),
                 ])
             }
@@ -155,7 +185,7 @@ struct CrashSim: ParsableCommand, LoggingCommand {
         }
         guard report.violationCount > 0 else { return }
         for v in report.violations {
-            let scenario = scenarios[v.point.seed]?.description ?? "seed \(v.point.seed)"
+            let scenario = describe(seed: v.point.seed, scenarios: scenarios)
             writeStandardError("violation at \(v.point) (\(scenario)): \(v.description)\n  rerun: \(rerun(v.point))")
         }
         if report.violationsDropped > 0 { writeStandardError("... and \(report.violationsDropped) more violation(s)") }

@@ -1,0 +1,213 @@
+public import JournalTesting
+public import KeyValueStore
+public import PageStore
+import Journal
+import JournalStorage
+
+// The key-value store as a workload of the power-cut explorer: transactions
+// (batches of puts and deletes, each one page-store transaction) and
+// checkpoints (snapshot written, journal truncated) on the simulated disk.
+//
+// The run. Creates the store (a cut may land in the creation), opens it in
+// manual runtime and runs the batches of `KeyValueCrashWorkload` (seeded by
+// the run's seed): each queued with `writeLazy`, every `durableEvery`-th
+// (and the last) waited for; a checkpoint after every `checkpointEvery`
+// batches; then a final checkpoint and a close. Small journal segments make
+// the workload roll over segments and the checkpoints release them.
+//
+// The model: whether `create` returned, the batches issued (handed to the
+// store) and acknowledged (durable, always a prefix).
+//
+// The checks of a recovery (`check`):
+// 1. the recovered contents equal the state after some prefix of the issued
+//    batches that includes every acknowledged one (each batch whole or
+//    absent, in order; see `KeyValueCrashWorkload.matchingPrefix`);
+// 2. recovery does not refuse, unless the store's creation never finished
+//    (then "not a store" is right: nothing was promised);
+// 3. the simulated disk saw no breach of the storage contract.
+// A recovery cut by the explorer and recovered again must give the same
+// contents (the explorer's own check).
+
+/// A crash workload over the key-value store (and so the page store and
+/// its journal). See the comment at the top of this file.
+public struct KeyValueStoreCrashWorkload: CrashWorkload {
+    public var batchCount: Int
+    public var operationsPerBatchMax: Int
+    public var keySpace: Int
+    public var valueBytesMax: Int
+    /// Every this many batches, one is waited for (acknowledged).
+    public var durableEvery: Int
+    /// A checkpoint after every this many batches (0: only the final one).
+    public var checkpointEvery: Int
+    public var retention: JournalRetention
+
+    public init(
+        batchCount: Int = 40, operationsPerBatchMax: Int = 5, keySpace: Int = 200, valueBytesMax: Int = 300,
+        durableEvery: Int = 2, checkpointEvery: Int = 8, retention: JournalRetention = .previousSnapshot
+    ) {
+        precondition(batchCount >= 1 && operationsPerBatchMax >= 1 && keySpace >= 1 && valueBytesMax >= 1)
+        precondition(durableEvery >= 1 && checkpointEvery >= 0)
+        self.batchCount = batchCount
+        self.operationsPerBatchMax = operationsPerBatchMax
+        self.keySpace = keySpace
+        self.valueBytesMax = valueBytesMax
+        self.durableEvery = durableEvery
+        self.checkpointEvery = checkpointEvery
+        self.retention = retention
+    }
+
+    public var name: String { "kv" }
+    /// No injected faults: the cuts (torn and lost writes) are the test.
+    public var faults: SimulatedDisk.Faults { SimulatedDisk.Faults() }
+
+    /// The batches of the run of `seed`.
+    public func batches(seed: UInt64) -> KeyValueCrashWorkload {
+        KeyValueCrashWorkload(
+            seed: seed, batchCount: batchCount, operationsPerBatchMax: operationsPerBatchMax, keySpace: keySpace,
+            valueBytesMax: valueBytesMax)
+    }
+
+    /// The store's configuration: 4 KiB pages, 64 KiB journal segments.
+    public static var configuration: PageStoreConfiguration {
+        var c = PageStoreConfiguration()
+        c.pageCountMax = 1 << 8
+        c.journal.segmentBytes = 64 << 10
+        c.journal.recordBytesMax = 32 << 10
+        c.journal.pageBytes = 16 << 10
+        return c
+    }
+
+    func options(spareSegments: Int) -> PageStoreOptions {
+        var o = PageStoreOptions()
+        o.journal.runtime = .manual
+        o.journal.spareSegments = spareSegments
+        // Small batch buffers: a debug build fills each one when it is
+        // allocated, and the explorer opens the store thousands of times.
+        o.journal.batchBytesMax = 16 << 10
+        o.journalRetention = retention
+        o.applyThresholdVersions = 16
+        o.logger.logLevel = .critical
+        o.journal.logger.logLevel = .critical
+        return o
+    }
+
+    /// The contents a recovery found.
+    public struct State: Equatable, Sendable, CustomStringConvertible {
+        public var contents: [[UInt8]: [UInt8]]
+        public init(contents: [[UInt8]: [UInt8]]) { self.contents = contents }
+        public var description: String { "\(contents.count) keys" }
+    }
+
+    /// What the workload was told.
+    public struct Model: Sendable {
+        public var workload: KeyValueCrashWorkload
+        /// `KeyValueStore.create` returned.
+        public var created = false
+        public var outcome = KeyValueCrashWorkload.Outcome()
+        /// Checkpoints that returned.
+        public var checkpoints = 0
+        /// Breaches of the storage contract the disk saw.
+        public var contractViolations: [String] = []
+    }
+
+    // MARK: Running
+
+    public func run(_ run: CrashRun) -> Model {
+        var model = Model(workload: batches(seed: run.seed))
+        defer { model.contractViolations = run.disk.contractViolations }
+        let storage = run.disk.storage()
+        let location = PageStoreLocation(sharing: storage)
+        do {
+            try KeyValueStore.create(location: location, configuration: Self.configuration)
+        } catch {
+            return model
+        }
+        model.created = true
+        let kv: KeyValueStore
+        do { kv = try KeyValueStore.open(location: location, options: options(spareSegments: 1)) } catch { return model }
+        defer { kv.close() }
+        let batches = model.workload.batches
+        do throws(KeyValueError) {
+            for (i, batch) in batches.enumerated() {
+                let lsn = try kv.writeLazy(batch)
+                model.outcome.issued = i + 1
+                if (i + 1) % durableEvery == 0 || i + 1 == batches.count {
+                    try kv.waitUntilDurable(lsn)
+                    model.outcome.acknowledged = i + 1
+                }
+                if checkpointEvery > 0 && (i + 1) % checkpointEvery == 0 && i + 1 < batches.count {
+                    try kv.checkpoint()
+                    model.checkpoints += 1
+                }
+            }
+            try kv.checkpoint()
+            model.checkpoints += 1
+        } catch {
+            model.outcome.error = error
+        }
+        return model
+    }
+
+    // MARK: Recovering
+
+    /// Opens the store as its next user would (with one more spare journal
+    /// segment than the run kept, so the open prepares one: writes the
+    /// explorer can cut), lets the journal prepare it, reads every pair,
+    /// closes.
+    public func recover(_ storage: SimulatedStorage) -> RecoveryAttempt<State> {
+        let kv: KeyValueStore
+        do {
+            kv = try KeyValueStore.open(location: PageStoreLocation(sharing: storage), options: options(spareSegments: 2))
+        } catch {
+            return Self.refusal(error, storage: storage)
+        }
+        defer { kv.close() }
+        do throws(KeyValueError) {
+            for _ in 0..<3 {
+                do throws(PageStoreError) { try kv.pageStore.pump() } catch { throw .store(error) }
+            }
+            let contents = try kv.contents()
+            if storage.disk.isPoweredOff { return .interrupted }
+            return .recovered(State(contents: contents))
+        } catch {
+            return Self.refusal(error, storage: storage)
+        }
+    }
+
+    static func refusal(_ error: KeyValueError, storage: SimulatedStorage) -> RecoveryAttempt<State> {
+        if storage.disk.isPoweredOff { return .interrupted }
+        let kind: String
+        switch error {
+        case .store(.notAStore): kind = "not-a-store"
+        case .store(.journal(.notAJournal)): kind = "not-a-journal"
+        case .store(.corruption), .store(.journal(.corruption)), .corruption: kind = "corruption"
+        case .store(.journalDoesNotCoverSnapshot): kind = "journal-does-not-cover-snapshot"
+        case .store(.io), .store(.journal(.io)): kind = "io"
+        default: kind = "error"
+        }
+        return .refused(kind: kind, message: error.description)
+    }
+
+    // MARK: Checking
+
+    public func findings(of model: Model) -> [CrashFinding] {
+        model.contractViolations.map { CrashFinding(.violation, "storage contract: \($0)") }
+    }
+
+    public func check(_ attempt: RecoveryAttempt<State>, model: Model) -> [CrashFinding] {
+        let outcome = model.outcome
+        switch attempt {
+        case .interrupted:
+            return []
+        case .refused(let kind, let message):
+            if !model.created && kind == "not-a-store" { return [] }
+            return [CrashFinding(.violation, "recovery refused (\(kind)) after \(outcome.acknowledged) acknowledged of \(outcome.issued) issued batches: \(message)")]
+        case .recovered(let state):
+            if model.workload.matchingPrefix(state.contents, outcome: outcome) != nil { return [] }
+            return [CrashFinding(
+                .violation,
+                "the recovered \(state.contents.count) keys are the state after no prefix of \(outcome.acknowledged)...\(outcome.issued) batches (\(model.checkpoints) checkpoints returned)"
+            )]
+        }
+    }
+}
