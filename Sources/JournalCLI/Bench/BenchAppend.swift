@@ -54,7 +54,7 @@ public struct BenchAppend: ParsableCommand {
     @Option(name: .long, help: "Appender API: blocking (appendBlocking on threads) or async (append on tasks).")
     var api: String = AppendAPI.blocking.rawValue
 
-    @Option(name: .long, help: "Appenders in the MB/s cells (1-4).")
+    @Option(name: .long, help: "Appenders in the MB/s cells (1-64).")
     var bulkAppenders: Int = 4
 
     @Option(name: .long, help: "The journal's inFlightBatchesMax.")
@@ -84,7 +84,7 @@ public struct BenchAppend: ParsableCommand {
         guard AppendAPI(rawValue: api) != nil else { throw ValidationError("--api must be blocking or async") }
         guard seconds > 0, warmup >= 0 else { throw ValidationError("--seconds must be positive and --warmup not negative") }
         if !quick && rounds < 3 { throw ValidationError("--rounds must be at least 3 (the disk is noisy: only interleaved medians mean anything); use --quick for a smoke test") }
-        guard (1...4).contains(bulkAppenders) else { throw ValidationError("--bulk-appenders must be in 1...4") }
+        guard (1...64).contains(bulkAppenders) else { throw ValidationError("--bulk-appenders must be in 1...64") }
         let known = Set(AppendCell.all(bulkAppenders: bulkAppenders).map(\.name))
         for c in cells where !known.contains(c) {
             throw ValidationError("unknown cell \(c); cells: \(AppendCell.all(bulkAppenders: bulkAppenders).map(\.name).joined(separator: ", "))")
