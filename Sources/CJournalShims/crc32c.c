@@ -80,42 +80,39 @@ static inline uint32_t apply_shift(uint32_t shift[4][256], uint32_t c) {
     return shift[0][c & 0xff] ^ shift[1][(c >> 8) & 0xff] ^ shift[2][(c >> 16) & 0xff] ^ shift[3][c >> 24];
 }
 
+// Runs the raw register `c` over as many whole groups of three `block`-byte
+// streams as `*count` holds, advancing `*p` and `*count`.
+__attribute__((target("sse4.2")))
+static inline uint64_t three_streams(uint64_t c, const uint8_t **p, size_t *count, size_t block, uint32_t shift[4][256]) {
+    const uint8_t *q = *p;
+    while (*count >= 3 * block) {
+        uint64_t c1 = 0, c2 = 0;
+        for (size_t i = 0; i < block; i += 8) {
+            uint64_t w0, w1, w2;
+            __builtin_memcpy(&w0, q + i, 8);
+            __builtin_memcpy(&w1, q + block + i, 8);
+            __builtin_memcpy(&w2, q + 2 * block + i, 8);
+            c = __builtin_ia32_crc32di(c, w0);
+            c1 = __builtin_ia32_crc32di(c1, w1);
+            c2 = __builtin_ia32_crc32di(c2, w2);
+        }
+        c = apply_shift(shift, (uint32_t)c) ^ (uint32_t)c1;
+        c = apply_shift(shift, (uint32_t)c) ^ (uint32_t)c2;
+        q += 3 * block;
+        *count -= 3 * block;
+    }
+    *p = q;
+    return c;
+}
+
 __attribute__((target("sse4.2")))
 static uint32_t crc32c_sse42(uint32_t crc, const void *bytes, size_t count) {
     const uint8_t *p = bytes;
     uint64_t c = (uint32_t)~crc;
     while (count && ((uintptr_t)p & 7)) { c = __builtin_ia32_crc32qi((uint32_t)c, *p++); count--; }
     if (count >= 3 * CRC_SHORT && !__atomic_load_n(&shift_ready, __ATOMIC_ACQUIRE)) build_shifts();
-    while (count >= 3 * CRC_LONG) {
-        uint64_t c1 = 0, c2 = 0;
-        for (size_t i = 0; i < CRC_LONG; i += 8) {
-            uint64_t w0, w1, w2;
-            __builtin_memcpy(&w0, p + i, 8);
-            __builtin_memcpy(&w1, p + CRC_LONG + i, 8);
-            __builtin_memcpy(&w2, p + 2 * CRC_LONG + i, 8);
-            c = __builtin_ia32_crc32di(c, w0);
-            c1 = __builtin_ia32_crc32di(c1, w1);
-            c2 = __builtin_ia32_crc32di(c2, w2);
-        }
-        c = apply_shift(shift_long, (uint32_t)c) ^ (uint32_t)c1;
-        c = apply_shift(shift_long, (uint32_t)c) ^ (uint32_t)c2;
-        p += 3 * CRC_LONG; count -= 3 * CRC_LONG;
-    }
-    while (count >= 3 * CRC_SHORT) {
-        uint64_t c1 = 0, c2 = 0;
-        for (size_t i = 0; i < CRC_SHORT; i += 8) {
-            uint64_t w0, w1, w2;
-            __builtin_memcpy(&w0, p + i, 8);
-            __builtin_memcpy(&w1, p + CRC_SHORT + i, 8);
-            __builtin_memcpy(&w2, p + 2 * CRC_SHORT + i, 8);
-            c = __builtin_ia32_crc32di(c, w0);
-            c1 = __builtin_ia32_crc32di(c1, w1);
-            c2 = __builtin_ia32_crc32di(c2, w2);
-        }
-        c = apply_shift(shift_short, (uint32_t)c) ^ (uint32_t)c1;
-        c = apply_shift(shift_short, (uint32_t)c) ^ (uint32_t)c2;
-        p += 3 * CRC_SHORT; count -= 3 * CRC_SHORT;
-    }
+    if (count >= 3 * CRC_LONG) c = three_streams(c, &p, &count, CRC_LONG, shift_long);
+    if (count >= 3 * CRC_SHORT) c = three_streams(c, &p, &count, CRC_SHORT, shift_short);
     while (count >= 8) {
         uint64_t w;
         __builtin_memcpy(&w, p, 8);

@@ -172,21 +172,17 @@ public final class FileSystemStorage: StorageDirectory {
     }
 
     public func open(_ name: String) throws(StorageError) -> any StorageFile {
-        let p = full(name)
-        let fd = try Self.retryingEINTR("open", p) { Glibc.open(p, openFlags(create: false)) }
-        var st = stat()
-        if fstat(fd, &st) != 0 {
-            let e = Errno(rawValue: Glibc.errno)
-            _ = Glibc.close(fd)
-            throw StorageError("fstat", path: p, errno: e)
-        }
-        return FileSystemFile(name: name, path: p, fd: fd, size: Int(st.st_size), alignment: options.directIO ? ioAlignment : 1)
+        try openExisting(name, flags: openFlags(create: false))
     }
 
     public func openReadOnly(_ name: String) throws(StorageError) -> any StorageFile {
-        let p = full(name)
         var flags = O_RDONLY | cjournal_o_cloexec()
         if options.directIO { flags |= cjournal_o_direct() }
+        return try openExisting(name, flags: flags)
+    }
+
+    private func openExisting(_ name: String, flags: Int32) throws(StorageError) -> FileSystemFile {
+        let p = full(name)
         let fd = try Self.retryingEINTR("open", p) { Glibc.open(p, flags) }
         var st = stat()
         if fstat(fd, &st) != 0 {
