@@ -78,6 +78,9 @@ public struct BenchAppend: ParsableCommand {
     @Option(name: .long, help: "The fio executable.")
     var fio: String = "fio"
 
+    @Option(name: .long, help: "Peers beside fio, comma-separated: pwrite (a hand-written pwrite + fdatasync group commit, every cell), sqlite (SQLite WAL synchronous=FULL and NORMAL, 128 B cells), or none.")
+    var peers: String = "pwrite,sqlite"
+
     public init() {}
 
     public func validate() throws {
@@ -86,9 +89,16 @@ public struct BenchAppend: ParsableCommand {
         if !quick && rounds < 3 { throw ValidationError("--rounds must be at least 3 (the disk is noisy: only interleaved medians mean anything); use --quick for a smoke test") }
         guard (1...64).contains(bulkAppenders) else { throw ValidationError("--bulk-appenders must be in 1...64") }
         let known = Set(AppendCell.all(bulkAppenders: bulkAppenders).map(\.name))
+        for p in peerList where !["pwrite", "sqlite"].contains(p) {
+            throw ValidationError("unknown peer \(p); peers: pwrite, sqlite, none")
+        }
         for c in cells where !known.contains(c) {
             throw ValidationError("unknown cell \(c); cells: \(AppendCell.all(bulkAppenders: bulkAppenders).map(\.name).joined(separator: ", "))")
         }
+    }
+
+    var peerList: [String] {
+        peers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && $0 != "none" }
     }
 
     public func run() throws {
@@ -117,7 +127,7 @@ public struct BenchAppend: ParsableCommand {
 
         if !json {
             printOut("bench append: \(dir) (\(fileSystem)), api \(api.rawValue), \(rounds) round(s) x \(formatNumber(seconds)) s after \(formatNumber(warmup)) s warm-up, in flight \(inFlight), batch \(batchKiB) KiB, segment \(segmentMiB) MiB, truncate \(truncate ? "on" : "off"), priming \(primeRollovers) rollover(s) / \(formatNumber(primeSeconds)) s max")
-            printOut("fio: \(fioPath) (io_uring, direct, dsync, sequential writes over a zero-filled file)")
+            printOut("fio: \(fioPath) (io_uring, direct, dsync, sequential writes over a zero-filled file); peers: \(peerList.isEmpty ? "none" : peerList.joined(separator: ", "))")
         }
         var results: [AppendCellResult] = []
         for cell in selected {
@@ -180,6 +190,16 @@ public struct BenchAppend: ParsableCommand {
         let qd1 = runner.arguments(file: fioFile, fileBytes: cell.fioFileBytes, blockBytes: cell.fioBlockBytes, queueDepth: 1, seconds: seconds, warmupSeconds: warmup)
         let qd4 = runner.arguments(file: fioFile, fileBytes: cell.fioFileBytes, blockBytes: cell.fioBlockBytes, queueDepth: 4, seconds: seconds, warmupSeconds: warmup)
 
+        // The peers: same appenders, same record, same directory.
+        let peerRecord = PeerRecord(bytes: cell.recordBytes)
+        let loop = ClosedLoop(threads: cell.appenders, recordBytes: cell.recordBytes, warmupSeconds: warmup, seconds: seconds)
+        let groupCommit = peerList.contains("pwrite")
+            ? try GroupCommitLog(path: temp + "/pwrite.log", fileBytes: max(cell.fioFileBytes, 2 * cell.appenders * (cell.recordBytes + 4)), appenders: cell.appenders, recordBytesMax: cell.recordBytes)
+            : nil
+        let sqliteCell = peerList.contains("sqlite") && cell.metric == .commitsPerSecond
+        let sqliteFull = sqliteCell ? try SQLiteLog(path: temp + "/full.db", synchronous: .full, connections: cell.appenders) : nil
+        let sqliteNormal = sqliteCell ? try SQLiteLog(path: temp + "/normal.db", synchronous: .normal, connections: cell.appenders) : nil
+
         var result = AppendCellResult(cell: cell)
         result.fioCommandLines = [runner.commandLine(qd1), runner.commandLine(qd4)]
         log("\(cell.name): \(cell.appenders) appender(s) of \(cell.recordBytes) B records, journal in \(temp)/journal")
@@ -199,9 +219,51 @@ public struct BenchAppend: ParsableCommand {
             let f4 = try runner.run(qd4)
             result.fioQD4.append(f4)
             log("  round \(round) fio QD4: \(formatNumber(result.fioValue(f4))), p50 \(formatNumber(Double(f4.p50) / 1000)) us, p99 \(formatNumber(Double(f4.p99) / 1000)) us")
+            if let groupCommit {
+                let r = try loop.run { _ in try groupCommit.append(peerRecord.bytes) }
+                result.pwrite.append(r)
+                log("  round \(round) pwrite:  \(peerLine(result, r))")
+            }
+            if let sqliteFull {
+                let r = try loop.run { worker in try sqliteFull.append(worker, peerRecord.bytes) }
+                result.sqliteFull.append(r)
+                log("  round \(round) SQLite FULL:   \(peerLine(result, r))")
+            }
+            if let sqliteNormal {
+                let r = try loop.run { worker in try sqliteNormal.append(worker, peerRecord.bytes) }
+                result.sqliteNormal.append(r)
+                log("  round \(round) SQLite NORMAL: \(peerLine(result, r))")
+            }
         }
         return result
     }
+}
+
+/// A record of pseudo-random bytes for the peers, read-only once made and
+/// shared by their appender threads.
+private final class PeerRecord: @unchecked Sendable {
+    private let buffer: UnsafeMutableRawBufferPointer
+    let count: Int
+
+    init(bytes: Int) {
+        buffer = .allocate(byteCount: max(bytes, 1), alignment: 64)
+        count = bytes
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for i in 0..<bytes {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            buffer[i] = UInt8(truncatingIfNeeded: state)
+        }
+    }
+
+    deinit { buffer.deallocate() }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: buffer.baseAddress, count: count) }
+}
+
+private func peerLine(_ result: AppendCellResult, _ r: AppendRound) -> String {
+    "\(formatNumber(result.oursValue(r))), p50 \(formatNumber(Double(r.p50) / 1000)) us, p99 \(formatNumber(Double(r.p99) / 1000)) us"
 }
 
 private func printOut(_ text: String) {

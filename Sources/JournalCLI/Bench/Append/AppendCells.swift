@@ -67,6 +67,11 @@ struct AppendCellResult: Sendable {
     var fioQD1: [FioRound] = []
     var fioQD4: [FioRound] = []
     var fioCommandLines: [String] = []
+    /// The hand-written pwrite + fdatasync group commit, same appenders and records.
+    var pwrite: [AppendRound] = []
+    /// SQLite WAL, one insert per commit, synchronous=FULL and NORMAL (128 B cells).
+    var sqliteFull: [AppendRound] = []
+    var sqliteNormal: [AppendRound] = []
 
     func oursValue(_ r: AppendRound) -> Double {
         cell.metric == .commitsPerSecond ? r.perSecond : r.megabytesPerSecond
@@ -92,6 +97,11 @@ struct AppendCellResult: Sendable {
     var fioQD4P50: Summary { Summary(fioQD4.map { Double($0.p50) / 1000 }) }
     var fioQD4P99: Summary { Summary(fioQD4.map { Double($0.p99) / 1000 }) }
     var p99RatioQD1: Double { ratio(oursP99.median, fioQD1P99.median) }
+
+    /// A peer's rounds measured like ours: median and range, p50/p99 (us).
+    func peerSummary(_ rounds: [AppendRound]) -> (value: Summary, p50: Summary, p99: Summary) {
+        (Summary(rounds.map(oursValue)), Summary(rounds.map { Double($0.p50) / 1000 }), Summary(rounds.map { Double($0.p99) / 1000 }))
+    }
 
     /// The ratio the target is judged on.
     var targetRatio: Double? {
@@ -225,6 +235,14 @@ extension AppendCellResult {
         if cell.metric == .commitsPerSecond {
             fields.insert(("ours_mb_per_s", .number(Summary(ours.map(\.megabytesPerSecond)).median)), at: 12)
         }
+        for (name, rounds) in [("pwrite", pwrite), ("sqlite_full", sqliteFull), ("sqlite_normal", sqliteNormal)] where !rounds.isEmpty {
+            let (v, p50, p99) = peerSummary(rounds)
+            fields += [
+                (name, .number(v.median)), ("\(name)_min", .number(v.min)), ("\(name)_max", .number(v.max)),
+                ("\(name)_p50_us", .number(p50.median)), ("\(name)_p99_us", .number(p99.median)),
+                ("ratio_\(name)", .number(ratio(o.median, v.median))),
+            ]
+        }
         fields.append(("target", cell.target.map { .string($0.text) } ?? .null))
         fields.append(("target_ratio", targetRatio.map { .number($0) } ?? .null))
         fields.append(("met", met.map { .bool($0) } ?? .null))
@@ -234,8 +252,17 @@ extension AppendCellResult {
 
 // MARK: The table
 
+extension AppendCellResult {
+    /// A peer's median and our ratio to it, or "-" when it did not run.
+    func peerText(_ rounds: [AppendRound]) -> String {
+        guard !rounds.isEmpty else { return "-" }
+        let v = peerSummary(rounds).value.median
+        return "\(formatNumber(v)) (\(formatNumber(ratio(oursSummary.median, v)))x)"
+    }
+}
+
 func renderTable(_ results: [AppendCellResult]) -> String {
-    let header = ["cell", "metric", "ours median [min-max]", "p50/p99 us", "fio QD1 median [min-max]", "fio QD1 p50/p99 us", "fio QD4 median", "ratio QD1 (QD4)", "target", "met?"]
+    let header = ["cell", "metric", "ours median [min-max]", "p50/p99 us", "fio QD1 median [min-max]", "fio QD1 p50/p99 us", "fio QD4 median", "ratio QD1 (QD4)", "pwrite loop (ratio)", "SQLite FULL (ratio)", "SQLite NORMAL (ratio)", "target", "met?"]
     var rows: [[String]] = [header]
     for r in results {
         let o = r.oursSummary, q1 = r.fioQD1Summary, q4 = r.fioQD4Summary
@@ -254,6 +281,7 @@ func renderTable(_ results: [AppendCellResult]) -> String {
             "\(formatNumber(r.fioQD1P50.median))/\(formatNumber(r.fioQD1P99.median))",
             formatNumber(q4.median),
             ratioText,
+            r.peerText(r.pwrite), r.peerText(r.sqliteFull), r.peerText(r.sqliteNormal),
             r.cell.target?.text ?? "-",
             r.met.map { $0 ? "yes" : "NO" } ?? "-",
         ])

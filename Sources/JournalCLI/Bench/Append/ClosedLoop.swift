@@ -1,0 +1,105 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A closed loop of `threads` workers calling one durable operation as fast
+/// as it returns, measured the way the journal's appenders are: a warm-up,
+/// then a window in which only operations that start and end inside it are
+/// timed. The peers of `bench append` (the hand-written group commit, SQLite)
+/// run through it, so that their figures mean the same as ours.
+struct ClosedLoop {
+    let threads: Int
+    let recordBytes: Int
+    let warmupSeconds: Double
+    let seconds: Double
+
+    /// Runs one round; `operation(worker)` performs one durable commit of a
+    /// `recordBytes` record on behalf of `worker` (0..<threads) and throws on
+    /// failure, which stops the round.
+    func run(_ operation: @escaping @Sendable (Int) throws -> Void) throws(BenchError) -> AppendRound {
+        precondition(threads >= 1 && seconds > 0)
+        let capacity = max(4096, Int(seconds * 2_000_000) / threads + 1024)
+        let workers = (0..<threads).map { _ in LoopWorker(capacity: capacity) }
+        let control = LoopControl()
+        var started: [BenchThread] = []
+        do {
+            for (index, worker) in workers.enumerated() {
+                started.append(try BenchThread { worker.run(index, control, operation) })
+            }
+        } catch {
+            control.phase.store(RoundControl.stopping, ordering: .releasing)
+            for t in started { t.join() }
+            throw error
+        }
+        benchSleep(seconds: warmupSeconds)
+        let start = benchNanos()
+        _ = control.phase.compareExchange(expected: RoundControl.warmingUp, desired: RoundControl.measuring, ordering: .acquiringAndReleasing)
+        benchSleep(seconds: seconds)
+        let end = benchNanos()
+        control.phase.store(RoundControl.stopping, ordering: .releasing)
+        for t in started { t.join() }
+        if let failure = control.failure.withLock({ $0 }) { throw BenchError(failure) }
+
+        var operations = 0
+        var untimed = 0
+        var all: [UInt64] = []
+        all.reserveCapacity(workers.reduce(0) { $0 + $1.timed })
+        for w in workers {
+            operations += w.operations
+            untimed += w.operations - w.timed
+            all.append(contentsOf: UnsafeBufferPointer(start: w.latencies, count: w.timed))
+        }
+        all.sort()
+        return AppendRound(
+            operations: operations, payloadBytes: operations * recordBytes, seconds: Double(end - start) / 1e9,
+            p50: percentile(all, 0.50), p99: percentile(all, 0.99), p999: percentile(all, 0.999), untimed: untimed)
+    }
+}
+
+private final class LoopControl: Sendable {
+    let phase = Atomic<Int>(RoundControl.warmingUp)
+    let failure = Mutex<String?>(nil)
+
+    func fail(_ error: any Error) {
+        failure.withLock { if $0 == nil { $0 = "\(error)" } }
+        phase.store(RoundControl.stopping, ordering: .releasing)
+    }
+}
+
+/// One worker's latency array, written only by its thread while the round
+/// runs and read by the driver after joining it.
+private final class LoopWorker: @unchecked Sendable {
+    let latencies: UnsafeMutablePointer<UInt64>
+    let capacity: Int
+    var timed = 0
+    var operations = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        latencies = .allocate(capacity: capacity)
+    }
+
+    deinit { latencies.deallocate() }
+
+    func run(_ index: Int, _ control: LoopControl, _ operation: @Sendable (Int) throws -> Void) {
+        while true {
+            let phase = control.phase.load(ordering: .acquiring)
+            if phase == RoundControl.stopping { return }
+            let start = benchNanos()
+            do { try operation(index) } catch {
+                control.fail(error)
+                return
+            }
+            let end = benchNanos()
+            if phase == RoundControl.measuring && control.phase.load(ordering: .acquiring) == RoundControl.measuring {
+                if timed < capacity {
+                    latencies[timed] = end - start
+                    timed += 1
+                }
+                operations += 1
+            }
+        }
+    }
+}
