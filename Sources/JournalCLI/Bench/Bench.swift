@@ -13,6 +13,7 @@ struct Bench: ParsableCommand {
         BenchAppend.self,
         BenchPagedFile.self,
         BenchKV.self,
+        BenchReplay.self,
     ]
 }
 

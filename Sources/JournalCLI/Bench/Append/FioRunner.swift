@@ -49,7 +49,8 @@ struct FioRunner {
         ([executable] + arguments).joined(separator: " ")
     }
 
-    func run(_ arguments: [String]) throws(BenchError) -> FioRound {
+    /// Runs fio and returns the figures of `direction` ("write" or "read").
+    func run(_ arguments: [String], direction: String = "write") throws(BenchError) -> FioRound {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -65,21 +66,21 @@ struct FioRunner {
         guard process.terminationStatus == 0 else {
             throw BenchError("fio exited with status \(process.terminationStatus): \(stderrText)")
         }
-        return try Self.parse(data)
+        return try Self.parse(data, direction: direction)
     }
 
     /// Parses fio's JSON output (text before the first `{` is skipped: fio
     /// may print notes ahead of it).
-    static func parse(_ data: Data) throws(BenchError) -> FioRound {
+    static func parse(_ data: Data, direction: String = "write") throws(BenchError) -> FioRound {
         guard let brace = data.firstIndex(of: UInt8(ascii: "{")) else { throw BenchError("fio printed no JSON") }
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: data[brace...]) } catch { throw BenchError("fio's JSON does not parse: \(error)") }
         guard let root = object as? [String: Any], let jobs = root["jobs"] as? [[String: Any]], let job = jobs.first,
-            let write = job["write"] as? [String: Any]
-        else { throw BenchError("fio's JSON has no jobs[0].write") }
+            let write = job[direction] as? [String: Any]
+        else { throw BenchError("fio's JSON has no jobs[0].\(direction)") }
         if let error = job["error"] as? NSNumber, error.intValue != 0 { throw BenchError("fio job failed with error \(error)") }
         guard let iops = (write["iops"] as? NSNumber)?.doubleValue, let bw = (write["bw_bytes"] as? NSNumber)?.doubleValue else {
-            throw BenchError("fio's JSON has no write.iops / write.bw_bytes")
+            throw BenchError("fio's JSON has no \(direction).iops / \(direction).bw_bytes")
         }
         let clat = write["clat_ns"] as? [String: Any]
         let percentiles = clat?["percentile"] as? [String: Any] ?? [:]
