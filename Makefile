@@ -56,8 +56,12 @@ FUZZ_SECONDS ?= 300
 fuzz: setup
 	Tools/fuzz/run.sh $(FUZZ_SECONDS)
 
+# Every benchmark suite beside its peers (about 25 minutes); writes
+# BENCHMARKS.md and the charts in Docs/bench. BENCH_FLAGS=--quick: a short
+# smoke pass; see `journalctl-swift bench all --help`.
+BENCH_FLAGS ?=
 bench: release
-	$(CLI_RELEASE) bench all
+	$(CLI_RELEASE) bench all --dir $(DATA)/bench $(BENCH_FLAGS)
 
 clean:
 	rm -rf .build .build-*
