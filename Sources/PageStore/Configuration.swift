@@ -44,6 +44,16 @@ public struct PageStoreOptions: Sendable {
     /// them to the data file. Readers holding old snapshots can keep the
     /// table above it until they end.
     public var applyThresholdVersions: Int = 4096
+    /// Bytes of transaction records committed since the last checkpoint
+    /// began past which a checkpoint runs by itself (see `Maintenance.swift`):
+    /// with `.previousSnapshot` retention the journal then holds about twice
+    /// this, plus whole segments. `nil`: only explicit `checkpoint()` calls
+    /// (the journal grows until one).
+    public var checkpointThresholdJournalBytes: Int? = 256 << 20
+    /// When committers outrun the maintenance thread by this many times a
+    /// threshold, the committer that notices applies or checkpoints itself:
+    /// the hard bound on the table and the journal.
+    public var maintenanceBackpressureFactor: Int = 4
     public var journalRetention: JournalRetention = .previousSnapshot
     /// The data file's pool page size (a power of two from 4 KiB to 2 MiB).
     public var dataPoolPageBytes: Int = 64 << 10

@@ -125,6 +125,13 @@ public final class PageStore: @unchecked Sendable {
         /// Highest page number written plus one.
         var pageCount: UInt64
         var closed = false
+        /// Bytes of transaction records committed since the store opened.
+        var committedBytes = 0
+        /// `committedBytes` when the last checkpoint began (or at open).
+        var checkpointBaseBytes = 0
+        /// A journal write failed: commits and checkpoints are refused until
+        /// the store is reopened.
+        var poison: JournalError?
     }
 
     struct SlotState {
@@ -139,6 +146,9 @@ public final class PageStore: @unchecked Sendable {
     private let applyLock = Mutex<Void>(())
     private let slots: Mutex<SlotState>
     private let closeLock = Mutex<Bool>(false)
+    /// The maintenance thread (`.threads` runtime only; Maintenance.swift).
+    private var maintenanceThread: MaintenanceThread?
+    private let maintenanceState = Mutex<(automaticCheckpoints: Int, lastError: PageStoreError?)>((0, nil))
 
     // MARK: Creating and opening
 
@@ -319,6 +329,12 @@ public final class PageStore: @unchecked Sendable {
         self.table = Mutex(TableState(publishedLSN: published, appliedLSN: published, nextTxID: lastTxID + 1, pageCount: pageCount))
         self.slots = Mutex(SlotState(current: loaded.map { ($0.slot, $0.header) }, previous: nil))
         logger.info("page store recovered", metadata: ["report": "\(report)"])
+        if options.journal.runtime == .threads {
+            // unowned(unsafe): `close()`, which `deinit` calls, joins the
+            // thread before the store's memory goes; a strong reference would
+            // keep the store alive forever.
+            maintenanceThread = MaintenanceThread { [unowned(unsafe) self] in self.maintain(urgent: false) }
+        }
     }
 
     private static func makeDataFile(poolBytes: Int, options: PageStoreOptions) throws(PageStoreError) -> PagedFile {
@@ -345,6 +361,12 @@ public final class PageStore: @unchecked Sendable {
     public var tableVersionCount: Int { table.withLock { $0.versionCount } }
     /// Highest page number ever written plus one.
     public var pageCount: UInt64 { table.withLock { $0.pageCount } }
+    /// Checkpoints started by the store itself (journal threshold crossed).
+    public var automaticCheckpointCount: Int { maintenanceState.withLock { $0.automaticCheckpoints } }
+    /// The last failure of automatic maintenance (apply or checkpoint), if any.
+    public var lastMaintenanceError: PageStoreError? { maintenanceState.withLock { $0.lastError } }
+    /// Bytes of transaction records committed since the last checkpoint began.
+    public var journalBytesSinceCheckpoint: Int { table.withLock { $0.committedBytes - $0.checkpointBaseBytes } }
     /// Bytes of RAM the data file holds.
     public var dataFileAllocatedBytes: Int { dataFile.allocatedBytes }
 
@@ -369,6 +391,7 @@ public final class PageStore: @unchecked Sendable {
         let durable = journal.durableLSN
         return try table.withLock { s throws(PageStoreError) in
             if s.closed { throw .closed }
+            if write, let poison = s.poison { throw .journal(poison) }
             let lsn = write ? s.publishedLSN : min(s.publishedLSN, durable)
             s.snapshotRefs[lsn, default: 0] += 1
             return lsn
@@ -453,17 +476,21 @@ public final class PageStore: @unchecked Sendable {
             return s.nextTxID
         }
         let record = TransactionRecord.encode(txid: txid, pageBytes: pageBytes, pages: sorted)
-        let lsn = try commitLock.withLock { _ throws(PageStoreError) -> LSN in
+        let (lsn, need) = try commitLock.withLock { _ throws(PageStoreError) -> (LSN, MaintenanceNeed) in
             try table.withLock { s throws(PageStoreError) in
                 if s.closed { throw .closed }
+                if let poison = s.poison { throw .journal(poison) }
                 for page in sorted {
                     if let newest = s.versions[page.number]?.last, newest.lsn > startLSN { throw .conflict(page: page.number) }
                 }
             }
             let lsn: LSN
-            do throws(JournalError) { lsn = try journal.enqueue(record) } catch { throw PageStoreError.from(error) }
+            do throws(JournalError) { lsn = try journal.enqueue(record) } catch {
+                noteJournalFailure(error)
+                throw PageStoreError.from(error)
+            }
             let durable = journal.durableLSN
-            table.withLock { s in
+            let need = table.withLock { s -> MaintenanceNeed in
                 assert(lsn > s.publishedLSN, "commits publish in LSN order")
                 for (i, page) in sorted.enumerated() {
                     let offset = TransactionRecord.imageOffset(index: i, pageCount: sorted.count, pageBytes: pageBytes)
@@ -473,14 +500,71 @@ public final class PageStore: @unchecked Sendable {
                 s.versionCount += sorted.count
                 s.publishedLSN = lsn
                 s.pending.append((lsn, sorted.map(\.number)))
+                s.committedBytes += record.count
                 Self.dropDurableCopies(&s, durable: durable)
+                return maintenanceNeed(s)
             }
-            return lsn
+            return (lsn, need)
         }
-        if table.withLock({ $0.versionCount }) > options.applyThresholdVersions {
-            try applyIfIdle()
+        if need.any {
+            if let thread = maintenanceThread, !need.urgent {
+                thread.request()
+            } else {
+                maintain(urgent: need.urgent)
+            }
         }
         return lsn
+    }
+
+    /// Whether the table or the journal is past its threshold. Table lock held.
+    private func maintenanceNeed(_ s: TableState) -> MaintenanceNeed {
+        var need = MaintenanceNeed()
+        let factor = max(1, options.maintenanceBackpressureFactor)
+        let versionsMax = max(1, options.applyThresholdVersions)
+        if s.versionCount > versionsMax {
+            need.apply = true
+            if s.versionCount > versionsMax * factor { need.urgent = true }
+        }
+        if let bytesMax = options.checkpointThresholdJournalBytes {
+            let since = s.committedBytes - s.checkpointBaseBytes
+            if since > bytesMax {
+                need.checkpoint = true
+                if since > max(1, bytesMax) * factor { need.urgent = true }
+            }
+        }
+        return need
+    }
+
+    /// Applies and checkpoints as the thresholds ask (Maintenance.swift).
+    /// Failures are logged and kept, never thrown: the commit that asked is
+    /// already queued. `urgent`: the hard bound was crossed, so wait for a
+    /// running apply or checkpoint rather than skip.
+    func maintain(urgent: Bool) {
+        let need = table.withLock { s -> MaintenanceNeed? in
+            s.closed || s.poison != nil ? nil : maintenanceNeed(s)
+        }
+        guard let need, need.any else { return }
+        do throws(PageStoreError) {
+            if need.checkpoint {
+                // A checkpoint applies first: it bounds the table too.
+                let report = try checkpoint(automatic: true, wait: urgent || maintenanceThread != nil)
+                if report != nil { maintenanceState.withLock { $0.automaticCheckpoints += 1 } }
+            } else if urgent || maintenanceThread != nil {
+                try apply()
+            } else {
+                try applyIfIdle()
+            }
+        } catch {
+            if case .closed = error { return }
+            logger.error("automatic maintenance failed", metadata: ["error": "\(error)"])
+            maintenanceState.withLock { $0.lastError = error }
+        }
+    }
+
+    /// A journal failure that poisons: later commits and checkpoints are refused.
+    private func noteJournalFailure(_ error: JournalError) {
+        guard case .poisoned = error else { return }
+        table.withLock { s in if s.poison == nil { s.poison = error } }
     }
 
     /// S3: versions whose records are durable drop their in-memory copies.
@@ -503,17 +587,26 @@ public final class PageStore: @unchecked Sendable {
 
     /// Waits until `lsn` is durable (in manual runtime: pumps the journal).
     public func waitUntilDurable(_ lsn: LSN) throws(PageStoreError) {
-        do { try journal.waitUntilDurableBlocking(lsn) } catch { throw PageStoreError.from(error) }
+        do { try journal.waitUntilDurableBlocking(lsn) } catch {
+            noteJournalFailure(error)
+            throw PageStoreError.from(error)
+        }
     }
 
     /// Suspends until `lsn` is durable.
     public func waitUntilDurable(_ lsn: LSN) async throws(PageStoreError) {
-        do { try await journal.waitUntilDurable(lsn) } catch { throw PageStoreError.from(error) }
+        do { try await journal.waitUntilDurable(lsn) } catch {
+            noteJournalFailure(error)
+            throw PageStoreError.from(error)
+        }
     }
 
     /// Manual runtime: makes the journal progress (see `Journal.pump()`).
     public func pump() throws(PageStoreError) {
-        do { try journal.pump() } catch { throw PageStoreError.from(error) }
+        do { try journal.pump() } catch {
+            noteJournalFailure(error)
+            throw PageStoreError.from(error)
+        }
     }
 
     // MARK: Apply
@@ -600,35 +693,74 @@ public final class PageStore: @unchecked Sendable {
     /// wait. Returns once the snapshot is durable.
     @discardableResult
     public func checkpoint() throws(PageStoreError) -> CheckpointReport {
+        guard let report = try checkpoint(automatic: false, wait: true) else { preconditionFailure("a waiting checkpoint runs") }
+        return report
+    }
+
+    /// A checkpoint; returns its report, or nil if it did not run. `automatic`: only if the
+    /// journal is still past its threshold once the slot lock is held (a
+    /// checkpoint that ran meanwhile may have done the work). `wait`: wait
+    /// for a running checkpoint, else skip.
+    private func checkpoint(automatic: Bool, wait: Bool) throws(PageStoreError) -> CheckpointReport? {
         let start = monotonicNanos()
-        return try slots.withLock { slotState throws(PageStoreError) -> CheckpointReport in
-            if table.withLock({ $0.closed }) { throw .closed }
-            let (header, slot) = try applyLock.withLock { _ throws(PageStoreError) -> (SnapshotHeader, Int) in
-                try applyLocked()
-                let (lsn, txid) = table.withLock { s in (s.appliedLSN, s.nextTxID - 1) }
-                let slot = slotState.current.map { 1 - $0.slot } ?? 0
-                let header = SnapshotHeader(
-                    pageBytes: pageBytes, pageCount: (dataFile.length + pageBytes - 1) / pageBytes, lsn: lsn, storeID: storeID,
-                    sequence: (slotState.current?.header.sequence ?? 0) + 1, lastTxID: txid, tableCRC: 0)
-                let io = SnapshotIO(storage: location.root, pageBytes: pageBytes)
-                try io.write(slot: slot, header: header, from: dataFile)
-                return (header, slot)
+        let body = { (slotState: inout SlotState) throws(PageStoreError) -> CheckpointReport? in
+            let state = self.table.withLock { s -> (closed: Bool, poison: JournalError?, need: MaintenanceNeed) in
+                (s.closed, s.poison, self.maintenanceNeed(s))
             }
-            slotState.previous = slotState.current
-            slotState.current = (slot, header)
-            let keepFrom: LSN
-            switch options.journalRetention {
-            case .previousSnapshot: keepFrom = (slotState.previous?.header.lsn ?? 0) + 1
-            case .newestSnapshot: keepFrom = header.lsn + 1
-            }
-            let released: Int
-            do throws(JournalError) { released = try journal.truncate(before: keepFrom) } catch { throw PageStoreError.from(error) }
-            let report = CheckpointReport(
-                lsn: header.lsn, slot: slot, pageCount: header.pageCount, bytesWritten: header.fileBytes(alignment: location.root.ioAlignment),
-                segmentsReleased: released, nanoseconds: monotonicNanos() - start)
-            logger.info("checkpoint", metadata: ["report": "\(report)"])
-            return report
+            if state.closed { throw .closed }
+            if let poison = state.poison { throw .journal(poison) }
+            if automatic && !state.need.checkpoint { return nil }
+            return try self.checkpointLocked(&slotState, start: start)
         }
+        if wait { return try slots.withLock { s throws(PageStoreError) in try body(&s) } }
+        let result: Result<CheckpointReport?, PageStoreError>? = slots.withLockIfAvailable { s in
+            do throws(PageStoreError) { return .success(try body(&s)) } catch { return .failure(error) }
+        }
+        return try result?.get() ?? nil
+    }
+
+    /// Checkpoint steps (1)-(5) of Docs/page-store.md. Slot lock held.
+    private func checkpointLocked(_ slotState: inout SlotState, start: UInt64) throws(PageStoreError) -> CheckpointReport {
+        // The journal threshold counts from here; restored if this fails, so
+        // the next commit past it tries again.
+        let oldBase = table.withLock { s in
+            defer { s.checkpointBaseBytes = s.committedBytes }
+            return s.checkpointBaseBytes
+        }
+        do throws(PageStoreError) {
+            return try writeSnapshotAndTruncate(&slotState, start: start)
+        } catch {
+            table.withLock { $0.checkpointBaseBytes = oldBase }
+            throw error
+        }
+    }
+
+    private func writeSnapshotAndTruncate(_ slotState: inout SlotState, start: UInt64) throws(PageStoreError) -> CheckpointReport {
+        let (header, slot) = try applyLock.withLock { _ throws(PageStoreError) -> (SnapshotHeader, Int) in
+            try applyLocked()
+            let (lsn, txid) = table.withLock { s in (s.appliedLSN, s.nextTxID - 1) }
+            let slot = slotState.current.map { 1 - $0.slot } ?? 0
+            let header = SnapshotHeader(
+                pageBytes: pageBytes, pageCount: (dataFile.length + pageBytes - 1) / pageBytes, lsn: lsn, storeID: storeID,
+                sequence: (slotState.current?.header.sequence ?? 0) + 1, lastTxID: txid, tableCRC: 0)
+            let io = SnapshotIO(storage: location.root, pageBytes: pageBytes)
+            try io.write(slot: slot, header: header, from: dataFile)
+            return (header, slot)
+        }
+        slotState.previous = slotState.current
+        slotState.current = (slot, header)
+        let keepFrom: LSN
+        switch options.journalRetention {
+        case .previousSnapshot: keepFrom = (slotState.previous?.header.lsn ?? 0) + 1
+        case .newestSnapshot: keepFrom = header.lsn + 1
+        }
+        let released: Int
+        do throws(JournalError) { released = try journal.truncate(before: keepFrom) } catch { throw PageStoreError.from(error) }
+        let report = CheckpointReport(
+            lsn: header.lsn, slot: slot, pageCount: header.pageCount, bytesWritten: header.fileBytes(alignment: location.root.ioAlignment),
+            segmentsReleased: released, nanoseconds: monotonicNanos() - start)
+        logger.info("checkpoint", metadata: ["report": "\(report)"])
+        return report
     }
 
     // MARK: Closing
@@ -642,6 +774,8 @@ public final class PageStore: @unchecked Sendable {
             return !closed
         }
         guard first else { return }
+        // Before anything closes: a checkpoint in progress finishes.
+        maintenanceThread?.stop()
         table.withLock { $0.closed = true }
         journal.close()
         dataFile.close()

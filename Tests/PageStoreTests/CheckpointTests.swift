@@ -66,6 +66,62 @@ struct CheckpointTests {
         #expect(names.contains("snapshot-0.pss") && names.contains("snapshot-1.pss"))
     }
 
+    @Test("automatic applies and checkpoints bound the table and the journal over a long run; readers keep their snapshots")
+    func automaticBounds() throws {
+        let disk = SimulatedDisk(seed: 21)
+        var config = smallConfiguration(pageCountMax: 256, recordBytesMax: 16 << 10)
+        config.journal.segmentBytes = 64 << 10
+        let segmentBytes = config.journal.segmentBytes
+        try PageStore.create(location: PageStoreLocation(sharing: disk.storage()), configuration: config)
+        let versionsMax = 32
+        let journalThreshold = 128 << 10
+        var o = manualOptions(applyThreshold: versionsMax)
+        o.checkpointThresholdJournalBytes = journalThreshold
+        o.logger.logLevel = .warning
+        o.journal.logger.logLevel = .warning
+        let store = try PageStore.open(location: PageStoreLocation(sharing: disk.storage()), options: o)
+        var model: [UInt64: UInt64] = [:]
+        // Readers open for `readerSpan` commits each, checking their snapshot
+        // before they end.
+        let readerSpan = 5
+        var readers: [(tx: ReadTransaction, expected: [UInt64: UInt64], endAt: Int)] = []
+        let commits = 600
+        var journalBytesPeak = 0
+        var tableVersionsPeak = 0
+        for n in 1...commits {
+            let pages: [UInt64: UInt64] = [UInt64(n % 40): UInt64(n), UInt64(40 + n % 7): UInt64(n)]
+            try commit(store, pages)
+            model.merge(pages) { $1 }
+            if n % 3 == 0 { readers.append((try store.beginRead(), model, n + readerSpan)) }
+            for r in readers where r.endAt == n {
+                for p in UInt64(0)..<48 { #expect(value(of: try r.tx.read(page: p)) == (r.expected[p] ?? 0), "reader at \(r.tx.lsn), page \(p)") }
+                r.tx.end()
+            }
+            readers.removeAll { $0.endAt == n }
+            journalBytesPeak = max(journalBytesPeak, store.journal.segmentSummaries.count * segmentBytes)
+            tableVersionsPeak = max(tableVersionsPeak, store.tableVersionCount)
+        }
+        let recordBytes = TransactionRecord.recordBytes(pageCount: 2, pageBytes: 4096)
+        let journalWritten = commits * recordBytes
+        #expect(journalWritten > 20 * journalThreshold, "the run writes far more than the bound")
+        // previousSnapshot retention keeps two checkpoint intervals (each at
+        // most the threshold plus what readers held back), in whole
+        // segments. Each commit here is a batch of its own: its record takes
+        // at most one 4 KiB block more than its bytes in the journal.
+        let commitsPerInterval = journalThreshold / recordBytes + 1 + readerSpan + 1
+        let journalBound = 2 * commitsPerInterval * (recordBytes + 4096) + 2 * segmentBytes
+        #expect(journalBytesPeak <= journalBound, "journal peak \(journalBytesPeak) bytes, bound \(journalBound)")
+        #expect(tableVersionsPeak <= versionsMax + 2 * (readerSpan + 1), "table peak \(tableVersionsPeak) versions")
+        #expect(store.automaticCheckpointCount >= journalWritten / journalThreshold / 2)
+        #expect(store.lastMaintenanceError == nil)
+        try check(store, model, pages: 0..<48)
+        store.close()
+        let reopened = try open(disk)
+        #expect(reopened.recoveryReport.snapshotLSN > UInt64(commits) - UInt64(journalThreshold / recordBytes) - 10, "recovery starts from a recent snapshot")
+        try check(reopened, model, pages: 0..<48)
+        reopened.close()
+    }
+
     @Test("a corrupt newest snapshot falls back to the older one while the journal covers it; otherwise an explicit error")
     func corruptSnapshotFallsBack() throws {
         for retention in [JournalRetention.previousSnapshot, .newestSnapshot] {

@@ -153,6 +153,64 @@ struct PageStoreTests {
         #expect(store.tableVersionCount <= writers * 2, "once readers end, an apply bounds the page table")
     }
 
+    @Test("concurrent writers with the maintenance thread: the table and the journal since the last checkpoint stay under their hard bounds")
+    func maintenanceThreadBounds() throws {
+        let dir = TemporaryDirectory()
+        let location = try dir.location()
+        var config = smallConfiguration(recordBytesMax: 64 << 10)
+        config.journal.segmentBytes = 256 << 10
+        try PageStore.create(location: location, configuration: config)
+        var options = PageStoreOptions()
+        options.applyThresholdVersions = 16
+        options.checkpointThresholdJournalBytes = 64 << 10
+        options.logger.logLevel = .warning
+        options.journal.logger.logLevel = .warning
+        let store = try PageStore.open(location: location, options: options)
+        let writers = 4
+        let commitsPerWriter = 120
+        let recordBytes = TransactionRecord.recordBytes(pageCount: 2, pageBytes: 4096)
+        let factor = options.maintenanceBackpressureFactor
+        // Past the hard bound the committer applies itself, but versions not
+        // yet durable, or above an open transaction's start, stay: each
+        // writer can pin a few commits of two pages (and publish one more
+        // before its check reads the counts).
+        let versionsBound = 16 * factor + 4 * 2 * writers
+        let bytesBound = (64 << 10) * factor + 2 * recordBytes * writers
+        let failures = Mutex<[String]>([])
+        let threads = (0..<writers).map { w in
+            TestThread {
+                do {
+                    for n in 1...commitsPerWriter {
+                        let tx = try store.beginWrite()
+                        try tx.write(page: UInt64(2 * w), page(UInt64(n)))
+                        try tx.write(page: UInt64(100 + w * commitsPerWriter + n), page(UInt64(n)))
+                        try tx.commit()
+                        let versions = store.tableVersionCount
+                        let bytes = store.journalBytesSinceCheckpoint
+                        if versions > versionsBound || bytes > bytesBound {
+                            failures.withLock { $0.append("writer \(w) commit \(n): \(versions) versions, \(bytes) journal bytes") }
+                        }
+                    }
+                } catch {
+                    failures.withLock { $0.append("writer \(w): \(error)") }
+                }
+            }
+        }
+        for t in threads { t.join() }
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0.prefix(3) })")
+        #expect(store.automaticCheckpointCount > 0)
+        #expect(store.lastMaintenanceError == nil)
+        store.close()
+        let reopened = try PageStore.open(location: location, options: options)
+        defer { reopened.close() }
+        #expect(reopened.recoveryReport.snapshotLSN > 0)
+        let r = try reopened.beginRead()
+        for w in 0..<writers { #expect(value(of: try r.read(page: UInt64(2 * w))) == UInt64(commitsPerWriter)) }
+        for w in 0..<writers {
+            for n in 1...commitsPerWriter { #expect(value(of: try r.read(page: UInt64(100 + w * commitsPerWriter + n))) == UInt64(n)) }
+        }
+    }
+
     @Test("an old snapshot keeps its versions through applies; once it ends, they are dropped")
     func oldSnapshotHoldsVersions() throws {
         let dir = TemporaryDirectory()
