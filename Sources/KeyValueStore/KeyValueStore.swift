@@ -17,9 +17,16 @@ import Synchronization
 //
 // Limits: a key of at most `keyBytesMax` bytes; key plus value of at most
 // `entryBytesMax` bytes (a quarter page less the entry header), so a split
-// always leaves both halves within a page. Deletes do not merge nodes:
-// leaves may become empty and stay linked (scans skip them); pages are
-// never freed.
+// always leaves both halves within a page.
+//
+// Node sizes (`TreeWriter.rebalance`): after every change, bottom-up, a node
+// over a page splits; a non-root node under a quarter page
+// (`underfullBytes`) merges with a sibling when both fit in one page, else
+// the two share their entries evenly; an internal root left with one child
+// is replaced by it. Pages a merge or collapse frees go on a free list
+// (chained through the free pages, head in the meta page) that allocations
+// take from first; all of it inside the writing transaction, so a crash
+// never loses or leaks a page.
 
 /// One write of a batch.
 public enum KeyValueOperation: Sendable, Equatable {
@@ -191,11 +198,37 @@ public final class KeyValueStore: @unchecked Sendable {
         return try Meta.decode(page)?.count ?? 0
     }
 
+    /// Walks the whole tree and the free list in one snapshot and checks
+    /// the structure: keys in order within and across nodes, every node
+    /// within a page, no empty node below the root, the leaf chain visiting
+    /// the leaves in order, the key count, and every page below the meta
+    /// page's next-page mark either in the tree or on the free list, once.
+    /// Fails with `corruption` on the first breach.
+    public func verifyStructure() throws(KeyValueError) -> KeyValueStructure {
+        let tx: ReadTransaction
+        do { tx = try pageStore.beginRead() } catch { throw .store(error) }
+        defer { tx.end() }
+        let reader = TreeReader(read: { (p: UInt64) throws(PageStoreError) -> [UInt8] in try tx.read(page: p) })
+        return try reader.verify(pageBytes: pageBytes)
+    }
+
     /// Writes a checkpoint of the page store (see `PageStore.checkpoint`).
     @discardableResult
     public func checkpoint() throws(KeyValueError) -> CheckpointReport {
         do { return try pageStore.checkpoint() } catch { throw .store(error) }
     }
+}
+
+/// The shape of the tree, as `verifyStructure` found it.
+public struct KeyValueStructure: Sendable, Equatable {
+    /// Levels, 1 for a lone root leaf (0: no tree yet).
+    public var depth = 0
+    public var leafPages = 0
+    public var internalPages = 0
+    public var freePages = 0
+    public var keys: UInt64 = 0
+    /// Pages ever allocated, the meta page included (the free list reuses them).
+    public var allocatedPages: UInt64 = 0
 }
 
 /// Reads the tree through a page source.
@@ -217,11 +250,74 @@ struct TreeReader {
         var depth = 0
         while true {
             let n = try node(number)
+            if n.isFree { throw .corruption(page: number, detail: "a free page in the tree") }
             if n.isLeaf { return (number, n) }
             number = n.children[n.childIndex(for: key)]
             depth += 1
             guard depth < 64 else { throw .corruption(page: number, detail: "tree deeper than 64 levels") }
         }
+    }
+
+    func verify(pageBytes: Int) throws(KeyValueError) -> KeyValueStructure {
+        var out = KeyValueStructure()
+        guard let meta = try Meta.decode(try page(0)) else { return out }
+        out.allocatedPages = meta.nextPage
+        var seen: Set<UInt64> = [0]
+        func claim(_ number: UInt64) throws(KeyValueError) {
+            guard number > 0 && number < meta.nextPage else { throw .corruption(page: number, detail: "beyond the allocated pages") }
+            guard seen.insert(number).inserted else { throw .corruption(page: number, detail: "reached twice") }
+        }
+        // Depth-first, left to right: leaves come in key order.
+        var leaves: [UInt64] = []
+        var lastKey: [UInt8]?
+        var depth = 0
+        func walk(_ number: UInt64, level: Int, low: [UInt8]?, high: [UInt8]?) throws(KeyValueError) {
+            try claim(number)
+            let n = try node(number)
+            guard !n.isFree else { throw .corruption(page: number, detail: "a free page in the tree") }
+            guard n.encodedBytes <= pageBytes else { throw .corruption(page: number, detail: "over a page") }
+            if level > 0 && n.keys.isEmpty { throw .corruption(page: number, detail: "an empty node below the root") }
+            for k in n.keys {
+                if let low, k.lexicographicallyPrecedes(low) { throw .corruption(page: number, detail: "a key below its subtree's range") }
+                if let high, !k.lexicographicallyPrecedes(high) { throw .corruption(page: number, detail: "a key above its subtree's range") }
+            }
+            if n.isLeaf {
+                if depth == 0 { depth = level + 1 }
+                guard depth == level + 1 else { throw .corruption(page: number, detail: "leaves on different levels") }
+                for k in n.keys {
+                    if let lastKey, !lastKey.lexicographicallyPrecedes(k) { throw .corruption(page: number, detail: "keys out of order") }
+                    lastKey = k
+                }
+                leaves.append(number)
+                out.leafPages += 1
+                out.keys += UInt64(n.keys.count)
+                return
+            }
+            out.internalPages += 1
+            guard n.children.count == n.keys.count + 1 else { throw .corruption(page: number, detail: "children and keys disagree") }
+            for (i, child) in n.children.enumerated() {
+                try walk(child, level: level + 1, low: i == 0 ? low : n.keys[i - 1], high: i < n.keys.count ? n.keys[i] : high)
+            }
+        }
+        try walk(meta.root, level: 0, low: nil, high: nil)
+        out.depth = depth
+        for (i, number) in leaves.enumerated() {
+            let expected = i + 1 < leaves.count ? leaves[i + 1] : 0
+            guard try node(number).next == expected else { throw .corruption(page: number, detail: "the leaf chain skips or reorders leaves") }
+        }
+        guard out.keys == meta.count else { throw .corruption(page: 0, detail: "key count \(meta.count), tree holds \(out.keys)") }
+        var free = meta.freeHead
+        while free != 0 {
+            try claim(free)
+            let n = try node(free)
+            guard n.isFree else { throw .corruption(page: free, detail: "on the free list but not free") }
+            out.freePages += 1
+            free = n.next
+        }
+        guard UInt64(seen.count) == meta.nextPage else {
+            throw .corruption(page: 0, detail: "\(meta.nextPage - UInt64(seen.count)) pages neither in the tree nor on the free list")
+        }
+        return out
     }
 
     func get(_ key: [UInt8]) throws(KeyValueError) -> [UInt8]? {
@@ -240,10 +336,11 @@ struct TreeReader {
                 i += 1
             }
             guard leaf.next != 0 else { return }
-            leaf = try node(leaf.next)
+            let next = leaf.next
+            leaf = try node(next)
             i = 0
             visited += 1
-            guard leaf.isLeaf else { throw .corruption(page: 0, detail: "leaf chain reaches an internal node") }
+            guard leaf.isLeaf && !leaf.isFree else { throw .corruption(page: 0, detail: "leaf chain reaches an internal node") }
         }
     }
 }
@@ -282,13 +379,34 @@ struct TreeWriter {
         return try Node.decode(try page(number), number: number)
     }
 
+    /// A page for a new node: the head of the free list, else a page never
+    /// used. The caller fills it (`dirty`).
     mutating func allocate() throws(KeyValueError) -> UInt64 {
+        metaDirty = true
+        if meta.freeHead != 0 {
+            let number = meta.freeHead
+            let free = try node(number)
+            guard free.isFree else { throw .corruption(page: number, detail: "the free list holds a page in use") }
+            meta.freeHead = free.next
+            return number
+        }
         let number = meta.nextPage
         guard number < tx.store.pageCountMax else { throw .store(.pageOutOfRange(page: number, pageCountMax: tx.store.pageCountMax)) }
         meta.nextPage += 1
-        metaDirty = true
         return number
     }
+
+    /// Puts page `number` (no longer in the tree) on the free list.
+    mutating func free(_ number: UInt64) {
+        assert(number != 0 && number != meta.root, "the meta page and the root are never freed")
+        dirty[number] = .free(next: meta.freeHead)
+        meta.freeHead = number
+        metaDirty = true
+    }
+
+    /// A non-root node below this many encoded bytes merges with or borrows
+    /// from a sibling.
+    var underfullBytes: Int { pageBytes / 4 }
 
     /// The root-to-leaf path for `key`: (page, node, child index taken).
     func path(to key: [UInt8]) throws(KeyValueError) -> [(number: UInt64, node: Node, child: Int)] {
@@ -296,6 +414,7 @@ struct TreeWriter {
         var number = meta.root
         while true {
             let n = try node(number)
+            if n.isFree { throw .corruption(page: number, detail: "a free page in the tree") }
             if n.isLeaf {
                 out.append((number, n, 0))
                 return out
@@ -308,8 +427,9 @@ struct TreeWriter {
     }
 
     mutating func put(_ key: [UInt8], _ value: [UInt8]) throws(KeyValueError) {
-        var path = try path(to: key)
-        var (number, leaf, _) = path.removeLast()
+        let path = try path(to: key)
+        guard let (number, leafNode, _) = path.last else { preconditionFailure("a path ends at a leaf") }
+        var leaf = leafNode
         let (i, found) = leaf.search(key)
         if found {
             leaf.values[i] = value
@@ -319,36 +439,13 @@ struct TreeWriter {
             meta.count += 1
             metaDirty = true
         }
-        // Split upwards while a node overflows.
-        var node = leaf
-        while node.encodedBytes > pageBytes {
-            let (right, separator) = node.split()
-            let rightNumber = try allocate()
-            if node.isLeaf { node.next = rightNumber }
-            dirty[number] = node
-            dirty[rightNumber] = right
-            if let (parentNumber, parentNode, child) = path.popLast() {
-                var parent = parentNode
-                parent.keys.insert(separator, at: child)
-                parent.children.insert(rightNumber, at: child + 1)
-                number = parentNumber
-                node = parent
-            } else {
-                let rootNumber = try allocate()
-                var root = Node(isLeaf: false)
-                root.keys = [separator]
-                root.children = [number, rightNumber]
-                meta.root = rootNumber
-                number = rootNumber
-                node = root
-            }
-        }
-        dirty[number] = node
+        dirty[number] = leaf
+        try rebalance(path.map { ($0.number, $0.child) })
     }
 
     mutating func delete(_ key: [UInt8]) throws(KeyValueError) -> Bool {
         let path = try path(to: key)
-        guard let (number, leafNode, _) = path.last else { return false }
+        guard let (number, leafNode, _) = path.last else { preconditionFailure("a path ends at a leaf") }
         var leaf = leafNode
         let (i, found) = leaf.search(key)
         guard found else { return false }
@@ -357,7 +454,100 @@ struct TreeWriter {
         dirty[number] = leaf
         meta.count -= 1
         metaDirty = true
+        try rebalance(path.map { ($0.number, $0.child) })
         return true
+    }
+
+    /// Restores the node-size rules along `path` (root first: each page and
+    /// the child index taken from it) after its last node changed,
+    /// bottom-up. At each level: a node over a page splits (its parent
+    /// gains an entry); a non-root node under `underfullBytes` merges with
+    /// a sibling when the two fit in a page, else the two share their
+    /// entries evenly (the parent loses or changes an entry); an internal
+    /// root with one child gives way to it. Stops at the first level left
+    /// as it was.
+    mutating func rebalance(_ path: [(number: UInt64, child: Int)]) throws(KeyValueError) {
+        var level = path.count - 1
+        while level >= 0 {
+            let number = path[level].number
+            var node = try node(number)
+            if node.encodedBytes > pageBytes {
+                let (right, separator) = node.split()
+                assert(node.encodedBytes <= pageBytes && right.encodedBytes <= pageBytes, "a split leaves both halves within a page")
+                let rightNumber = try allocate()
+                if node.isLeaf { node.next = rightNumber }
+                dirty[number] = node
+                dirty[rightNumber] = right
+                if level == 0 {
+                    let rootNumber = try allocate()
+                    var root = Node(isLeaf: false)
+                    root.keys = [separator]
+                    root.children = [number, rightNumber]
+                    dirty[rootNumber] = root
+                    meta.root = rootNumber
+                    metaDirty = true
+                    return
+                }
+                let (parentNumber, child) = path[level - 1]
+                var parent = try self.node(parentNumber)
+                parent.keys.insert(separator, at: child)
+                parent.children.insert(rightNumber, at: child + 1)
+                dirty[parentNumber] = parent
+            } else if level == 0 {
+                if !node.isLeaf && node.keys.isEmpty {
+                    assert(node.children.count == 1)
+                    meta.root = node.children[0]
+                    metaDirty = true
+                    free(number)
+                }
+                return
+            } else if node.encodedBytes < underfullBytes {
+                let (parentNumber, child) = path[level - 1]
+                var parent = try self.node(parentNumber)
+                guard parent.children.count >= 2 else { throw .corruption(page: parentNumber, detail: "an internal node with one child below the root") }
+                try mergeOrShare(parent: &parent, left: child > 0 ? child - 1 : child)
+                dirty[parentNumber] = parent
+            } else {
+                return
+            }
+            level -= 1
+        }
+    }
+
+    /// Merges children `left` and `left + 1` of `parent` into the left one
+    /// (freeing the right one) when they fit in a page, else splits their
+    /// entries evenly by bytes between them.
+    mutating func mergeOrShare(parent: inout Node, left: Int) throws(KeyValueError) {
+        let leftNumber = parent.children[left]
+        let rightNumber = parent.children[left + 1]
+        let l = try node(leftNumber)
+        let r = try node(rightNumber)
+        guard l.isLeaf == r.isLeaf else { throw .corruption(page: rightNumber, detail: "siblings on different levels") }
+        var combined = l
+        if l.isLeaf {
+            combined.keys += r.keys
+            combined.values += r.values
+            combined.next = r.next
+        } else {
+            combined.keys.append(parent.keys[left])
+            combined.keys += r.keys
+            combined.children += r.children
+        }
+        if combined.encodedBytes <= pageBytes {
+            dirty[leftNumber] = combined
+            free(rightNumber)
+            parent.keys.remove(at: left)
+            parent.children.remove(at: left + 1)
+            return
+        }
+        // Both were within a page and one is under a quarter page: each half
+        // of an even split fits.
+        let (newRight, separator) = combined.split()
+        assert(combined.encodedBytes <= pageBytes && newRight.encodedBytes <= pageBytes, "an even split of two nodes fits")
+        if combined.isLeaf { combined.next = rightNumber }
+        dirty[leftNumber] = combined
+        dirty[rightNumber] = newRight
+        parent.keys[left] = separator
     }
 
     func flush() throws(KeyValueError) {

@@ -5,13 +5,15 @@
 //   0   4  magic "KVMT"
 //   4   2  version (1)
 //   8   8  root page number
-//   16  8  next page number to allocate (pages are never freed)
+//   16  8  next page number never allocated
 //   24  8  number of keys
+//   32  8  first page of the free list (0: empty)
 //
 // A node page:
-//   0   1  kind: 1 leaf, 2 internal
-//   2   2  entry count n
-//   8   8  leaf: the next leaf to the right (0: none); internal: unused
+//   0   1  kind: 1 leaf, 2 internal, 3 free
+//   2   2  entry count n (0 for a free page)
+//   8   8  leaf: the next leaf to the right (0: none); free: the next free
+//          page (0: none); internal: unused
 //   16  ... entries, packed:
 //       leaf:     n x (key bytes u16, value bytes u16, key, value), keys increasing
 //       internal: child 0 (u64), then n x (key bytes u16, key, child u64):
@@ -23,6 +25,9 @@ struct Meta: Equatable {
     var root: UInt64
     var nextPage: UInt64
     var count: UInt64
+    /// The first free page (0: none). Stores written before the free list
+    /// existed hold 0 here.
+    var freeHead: UInt64 = 0
 
     static func decode(_ page: [UInt8]) throws(KeyValueError) -> Meta? {
         let magic = page.loadLE(UInt32.self, at: 0)
@@ -30,7 +35,9 @@ struct Meta: Equatable {
         guard magic == Self.magic else { throw .corruption(page: 0, detail: "bad meta magic") }
         let version = page.loadLE(UInt16.self, at: 4)
         guard version <= Self.version else { throw .newerFormat(found: version, supported: Self.version) }
-        return Meta(root: page.loadLE(UInt64.self, at: 8), nextPage: page.loadLE(UInt64.self, at: 16), count: page.loadLE(UInt64.self, at: 24))
+        return Meta(
+            root: page.loadLE(UInt64.self, at: 8), nextPage: page.loadLE(UInt64.self, at: 16), count: page.loadLE(UInt64.self, at: 24),
+            freeHead: page.loadLE(UInt64.self, at: 32))
     }
 
     func encode(pageBytes: Int) -> [UInt8] {
@@ -40,6 +47,7 @@ struct Meta: Equatable {
         out.storeLE(root, at: 8)
         out.storeLE(nextPage, at: 16)
         out.storeLE(count, at: 24)
+        out.storeLE(freeHead, at: 32)
         return out
     }
 }
@@ -47,6 +55,9 @@ struct Meta: Equatable {
 struct Node {
     static let headerBytes = 16
     var isLeaf: Bool
+    /// A page on the free list (`next` is the next free page); neither leaf
+    /// nor internal node.
+    var isFree = false
     var keys: [[UInt8]] = []
     /// Leaf only.
     var values: [[UInt8]] = []
@@ -57,7 +68,15 @@ struct Node {
 
     static func emptyLeaf() -> Node { Node(isLeaf: true) }
 
+    static func free(next: UInt64) -> Node {
+        var n = Node(isLeaf: false)
+        n.isFree = true
+        n.next = next
+        return n
+    }
+
     var encodedBytes: Int {
+        if isFree { return Self.headerBytes }
         if isLeaf {
             return Self.headerBytes + zip(keys, values).reduce(0) { $0 + 4 + $1.0.count + $1.1.count }
         }
@@ -68,7 +87,11 @@ struct Node {
         let kind = page[0]
         let n = Int(page.loadLE(UInt16.self, at: 2))
         var node = Node(isLeaf: kind == 1)
-        guard kind == 1 || kind == 2 else { throw .corruption(page: number, detail: "not a node (kind \(kind))") }
+        guard kind == 1 || kind == 2 || kind == 3 else { throw .corruption(page: number, detail: "not a node (kind \(kind))") }
+        if kind == 3 {
+            guard n == 0 else { throw .corruption(page: number, detail: "a free page with entries") }
+            return .free(next: page.loadLE(UInt64.self, at: 8))
+        }
         var at = headerBytes
         func need(_ bytes: Int) throws(KeyValueError) {
             guard at + bytes <= page.count else { throw .corruption(page: number, detail: "entries overrun the page") }
@@ -107,6 +130,12 @@ struct Node {
     func encode(pageBytes: Int) -> [UInt8] {
         precondition(encodedBytes <= pageBytes, "a node is split before it overflows its page")
         var out = [UInt8](repeating: 0, count: pageBytes)
+        if isFree {
+            assert(keys.isEmpty && children.isEmpty)
+            out[0] = 3
+            out.storeLE(next, at: 8)
+            return out
+        }
         out[0] = isLeaf ? 1 : 2
         out.storeLE(UInt16(keys.count), at: 2)
         var at = Self.headerBytes

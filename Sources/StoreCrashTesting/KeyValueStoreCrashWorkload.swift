@@ -12,7 +12,8 @@ import JournalStorage
 // manual runtime and runs the batches of `KeyValueCrashWorkload` (seeded by
 // the run's seed): each queued with `writeLazy`, every `durableEvery`-th
 // (and the last) waited for; a checkpoint after every `checkpointEvery`
-// batches; then a final checkpoint and a close. Small journal segments make
+// batches, and automatic ones whenever the journal threshold is crossed;
+// then a final checkpoint and a close. Small journal segments make
 // the workload roll over segments and the checkpoints release them.
 //
 // The model: whether `create` returned, the batches issued (handed to the
@@ -22,8 +23,9 @@ import JournalStorage
 // 1. the recovered contents equal the state after some prefix of the issued
 //    batches that includes every acknowledged one (each batch whole or
 //    absent, in order; see `KeyValueCrashWorkload.matchingPrefix`);
-// 2. recovery does not refuse, unless the store's creation never finished
-//    (then "not a store" is right: nothing was promised);
+// 2. recovery does not refuse (the B+tree's structure is verified too: no
+//    page leaked or reached twice), unless the store's creation never
+//    finished (then "not a store" is right: nothing was promised);
 // 3. the simulated disk saw no breach of the storage contract.
 // A recovery cut by the explorer and recovered again must give the same
 // contents (the explorer's own check).
@@ -77,6 +79,9 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
         return c
     }
 
+    /// The journal bytes past which the store checkpoints by itself.
+    public static let automaticCheckpointJournalBytes = 64 << 10
+
     func options(spareSegments: Int) -> PageStoreOptions {
         var o = PageStoreOptions()
         o.journal.runtime = .manual
@@ -86,6 +91,9 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
         o.journal.batchBytesMax = 16 << 10
         o.journalRetention = retention
         o.applyThresholdVersions = 16
+        // Automatic checkpoints (run inline by the committing thread in
+        // manual runtime) land between the explicit ones: cuts hit them too.
+        o.checkpointThresholdJournalBytes = Self.automaticCheckpointJournalBytes
         o.logger.logLevel = .critical
         o.journal.logger.logLevel = .critical
         return o
@@ -106,6 +114,8 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
         public var outcome = KeyValueCrashWorkload.Outcome()
         /// Checkpoints that returned.
         public var checkpoints = 0
+        /// Checkpoints the store started by itself during the run.
+        public var automaticCheckpoints = 0
         /// Breaches of the storage contract the disk saw.
         public var contractViolations: [String] = []
     }
@@ -114,18 +124,27 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
 
     public func run(_ run: CrashRun) -> Model {
         var model = Model(workload: batches(seed: run.seed))
-        defer { model.contractViolations = run.disk.contractViolations }
+        runBatches(run, &model)
+        // After the run (a `defer` would not reach the returned copy).
+        model.contractViolations = run.disk.contractViolations
+        return model
+    }
+
+    private func runBatches(_ run: CrashRun, _ model: inout Model) {
         let storage = run.disk.storage()
         let location = PageStoreLocation(sharing: storage)
         do {
             try KeyValueStore.create(location: location, configuration: Self.configuration)
         } catch {
-            return model
+            return
         }
         model.created = true
         let kv: KeyValueStore
-        do { kv = try KeyValueStore.open(location: location, options: options(spareSegments: 1)) } catch { return model }
-        defer { kv.close() }
+        do { kv = try KeyValueStore.open(location: location, options: options(spareSegments: 1)) } catch { return }
+        defer {
+            model.automaticCheckpoints = kv.pageStore.automaticCheckpointCount
+            kv.close()
+        }
         let batches = model.workload.batches
         do throws(KeyValueError) {
             for (i, batch) in batches.enumerated() {
@@ -145,7 +164,6 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
         } catch {
             model.outcome.error = error
         }
-        return model
     }
 
     // MARK: Recovering
@@ -167,6 +185,8 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
                 do throws(PageStoreError) { try kv.pageStore.pump() } catch { throw .store(error) }
             }
             let contents = try kv.contents()
+            // The tree is whole too: no page leaked or reached twice.
+            _ = try kv.verifyStructure()
             if storage.disk.isPoweredOff { return .interrupted }
             return .recovered(State(contents: contents))
         } catch {

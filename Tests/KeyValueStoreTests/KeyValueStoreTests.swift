@@ -48,6 +48,8 @@ struct SplitMix {
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }
 
+extension SplitMix: RandomNumberGenerator {}
+
 @Suite("Key-value store")
 struct KeyValueStoreTests {
     @Test("put, get, delete, ordered scan, batch; splits to several levels")
@@ -133,6 +135,77 @@ struct KeyValueStoreTests {
             reopens += 1
         }
         #expect(reopens == 25 && checkpoints > 0)
+    }
+
+    @Test("heavy deletes against a dictionary model, with reopens: nodes merge, pages return to the free list, and the same keys inserted and deleted again do not grow the store")
+    func heavyDeletesWithReopen() throws {
+        let seed: UInt64 = 0x5EED_0002
+        var random = SplitMix(state: seed)
+        let disk = SimulatedDisk(seed: seed)
+        let location = PageStoreLocation(sharing: disk.storage())
+        var config = simConfiguration()
+        config.journal.segmentBytes = 2 << 20
+        config.journal.recordBytesMax = 1 << 20  // batches of many deletes touch many leaves
+        try KeyValueStore.create(location: location, configuration: config)
+        var model: [[UInt8]: [UInt8]] = [:]
+        var kv = try KeyValueStore.open(location: location, options: simOptions(applyThreshold: 64))
+        var operations = 0
+        var reopens = 0
+        func step() throws {
+            operations += 1
+            guard operations % 9 == 0 else { return }
+            kv.close()
+            kv = try KeyValueStore.open(location: PageStoreLocation(sharing: disk.storage()), options: simOptions(applyThreshold: 64))
+            reopens += 1
+            #expect(try kv.contents() == model, "after reopen \(reopens); seed \(seed)")
+            _ = try kv.verifyStructure()
+        }
+        let keyCount = 1200
+        let keys = (0..<keyCount).map { Array("item:\($0 * 7919 % keyCount)".utf8) }
+        var pagesAfterFirstFill: UInt64 = 0
+        var pageCounts: [UInt64] = []
+        for cycle in 0..<4 {
+            // Fill in batches of random sizes, values of random lengths.
+            var order = keys.shuffled(using: &random)
+            while !order.isEmpty {
+                let n = min(order.count, 1 + random.below(40))
+                var ops: [KeyValueOperation] = []
+                for k in order.prefix(n) { ops.append(.put(key: k, value: [UInt8](repeating: UInt8(cycle + 1), count: 20 + random.below(180)))) }
+                order.removeFirst(n)
+                try kv.write(ops)
+                KeyValueCrashWorkload.apply(ops, to: &model)
+                try step()
+            }
+            let full = try kv.verifyStructure()
+            #expect(full.keys == UInt64(keyCount) && full.depth >= 2, "seed \(seed)")
+            if cycle == 0 { pagesAfterFirstFill = kv.pageStore.pageCount }
+            // Delete everything: single deletes and batches, checking gets.
+            order = keys.shuffled(using: &random)
+            while !order.isEmpty {
+                if random.below(3) == 0 {
+                    let k = order.removeFirst()
+                    #expect(try kv.delete(k), "seed \(seed)")
+                    model[k] = nil
+                } else {
+                    let n = min(order.count, 1 + random.below(60))
+                    let ops = order.prefix(n).map { KeyValueOperation.delete(key: $0) }
+                    order.removeFirst(n)
+                    try kv.write(ops)
+                    KeyValueCrashWorkload.apply(ops, to: &model)
+                }
+                if let probe = keys.randomElement(using: &random) { #expect(try kv.get(probe) == model[probe], "seed \(seed)") }
+                try step()
+            }
+            let empty = try kv.verifyStructure()
+            #expect(empty.keys == 0 && empty.depth == 1 && empty.leafPages == 1 && empty.internalPages == 0, "an empty tree is one root leaf")
+            #expect(UInt64(empty.freePages) + 2 == empty.allocatedPages, "every other page is on the free list")
+            pageCounts.append(kv.pageStore.pageCount)
+        }
+        #expect(model.isEmpty)
+        #expect(reopens > 20)
+        // Without reuse each cycle would add the whole tree again.
+        #expect(pageCounts.allSatisfy { $0 <= pagesAfterFirstFill + pagesAfterFirstFill / 4 }, "pages \(pageCounts), first fill \(pagesAfterFirstFill)")
+        kv.close()
     }
 
     @Test("64 concurrent writers: every durable put is there, and their commits share journal writes")

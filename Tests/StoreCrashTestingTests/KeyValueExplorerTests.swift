@@ -14,6 +14,7 @@ struct KeyValueExplorerTests {
         #expect(model.outcome.error == nil)
         #expect(model.outcome.acknowledged == workload.batchCount)
         #expect(model.checkpoints == 5)
+        #expect(model.automaticCheckpoints > 0, "the journal threshold starts checkpoints between the explicit ones")
         disk.powerCut()
         let recovered = workload.recover(disk.reboot())
         #expect(workload.check(recovered, model: model).isEmpty)
