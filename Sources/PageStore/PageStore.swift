@@ -152,10 +152,17 @@ public final class PageStore: @unchecked Sendable {
 
     // MARK: Creating and opening
 
-    /// Creates an empty store: its journal and `store.meta`.
+    /// Creates an empty store: its journal, then `store.meta`, the
+    /// completion mark (written under a temporary name and renamed, so it is
+    /// absent or whole). A location that holds the leftovers of a create
+    /// that was interrupted before `store.meta` (the journal's metadata and
+    /// temporary files, no segment, no snapshot) is cleaned and created
+    /// afresh: nothing was ever committed there.
     ///
-    /// Fails with `alreadyExists` when the location holds a store, and with
-    /// `invalidArgument` for an inconsistent configuration.
+    /// Fails with `alreadyExists` when the location holds a store, or files
+    /// of a journal or snapshots without `store.meta` (data this call will
+    /// not remove), and with `invalidArgument` for an inconsistent
+    /// configuration.
     public static func create(location: PageStoreLocation, configuration: PageStoreConfiguration = PageStoreConfiguration()) throws(PageStoreError) {
         let pageBytes = configuration.pageBytes
         guard pageBytes >= 4096, pageBytes <= 64 << 10, pageBytes.nonzeroBitCount == 1 else {
@@ -173,14 +180,14 @@ public final class PageStore: @unchecked Sendable {
         let hold: (any StorageLock)?
         do { hold = location.sharesDirectory ? nil : try location.root.lockExclusive() } catch { throw PageStoreError.from(error) }
         defer { hold?.unlock() }
-        do {
-            if try location.root.fileNames().contains(StoreMetadata.fileName) { throw PageStoreError.alreadyExists(path: location.root.path) }
-        } catch let error as PageStoreError {
-            throw error
-        } catch let error as StorageError {
-            throw PageStoreError.from(error)
-        } catch {
-            preconditionFailure("unexpected \(error)")
+        if location.sharesDirectory {
+            // The journal takes this directory's lock itself, below.
+            let cleaning: any StorageLock
+            do { cleaning = try location.root.lockExclusive() } catch { throw PageStoreError.from(error) }
+            defer { cleaning.unlock() }
+            try removeIncompleteCreation(location)
+        } else {
+            try removeIncompleteCreation(location)
         }
         do {
             try Journal.create(storage: location.journal, configuration: configuration.journal)
@@ -193,6 +200,54 @@ public final class PageStore: @unchecked Sendable {
         try meta.write(to: location.root)
     }
 
+    /// What a location holds before `create` (lock held).
+    enum CreationState: Equatable {
+        case empty
+        /// A create stopped before `store.meta`: only these files, removable.
+        case incomplete(root: [String], journal: [String])
+        case complete
+        /// Journal segments or snapshots without `store.meta`: not ours to remove.
+        case foreign(String)
+    }
+
+    static func creationState(_ location: PageStoreLocation) throws(PageStoreError) -> CreationState {
+        let rootNames: [String]
+        let journalNames: [String]
+        do {
+            rootNames = try location.root.fileNames()
+            journalNames = location.sharesDirectory ? rootNames : try location.journal.fileNames()
+        } catch {
+            throw PageStoreError.from(error)
+        }
+        if rootNames.contains(StoreMetadata.fileName) { return .complete }
+        if let name = rootNames.first(where: { SnapshotHeader.slotNames.contains($0) }) { return .foreign(name) }
+        if let name = journalNames.first(where: { JournalFormat.segmentIndex(fileName: $0) != nil || $0.hasPrefix(JournalFormat.spareFilePrefix) }) {
+            return .foreign(name)
+        }
+        let journalLeftovers = [JournalFormat.metadataFileName, JournalFormat.metadataFileName + ".new"]
+        let root = rootNames.filter { $0 == StoreMetadata.temporaryName }
+        let journal = journalNames.filter { journalLeftovers.contains($0) }
+        return root.isEmpty && journal.isEmpty ? .empty : .incomplete(root: root, journal: journal)
+    }
+
+    private static func removeIncompleteCreation(_ location: PageStoreLocation) throws(PageStoreError) {
+        switch try creationState(location) {
+        case .empty:
+            return
+        case .complete:
+            throw .alreadyExists(path: location.root.path)
+        case .foreign(let name):
+            throw .alreadyExists(path: location.root.path + " (holds \(name) but no \(StoreMetadata.fileName))")
+        case .incomplete(let root, let journal):
+            do {
+                for name in root { try location.root.remove(name) }
+                for name in journal { try location.journal.remove(name) }
+            } catch {
+                throw PageStoreError.from(error)
+            }
+        }
+    }
+
     /// Opens a store: takes its lock, opens the journal (which recovers its
     /// own torn tail), loads the newest valid snapshot into a fresh data
     /// file and replays the journal after it.
@@ -201,6 +256,9 @@ public final class PageStore: @unchecked Sendable {
         let hold: (any StorageLock)?
         do { hold = location.sharesDirectory ? nil : try location.root.lockExclusive() } catch { throw PageStoreError.from(error) }
         do throws(PageStoreError) {
+            if case .incomplete = try creationState(location) {
+                throw .notAStore(path: location.root.path, reason: "an interrupted create left no \(StoreMetadata.fileName); create the store again")
+            }
             let meta = try StoreMetadata.read(from: location.root)
             let journal: Journal
             do { journal = try Journal.open(storage: location.journal, options: options.journal) } catch { throw PageStoreError.from(error) }
