@@ -7,7 +7,7 @@ DATA ?= ./data
 CLI_DEBUG := .build/debug/journalctl-swift
 CLI_RELEASE := .build/release/journalctl-swift
 
-.PHONY: setup build release run test test-unit test-models test-tsan bench fuzz clean crash-long
+.PHONY: setup build release run test test-unit test-models test-tsan bench bench-cpu fuzz clean crash-long
 
 # Installs the Debian packages only when one is missing.
 setup:
@@ -62,6 +62,14 @@ fuzz: setup
 BENCH_FLAGS ?=
 bench: release
 	$(CLI_RELEASE) bench all --dir $(DATA)/bench $(BENCH_FLAGS)
+
+# Instructions per 128 B append at batch sizes 1 and 64, counted by callgrind,
+# against Tools/bench/callgrind-baseline.json: fails on a regression past 2%.
+# One JSON line per cell on stdout (Benchmarks/README.md). BENCH_CPU_FLAGS:
+# e.g. --update-baseline, --runs 3, --warn-only.
+BENCH_CPU_FLAGS ?=
+bench-cpu: setup
+	Tools/bench/callgrind-append.sh $(BENCH_CPU_FLAGS)
 
 clean:
 	rm -rf .build .build-*

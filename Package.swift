@@ -100,7 +100,7 @@ let package = Package(
             name: "JournalCLI",
             dependencies: [
                 "Journal", "JournalStorage", "JournalTesting", "PagedFile",
-                "KeyValueStore", "CSQLite",
+                "KeyValueStore", "CSQLite", "CJournalShims",
                 "StoreCrashTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")

@@ -29,20 +29,25 @@ public struct JournalCtl: AsyncParsableCommand {
 
     /// Parses the arguments, runs the command, and exits with the documented
     /// code. Errors are one line on stderr: `journalctl-swift: <description>`.
+    ///
+    /// Main-actor isolated so that a synchronous command runs on the main
+    /// thread, called from the top-level code without a hop: the main thread
+    /// then never parks in the dispatch main loop (whose `rt_sigsuspend` on a
+    /// read-only signal mask crashes valgrind 3.19, which `bench cpu` runs
+    /// under), and blocking commands keep off the cooperative thread pool.
+    @MainActor
     public static func execute() async -> Never {
-        let command: any ParsableCommand
+        var command: any ParsableCommand
         do {
-            command = try parseAsRoot()
+            command = try parseCommand()
         } catch {
             fail(parserError: error)
         }
-        LogSetup.bootstrap(verbose: (command as? any LoggingCommand)?.verbose ?? false)
         do {
-            var runnable = command
-            if var asyncCommand = runnable as? any AsyncParsableCommand {
-                try await asyncCommand.run()
+            if let asyncCommand = command as? any AsyncParsableCommand {
+                try await runAsync(asyncCommand)
             } else {
-                try runnable.run()
+                try command.run()
             }
         } catch let error as CLIError {
             fail(error)
@@ -51,6 +56,20 @@ public struct JournalCtl: AsyncParsableCommand {
             fail(parserError: error)
         }
         Glibc.exit(0)
+    }
+
+    /// Parses the arguments and bootstraps logging. The command is owned by
+    /// the caller (so that an async one can be sent off the main actor).
+    nonisolated static func parseCommand() throws -> sending any ParsableCommand {
+        let command = try parseAsRoot()
+        LogSetup.bootstrap(verbose: (command as? any LoggingCommand)?.verbose ?? false)
+        return command
+    }
+
+    /// Runs an async command off the main actor.
+    nonisolated static func runAsync(_ command: sending any AsyncParsableCommand) async throws {
+        var runnable = command
+        try await runnable.run()
     }
 
     static func fail(_ error: CLIError) -> Never {

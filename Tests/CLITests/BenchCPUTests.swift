@@ -1,0 +1,31 @@
+import Foundation
+import Testing
+
+/// `bench cpu`, the driver that Tools/bench/callgrind-append.sh counts the
+/// instructions of: it appends exactly what it is asked, one pump per batch,
+/// and cleans up after itself.
+@Suite struct BenchCPUTests {
+    @Test func appendsInWholeBatchesAndCleansUp() throws {
+        let scratch = try Scratch(base: "/dev/shm")
+        defer { scratch.remove() }
+        let r = try CLI.run(["bench", "cpu", "--batch", "4", "--records", "12", "--warmup-records", "5", "--segment-mib", "1", "--dir", scratch.root])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        #expect(r.lines.count == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data((r.lines.first ?? "").utf8)) as? [String: Any])
+        #expect(object["suite"] as? String == "cpu-driver")
+        #expect(object["batch"] as? Int == 4)
+        #expect(object["records"] as? Int == 12)
+        // The warm-up rounds up to whole batches.
+        #expect(object["warmup_records"] as? Int == 8)
+        // One pump per batch: every pump that submits also waits for its write.
+        #expect(object["pumps"] as? Int == 3)
+        #expect(object["valgrind"] as? Bool == false)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.root).isEmpty, "the temporary journal is removed")
+    }
+
+    @Test func refusesRecordsThatAreNotWholeBatches() throws {
+        let r = try CLI.run(["bench", "cpu", "--batch", "4", "--records", "10", "--dir", "/dev/shm"])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("--records"), "stderr: \(r.stderr)")
+    }
+}

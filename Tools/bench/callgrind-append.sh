@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Instructions per 128 B append, counted by callgrind: a CPU cost that the
+# noisy disk and the other processes on the machine cannot move.
+#
+# For each batch size (1: one durable write per append; 64: one write per 64
+# records) it runs `journalctl-swift bench cpu` twice under
+# `valgrind --tool=callgrind --instr-atstart=no`, with M1 and M2 records;
+# instrumentation is on only around the measured appends, and
+#   instructions per append = (Ir(M2) - Ir(M1)) / (M2 - M1)
+# cancels what the loop costs once. The journal lives on /dev/shm, in the
+# manual runtime (no background thread), with completions waited for in the
+# kernel rather than polled, so the count does not depend on timing.
+#
+# stdout: one JSON object per cell (see Benchmarks/README.md); human text on
+# stderr. Compares with Tools/bench/callgrind-baseline.json and exits 1 when a
+# cell is more than --threshold percent above its baseline.
+#
+# Usage: callgrind-append.sh [--update-baseline] [--threshold PCT] [--warn-only]
+#                            [--runs N] [--dir DIR] [--no-build] [--binary PATH]
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+baseline_file="$root/Tools/bench/callgrind-baseline.json"
+threshold=2
+update=0
+warn_only=0
+runs=1
+dir=/dev/shm
+build=1
+binary="$root/.build/release/journalctl-swift"
+# Cells: batch size, M1, M2 (records; multiples of the batch size).
+cells=("1 1024 3072" "64 2048 6144")
+
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --update-baseline) update=1 ;;
+        --threshold) threshold=${2:?}; shift ;;
+        --warn-only) warn_only=1 ;;
+        --runs) runs=${2:?}; shift ;;
+        --dir) dir=${2:?}; shift ;;
+        --no-build) build=0 ;;
+        --binary) binary=${2:?}; build=0; shift ;;
+        -h|--help) usage ;;
+        *) echo "callgrind-append.sh: unknown argument $1" >&2; usage ;;
+    esac
+    shift
+done
+[[ "$runs" =~ ^[1-9][0-9]*$ ]] || { echo "callgrind-append.sh: --runs must be a positive integer" >&2; exit 64; }
+[[ "$threshold" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "callgrind-append.sh: --threshold must be a number (percent)" >&2; exit 64; }
+command -v valgrind >/dev/null 2>&1 || { echo "callgrind-append.sh: valgrind not found (make setup installs it)" >&2; exit 69; }
+
+if [ "$build" = 1 ]; then
+    echo "building journalctl-swift (release)..." >&2
+    (cd "$root" && swift build -c release --product journalctl-swift >&2)
+fi
+[ -x "$binary" ] || { echo "callgrind-append.sh: $binary not found; build it (swift build -c release)" >&2; exit 66; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# Valgrind 3.19 cannot read the DWARF 5 debug info Swift emits: count a copy
+# without it (the symbol table stays, so callgrind_annotate still names functions).
+objcopy --strip-debug "$binary" "$work/journalctl-swift"
+
+# Instructions counted in one run: the `totals:` line of callgrind's output.
+count_instructions() { # batch records
+    local out="$work/callgrind.$1.$2.out"
+    SWIFT_DETERMINISTIC_HASHING=1 valgrind --tool=callgrind --instr-atstart=no \
+        --callgrind-out-file="$out" \
+        "$work/journalctl-swift" bench cpu --batch "$1" --records "$2" --dir "$dir" \
+        >"$work/driver.out" 2>"$work/valgrind.err" || {
+        echo "callgrind-append.sh: the driver failed (batch $1, $2 records):" >&2
+        tail -20 "$work/valgrind.err" >&2
+        exit 70
+    }
+    grep -q '"valgrind":true' "$work/driver.out" || { echo "callgrind-append.sh: the driver did not see valgrind" >&2; exit 70; }
+    awk '/^totals:/ { print $2; found = 1 } END { if (!found) exit 1 }' "$out"
+}
+
+# The baseline of a cell, or empty.
+baseline_of() {
+    [ -f "$baseline_file" ] || return 0
+    sed -n "s/.*\"$1\": *\([0-9][0-9]*\).*/\1/p" "$baseline_file" | head -1
+}
+
+status=0
+results=()
+for spec in "${cells[@]}"; do
+    read -r batch m1 m2 <<<"$spec"
+    cell="instructions-per-append-batch-$batch"
+    per_run=()
+    for ((r = 1; r <= runs; r++)); do
+        i1=$(count_instructions "$batch" "$m1")
+        i2=$(count_instructions "$batch" "$m2")
+        per=$(awk -v a="$i1" -v b="$i2" -v m1="$m1" -v m2="$m2" 'BEGIN { printf "%.0f", (b - a) / (m2 - m1) }')
+        echo "  $cell run $r: Ir($m1)=$i1 Ir($m2)=$i2 -> $per per append" >&2
+        per_run+=("$per")
+    done
+    median=$(printf '%s\n' "${per_run[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2 + 0.5) }')
+    base=$(baseline_of "$cell")
+    if [ -n "$base" ]; then
+        change=$(awk -v n="$median" -v b="$base" 'BEGIN { printf "%.4f", (n - b) / b }')
+        verdict=$(awk -v c="$change" -v t="$threshold" 'BEGIN { print (c * 100 > t) ? "regression" : ((c * 100 < -t) ? "improvement" : "ok") }')
+        base_json=$base
+    else
+        change=null; verdict=no-baseline; base_json=null
+    fi
+    echo "{\"suite\":\"cpu\",\"cell\":\"$cell\",\"instructions\":$median,\"baseline\":$base_json,\"change\":$change,\"threshold_pct\":$threshold,\"status\":\"$verdict\",\"batch\":$batch,\"record_bytes\":128,\"records\":[$m1,$m2],\"runs\":[$(IFS=,; echo "${per_run[*]}")]}"
+    case "$verdict" in
+        regression) echo "$cell: $median instructions per append, $(awk -v c="$change" 'BEGIN { printf "%+.1f", c * 100 }')% against the baseline $base (threshold $threshold%)" >&2
+                    [ "$warn_only" = 1 ] || status=1 ;;
+        improvement) echo "$cell: $median, better than the baseline $base; record it with --update-baseline" >&2 ;;
+        no-baseline) echo "$cell: $median (no baseline; record one with --update-baseline)" >&2 ;;
+        *) echo "$cell: $median instructions per append (baseline $base)" >&2 ;;
+    esac
+    results+=("\"$cell\": $median")
+done
+
+if [ "$update" = 1 ]; then
+    commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    {
+        echo "{"
+        echo "  \"note\": \"instructions per 128 B append counted by Tools/bench/callgrind-append.sh; update with --update-baseline\","
+        echo "  \"commit\": \"$commit\","
+        echo "  \"valgrind\": \"$(valgrind --version)\","
+        echo "  \"swift\": \"$(swift --version 2>/dev/null | head -1 | sed 's/"/\\"/g')\","
+        for ((i = 0; i < ${#results[@]}; i++)); do
+            sep=","; [ $i -eq $((${#results[@]} - 1)) ] && sep=""
+            echo "  ${results[$i]}$sep"
+        done
+        echo "}"
+    } >"$baseline_file"
+    echo "baseline written to $baseline_file" >&2
+    status=0
+fi
+exit $status
