@@ -62,7 +62,9 @@ public final class KeyValueStore: @unchecked Sendable {
     public let pageBytes: Int
     public let keyBytesMax: Int
     public let entryBytesMax: Int
-    private let latch = Mutex<Void>(())
+    /// Serializes writers; holds the decoded nodes of the newest published
+    /// tree, so writers decode a page once, not on every put.
+    private let latch = Mutex<NodeCache>(NodeCache())
 
     /// Creates an empty store at `location` (see `PageStore.create`).
     public static func create(location: PageStoreLocation, configuration: PageStoreConfiguration = PageStoreConfiguration()) throws(KeyValueError) {
@@ -130,10 +132,12 @@ public final class KeyValueStore: @unchecked Sendable {
             case .delete(let k): try checkEntry(key: k, value: [])
             }
         }
-        return try latch.withLock { _ throws(KeyValueError) -> (LSN, Int) in
+        return try latch.withLock { cache throws(KeyValueError) -> (LSN, Int) in
             let tx: WriteTransaction
             do throws(PageStoreError) { tx = try pageStore.beginWrite() } catch { throw .store(error) }
-            var tree = TreeWriter(tx: tx, pageBytes: pageBytes)
+            var tree = TreeWriter(tx: tx, pageBytes: pageBytes, cache: cache)
+            // Until the commit is published the cache may hold nothing of it.
+            cache = NodeCache()
             var removed = 0
             do throws(KeyValueError) {
                 try tree.loadMeta()
@@ -146,9 +150,18 @@ public final class KeyValueStore: @unchecked Sendable {
                 try tree.flush()
             } catch {
                 tx.abort()
+                cache = tree.cache  // the pages it decoded are the published ones
                 throw error
             }
-            do throws(PageStoreError) { return (try tx.commitLazy(), removed) } catch { throw .store(error) }
+            let lsn: LSN
+            do throws(PageStoreError) { lsn = try tx.commitLazy() } catch {
+                cache = tree.cache
+                throw .store(error)
+            }
+            // Published: the next writer reads these.
+            cache = tree.cache
+            cache.publish(tree.dirty, meta: tree.meta)
+            return (lsn, removed)
         }
     }
 
@@ -164,8 +177,30 @@ public final class KeyValueStore: @unchecked Sendable {
         let tx: ReadTransaction
         do { tx = try pageStore.beginRead() } catch { throw .store(error) }
         defer { tx.end() }
-        let reader = TreeReader(read: { (p: UInt64) throws(PageStoreError) -> [UInt8] in try tx.read(page: p) })
-        return try reader.get(key)
+        // One page buffer; pages are searched in place.
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: pageBytes, alignment: 16)
+        defer { buffer.deallocate() }
+        let page = UnsafeRawBufferPointer(buffer)
+        func read(_ number: UInt64) throws(KeyValueError) {
+            do { try tx.read(page: number, into: buffer) } catch { throw .store(error) }
+        }
+        try read(0)
+        guard let meta = try Meta.decode(page) else { return nil }
+        var number = meta.root
+        let found = key.withUnsafeBytes { k in
+            Result { () throws(KeyValueError) -> [UInt8]? in
+                for _ in 0..<64 {
+                    try read(number)
+                    switch NodeView.kind(page) {
+                    case 1: return try NodeView.value(page, key: k, number: number)
+                    case 2: number = try NodeView.child(page, key: k, number: number)
+                    default: throw .corruption(page: number, detail: "not a node in the tree (kind \(NodeView.kind(page)))")
+                    }
+                }
+                throw .corruption(page: number, detail: "tree deeper than 64 levels")
+            }
+        }
+        return try found.get()
     }
 
     /// Calls `body` with every key at or after `start` (all keys when nil),
@@ -345,6 +380,28 @@ struct TreeReader {
     }
 }
 
+/// Decoded B+tree pages of the newest published tree, kept by writers (under
+/// the latch) so that a put decodes no page it decoded before. Only the key-
+/// value store writes its page store, and its writers are serial, so a
+/// cached node stays what the page holds until a writer publishes a new
+/// one (`publish`). Bounded: emptied past `nodesMax` pages.
+struct NodeCache {
+    static let nodesMax = 1 << 14
+    var nodes: [UInt64: Node] = [:]
+    var meta: Meta?
+
+    mutating func insert(_ number: UInt64, _ node: Node) {
+        if nodes.count >= Self.nodesMax { nodes.removeAll(keepingCapacity: true) }
+        nodes[number] = node
+    }
+
+    /// A commit with these pages was published.
+    mutating func publish(_ dirty: [UInt64: Node], meta: Meta) {
+        for (number, node) in dirty { insert(number, node) }
+        self.meta = meta
+    }
+}
+
 /// Modifies the tree inside one write transaction; changed nodes are
 /// encoded once, at `flush`.
 struct TreeWriter {
@@ -353,14 +410,19 @@ struct TreeWriter {
     var meta = Meta(root: 1, nextPage: 2, count: 0)
     var dirty: [UInt64: Node] = [:]
     var metaDirty = false
+    /// Decoded pages of the state the transaction started from.
+    var cache: NodeCache
 
-    init(tx: WriteTransaction, pageBytes: Int) {
+    init(tx: WriteTransaction, pageBytes: Int, cache: NodeCache) {
         self.tx = tx
         self.pageBytes = pageBytes
+        self.cache = cache
     }
 
     mutating func loadMeta() throws(KeyValueError) {
-        if let m = try Meta.decode(try page(0)) {
+        if let m = cache.meta {
+            meta = m
+        } else if let m = try Meta.decode(try page(0)) {
             meta = m
         } else {
             // A fresh store: page 1 is the empty root leaf.
@@ -374,9 +436,12 @@ struct TreeWriter {
         do { return try tx.read(page: number) } catch { throw .store(error) }
     }
 
-    func node(_ number: UInt64) throws(KeyValueError) -> Node {
+    mutating func node(_ number: UInt64) throws(KeyValueError) -> Node {
         if let n = dirty[number] { return n }
-        return try Node.decode(try page(number), number: number)
+        if let n = cache.nodes[number] { return n }
+        let n = try Node.decode(try page(number), number: number)
+        cache.insert(number, n)
+        return n
     }
 
     /// A page for a new node: the head of the free list, else a page never
@@ -409,7 +474,7 @@ struct TreeWriter {
     var underfullBytes: Int { pageBytes / 4 }
 
     /// The root-to-leaf path for `key`: (page, node, child index taken).
-    func path(to key: [UInt8]) throws(KeyValueError) -> [(number: UInt64, node: Node, child: Int)] {
+    mutating func path(to key: [UInt8]) throws(KeyValueError) -> [(number: UInt64, node: Node, child: Int)] {
         var out: [(UInt64, Node, Int)] = []
         var number = meta.root
         while true {

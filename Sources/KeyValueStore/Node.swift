@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 // B+tree pages. Normative description in Docs/page-store.md, "Key-value
 // store".
 //
@@ -30,6 +34,10 @@ struct Meta: Equatable {
     var freeHead: UInt64 = 0
 
     static func decode(_ page: [UInt8]) throws(KeyValueError) -> Meta? {
+        try page.withUnsafeBytes { b in Result { () throws(KeyValueError) -> Meta? in try decode(b) } }.get()
+    }
+
+    static func decode(_ page: UnsafeRawBufferPointer) throws(KeyValueError) -> Meta? {
         let magic = page.loadLE(UInt32.self, at: 0)
         if magic == 0 && page.allSatisfy({ $0 == 0 }) { return nil }
         guard magic == Self.magic else { throw .corruption(page: 0, detail: "bad meta magic") }
@@ -225,5 +233,64 @@ extension Array where Element == UInt8 {
 
     mutating func storeLE<T: FixedWidthInteger>(_ value: T, at offset: Int) {
         withUnsafeMutableBytes { $0.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self) }
+    }
+}
+
+/// Searches encoded pages in place, without decoding whole nodes: the read
+/// path of `get` (one page buffer, no allocation but the value returned).
+enum NodeView {
+    /// Lexicographic order of two byte strings (shorter prefix first).
+    @inline(__always)
+    static func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
+        let n = min(a.count, b.count)
+        if n > 0, let pa = a.baseAddress, let pb = b.baseAddress {
+            let c = memcmp(pa, pb, n)
+            if c != 0 { return Int(c) }
+        }
+        return a.count - b.count
+    }
+
+    static func kind(_ page: UnsafeRawBufferPointer) -> UInt8 { page[0] }
+
+    /// Internal node: the child that holds `key` (keys equal to a separator go right).
+    static func child(_ page: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, number: UInt64) throws(KeyValueError) -> UInt64 {
+        let n = Int(page.loadLE(UInt16.self, at: 2))
+        var at = Node.headerBytes
+        guard at + 8 <= page.count else { throw .corruption(page: number, detail: "entries overrun the page") }
+        var child = page.loadLE(UInt64.self, at: at)
+        at += 8
+        for _ in 0..<n {
+            guard at + 2 <= page.count else { throw .corruption(page: number, detail: "entries overrun the page") }
+            let k = Int(page.loadLE(UInt16.self, at: at))
+            guard at + 2 + k + 8 <= page.count else { throw .corruption(page: number, detail: "entries overrun the page") }
+            if compare(key, UnsafeRawBufferPointer(rebasing: page[(at + 2)..<(at + 2 + k)])) < 0 { return child }
+            child = page.loadLE(UInt64.self, at: at + 2 + k)
+            at += 2 + k + 8
+        }
+        return child
+    }
+
+    /// Leaf: the value of `key`, copied, or nil.
+    static func value(_ page: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, number: UInt64) throws(KeyValueError) -> [UInt8]? {
+        let n = Int(page.loadLE(UInt16.self, at: 2))
+        var at = Node.headerBytes
+        for _ in 0..<n {
+            guard at + 4 <= page.count else { throw .corruption(page: number, detail: "entries overrun the page") }
+            let k = Int(page.loadLE(UInt16.self, at: at))
+            let v = Int(page.loadLE(UInt16.self, at: at + 2))
+            guard at + 4 + k + v <= page.count else { throw .corruption(page: number, detail: "entries overrun the page") }
+            let c = compare(key, UnsafeRawBufferPointer(rebasing: page[(at + 4)..<(at + 4 + k)]))
+            if c == 0 { return Array(UnsafeRawBufferPointer(rebasing: page[(at + 4 + k)..<(at + 4 + k + v)])) }
+            if c < 0 { return nil }
+            at += 4 + k + v
+        }
+        return nil
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    @inline(__always)
+    func loadLE<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
+        T(littleEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
     }
 }

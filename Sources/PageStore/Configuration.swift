@@ -44,6 +44,13 @@ public struct PageStoreOptions: Sendable {
     /// them to the data file. Readers holding old snapshots can keep the
     /// table above it until they end.
     public var applyThresholdVersions: Int = 4096
+    /// Bytes of page images the table keeps in memory. A version keeps the
+    /// image its commit wrote until it is applied, unless the images exceed
+    /// this: then the oldest durable versions drop theirs and are read
+    /// through the journal's read-only mapping (which verifies the record's
+    /// checksums on every read). 0: every durable version is read through
+    /// the journal.
+    public var tableImageBytesMax: Int = 32 << 20
     /// Bytes of transaction records committed since the last checkpoint
     /// began past which a checkpoint runs by itself (see `Maintenance.swift`):
     /// with `.previousSnapshot` retention the journal then holds about twice

@@ -18,7 +18,9 @@ import Glibc
 //
 //   versions[p]     committed versions of page p still in the journal,
 //                   oldest first: (LSN, offset of the image in the record,
-//                   an in-memory copy while the record is not yet durable)
+//                   an in-memory copy: always while the record is not yet
+//                   durable, after that while the copies fit in
+//                   tableImageBytesMax)
 //   publishedLSN    the newest commit in the table (durable or not)
 //   appliedLSN      the data file holds every page's newest version at or
 //                   below this LSN, and nothing newer
@@ -39,7 +41,8 @@ import Glibc
 //   C2 journal.enqueue(record): the LSN order is the commit order;
 //   C3 publish: add the versions (with in-memory copies), publishedLSN = LSN;
 //   C4 outside the lock: wait for durability (unless lazy); copies of
-//      durable versions are dropped (S3) at the next publish or apply.
+//      durable versions past the image budget are dropped (S3) at the next
+//      publish or apply.
 //
 // ## Snapshots
 //
@@ -118,8 +121,10 @@ public final class PageStore: @unchecked Sendable {
         var publishedLSN: LSN
         var appliedLSN: LSN
         var snapshotRefs: [LSN: Int] = [:]
-        /// Commits whose versions still hold in-memory copies, oldest first.
+        /// Commits whose versions may still hold in-memory copies, oldest first.
         var pending: [(lsn: LSN, pages: [UInt64])] = []
+        /// Bytes of the in-memory copies held by versions.
+        var imageBytes = 0
         var pendingHead = 0
         var nextTxID: UInt64
         /// Highest page number written plus one.
@@ -559,7 +564,8 @@ public final class PageStore: @unchecked Sendable {
                 s.publishedLSN = lsn
                 s.pending.append((lsn, sorted.map(\.number)))
                 s.committedBytes += record.count
-                Self.dropDurableCopies(&s, durable: durable)
+                s.imageBytes += sorted.count * pageBytes
+                dropDurableCopies(&s, durable: durable)
                 return maintenanceNeed(s)
             }
             return (lsn, need)
@@ -625,15 +631,23 @@ public final class PageStore: @unchecked Sendable {
         table.withLock { s in if s.poison == nil { s.poison = error } }
     }
 
-    /// S3: versions whose records are durable drop their in-memory copies.
-    static func dropDurableCopies(_ s: inout TableState, durable: LSN) {
-        while s.pendingHead < s.pending.count, s.pending[s.pendingHead].lsn <= durable {
+    /// S3: while the in-memory copies exceed `tableImageBytesMax`, the
+    /// oldest versions whose records are durable drop theirs (they are then
+    /// read through the journal's mapping). Entries of applied commits are
+    /// passed over: their versions are gone.
+    func dropDurableCopies(_ s: inout TableState, durable: LSN) {
+        let budget = options.tableImageBytesMax
+        while s.pendingHead < s.pending.count {
             let (lsn, pages) = s.pending[s.pendingHead]
-            for page in pages {
-                guard var list = s.versions[page], let i = list.lastIndex(where: { $0.lsn == lsn }) else { continue }
-                s.versions[page] = nil  // unique reference: no copy on write
-                list[i].image = nil
-                s.versions[page] = list
+            if lsn > s.appliedLSN {
+                guard lsn <= durable, s.imageBytes > budget else { break }
+                for page in pages {
+                    guard var list = s.versions[page], let i = list.lastIndex(where: { $0.lsn == lsn }) else { continue }
+                    s.versions[page] = nil  // unique reference: no copy on write
+                    if list[i].image != nil { s.imageBytes -= pageBytes }
+                    list[i].image = nil
+                    s.versions[page] = list
+                }
             }
             s.pendingHead += 1
         }
@@ -686,7 +700,7 @@ public final class PageStore: @unchecked Sendable {
     private func applyLocked() throws(PageStoreError) {
         let durable = journal.durableLSN
         let (horizon, work) = table.withLock { s -> (LSN, [(page: UInt64, version: Version)]) in
-            Self.dropDurableCopies(&s, durable: durable)
+            dropDurableCopies(&s, durable: durable)
             let horizon = min(s.snapshotRefs.keys.min() ?? .max, durable, s.publishedLSN)
             var work: [(UInt64, Version)] = []
             for (page, list) in s.versions {
@@ -724,12 +738,15 @@ public final class PageStore: @unchecked Sendable {
                 guard var list = s.versions[item.page] else { preconditionFailure("a version being applied stays in the table") }
                 s.versions[item.page] = nil
                 let before = list.count
+                let imagesBefore = list.count { $0.image != nil }
                 list.removeAll { $0.lsn <= item.version.lsn }
                 s.versionCount -= before - list.count
+                s.imageBytes -= (imagesBefore - list.count { $0.image != nil }) * pageBytes
                 if !list.isEmpty { s.versions[item.page] = list }
             }
             assert(s.versions.values.allSatisfy { $0.allSatisfy { $0.lsn > horizon } }, "S1")
             s.appliedLSN = max(s.appliedLSN, horizon)
+            assert(s.imageBytes >= 0)
         }
     }
 

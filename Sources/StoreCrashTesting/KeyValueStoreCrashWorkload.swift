@@ -91,6 +91,8 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
         o.journal.batchBytesMax = 16 << 10
         o.journalRetention = retention
         o.applyThresholdVersions = 16
+        // Durable versions are read through the journal's mapping.
+        o.tableImageBytesMax = 0
         // Automatic checkpoints (run inline by the committing thread in
         // manual runtime) land between the explicit ones: cuts hit them too.
         o.checkpointThresholdJournalBytes = Self.automaticCheckpointJournalBytes

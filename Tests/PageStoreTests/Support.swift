@@ -61,6 +61,7 @@ func manualOptions(applyThreshold: Int = 4096) -> PageStoreOptions {
     var o = PageStoreOptions()
     o.journal.runtime = .manual
     o.applyThresholdVersions = applyThreshold
+    o.tableImageBytesMax = 0  // durable versions are read through the journal's mapping
     return o
 }
 
