@@ -2,6 +2,10 @@ public import Journal
 public import PageStore
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 // A key-value store on the page store: a B+tree of pages (Node.swift),
 // every write a page-store transaction, the journal its commit log.
 //
@@ -62,9 +66,13 @@ public final class KeyValueStore: @unchecked Sendable {
     public let pageBytes: Int
     public let keyBytesMax: Int
     public let entryBytesMax: Int
-    /// Serializes writers; holds the decoded nodes of the newest published
-    /// tree, so writers decode a page once, not on every put.
-    private let latch = Mutex<NodeCache>(NodeCache())
+    /// Serializes writers. A pthread mutex: waiters sleep in the kernel at
+    /// once, where `Synchronization.Mutex` spins first, and 64 writers
+    /// spinning on two cores starve the one that holds it.
+    private let latch = WriterLatch()
+    /// The decoded nodes of the newest published tree, so writers decode a
+    /// page once, not on every put. Used under `latch` only.
+    private let nodeCache = NodeCache()
 
     /// Creates an empty store at `location` (see `PageStore.create`).
     public static func create(location: PageStoreLocation, configuration: PageStoreConfiguration = PageStoreConfiguration()) throws(KeyValueError) {
@@ -132,12 +140,10 @@ public final class KeyValueStore: @unchecked Sendable {
             case .delete(let k): try checkEntry(key: k, value: [])
             }
         }
-        return try latch.withLock { cache throws(KeyValueError) -> (LSN, Int) in
+        return try latch.withLock { () throws(KeyValueError) -> (LSN, Int) in
             let tx: WriteTransaction
             do throws(PageStoreError) { tx = try pageStore.beginWrite() } catch { throw .store(error) }
-            var tree = TreeWriter(tx: tx, pageBytes: pageBytes, cache: cache)
-            // Until the commit is published the cache may hold nothing of it.
-            cache = NodeCache()
+            var tree = TreeWriter(tx: tx, pageBytes: pageBytes, cache: nodeCache)
             var removed = 0
             do throws(KeyValueError) {
                 try tree.loadMeta()
@@ -150,17 +156,12 @@ public final class KeyValueStore: @unchecked Sendable {
                 try tree.flush()
             } catch {
                 tx.abort()
-                cache = tree.cache  // the pages it decoded are the published ones
                 throw error
             }
             let lsn: LSN
-            do throws(PageStoreError) { lsn = try tx.commitLazy() } catch {
-                cache = tree.cache
-                throw .store(error)
-            }
+            do throws(PageStoreError) { lsn = try tx.commitLazy() } catch { throw .store(error) }
             // Published: the next writer reads these.
-            cache = tree.cache
-            cache.publish(tree.dirty, meta: tree.meta)
+            nodeCache.publish(tree.dirty, meta: tree.meta)
             return (lsn, removed)
         }
     }
@@ -380,23 +381,47 @@ struct TreeReader {
     }
 }
 
+/// A pthread mutex around the writers' critical section.
+final class WriterLatch: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+
+    init() {
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init")
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
+    }
+}
+
 /// Decoded B+tree pages of the newest published tree, kept by writers (under
 /// the latch) so that a put decodes no page it decoded before. Only the key-
 /// value store writes its page store, and its writers are serial, so a
 /// cached node stays what the page holds until a writer publishes a new
-/// one (`publish`). Bounded: emptied past `nodesMax` pages.
-struct NodeCache {
+/// one (`publish`); a transaction that fails publishes nothing, and what it
+/// decoded is the published state. Bounded: emptied past `nodesMax` pages.
+final class NodeCache: @unchecked Sendable {
+    // @unchecked: used under the key-value store's writer latch only.
     static let nodesMax = 1 << 14
     var nodes: [UInt64: Node] = [:]
     var meta: Meta?
 
-    mutating func insert(_ number: UInt64, _ node: Node) {
+    func insert(_ number: UInt64, _ node: Node) {
         if nodes.count >= Self.nodesMax { nodes.removeAll(keepingCapacity: true) }
         nodes[number] = node
     }
 
     /// A commit with these pages was published.
-    mutating func publish(_ dirty: [UInt64: Node], meta: Meta) {
+    func publish(_ dirty: [UInt64: Node], meta: Meta) {
         for (number, node) in dirty { insert(number, node) }
         self.meta = meta
     }
@@ -411,7 +436,7 @@ struct TreeWriter {
     var dirty: [UInt64: Node] = [:]
     var metaDirty = false
     /// Decoded pages of the state the transaction started from.
-    var cache: NodeCache
+    let cache: NodeCache
 
     init(tx: WriteTransaction, pageBytes: Int, cache: NodeCache) {
         self.tx = tx

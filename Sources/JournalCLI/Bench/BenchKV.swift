@@ -115,8 +115,11 @@ struct BenchKV: ParsableCommand {
 
     func warmUpSeconds(_ seconds: Double) -> Double { min(1, seconds / 3) }
 
-    func quietOptions() -> PageStoreOptions {
+    /// `automaticCheckpoints: false` for the recovery cells: the journal
+    /// then holds every put, and recovery replays it all.
+    func quietOptions(automaticCheckpoints: Bool = true) -> PageStoreOptions {
         var o = PageStoreOptions()
+        if !automaticCheckpoints { o.checkpointThresholdJournalBytes = nil }
         o.logger.logLevel = .warning
         o.journal.logger.logLevel = .warning
         return o
@@ -197,7 +200,7 @@ struct BenchKV: ParsableCommand {
             let loc = try location(path)
             try KeyValueStore.create(location: loc, configuration: benchConfiguration())
             do {
-                let kv = try KeyValueStore.open(location: loc, options: quietOptions())
+                let kv = try KeyValueStore.open(location: loc, options: quietOptions(automaticCheckpoints: false))
                 // Lazy batches of 100 puts to fill the journal fast.
                 var batch: [KeyValueOperation] = []
                 var last: LSN = 0
@@ -213,7 +216,7 @@ struct BenchKV: ParsableCommand {
                 kv.close()
             }
             let loc2 = try location(path)
-            let reopened = try KeyValueStore.open(location: loc2, options: quietOptions())
+            let reopened = try KeyValueStore.open(location: loc2, options: quietOptions(automaticCheckpoints: false))
             let report = reopened.pageStore.recoveryReport
             let journalBytes = reopened.pageStore.journal.segmentSummaries.count * reopened.pageStore.journal.configuration.segmentBytes
             let recordsMB = Double(report.replayedTransactions) * 0 + Double(journalBytes) / 1e6
