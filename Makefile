@@ -7,7 +7,7 @@ DATA ?= ./data
 CLI_DEBUG := .build/debug/journalctl-swift
 CLI_RELEASE := .build/release/journalctl-swift
 
-.PHONY: setup build release run test test-unit test-models test-tsan bench bench-cpu fuzz clean crash-long
+.PHONY: setup build release run test test-unit test-models test-tsan bench bench-cpu bench-micro bench-micro-baseline fuzz clean crash-long
 
 # Installs the Debian packages only when one is missing.
 setup:
@@ -70,6 +70,19 @@ bench: release
 BENCH_CPU_FLAGS ?=
 bench-cpu: setup
 	Tools/bench/callgrind-append.sh $(BENCH_CPU_FLAGS)
+
+# The hot-path microbenchmarks (encode, CRC32C, paged-file page writes) with
+# ordo-one/benchmark, a package of its own in Benchmarks/ (the main build
+# never fetches it): allocations must match the stored baseline exactly,
+# wall clock within the thresholds of Benchmarks/Benchmarks/HotPaths; fails
+# on a regression. One JSON line per benchmark and metric on stdout.
+bench-micro: setup
+	Benchmarks/run.sh
+
+# Runs them and stores the run as the new baseline (commit
+# Benchmarks/.benchmarkBaselines afterwards).
+bench-micro-baseline: setup
+	Benchmarks/run.sh --update-baseline
 
 clean:
 	rm -rf .build .build-*

@@ -1,4 +1,4 @@
-@testable import Journal
+@_spi(Benchmarks) @testable import Journal
 import Testing
 
 /// Encode/decode of every on-disk structure, against hand-written bytes.
@@ -135,5 +135,29 @@ import Testing
             }
             #expect(r == nil, "nothing after the last record")
         }
+    }
+}
+
+/// The encoder the microbenchmarks measure (`@_spi(Benchmarks)`) is the
+/// writer's: same bytes, same chain.
+@Suite struct BenchmarkRecordEncoderTests {
+    @Test func encodesTheBytesTheWriterEncodes() {
+        let salt: UInt64 = 0x77
+        let spi = BenchmarkRecordEncoder(pageBytes: 4096, salt: salt, epoch: 3)
+        let writer = RecordEncoder(layout: FragmentLayout(pageBytes: 4096), seed: FragmentHeader.seed(salt: salt), epoch: 3)
+        let payload = (0..<9000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        let end = spi.encodedEnd(payloadBytes: payload.count, at: 200)
+        #expect(end > 200 + payload.count + 2 * JournalFormat.fragmentHeaderBytes, "the record spans three pages")
+        var a = [UInt8](repeating: 0xEE, count: end)
+        var b = [UInt8](repeating: 0xEE, count: end)
+        let (endA, crcA) = a.withUnsafeMutableBytes { buf in
+            payload.withUnsafeBytes { spi.encode($0, lsn: 9, previousCRC: 0x1234, into: buf, at: 200) }
+        }
+        let (endB, crcB) = b.withUnsafeMutableBytes { buf in
+            payload.withUnsafeBytes { writer.encode($0, lsn: 9, committedLSN: 8, previousCRC: 0x1234, into: buf, base: 0, at: 200) }
+        }
+        #expect(endA == end && endB == end)
+        #expect(crcA == crcB)
+        #expect(a == b)
     }
 }
