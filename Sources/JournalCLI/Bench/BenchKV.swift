@@ -32,6 +32,9 @@ struct BenchKV: ParsableCommand {
     @Option(help: "Seconds per side and cell.")
     var seconds: Double = 3
 
+    @Option(help: "Unmeasured seconds of puts before each side's measured window (the journal zero-fills its first segments meanwhile; on a slow disk that takes seconds).")
+    var warmup: Double = 3
+
     @Option(help: "Rounds per cell (medians over rounds).")
     var rounds = 3
 
@@ -50,6 +53,7 @@ struct BenchKV: ParsableCommand {
     func validate() throws {
         guard valueBytes >= 1 && valueBytes <= 500 else { throw ValidationError("--value-bytes must be in 1...500") }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
+        guard warmup >= 0 && warmup <= 60 else { throw ValidationError("--warmup must be in 0...60 seconds") }
     }
 
     func run() throws {
@@ -57,9 +61,14 @@ struct BenchKV: ParsableCommand {
         guard !counts.isEmpty, counts.allSatisfy({ $0 >= 1 && $0 <= 256 }) else { throw ValidationError("--writers: counts in 1...256") }
         let seconds = quick ? min(self.seconds, 0.5) : self.seconds
         let rounds = quick ? 1 : self.rounds
-        mkdir(dir, 0o755)
+        // Like `mkdir -p`: every missing parent too.
+        var prefix = dir.hasPrefix("/") ? "" : "."
+        for part in dir.split(separator: "/") where part != "." {
+            prefix += "/" + part
+            mkdir(prefix, 0o755)
+        }
         let value = [UInt8](repeating: 0x61, count: valueBytes)
-        if !json { print("bench kv: \(valueBytes)-byte values, \(seconds) s per side, \(rounds) rounds, dir \(dir)") }
+        if !json { print("bench kv: \(valueBytes)-byte values, \(warmUpSeconds(seconds)) s warm-up + \(seconds) s per side, \(rounds) rounds, dir \(dir)") }
         var lastStore: String?
         for w in counts {
             var ours: [Double] = []
@@ -91,7 +100,7 @@ struct BenchKV: ParsableCommand {
             let m1 = median(ours)
             let m2 = median(theirs)
             if json {
-                print("{\"bench\": \"kv\", \"writers\": \(w), \"puts_per_s\": \(Int(m1)), \"sqlite_puts_per_s\": \(Int(m2)), \"ratio\": \(fmt(m1 / max(m2, 1))), \"gets_per_s\": \(Int(median(oursGets))), \"sqlite_gets_per_s\": \(Int(median(theirsGets)))}")
+                print("{\"bench\": \"kv\", \"writers\": \(w), \"puts_per_s\": \(Int(m1)), \"sqlite_puts_per_s\": \(Int(m2)), \"ratio\": \(fmt(m1 / max(m2, 1))), \"gets_per_s\": \(Int(median(oursGets))), \"sqlite_gets_per_s\": \(Int(median(theirsGets))), \"rounds\": \(rounds), \"seconds\": \(fmt(seconds)), \"warmup_s\": \(fmt(warmUpSeconds(seconds)))}")
             } else {
                 print("writers \(w): page store \(Int(m1)) puts/s [\(Int(ours.min() ?? 0))-\(Int(ours.max() ?? 0))], SQLite \(Int(m2)) puts/s [\(Int(theirs.min() ?? 0))-\(Int(theirs.max() ?? 0))], ratio \(fmt(m1 / max(m2, 1)))x; gets/s (1 reader) page store \(Int(median(oursGets))), SQLite \(Int(median(theirsGets)))")
             }
@@ -113,7 +122,7 @@ struct BenchKV: ParsableCommand {
         return c
     }
 
-    func warmUpSeconds(_ seconds: Double) -> Double { min(1, seconds / 3) }
+    func warmUpSeconds(_ seconds: Double) -> Double { quick ? min(warmup, 0.2) : warmup }
 
     /// `automaticCheckpoints: false` for the recovery cells: the journal
     /// then holds every put, and recovery replays it all.
