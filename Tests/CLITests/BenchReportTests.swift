@@ -137,3 +137,31 @@ import Testing
         #expect(relativePath(from: "/repo/out/BENCHMARKS.md", to: "/elsewhere/charts") == "/elsewhere/charts")
     }
 }
+
+/// fio's figures are read from its JSON output.
+@Suite struct FioOutputTests {
+    static let output = #"""
+        note: both iodepth >= 1 and synchronous I/O engine are selected
+        {"jobs": [{"error": 0,
+          "write": {"iops": 5000.5, "bw_bytes": 20482048,
+            "clat_ns": {"percentile": {"50.000000": 262, "99.000000": 900, "99.900000": 1000}},
+            "lat_ns": {"percentile": {"50.000000": 5856, "99.000000": 72192, "99.900000": 90000}}},
+          "read": {"iops": 10, "bw_bytes": 1000000000}}]}
+        """#
+
+    @Test func latencyIsFromSubmissionToCompletion() throws {
+        let round = try FioRunner.parse(Data(Self.output.utf8))
+        #expect(round.iops == 5000.5)
+        #expect(round.megabytesPerSecond == 20.482048)
+        // Not clat: io_uring may complete a write inline while submitting it.
+        #expect(round.p50 == 5856)
+        #expect(round.p99 == 72192)
+        #expect(round.p999 == 90000)
+    }
+
+    @Test func readsAreReadFromTheReadSection() throws {
+        let round = try FioRunner.parse(Data(Self.output.utf8), direction: "read")
+        #expect(round.bytesPerSecond == 1e9)
+        #expect(throws: BenchError.self) { try FioRunner.parse(Data(Self.output.utf8), direction: "trim") }
+    }
+}

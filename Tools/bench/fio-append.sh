@@ -22,7 +22,7 @@ for bs in 4096 65536 1048576; do
             --rw=write --bs="$bs" --iodepth="$qd" \
             --ioengine=io_uring --direct=1 --sync=dsync \
             --time_based --runtime="${seconds}s" --ramp_time=500ms \
-            --output-format=json |
-            python3 -c 'import json,sys; w=json.load(sys.stdin)["jobs"][0]["write"]; p=w["clat_ns"]["percentile"]; print("iops %.0f  MB/s %.1f  p50 %.1f us  p99 %.1f us" % (w["iops"], w["bw_bytes"]/1e6, p["50.000000"]/1e3, p["99.000000"]/1e3))'
+            --lat_percentiles=1 --output-format=json |
+            python3 -c 'import json,sys; w=json.load(sys.stdin)["jobs"][0]["write"]; p=w["lat_ns"]["percentile"]; print("iops %.0f  MB/s %.1f  p50 %.1f us  p99 %.1f us" % (w["iops"], w["bw_bytes"]/1e6, p["50.000000"]/1e3, p["99.000000"]/1e3))'
     done
 done

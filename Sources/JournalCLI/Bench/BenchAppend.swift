@@ -18,11 +18,11 @@ public struct BenchAppend: ParsableCommand {
             Cells: commits/s and p50/p99 latency for 1, 4, 16 and 64 appenders of 128 B records \
             (beside fio 4 KiB writes), and MB/s for 4 KiB, 64 KiB and 1 MiB records (beside fio \
             at the same block size); fio runs at queue depth 1 and 4. Each cell gets a fresh journal \
-            in a temporary directory under --dir, and runs alternating rounds (ours, fio QD1, fio QD4, \
+            in a temporary directory under --dir, and runs alternating rounds (ours, fio QD1, fio QD4, the peers, \
             ours, ...). Medians and min-max are reported; ratios come from medians.
 
             fio runs as: fio --rw=write --bs=<bs> --iodepth=<1|4> --ioengine=io_uring --direct=1 \
-            --sync=dsync --time_based --runtime=<seconds> --ramp_time=<warm-up> --size=<file> \
+            --sync=dsync --time_based --runtime=<seconds> --ramp_time=<warm-up> --size=<file> --lat_percentiles=1 \
             --output-format=json, over a file written once with zeros (like the journal's segments). \
             --verbose prints the exact command lines. fio is required (Debian: apt-get install fio).
             """)
