@@ -21,7 +21,8 @@ import Testing
         #"{"suite":"pagedfile","cell":"first-touch-4MiB-1w","paged_gbps":1.7,"flat_gbps":2,"ratio":0.85}"#,
         #"{"suite":"kv","bench":"kv","writers":64,"puts_per_s":12000,"sqlite_puts_per_s":1000,"ratio":12,"gets_per_s":100000,"sqlite_gets_per_s":200000}"#,
         #"{"suite":"kv","bench":"kv-recovery","puts":10000,"recovery_ms":12.5}"#,
-        #"{"suite":"cpu","batch":64,"instructions_per_append":1234}"#,
+        #"{"suite":"cpu","cell":"append-128B-batch-64","instructions":1234,"baseline":1200,"change":0.0283,"status":"regression","batch":64,"records":[2048,6144]}"#,
+        #"{"suite":"cpu","note":"something else"}"#,
         #"{"suite":"micro","text":"encode 128 B   p50 41 ns"}"#,
         #"{"suite":"status","name":"micro","state":"skipped","reason":"not in --quick"}"#,
     ]
@@ -81,7 +82,8 @@ import Testing
         #expect(md.contains("| overwrite-4MiB-2w | 9.400 | 10.00 | 0.940 | >= 0.950: **missed** |"))
         #expect(md.contains("| 64 | 12000 | 1000 | 12.00 | 100000 | 200000 |"))
         // Suites the report does not know: a table of their fields, text in a block.
-        #expect(md.contains("| batch | instructions_per_append |"))
+        #expect(md.contains("| append-128B-batch-64 | 64 | 1234 | 1200 | +2.8% | regression |"))
+        #expect(md.contains("| note |\n|---|\n| something else |"))
         #expect(md.contains("encode 128 B   p50 41 ns"))
         #expect(md.contains("| micro | skipped | - | - | not in --quick |"))
         // Charts are linked; the closing note is kept.
@@ -126,6 +128,8 @@ import Testing
         #expect(record.suite == "append-shm")
         #expect(record.string("cell") == "x")
         #expect(record.number("ours") == 1)
+        let own = #"{"suite":"cpu","instructions":5}"#
+        #expect(BenchRecord.tag(own, suite: "cpu") == own)
         let text = try #require(BenchRecord.parse(BenchRecord.tag("name  time \"quoted\"", suite: "micro")))
         #expect(text.text == "name  time \"quoted\"")
         #expect(BenchRecord.parse("not json") == nil)

@@ -51,7 +51,9 @@ struct BenchRecord {
         let trimmed = line.trimmingCharacters(in: .whitespaces)
         let tagged = jsonLine([("suite", .string(suite))])
         if trimmed.hasPrefix("{") && trimmed.hasSuffix("}"),
-           let data = trimmed.data(using: .utf8), (try? JSONSerialization.jsonObject(with: data)) is [String: Any] {
+           let data = trimmed.data(using: .utf8), let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] {
+            // A suite that tags its own lines with its name keeps them as they are.
+            if object["suite"] as? String == suite { return trimmed }
             let rest = trimmed.dropFirst().trimmingCharacters(in: .whitespaces)
             return rest == "}" ? tagged : String(tagged.dropLast()) + "," + rest
         }

@@ -33,8 +33,7 @@ struct BenchReport {
         out += replay()
         out += pagedFile()
         out += keyValue()
-        out += generic(BenchSuiteName.cpu, "CPU cost per append (callgrind)",
-                       "Instructions counted by `valgrind --tool=callgrind` (deterministic, immune to disk noise).")
+        out += cpu()
         out += generic(BenchSuiteName.micro, "Microbenchmarks (ordo-one/benchmark)", nil)
         out += suites()
         out += peersNote()
@@ -197,6 +196,27 @@ struct BenchReport {
             out.append("")
         }
         out += chartLinks(prefix: "kv")
+        return out
+    }
+
+    func cpu() -> [String] {
+        let records = run.suite(BenchSuiteName.cpu)
+        guard !records.isEmpty else { return [] }
+        var out = ["## CPU cost per append (callgrind)", ""]
+        out.append("Instructions per 128 B append counted by `valgrind --tool=callgrind` (`Tools/bench/callgrind-append.sh`): "
+            + "deterministic and immune to disk noise, so a change from one commit to the next is a change in the code. "
+            + "Batch 1: one durable write per append; batch 64: one write per 64 records.")
+        out.append("")
+        let cells = records.filter { $0.number("instructions") != nil }
+        if !cells.isEmpty {
+            out += markdownTable(["cell", "batch", "instructions per append", "baseline", "change", "status"], cells.map { r in
+                [r.string("cell") ?? "?", r.integer("batch").map(String.init) ?? "-", number(r, "instructions"), number(r, "baseline"),
+                 r.number("change").map { String(format: "%+.1f%%", $0 * 100) } ?? "-", r.string("status") ?? "-"]
+            })
+            out.append("")
+        }
+        let rest = records.filter { $0.number("instructions") == nil }
+        if !rest.isEmpty { out += genericTable(rest.filter { $0.text == nil }) + [""] }
         return out
     }
 
