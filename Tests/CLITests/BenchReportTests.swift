@@ -15,7 +15,7 @@ import Testing
         // 1 MiB: 900 over the better fio (1000): 0.9, met.
         #"{"suite":"append-disk","cell":"append-1MiB-4","metric":"mb_per_s","api":"blocking","appenders":4,"record_bytes":1048576,"ours":900,"fio_qd1":800,"fio_qd4":1000,"pwrite":600}"#,
         #"{"suite":"append-shm","cell":"append-128B-64","metric":"commits_per_s","api":"async","appenders":64,"record_bytes":128,"ours":1200000,"fio_qd1":150000,"fio_qd4":250000}"#,
-        #"{"suite":"replay","bench":"replay","record_bytes":4096,"records":262144,"log_bytes":1100000000,"file_system":"ext4","rounds":3,"iterate_gbps":0.7,"open_gbps":0.5,"restart_gbps":0.4,"fio_gbps":1.0,"fio_bs":1048576,"fio_iodepth":1,"ratio":0.7,"resident_before_max":0}"#,
+        #"{"suite":"replay","bench":"replay","record_bytes":4096,"records":262144,"log_bytes":1100000000,"file_system":"ext4","rounds":3,"iterate_gbps":0.7,"open_gbps":0.5,"restart_gbps":0.4,"fio_gbps":1.0,"fio_bs":1048576,"fio_iodepth":8,"fio_iodepths":"1,8","fio_qd1_gbps":0.8,"fio_qd8_gbps":1.0,"ratio":0.7,"resident_before_max":0}"#,
         #"{"suite":"pagedfile","cell":"overwrite-4MiB-1w","paged_gbps":9.6,"flat_gbps":10,"ratio":0.96}"#,
         #"{"suite":"pagedfile","cell":"overwrite-4MiB-2w","paged_gbps":9.4,"flat_gbps":10,"ratio":0.94}"#,
         #"{"suite":"pagedfile","cell":"first-touch-4MiB-1w","paged_gbps":1.7,"flat_gbps":2,"ratio":0.85}"#,
@@ -81,6 +81,8 @@ import Testing
         #expect(md.contains("| >= 15x | 40000 commits/s vs SQLite FULL 4000 commits/s (append-128B-64) | 10.00 | **missed** |"))
         #expect(md.contains("| overwrite-4MiB-2w | 9.400 | 10.00 | 0.940 | >= 0.950: **missed** |"))
         #expect(md.contains("| 64 | 12000 | 1000 | 12.00 | 100000 | 200000 |"))
+        #expect(md.contains("| fio --rw=read --direct=1 --ioengine=io_uring --iodepth=1 | 0.800 | journal iterate: 0.875 |"))
+        #expect(md.contains("| fio --rw=read --direct=1 --ioengine=io_uring --iodepth=8 | 1.000 | journal iterate: 0.700 |"))
         // Suites the report does not know: a table of their fields, text in a block.
         #expect(md.contains("| append-128B-batch-64 | 64 | 1234 | 1200 | +2.8% | regression |"))
         #expect(md.contains("| note |\n|---|\n| something else |"))
@@ -111,6 +113,8 @@ import Testing
             #expect(script.contains("set output \"\(chart.name).png\""))
             #expect(chart.plot.contains("\"\(chart.name).dat\""))
         }
+        let replay = try #require(charts.first { $0.name == "replay" })
+        #expect(replay.data.contains("\"fio read direct QD8\" 1\n"))
         let throughput = try #require(charts.first { $0.name == "append-disk-throughput" })
         // Appenders ascending; a peer that did not run is missing ("?").
         #expect(throughput.data == """

@@ -44,8 +44,8 @@ struct BenchReplay: ParsableCommand {
     @Option(help: "fio's block size, bytes.")
     var fioBs = 1 << 20
 
-    @Option(help: "fio's queue depth.")
-    var fioIodepth = 1
+    @Option(help: "fio's queue depths, comma-separated; each runs every round, and ours is judged against the best. Depth 8 of 1 MiB reads keeps 8 MiB in flight, as the kernel's readahead of the mapping may (read_ahead_kb).")
+    var fioIodepths = "1,8"
 
     @Option(help: "The fio executable.")
     var fio = "fio"
@@ -64,8 +64,10 @@ struct BenchReplay: ParsableCommand {
         guard recordBytes >= 1 && recordBytes <= 1 << 20 else { throw ValidationError("--record-bytes must be in 1...1048576") }
         if !quick && rounds < 3 { throw ValidationError("--rounds must be at least 3; use --quick for a smoke test") }
         guard fioBs >= 4096 && fioBs % 4096 == 0 else { throw ValidationError("--fio-bs must be a multiple of 4096") }
-        guard (1...64).contains(fioIodepth) else { throw ValidationError("--fio-iodepth must be in 1...64") }
+        guard !depths.isEmpty, depths.allSatisfy({ (1...64).contains($0) }) else { throw ValidationError("--fio-iodepths: depths in 1...64, comma-separated") }
     }
+
+    var depths: [Int] { fioIodepths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     func run() throws {
         guard let fioPath = FioRunner.locate(fio) else {
@@ -85,15 +87,15 @@ struct BenchReplay: ParsableCommand {
         progress("replay: wrote \(written.records) records of \(recordBytes) B (\(formatNumber(Double(written.logBytes) / 1e9)) GB of log) in \(formatNumber(written.seconds)) s")
         let files = written.segmentNames.map { path + "/" + $0 }
         let runner = FioRunner(executable: fioPath)
-        let fioArguments = [
+        let fioArguments = depths.map { depth in [
             "--name=journal-replay-peer", "--filename=" + files.joined(separator: ":"),
-            "--file_service_type=sequential", "--rw=read", "--bs=\(fioBs)", "--iodepth=\(fioIodepth)",
+            "--file_service_type=sequential", "--rw=read", "--bs=\(fioBs)", "--iodepth=\(depth)",
             "--ioengine=io_uring", "--direct=1", "--output-format=json",
-        ]
-        progress("replay: fio: \(runner.commandLine(fioArguments))")
+        ] }
+        for arguments in fioArguments { progress("replay: fio: \(runner.commandLine(arguments))") }
 
         var ours: [ReplayRound] = []
-        var theirs: [FioRound] = []
+        var theirs = [[FioRound]](repeating: [], count: depths.count)
         for round in 1...rounds {
             // Alternate which side goes first.
             for side in round % 2 == 1 ? [0, 1] : [1, 0] {
@@ -104,15 +106,18 @@ struct BenchReplay: ParsableCommand {
                     ours.append(r)
                     progress("  round \(round) ours: iterate \(formatNumber(r.iterateGBps)) GB/s (cold, \(formatPercent(r.residentBeforeIterate)) resident), open \(formatNumber(r.openGBps)) GB/s, restart \(formatNumber(r.restartGBps)) GB/s (\(formatPercent(resident)) resident before)")
                 } else {
-                    let f = try runner.run(fioArguments, direction: "read")
-                    theirs.append(f)
-                    progress("  round \(round) fio:  \(formatNumber(f.bytesPerSecond / 1e9)) GB/s (\(formatPercent(resident)) resident before)")
+                    for (d, arguments) in fioArguments.enumerated() {
+                        if d > 0 { try evict(files) }
+                        let f = try runner.run(arguments, direction: "read")
+                        theirs[d].append(f)
+                        progress("  round \(round) fio QD\(depths[d]):  \(formatNumber(f.bytesPerSecond / 1e9)) GB/s (\(formatPercent(resident)) resident before)")
+                    }
                 }
             }
         }
         let result = ReplayResult(
             recordBytes: recordBytes, records: written.records, logBytes: written.logBytes,
-            fileSystem: fileSystemType(dir), ours: ours, fio: theirs, fioBlockBytes: fioBs, fioQueueDepth: fioIodepth)
+            fileSystem: fileSystemType(dir), ours: ours, fio: theirs, fioBlockBytes: fioBs, fioQueueDepths: depths)
         if json {
             print(jsonLine(result.jsonFields))
         } else {
@@ -221,14 +226,18 @@ struct ReplayResult: Sendable {
     var logBytes: Int
     var fileSystem: String
     var ours: [ReplayRound]
-    var fio: [FioRound]
+    /// fio's rounds at each queue depth of `fioQueueDepths`.
+    var fio: [[FioRound]]
     var fioBlockBytes: Int
-    var fioQueueDepth: Int
+    var fioQueueDepths: [Int]
 
     var iterate: Summary { Summary(ours.map(\.iterateGBps)) }
     var open: Summary { Summary(ours.map(\.openGBps)) }
     var restart: Summary { Summary(ours.map(\.restartGBps)) }
-    var fioGBps: Summary { Summary(fio.map { $0.bytesPerSecond / 1e9 }) }
+    func fioGBps(_ d: Int) -> Summary { Summary(fio[d].map { $0.bytesPerSecond / 1e9 }) }
+    /// The queue depth with fio's best median.
+    var bestDepth: Int { fio.indices.max { fioGBps($0).median < fioGBps($1).median } ?? 0 }
+    var fioGBps: Summary { fio.isEmpty ? Summary([]) : fioGBps(bestDepth) }
     var ratio: Double { JournalCLI.ratio(iterate.median, fioGBps.median) }
 
     var jsonFields: [(String, JSONValue)] {
@@ -241,11 +250,16 @@ struct ReplayResult: Sendable {
             ("restart_gbps", .number(r.median)), ("restart_gbps_min", .number(r.min)), ("restart_gbps_max", .number(r.max)),
             ("warm_iterate_gbps", .number(Summary(ours.map(\.warmIterateGBps)).median)),
             ("fio_gbps", .number(f.median)), ("fio_gbps_min", .number(f.min)), ("fio_gbps_max", .number(f.max)),
-            ("fio_bs", .integer(fioBlockBytes)), ("fio_iodepth", .integer(fioQueueDepth)),
+            ("fio_bs", .integer(fioBlockBytes)), ("fio_iodepth", .integer(fioQueueDepths.isEmpty ? 0 : fioQueueDepths[bestDepth])),
+            ("fio_iodepths", .string(fioQueueDepths.map(String.init).joined(separator: ","))),
             ("ratio", .number(ratio)), ("ratio_open", .number(JournalCLI.ratio(o.median, f.median))),
             ("ratio_restart", .number(JournalCLI.ratio(r.median, f.median))),
             ("resident_before_max", .number((ours.map { max($0.residentBefore, $0.residentBeforeIterate) }.max() ?? 0))),
-        ]
+        ] + fioQueueDepths.indices.flatMap { d -> [(String, JSONValue)] in
+            let s = fioGBps(d)
+            let depth = fioQueueDepths[d]
+            return [("fio_qd\(depth)_gbps", .number(s.median)), ("fio_qd\(depth)_gbps_min", .number(s.min)), ("fio_qd\(depth)_gbps_max", .number(s.max))]
+        }
     }
 
     var text: String {
@@ -255,8 +269,12 @@ struct ReplayResult: Sendable {
               iterate (forEachRecord, checksums)  \(formatNumber(i.median)) GB/s [\(formatNumber(i.min))-\(formatNumber(i.max))]
               open (recovery scan)                \(formatNumber(o.median)) GB/s [\(formatNumber(o.min))-\(formatNumber(o.max))]
               restart (open cold + iterate)       \(formatNumber(r.median)) GB/s [\(formatNumber(r.min))-\(formatNumber(r.max))]
-              fio read direct bs=\(formatSize(fioBlockBytes)) QD\(fioQueueDepth)          \(formatNumber(f.median)) GB/s [\(formatNumber(f.min))-\(formatNumber(f.max))]
-              iterate / fio = \(formatNumber(ratio)) (target >= 0.8: \(ratio >= 0.8 ? "met" : "missed"))
+            \(fioQueueDepths.indices.map { d in
+                let s = fioGBps(d)
+                return "  fio read direct bs=\(formatSize(fioBlockBytes)) QD\(fioQueueDepths[d])".padding(toLength: 38, withPad: " ", startingAt: 0)
+                    + "\(formatNumber(s.median)) GB/s [\(formatNumber(s.min))-\(formatNumber(s.max))]"
+            }.joined(separator: "\n"))
+              iterate / best fio = \(formatNumber(ratio)) (target >= 0.8: \(ratio >= 0.8 ? "met" : "missed"))
             """
     }
 }

@@ -177,8 +177,9 @@ struct BenchChart: Equatable {
             ("journal iterate (cold)", value(r, "iterate_gbps")),
             ("journal open/recovery (cold)", value(r, "open_gbps")),
             ("journal restart (open+iterate)", value(r, "restart_gbps")),
-            ("fio read direct", value(r, "fio_gbps")),
-        ]
+        ] + (BenchReport.replayDepths(r).isEmpty
+            ? [("fio read direct", value(r, "fio_gbps"))]
+            : BenchReport.replayDepths(r).map { ("fio read direct QD\($0)", value(r, "fio_qd\($0)_gbps")) })
         let data = table(["what", "gbps"], rows.map { [quoted($0.0), $0.1] })
         let plot = """
             set style data histograms

@@ -78,7 +78,7 @@ struct BenchTarget {
         let replay = run.suite(BenchSuiteName.replay).first { $0.string("bench") == "replay" || $0.number("iterate_gbps") != nil }
         let it = replay?.number("iterate_gbps"), fio = replay?.number("fio_gbps")
         targets.append(BenchTarget(
-            what: "Replay (cold forEachRecord) vs fio sequential direct reads", goal: ">= 0.8",
+            what: "Replay (cold forEachRecord) vs fio sequential direct reads (its best queue depth)", goal: ">= 0.8",
             measured: replay == nil ? "-" : "\(formatNumber(it ?? .nan)) vs \(formatNumber(fio ?? .nan)) GB/s",
             value: ratioOrNil(it, fio), threshold: 0.8))
 
