@@ -153,10 +153,9 @@ struct BenchAll: ParsableCommand {
         var arguments: [String]
         var dir: String?
         var skip: String?
-        /// The command for people: the executable by its name.
+        /// The command for people: this executable by its name, not its path.
         var display: String {
-            let program = arguments.first.map { $0.hasSuffix("/journalctl-swift") ? "journalctl-swift" : $0 } ?? ""
-            return ([program] + arguments.dropFirst()).joined(separator: " ")
+            arguments.map { $0.hasSuffix("/journalctl-swift") ? "journalctl-swift" : $0 }.joined(separator: " ")
         }
     }
 
