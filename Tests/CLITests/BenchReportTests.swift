@@ -24,6 +24,7 @@ import Testing
         #"{"suite":"cpu","cell":"append-128B-batch-64","instructions":1234,"baseline":1200,"change":0.0283,"status":"regression","batch":64,"records":[2048,6144]}"#,
         #"{"suite":"cpu","note":"something else"}"#,
         #"{"suite":"micro","text":"encode 128 B   p50 41 ns"}"#,
+        #"{"suite":"micro","cell":"encode-128B","metric":"wallClock","unit":"ns","p25":21,"p50":32,"baseline_p25":20,"baseline_p50":20,"change":0.0500,"status":"ok"}"#,
         #"{"suite":"status","name":"micro","state":"skipped","reason":"not in --quick"}"#,
     ]
 
@@ -87,6 +88,7 @@ import Testing
         #expect(md.contains("| append-128B-batch-64 | 64 | 1234 | 1200 | +2.8% | regression |"))
         #expect(md.contains("| note |\n|---|\n| something else |"))
         #expect(md.contains("encode 128 B   p50 41 ns"))
+        #expect(md.contains("| encode-128B | wallClock | 32.00 ns | 20.00 | +5.0% | ok |"))
         #expect(md.contains("| micro | skipped | - | - | not in --quick |"))
         // Charts are linked; the closing note is kept.
         #expect(md.contains("(Docs/bench/append-disk-throughput.png)"))

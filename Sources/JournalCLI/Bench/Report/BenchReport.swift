@@ -34,7 +34,7 @@ struct BenchReport {
         out += pagedFile()
         out += keyValue()
         out += cpu()
-        out += generic(BenchSuiteName.micro, "Microbenchmarks (ordo-one/benchmark)", nil)
+        out += micro()
         out += suites()
         out += peersNote()
         if let notes, !notes.isEmpty {
@@ -224,6 +224,27 @@ struct BenchReport {
         }
         let rest = records.filter { $0.number("instructions") == nil }
         if !rest.isEmpty { out += genericTable(rest.filter { $0.text == nil }) + [""] }
+        return out
+    }
+
+    func micro() -> [String] {
+        let records = run.suite(BenchSuiteName.micro)
+        guard !records.isEmpty else { return [] }
+        let cells = records.filter { $0.string("metric") != nil && $0.number("p50") != nil }
+        guard !cells.isEmpty else { return generic(BenchSuiteName.micro, "Microbenchmarks (ordo-one/benchmark)", nil) }
+        var out = ["## Microbenchmarks (ordo-one/benchmark)", ""]
+        out.append("Hot paths under `Benchmarks/` (`make bench-micro`), checked against the stored baseline (p50 and p25 over the tool's samples).")
+        out.append("")
+        out += markdownTable(["cell", "metric", "p50", "baseline p50", "change", "status"], cells.map { r in
+            [r.string("cell") ?? "?", r.string("metric") ?? "?", number(r, "p50") + (r.string("unit").map { " \($0)" } ?? ""),
+             number(r, "baseline_p50"), r.number("change").map { String(format: "%+.1f%%", $0 * 100) } ?? "-", r.string("status") ?? "-"]
+        })
+        out.append("")
+        let rest = records.filter { !($0.string("metric") != nil && $0.number("p50") != nil) }
+        let objects = rest.filter { $0.text == nil }
+        if !objects.isEmpty { out += genericTable(objects) + [""] }
+        let text = rest.compactMap(\.text)
+        if !text.isEmpty { out += ["```"] + text + ["```", ""] }
         return out
     }
 
