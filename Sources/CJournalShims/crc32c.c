@@ -81,10 +81,14 @@ static inline uint32_t apply_shift(uint32_t shift[4][256], uint32_t c) {
 }
 
 // Runs the raw register `c` over as many whole groups of three `block`-byte
-// streams as `*count` holds, advancing `*p` and `*count`.
-__attribute__((target("sse4.2")))
-static inline uint64_t three_streams(uint64_t c, const uint8_t **p, size_t *count, size_t block, uint32_t shift[4][256]) {
+// streams as `*count` holds, advancing `*p` and `*count`. With `copy`, also
+// stores every word it reads at `*d` (advanced too), so that a copy costs no
+// second pass over the source. Always inlined with a constant `copy`.
+__attribute__((target("sse4.2"), always_inline))
+static inline uint64_t three_streams(uint64_t c, const uint8_t **p, uint8_t **d, size_t *count, size_t block,
+                                     uint32_t shift[4][256], const int copy) {
     const uint8_t *q = *p;
+    uint8_t *o = *d;
     while (*count >= 3 * block) {
         uint64_t c1 = 0, c2 = 0;
         for (size_t i = 0; i < block; i += 8) {
@@ -95,32 +99,60 @@ static inline uint64_t three_streams(uint64_t c, const uint8_t **p, size_t *coun
             c = __builtin_ia32_crc32di(c, w0);
             c1 = __builtin_ia32_crc32di(c1, w1);
             c2 = __builtin_ia32_crc32di(c2, w2);
+            if (copy) {
+                __builtin_memcpy(o + i, &w0, 8);
+                __builtin_memcpy(o + block + i, &w1, 8);
+                __builtin_memcpy(o + 2 * block + i, &w2, 8);
+            }
         }
         c = apply_shift(shift, (uint32_t)c) ^ (uint32_t)c1;
         c = apply_shift(shift, (uint32_t)c) ^ (uint32_t)c2;
         q += 3 * block;
+        if (copy) o += 3 * block;
         *count -= 3 * block;
     }
     *p = q;
+    *d = o;
     return c;
+}
+
+// The checksum of `count` bytes at `bytes` continuing `crc`; with `copy`,
+// the bytes are copied to `dst` on the way. Always inlined with a constant `copy`.
+__attribute__((target("sse4.2"), always_inline))
+static inline uint32_t crc32c_sse42_body(uint32_t crc, uint8_t *dst, const void *bytes, size_t count, const int copy) {
+    const uint8_t *p = bytes;
+    uint8_t *o = dst;
+    uint64_t c = (uint32_t)~crc;
+    while (count && ((uintptr_t)p & 7)) {
+        if (copy) *o++ = *p;
+        c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+        count--;
+    }
+    if (count >= 3 * CRC_SHORT && !__atomic_load_n(&shift_ready, __ATOMIC_ACQUIRE)) build_shifts();
+    if (count >= 3 * CRC_LONG) c = three_streams(c, &p, &o, &count, CRC_LONG, shift_long, copy);
+    if (count >= 3 * CRC_SHORT) c = three_streams(c, &p, &o, &count, CRC_SHORT, shift_short, copy);
+    while (count >= 8) {
+        uint64_t w;
+        __builtin_memcpy(&w, p, 8);
+        if (copy) { __builtin_memcpy(o, &w, 8); o += 8; }
+        c = __builtin_ia32_crc32di(c, w);
+        p += 8; count -= 8;
+    }
+    while (count--) {
+        if (copy) *o++ = *p;
+        c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+    }
+    return ~(uint32_t)c;
 }
 
 __attribute__((target("sse4.2")))
 static uint32_t crc32c_sse42(uint32_t crc, const void *bytes, size_t count) {
-    const uint8_t *p = bytes;
-    uint64_t c = (uint32_t)~crc;
-    while (count && ((uintptr_t)p & 7)) { c = __builtin_ia32_crc32qi((uint32_t)c, *p++); count--; }
-    if (count >= 3 * CRC_SHORT && !__atomic_load_n(&shift_ready, __ATOMIC_ACQUIRE)) build_shifts();
-    if (count >= 3 * CRC_LONG) c = three_streams(c, &p, &count, CRC_LONG, shift_long);
-    if (count >= 3 * CRC_SHORT) c = three_streams(c, &p, &count, CRC_SHORT, shift_short);
-    while (count >= 8) {
-        uint64_t w;
-        __builtin_memcpy(&w, p, 8);
-        c = __builtin_ia32_crc32di(c, w);
-        p += 8; count -= 8;
-    }
-    while (count--) c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
-    return ~(uint32_t)c;
+    return crc32c_sse42_body(crc, 0, bytes, count, 0);
+}
+
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_copy_sse42(uint32_t crc, void *dst, const void *src, size_t count) {
+    return crc32c_sse42_body(crc, dst, src, count, 1);
 }
 #endif
 
@@ -145,4 +177,12 @@ uint32_t cjournal_crc32c(uint32_t crc, const void *bytes, size_t count) {
     if (cjournal_crc32c_is_hardware()) return crc32c_sse42(crc, bytes, count);
 #endif
     return cjournal_crc32c_portable(crc, bytes, count);
+}
+
+uint32_t cjournal_crc32c_copy(uint32_t crc, void *dst, const void *src, size_t count) {
+#if defined(__x86_64__)
+    if (cjournal_crc32c_is_hardware()) return crc32c_copy_sse42(crc, dst, src, count);
+#endif
+    __builtin_memcpy(dst, src, count);
+    return cjournal_crc32c_portable(crc, dst, count);
 }

@@ -51,6 +51,12 @@ public struct JournalOptions: Sendable {
     public var batchBytesMax: Int = 1 << 20
     /// Most batches on the disk at once. The durable LSN still advances in order.
     public var inFlightBatchesMax: Int = 4
+    /// Records of at least this many bytes are copied into their batch
+    /// (and checksummed) after the journal's lock is let go, so that
+    /// appenders of large records copy at the same time; smaller ones are
+    /// copied under the lock, where a copy costs less than a second round
+    /// trip through it. Any value is safe; the default suits 2-64 threads.
+    public var copyOutsideLockBytes: Int = 16 << 10
     /// Segments kept ready ahead of the writer so rollover never waits.
     public var spareSegments: Int = 2
     /// Released segments kept for reuse rather than deleted.

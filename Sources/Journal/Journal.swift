@@ -14,14 +14,23 @@ import Glibc
 // - One lock guards the writer state: at most one *filling* batch, a FIFO of
 //   *sealed* batches, the batches *in flight* in submission order, and a
 //   fixed pool of free batch buffers (inFlightBatchesMax + 2).
-// - An appender, under the lock, assigns the next LSN and encodes its record
-//   into the filling batch (sealing it and starting another when full). With
-//   no free buffer it waits: memory stays bounded when appenders outrun the
-//   disk. If the I/O thread sleeps and could submit, the appender wakes it.
+// - An appender, under the lock, assigns the next LSN and reserves room for
+//   its record in the filling batch (sealing it and starting another when
+//   full). With no free buffer it waits: memory stays bounded when appenders
+//   outrun the disk. A small record is written into its room at once, under
+//   the lock; a large one (`JournalOptions.copyOutsideLockBytes`) is copied and checksummed
+//   after the lock is let go, so that appenders of large records copy at the
+//   same time and never hold up the I/O thread; the batch counts such copies
+//   still running (`pendingCopies`). If the I/O thread sleeps and could
+//   submit, the appender wakes it (after its copy, for a large record).
 // - The I/O thread moves sealed batches, then the filling batch if it holds
-//   records, in flight while fewer than inFlightBatchesMax are; there is no
-//   timer and no artificial delay: a batch fills exactly while the disk is
-//   busy with the ones before it.
+//   records, in flight while fewer than inFlightBatchesMax are, stopping at
+//   the first batch with a copy pending; there is no timer and no artificial
+//   delay: a batch fills exactly while the disk is busy with the ones before
+//   it. Before submitting a batch, outside the lock, the I/O thread chains
+//   its fragment headers (each holds the checksum of the one before, and the
+//   first of a segment that of the segment header, which it writes then).
+//   Batches are chained in submission order, which is LSN order.
 // - Completions arrive in any order. The durable LSN advances only over the
 //   completed prefix of the in-flight FIFO: never past a batch still in
 //   flight. Appenders waiting on an LSN at or below it are released.
@@ -68,14 +77,15 @@ public final class Journal: @unchecked Sendable {
     var nextSegmentIndex: UInt64
     /// Where the next batch starts in the last live segment.
     var writeOffset: Int
-    var chain: ChainState
+    /// LSN of the last record placed.
+    var lastLSN: LSN
     let epoch: UInt32
     var firstLSN: LSN
 
     var filling: Batch?
-    /// Under the `rewriteAcknowledgedBlocks` defect: the bytes of the last
+    /// Under the `rewriteAcknowledgedBlocks` defect: the length of the last
     /// sealed batch's final, partial block, which the next batch rewrites.
-    var carriedBlock: [UInt8] = []
+    var carriedBytes = 0
     var sealed: [Batch] = []
     var inFlight: [Batch] = []
     var freeBatches: [Batch]
@@ -100,6 +110,15 @@ public final class Journal: @unchecked Sendable {
     private var preparerThread: JoinableThread?
     /// The write queue in manual runtime (owned by the pumping thread).
     private var manualQueue: (any StorageWriteQueue)?
+
+    // MARK: State owned by the thread that runs `writerRound`
+
+    /// Header checksum of the last fragment chained (or of the segment
+    /// header, at a segment's start): what the next batch chains to.
+    private var chainedCRC: UInt32
+    /// Under the `rewriteAcknowledgedBlocks` defect: the last chained batch's
+    /// final, partial block.
+    private var carriedBlock: [UInt8] = []
 
     // Metrics.
     let appendLatency: Metrics.Timer
@@ -219,7 +238,8 @@ public final class Journal: @unchecked Sendable {
         self.windowBytes = options.inFlightBatchesMax * batchCapacity
         self.segments = recovered.segments
         self.recyclable = recovered.spareNames
-        self.chain = recovered.chain
+        self.lastLSN = recovered.chain.lastLSN
+        self.chainedCRC = recovered.chain.lastCRC
         self.epoch = recovered.nextEpoch
         self.writeOffset = recovered.writeOffset
         self.firstLSN = recovered.report.recordCount > 0 ? recovered.report.firstLSN : recovered.chain.lastLSN + 1
@@ -289,7 +309,7 @@ public final class Journal: @unchecked Sendable {
     public var oldestLSN: LSN { lock.withLock { firstLSN } }
 
     /// The LSN the next appended record will get.
-    public var nextLSN: LSN { lock.withLock { chain.lastLSN + 1 } }
+    public var nextLSN: LSN { lock.withLock { lastLSN + 1 } }
 
     /// Live segments (name, base LSN, last LSN), oldest first.
     public var segmentSummaries: [(name: String, baseLSN: LSN, lastLSN: LSN)] {
@@ -298,8 +318,26 @@ public final class Journal: @unchecked Sendable {
 
     // MARK: Appending
 
+    /// Room reserved for a record in a batch, which the appender fills
+    /// outside the lock with `fill(_:_:)`.
+    struct Reservation {
+        let batch: Batch
+        let lsn: LSN
+        let committedLSN: LSN
+        /// Segment offsets: where the record goes (or the next fragment
+        /// start) and just past it.
+        let offset: Int
+        let end: Int
+        /// Segment offset of the batch buffer's byte 0.
+        let base: Int
+        let seed: UInt32
+    }
+
     enum Placement {
+        /// Written into its batch.
         case placed(LSN)
+        /// Room reserved; the appender writes the record and calls `fill`.
+        case reserved(Reservation)
         case waitForSpace
         case failed(JournalError)
     }
@@ -315,15 +353,17 @@ public final class Journal: @unchecked Sendable {
         while true {
             if filling == nil {
                 guard let batch = freeBatches.popLast() else { return .waitForSpace }
-                if let active = segments.last, writeOffset < metadata.segmentBytes {
+                if let active = segments.last, let header = active.header, writeOffset < metadata.segmentBytes {
                     batch.start(segment: active, at: writeOffset)
+                    batch.seed = header.fragmentSeed
                     // A segment whose header is not written yet starts with it.
-                    if writeOffset == 0 && carriedBlock.isEmpty { batch.usedBytes = JournalFormat.segmentHeaderBytes }
-                    if !carriedBlock.isEmpty {
-                        // Test defect: start inside the last block, rewriting its bytes.
-                        carriedBlock.withUnsafeBytes { batch.buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-                        batch.usedBytes = carriedBlock.count
-                        carriedBlock = []
+                    if writeOffset == 0 && carriedBytes == 0 { batch.usedBytes = JournalFormat.segmentHeaderBytes }
+                    if carriedBytes > 0 {
+                        // Test defect: start inside the last block, rewriting
+                        // its bytes (copied in when the batch is chained).
+                        batch.carriedBytes = carriedBytes
+                        batch.usedBytes = carriedBytes
+                        carriedBytes = 0
                     }
                     filling = batch
                 } else {
@@ -344,19 +384,29 @@ public final class Journal: @unchecked Sendable {
             let fitsSegment = roundUp(end, blockBytes) <= metadata.segmentBytes
             let fitsBatch = roundUp(end - batch.fileOffset, blockBytes) <= batchLimit
             if fitsSegment && fitsBatch {
-                let lsn = chain.lastLSN + 1
-                let encoder = RecordEncoder(layout: layout, seed: header.fragmentSeed, epoch: epoch)
-                let (recordEnd, crc) = encoder.encode(
-                    payload, lsn: lsn, committedLSN: durable.load(ordering: .relaxed), previousCRC: chain.lastCRC,
-                    into: batch.buffer, base: batch.fileOffset, at: cursor)
-                assert(recordEnd == end, "the encoder and the layout agree")
-                segment.noteRecord(lsn: lsn, offset: layout.fragmentStart(atOrAfter: cursor))
-                batch.usedBytes = recordEnd - batch.fileOffset
-                if batch.recordCount == 0 { batch.firstLSN = lsn }
+                let lsn = lastLSN + 1
+                let committed = durable.load(ordering: .relaxed)
+                let start = layout.fragmentStart(atOrAfter: cursor)
+                assert(batch.seed == header.fragmentSeed, "a batch carries its segment's seed")
+                segment.noteRecord(lsn: lsn, offset: start)
+                if batch.recordCount == 0 {
+                    batch.firstLSN = lsn
+                    batch.chainStart = start
+                }
+                batch.usedBytes = end - batch.fileOffset
                 batch.lastLSN = lsn
                 batch.recordCount += 1
-                chain = ChainState(lastCRC: crc, lastLSN: lsn, lastEpoch: epoch)
-                return .placed(lsn)
+                lastLSN = lsn
+                if payload.count < options.copyOutsideLockBytes {
+                    let encoder = RecordEncoder(layout: layout, seed: batch.seed, epoch: epoch)
+                    let recordEnd = encoder.encodeUnchained(payload, lsn: lsn, committedLSN: committed, into: batch.buffer, base: batch.fileOffset, at: cursor)
+                    assert(recordEnd == end, "the encoder and the layout agree")
+                    return .placed(lsn)
+                }
+                batch.pendingCopies += 1
+                return .reserved(Reservation(
+                    batch: batch, lsn: lsn, committedLSN: committed, offset: cursor, end: end,
+                    base: batch.fileOffset, seed: batch.seed))
             }
             if batch.recordCount > 0 {
                 sealFillingLocked()
@@ -375,7 +425,22 @@ public final class Journal: @unchecked Sendable {
         }
     }
 
-    /// Seals the filling batch; the next batch starts after it.
+    /// Writes a reserved record into its batch, outside the lock, and
+    /// wakes the I/O thread if it was waiting for this copy.
+    private func fill(_ r: Reservation, _ payload: UnsafeRawBufferPointer) {
+        let encoder = RecordEncoder(layout: layout, seed: r.seed, epoch: epoch)
+        let end = encoder.encodeUnchained(payload, lsn: r.lsn, committedLSN: r.committedLSN, into: r.batch.buffer, base: r.base, at: r.offset)
+        assert(end == r.end, "the encoder and the layout agree")
+        lock.lock()
+        assert(r.batch.pendingCopies > 0 && r.batch.state != .free && r.batch.state != .inFlight, "a batch waits for its copies")
+        r.batch.pendingCopies -= 1
+        let waker = r.batch.pendingCopies == 0 ? nudgeWriterLocked() : nil
+        lock.unlock()
+        waker?.wake()
+    }
+
+    /// Seals the filling batch; the next batch starts after it. Copies may
+    /// still be pending in it.
     private func sealFillingLocked() {
         guard let batch = filling else { return }
         batch.seal(blockBytes: blockBytes)
@@ -383,10 +448,19 @@ public final class Journal: @unchecked Sendable {
         if options.testingDefects.contains(.rewriteAcknowledgedBlocks) && batch.usedBytes % blockBytes != 0 {
             let partial = roundDown(batch.usedBytes, blockBytes)
             writeOffset = batch.fileOffset + partial
-            carriedBlock = Array(UnsafeRawBufferPointer(batch.buffer).slice(partial, batch.usedBytes - partial))
+            carriedBytes = batch.usedBytes - partial
         }
         sealed.append(batch)
         filling = nil
+    }
+
+    /// The batch the I/O thread would submit next, if it may: the first
+    /// sealed one, or else the filling one if it holds records; none while a
+    /// copy into it is pending. Lock held.
+    private func nextSubmittableLocked() -> Batch? {
+        if let head = sealed.first { return head.pendingCopies == 0 ? head : nil }
+        if let f = filling, f.recordCount > 0, f.pendingCopies == 0 { return f }
+        return nil
     }
 
     /// Starts the next segment with `batch` as its first batch. Lock held.
@@ -401,21 +475,21 @@ public final class Journal: @unchecked Sendable {
         }
         let segment = spares.removeFirst()
         assert(segments.last.map { segment.index > $0.index } ?? true, "segments activate in index order")
+        // previousCRC is filled in when the batch is chained.
         let header = SegmentHeader(
-            journalID: metadata.journalID, segmentIndex: segment.index, baseLSN: chain.lastLSN + 1,
+            journalID: metadata.journalID, segmentIndex: segment.index, baseLSN: lastLSN + 1,
             salt: JournalFormat.salt(journalID: metadata.journalID, index: segment.index, epoch: epoch),
             epoch: epoch, blockBytes: blockBytes, pageBytes: metadata.pageBytes,
-            windowBytes: windowBytes, previousCRC: chain.lastCRC)
-        carriedBlock = []
+            windowBytes: windowBytes, previousCRC: 0)
+        carriedBytes = 0
         batch.start(segment: segment, at: 0)
-        let crc = header.encode(into: batch.buffer)
+        batch.seed = header.fragmentSeed
+        batch.segmentHeader = header
         batch.usedBytes = JournalFormat.segmentHeaderBytes
         segment.header = header
-        segment.headerCRC = crc
         segment.lsnIndex = []
         segment.lastLSN = 0
         segments.append(segment)
-        chain.lastCRC = crc
         writeOffset = 0
         filling = batch
         preparerWork.signal()
@@ -426,7 +500,7 @@ public final class Journal: @unchecked Sendable {
     /// Wakes the I/O thread if it sleeps and could submit. Lock held.
     @inline(__always)
     private func nudgeWriterLocked() -> (any StorageWaker)? {
-        if ioSleeping && inFlight.count < options.inFlightBatchesMax {
+        if ioSleeping && inFlight.count < options.inFlightBatchesMax && nextSubmittableLocked() != nil {
             ioSleeping = false
             return ioWaker
         }
@@ -447,6 +521,13 @@ public final class Journal: @unchecked Sendable {
                 lock.unlock()
                 waker?.wake()
                 return lsn
+            case .reserved(let reservation):
+                // Placing may have sealed the batch before: let it go now.
+                let waker = nudgeWriterLocked()
+                lock.unlock()
+                waker?.wake()
+                fill(reservation, payload)
+                return reservation.lsn
             case .failed(let error):
                 lock.unlock()
                 throw error
@@ -529,7 +610,7 @@ public final class Journal: @unchecked Sendable {
                 lock.lock()
                 outcome = payload.withUnsafeBytes { placeLocked($0) }
                 switch outcome {
-                case .placed, .failed:
+                case .placed, .reserved, .failed:
                     let waker = nudgeWriterLocked()
                     lock.unlock()
                     waker?.wake()
@@ -541,6 +622,9 @@ public final class Journal: @unchecked Sendable {
             }
             switch outcome {
             case .placed(let lsn): return lsn
+            case .reserved(let reservation):
+                payload.withUnsafeBytes { fill(reservation, $0) }
+                return reservation.lsn
             case .failed(let error): throw error
             case .waitForSpace: continue
             }
@@ -602,14 +686,16 @@ public final class Journal: @unchecked Sendable {
         lock.lock()
         var submissions: [Batch] = []
         while inFlight.count < options.inFlightBatchesMax, poison == nil {
+            // No artificial delay: the filling batch goes as soon as the
+            // disk can take another write and no copy into it is pending.
+            // Batches go in order: none passes one still being copied into.
+            guard let next = nextSubmittableLocked() else { break }
             if sealed.isEmpty {
-                // No artificial delay: the filling batch goes as soon as the
-                // disk can take another write.
-                guard let f = filling, f.recordCount > 0 else { break }
-                assert(f.state == .filling)
+                assert(next === filling && next.state == .filling)
                 sealFillingLocked()
             }
             let batch = sealed.removeFirst()
+            assert(batch === next && batch.pendingCopies == 0)
             batch.state = .inFlight
             inFlight.append(batch)
             submissions.append(batch)
@@ -648,6 +734,7 @@ public final class Journal: @unchecked Sendable {
         for batch in submissions {
             guard let segment = batch.segment else { preconditionFailure("an in-flight batch has a segment") }
             assert(batch.paddedBytes > 0 && batch.fileOffset % blockBytes == 0)
+            chain(batch, segment)
             batch.submittedNanos = monotonicNanos()
             batchRecords.record(batch.recordCount)
             batchBytes.record(batch.paddedBytes)
@@ -678,6 +765,35 @@ public final class Journal: @unchecked Sendable {
         }
         if !completions.isEmpty { complete(completions) }
         return true
+    }
+
+    /// Completes the headers of a batch about to be submitted: writes the
+    /// segment header it starts with, if any, and chains its fragments to
+    /// the previous batch's. Called in submission order, lock not held: no
+    /// appender writes into the batch any more (no copy is pending) and the
+    /// kernel does not read it yet.
+    private func chain(_ batch: Batch, _ segment: Segment) {
+        if batch.carriedBytes > 0 {
+            // Test defect: the previous batch's partial last block, rewritten.
+            assert(carriedBlock.count == batch.carriedBytes, "the carried block comes from the batch chained just before")
+            carriedBlock.withUnsafeBytes { batch.buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
+        if var header = batch.segmentHeader {
+            assert(batch.fileOffset == 0 && batch.carriedBytes == 0)
+            header.previousCRC = chainedCRC
+            chainedCRC = header.encode(into: batch.buffer)
+            lock.withLock { segment.header = header }
+        }
+        let encoder = RecordEncoder(layout: layout, seed: batch.seed, epoch: epoch)
+        let (crc, fragments) = encoder.chain(
+            batch.buffer, base: batch.fileOffset, from: batch.chainStart, to: batch.fileOffset + batch.usedBytes,
+            previousCRC: chainedCRC)
+        assert(fragments >= batch.recordCount, "every record has a fragment")
+        chainedCRC = crc
+        if options.testingDefects.contains(.rewriteAcknowledgedBlocks) && batch.usedBytes % blockBytes != 0 {
+            let partial = roundDown(batch.usedBytes, blockBytes)
+            carriedBlock = Array(UnsafeRawBufferPointer(batch.buffer).slice(partial, batch.usedBytes - partial))
+        }
     }
 
     /// Applies completions: marks batches done, advances the durable LSN over

@@ -146,6 +146,8 @@ public struct JournalCrashWorkload: CrashWorkload {
         o.runtime = .manual
         o.inFlightBatchesMax = parameters.inFlightBatchesMax
         o.batchBytesMax = parameters.batchBytesMax
+        // Both ways of filling a batch: under the lock and after it.
+        o.copyOutsideLockBytes = 256
         o.spareSegments = parameters.spareSegments
         o.recycledSegmentsMax = parameters.recycledSegmentsMax
         o.testingDefects = parameters.defects

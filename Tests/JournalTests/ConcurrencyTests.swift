@@ -13,6 +13,9 @@ import Testing
         try Journal.create(path: dir.path, configuration: smallConfiguration(segmentBytes: 1 << 20))
         var options = JournalOptions()
         options.batchBytesMax = 16 << 10
+        // Records above 300 B are copied outside the lock, the others under
+        // it: batches mix both, with copies still running when sealed.
+        options.copyOutsideLockBytes = 300
         let journal = try Journal.open(path: dir.path, options: options)
         let threads = 16
         let perThread = 150
@@ -47,7 +50,9 @@ import Testing
     @Test func asyncTasksAppend() async throws {
         let dir = TemporaryDirectory(on: .shm)
         try Journal.create(path: dir.path, configuration: smallConfiguration(segmentBytes: 1 << 20))
-        let journal = try Journal.open(path: dir.path)
+        var options = JournalOptions()
+        options.copyOutsideLockBytes = 100  // the tasks' 128 B records are copied outside the lock
+        let journal = try Journal.open(path: dir.path, options: options)
         let lsns = try await withThrowingTaskGroup(of: [LSN].self) { group in
             for t in 0..<64 {
                 group.addTask {

@@ -1,12 +1,15 @@
 /*
  * The journal's group-commit protocol, model-checked by spin.
  *
- * Appenders place records in a filling batch under one lock; one I/O thread
- * moves sealed batches (then the filling batch, if it holds records) in
- * flight while fewer than IFM are, submits them, waits for completions, and
- * advances the durable LSN over the completed prefix of the in-flight FIFO.
- * Completions come back in any order and a write may fail, which poisons the
- * journal.
+ * Appenders reserve room for records in a filling batch under one lock;
+ * appender 0 appends large records, which it copies in after letting go of
+ * the lock (a batch counts the copies still running), the others small
+ * ones, copied under it; one I/O thread moves sealed batches (then the filling batch, if
+ * it holds records) in flight while fewer than IFM are, stopping at the
+ * first batch with a copy pending, chains and submits them, waits for
+ * completions, and advances the durable LSN over the completed prefix of the
+ * in-flight FIFO. Completions come back in any order and a write may fail,
+ * which poisons the journal.
  *
  * Each locked section of the code is one `atomic` block here; what the code
  * does outside the lock (submitting, waiting, waking) is a separate step, so
@@ -23,13 +26,17 @@
  *    consecutive LSNs, and when every append succeeded every record is
  *    durable (no loss, no duplicate);
  *  - at most B buffers, a buffer is taken only when free and never while the
- *    disk may still read it;
+ *    disk may still read it or an appender still copies into it;
+ *  - no batch is chained and submitted before every record in it has been
+ *    copied in (assertion at submission);
  *  - no lost wake-up: spin's invalid-end-state check finds the I/O thread
  *    asleep while appenders wait on work it never submits, or an appender
  *    parked while nobody will unpark it (an appender registers its parker
  *    under the lock; the writer, under the lock, takes the parkers whose LSN
  *    became durable, or all of them on a failure, and unparks them after
- *    letting go of it; an unpark before the park is kept);
+ *    letting go of it; an unpark before the park is kept), and the I/O
+ *    thread asleep while the batch it must submit next waits for a copy
+ *    (the appender that finishes the batch's last copy wakes it);
  *  - progress (ltl `progress`, under weak fairness): every appender returns.
  *
  * Broken variants, each of which spin must reject (Tools/promela/check-bugs.sh):
@@ -40,7 +47,11 @@
  *                          go of the lock, so an appender can miss it;
  *   BUG_REGISTER_UNLOCKED  an appender checks the durable LSN under the lock
  *                          but registers its parker after letting go of it,
- *                          so the wake-up can pass it by.
+ *                          so the wake-up can pass it by;
+ *   BUG_SUBMIT_PENDING     the I/O thread submits a batch whose copies are
+ *                          still running;
+ *   BUG_COPY_NO_NUDGE      an appender that finishes a batch's last copy does
+ *                          not wake the sleeping I/O thread.
  *
  * Bounds: NA appenders of R records, batches of CAP records, IFM batches in
  * flight, at most MAXFAIL failed writes, and B buffers. The code has
@@ -83,6 +94,12 @@
 #ifndef BUG_REGISTER_UNLOCKED
 #define BUG_REGISTER_UNLOCKED 0
 #endif
+#ifndef BUG_SUBMIT_PENDING
+#define BUG_SUBMIT_PENDING 0
+#endif
+#ifndef BUG_COPY_NO_NUDGE
+#define BUG_COPY_NO_NUDGE 0
+#endif
 
 mtype = { FREE, FILLING, SEALED, INFLIGHT };
 
@@ -93,6 +110,7 @@ byte bcount[B];                /* records in the batch */
 byte bfirst[B];                /* its first and last LSN */
 byte blast[B];
 bool bdone[B];                 /* completed successfully (Batch.completed) */
+byte bpending[B];              /* copies still running (Batch.pendingCopies) */
 byte filling = NONE;
 chan sealedq = [B] of { byte };
 chan inflightq = [IFM] of { byte };    /* submission order */
@@ -111,6 +129,7 @@ byte failures = 0;
 /* Ghost state for the checks. */
 bool onDisk[NREC + 1];         /* the record's batch completed successfully */
 byte placedCount[NREC + 1];    /* how many batches the LSN went into */
+bool copied[NREC + 1];         /* the record's bytes are in its batch */
 byte returned = 0;             /* appenders finished */
 byte succeeded = 0;            /* appenders whose appends all succeeded */
 
@@ -129,6 +148,7 @@ inline takeFree(b) {
     :: else -> assert(b > 0); b--
     od;
     assert(!atDisk[b]);        /* never reused while the disk reads it */
+    assert(bpending[b] == 0);  /* nor while an appender copies into it */
     nfree--;
     bstate[b] = FILLING;
     bcount[b] = 0;
@@ -146,9 +166,31 @@ inline seal() {
 inline release(b) {
     /* code: Journal.swift complete (first.reset(); freeBatches.append) */
     assert(bstate[b] != FREE);
+    assert(bpending[b] == 0);
     bstate[b] = FREE;
     nfree++;
     assert(nfree <= B)
+}
+
+/* Whether the I/O thread may move a batch in flight: the first sealed one,
+   or else the filling one if it holds records, when no copy into it is
+   pending (code: Journal.swift nextSubmittableLocked). Lock held. */
+inline submittable(res, tmp) {
+    if
+    :: len(sealedq) > 0 -> sealedq?<tmp>;
+#if BUG_SUBMIT_PENDING
+        res = true
+#else
+        res = (bpending[tmp] == 0)
+#endif
+    :: else ->
+#if BUG_SUBMIT_PENDING
+        res = (filling != NONE && bcount[filling] > 0)
+#else
+        res = (filling != NONE && bcount[filling] > 0 && bpending[filling] == 0)
+#endif
+    fi;
+    tmp = 0
 }
 
 inline pickAtDisk(b) {
@@ -169,6 +211,8 @@ proctype Appender(byte id) {
     byte r = 0;
     byte lsn;
     byte l;
+    byte mine;                 /* the batch the record is reserved in */
+    byte tmp;
     bool wake;
     do
     :: r < R ->
@@ -202,8 +246,20 @@ place:
             bcount[filling]++;
             placedCount[lsn]++;
             assert(placedCount[lsn] == 1);
-            /* code: Journal.swift nudgeWriterLocked */
-            wake = ioSleeping && len(inflightq) < IFM;
+            if
+            :: id == 0 ->
+                /* a large record: code: Journal.swift placeLocked (.reserved) */
+                bpending[filling]++;
+                mine = filling
+            :: else ->
+                /* a small record, copied at once (.placed) */
+                copied[lsn] = true;
+                mine = NONE
+            fi;
+            /* code: Journal.swift nudgeWriterLocked (placing may have
+               sealed the batch before) */
+            submittable(wake, tmp);
+            wake = wake && ioSleeping && len(inflightq) < IFM;
             if
             :: wake -> ioSleeping = false
             :: else -> skip
@@ -214,6 +270,40 @@ place:
         :: wake -> woken = true; wake = false
         :: else -> skip
         fi;
+        /* code: Journal.swift fill: the copy, outside the lock, then the
+           count, under it. One step here: what matters is what can happen
+           between the reservation and the end of the copy. */
+        if
+        :: mine == NONE -> goto copiedIn
+        :: else -> skip
+        fi;
+        atomic {
+            assert(bstate[mine] == FILLING || bstate[mine] == SEALED);
+            copied[lsn] = true;
+            assert(bpending[mine] > 0);
+            bpending[mine]--;
+#if BUG_COPY_NO_NUDGE
+            wake = false;
+#else
+            if
+            :: bpending[mine] == 0 ->
+                submittable(wake, tmp);
+                wake = wake && ioSleeping && len(inflightq) < IFM
+            :: else -> wake = false
+            fi;
+#endif
+            if
+            :: wake -> ioSleeping = false
+            :: else -> skip
+            fi;
+            mine = 0
+        }
+        if
+        :: wake -> woken = true; wake = false
+        :: else -> skip
+        fi;
+copiedIn:
+        mine = 0;
         r++;
         goto next;
 waitForSpace:
@@ -285,6 +375,8 @@ proctype IOThread() {
     byte i;
     byte l;
     bool ok;
+    bool may;
+    byte tmp;
     bool failedSeen;
     bool reported[B];
     bool resultOK[B];
@@ -295,8 +387,12 @@ end_loop:
         /* code: Journal.swift writerRound, lock held */
         nsub = 0;
         do
-        :: len(inflightq) < IFM && !poisoned &&
-           (len(sealedq) > 0 || (filling != NONE && bcount[filling] > 0)) ->
+        :: len(inflightq) < IFM && !poisoned ->
+            submittable(may, tmp);
+            if
+            :: !may -> break
+            :: else -> skip
+            fi;
             if
             :: len(sealedq) == 0 -> seal()
             :: else -> skip
@@ -331,10 +427,17 @@ end_sleep:
             woken = false;
             atomic { ioSleeping = false }
         :: else ->
-            /* code: Journal.swift writerRound (queue.submit, outside the lock) */
+            /* code: Journal.swift writerRound (chain, then queue.submit,
+               outside the lock): every record of the batch is in it */
             i = 0;
             do
             :: i < nsub ->
+                l = bfirst[toSubmit[i]];
+                do
+                :: l <= blast[toSubmit[i]] -> assert(copied[l]); l++
+                :: else -> break
+                od;
+                l = 0;
                 assert(!atDisk[toSubmit[i]]);
                 atDisk[toSubmit[i]] = true;
 #if BUG_FREE_ON_SUBMIT

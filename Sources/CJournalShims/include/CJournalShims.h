@@ -10,6 +10,10 @@
 /// Uses the SSE4.2 `crc32` instruction when the CPU has it, a table otherwise.
 uint32_t cjournal_crc32c(uint32_t crc, const void *bytes, size_t count);
 
+/// Copies `count` bytes from `src` to `dst` (which must not overlap) and
+/// returns `cjournal_crc32c(crc, src, count)`, reading the source once.
+uint32_t cjournal_crc32c_copy(uint32_t crc, void *dst, const void *src, size_t count);
+
 /// The portable table implementation, exposed so tests can compare both paths.
 uint32_t cjournal_crc32c_portable(uint32_t crc, const void *bytes, size_t count);
 

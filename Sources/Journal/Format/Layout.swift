@@ -266,12 +266,26 @@ struct FragmentHeader: Equatable, Sendable {
         payloadCRC: UInt32, previousCRC: UInt32, length: Int, lsn: LSN, committedLSN: LSN,
         type: FragmentType, epoch: UInt32
     ) -> UInt32 {
+        encodeUnchained(into: buffer, at: offset, payloadCRC: payloadCRC, length: length, lsn: lsn,
+                        committedLSN: committedLSN, type: type, epoch: epoch)
+        return chain(buffer, at: offset, seed: seed, previousCRC: previousCRC)
+    }
+
+    /// Writes every field of the header at `buffer[offset..<offset+40]` but
+    /// the two that chain it to the fragment before (`previousCRC` and the
+    /// header checksum, left zero); `chain` completes it. The writer fills
+    /// fragments in any order and chains them in log order.
+    static func encodeUnchained(
+        into buffer: UnsafeMutableRawBufferPointer, at offset: Int,
+        payloadCRC: UInt32, length: Int, lsn: LSN, committedLSN: LSN, type: FragmentType, epoch: UInt32
+    ) {
         precondition(length >= 0 && length <= Int(UInt32.max))
         assert(committedLSN < lsn, "a fragment's record is not durable when it is written")
         let size = JournalFormat.fragmentHeaderBytes
         let h = UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + size)])
+        h.storeLE32(0, at: 0)
         h.storeLE32(payloadCRC, at: 4)
-        h.storeLE32(previousCRC, at: 8)
+        h.storeLE32(0, at: 8)
         h.storeLE32(UInt32(length), at: 12)
         h.storeLE64(lsn, at: 16)
         h.storeLE64(committedLSN, at: 24)
@@ -279,6 +293,17 @@ struct FragmentHeader: Equatable, Sendable {
         h[33] = 0
         h.storeLE16(0, at: 34)
         h.storeLE32(epoch, at: 36)
+    }
+
+    /// Completes a header written by `encodeUnchained`: stores `previousCRC`
+    /// and the header checksum (CRC32C of the segment salt followed by
+    /// header bytes 4..<40), and returns the checksum.
+    @discardableResult
+    static func chain(_ buffer: UnsafeMutableRawBufferPointer, at offset: Int, seed: UInt32, previousCRC: UInt32) -> UInt32 {
+        let size = JournalFormat.fragmentHeaderBytes
+        let h = UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + size)])
+        assert(FragmentType(rawValue: h[32]) != nil, "chains a header written by encodeUnchained")
+        h.storeLE32(previousCRC, at: 8)
         let crc = CRC32C.update(seed, UnsafeRawBufferPointer(h).slice(4, size - 4))
         h.storeLE32(crc, at: 0)
         return crc

@@ -5,8 +5,10 @@ import JournalStorage
 /// A batch covers `[fileOffset, fileOffset + paddedBytes)` of one segment;
 /// `fileOffset` is a multiple of the block size, so a batch never shares a
 /// block with bytes acknowledged earlier (journal-format.md, "Batches").
-/// Guarded by the journal's lock, except `buffer` contents, which only the
-/// lock holder writes and the kernel reads while the batch is in flight.
+/// Guarded by the journal's lock, except `buffer` contents: an appender
+/// writes the bytes it reserved, with or without the lock (`pendingCopies`
+/// counts those still being written); the writer chains the sealed batch
+/// once no copy is pending, then the kernel reads it while it is in flight.
 final class Batch {
     enum State { case free, filling, sealed, inFlight }
 
@@ -25,6 +27,20 @@ final class Batch {
     var recordCount = 0
     var completed = false
     var submittedNanos: UInt64 = 0
+    /// Records reserved in the batch whose bytes an appender is still
+    /// writing outside the lock. The batch is not chained or submitted
+    /// before this is 0.
+    var pendingCopies = 0
+    /// Segment offset of the first record's first fragment: where chaining starts.
+    var chainStart = 0
+    /// The segment header the batch starts with (written when it is chained,
+    /// as its `previousCRC` is known only then), or nil.
+    var segmentHeader: SegmentHeader?
+    /// Under the `rewriteAcknowledgedBlocks` defect: bytes at the start of
+    /// the buffer that repeat the previous batch's last, partial block.
+    var carriedBytes = 0
+    /// The checksum seed of the segment's fragments.
+    var seed: UInt32 = 0
 
     init(tag: UInt64, capacity: Int, alignment: Int) {
         precondition(capacity > 0 && capacity % alignment == 0)
@@ -47,11 +63,17 @@ final class Batch {
         lastLSN = 0
         recordCount = 0
         completed = false
+        pendingCopies = 0
+        chainStart = 0
+        segmentHeader = nil
+        carriedBytes = 0
     }
 
     func reset() {
+        assert(pendingCopies == 0, "no appender writes into a free batch")
         state = .free
         segment = nil
+        segmentHeader = nil
     }
 
     /// Zero-pads to the block boundary and fixes the write length.
