@@ -115,7 +115,7 @@ let package = Package(
         .testTarget(
             name: "JournalTests",
             dependencies: [
-                "Journal", "JournalStorage", "Uring", "CJournalShims",
+                "Journal", "JournalStorage", "JournalTesting", "Uring", "CJournalShims",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: strict

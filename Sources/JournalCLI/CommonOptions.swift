@@ -1,6 +1,7 @@
 import ArgumentParser
 import Journal
 import JournalStorage
+import JournalTesting
 import Logging
 import Synchronization
 
@@ -49,7 +50,8 @@ struct JournalLocation: ParsableArguments {
         let dir = try storage()
         var options = JournalOptions()
         options.recovery = recovery
-        do { return try Journal.open(storage: dir, options: options) } catch { throw CLIError(error) }
+        let writer: any StorageDirectory = try FaultInjection.failingWrite().map { FaultyStorage(dir, failingWrites: [$0]) } ?? dir
+        do { return try Journal.open(storage: writer, options: options) } catch { throw CLIError(error) }
     }
 
     /// Opens the journal for reading only (no lock, no writes).
@@ -74,6 +76,25 @@ struct JournalLocation: ParsableArguments {
                 throw mapped.code == .ioError ? CLIError(.cannotCreate, "cannot create \(prefix): \(error.errno)") : mapped
             }
         }
+    }
+}
+
+/// The testing-only fault-injection hook (Docs/cli.md, "Testing hooks"):
+/// `JOURNALCTL_TESTING_FAIL_WRITE=N` makes the Nth durable batch write of
+/// this process (counting from 1) fail with EIO instead of reaching the
+/// disk, as a failing device would. For end-to-end tests of the journal's
+/// reaction (poisoning, exit code 74); never set it otherwise.
+enum FaultInjection {
+    static let variable = "JOURNALCTL_TESTING_FAIL_WRITE"
+
+    /// The write to fail, or nil when the variable is unset.
+    static func failingWrite() throws(CLIError) -> Int? {
+        guard let raw = getenv(variable) else { return nil }
+        let text = String(cString: raw)
+        guard let n = Int(text), n >= 1 else {
+            throw CLIError(.usage, "\(variable) must be a positive write number, not '\(text)'")
+        }
+        return n
     }
 }
 

@@ -25,6 +25,50 @@ import Testing
         return j
     }
 
+    /// A durable write that fails with EIO (injected by the CLI's testing
+    /// hook, which fails the Nth batch write of the process): `append` exits
+    /// 74 with the error as its last line on stderr (after the journal's
+    /// logged error), has printed only LSNs that are durable (a gapless
+    /// prefix), and a reopen finds every one of them intact; the journal
+    /// takes appends again after it.
+    @Test(arguments: fileSystems)
+    func eioFromADurableWriteStopsAppendWithOnlyDurableLSNsPrinted(base: String) throws {
+        let scratch = try Scratch(base: base)
+        defer { scratch.remove() }
+        let j = try Self.makeJournal(scratch, ["--segment-bytes", "1M", "--record-bytes-max", "16K"])
+        // 600 records of 12 KB: more than 5 batches of at most 1 MiB. The
+        // writer keeps at most 4 batches in flight, so write 5 is submitted
+        // only after write 1 completed: something is durable, and printed,
+        // before the failure.
+        let records = (1...600).map { "record \($0) " + String(repeating: "x", count: 12_000 + $0 % 97) }
+        let append = try CLI.run(["append"] + j, stdin: CLI.lines(records), environment: ["JOURNALCTL_TESTING_FAIL_WRITE": "5"])
+        #expect(append.status == 74, "stderr: \(append.stderr)")
+        let errorLine = append.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(errorLine.hasPrefix("journalctl-swift: ") && errorLine.contains("failed durable write") && errorLine.contains("errno 5"), "\(append.stderr)")
+        let printed = append.lines
+        #expect(!printed.isEmpty && printed.count < records.count, "\(printed.count) LSNs printed")
+        #expect(printed == (1...max(1, printed.count)).map { "\($0)" }, "a gapless prefix of LSNs, in order")
+
+        // Every printed LSN is durable: a reopen (read-only) finds it, intact.
+        let replay = try CLI.run(["replay"] + j)
+        #expect(replay.status == 0, "\(replay.stderr)")
+        let replayed = replay.lines
+        #expect(replayed.count >= printed.count)
+        #expect(Array(replayed.prefix(printed.count)) == records.prefix(printed.count).enumerated().map { "\($0.offset + 1)\t\($0.element)" })
+        let verify = try CLI.run(["verify"] + j)
+        #expect(verify.status == 0, "\(verify.stderr)")
+
+        // Without the hook the journal is usable again, after what recovery kept.
+        let again = try CLI.run(["append"] + j, stdin: CLI.lines(["after"]))
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.lines == ["\(replayed.count + 1)"])
+
+        // A malformed hook value is a usage error, before anything is appended.
+        let bad = try CLI.run(["append"] + j, stdin: CLI.lines(["x"]), environment: ["JOURNALCTL_TESTING_FAIL_WRITE": "zero"])
+        Self.expectOneLine(bad, 64, contains: "JOURNALCTL_TESTING_FAIL_WRITE")
+        #expect(bad.stdout.isEmpty)
+    }
+
     @Test func usageErrors() throws {
         Self.expectOneLine(try CLI.run(["replay", "--bogus"]), 64, contains: "--bogus")
         Self.expectOneLine(try CLI.run(["truncate", "--journal", "/nonexistent"]), 64, contains: "--before")

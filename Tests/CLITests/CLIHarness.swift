@@ -44,17 +44,17 @@ enum CLI {
 
     /// Runs the CLI with `arguments`, `stdin` as its standard input, and
     /// returns its exit status and output. `prefix` runs it under another
-    /// program (e.g. `setpriv ...`).
-    static func run(_ arguments: [String], stdin: Data = Data(), prefix: [String] = []) throws -> Result {
+    /// program (e.g. `setpriv ...`). `environment` adds to this process's.
+    static func run(_ arguments: [String], stdin: Data = Data(), prefix: [String] = [], environment: [String: String] = [:]) throws -> Result {
         guard let executable else {
             Issue.record("journalctl-swift not found next to the test bundle; build it (swift build) or set JOURNALCTL_SWIFT")
             throw HarnessError.missingExecutable
         }
-        return try runProgram(prefix.isEmpty ? executable : prefix[0], Array(prefix.dropFirst()) + (prefix.isEmpty ? [] : [executable]) + arguments, stdin: stdin)
+        return try runProgram(prefix.isEmpty ? executable : prefix[0], Array(prefix.dropFirst()) + (prefix.isEmpty ? [] : [executable]) + arguments, stdin: stdin, environment: environment)
     }
 
     /// Runs any program; output goes through files, so no pipe can fill up.
-    static func runProgram(_ program: String, _ arguments: [String], stdin: Data = Data()) throws -> Result {
+    static func runProgram(_ program: String, _ arguments: [String], stdin: Data = Data(), environment: [String: String] = [:]) throws -> Result {
         let scratch = try Scratch(base: NSTemporaryDirectory())
         defer { scratch.remove() }
         let inPath = scratch.path("stdin")
@@ -66,6 +66,9 @@ enum CLI {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: program.hasPrefix("/") ? program : try which(program))
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
+        }
         process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))

@@ -1,6 +1,7 @@
 import Foundation
 import Journal
 import JournalStorage
+import JournalTesting
 import Testing
 import Uring
 
