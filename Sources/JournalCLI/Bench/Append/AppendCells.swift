@@ -29,6 +29,11 @@ struct AppendCell: Sendable {
     let metric: Metric
     let recordBytes: Int
     let appenders: Int
+    /// Appends each appender keeps outstanding: 1 waits for each append
+    /// (`appendBlocking` / `append`); more pipelines `enqueue` and
+    /// `waitUntilDurable` (the window's oldest), as a log writer that
+    /// acknowledges asynchronously does.
+    var window = 1
     /// fio's block size beside this cell (a 128 B commit is one 4 KiB block write).
     let fioBlockBytes: Int
     let target: Target?
@@ -47,6 +52,9 @@ struct AppendCell: Sendable {
                 name: "append-128B-\(n)", metric: .commitsPerSecond, recordBytes: 128, appenders: n,
                 fioBlockBytes: 4096, target: target))
         }
+        cells.append(AppendCell(
+            name: "append-128B-64-pipelined", metric: .commitsPerSecond, recordBytes: 128, appenders: 64,
+            window: pipelineWindow, fioBlockBytes: 4096, target: nil))
         for size in [4 << 10, 64 << 10, 1 << 20] {
             cells.append(AppendCell(
                 name: "append-\(formatSize(size))-\(bulkAppenders)", metric: .megabytesPerSecond, recordBytes: size,
@@ -55,6 +63,9 @@ struct AppendCell: Sendable {
         }
         return cells
     }
+
+    /// Outstanding appends per appender in the pipelined cell.
+    static let pipelineWindow = 16
 
     /// Size of fio's preallocated file: room for a few hundred blocks.
     var fioFileBytes: Int { min(max(64 << 20, fioBlockBytes * 256), 256 << 20) }
@@ -243,6 +254,7 @@ extension AppendCellResult {
                 ("ratio_\(name)", .number(ratio(o.median, v.median))),
             ]
         }
+        if cell.window > 1 { fields.append(("window", .integer(cell.window))) }
         fields.append(("target", cell.target.map { .string($0.text) } ?? .null))
         fields.append(("target_ratio", targetRatio.map { .number($0) } ?? .null))
         fields.append(("met", met.map { .bool($0) } ?? .null))

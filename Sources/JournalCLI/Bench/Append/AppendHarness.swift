@@ -129,6 +129,63 @@ final class AppendWorker: @unchecked Sendable {
         }
     }
 
+    /// The pipelined appender loop: `enqueue` until `window` appends are
+    /// outstanding, then wait for the oldest to be durable. An append's
+    /// latency runs from its enqueue to the moment its durability is seen;
+    /// it counts when both lie inside the measured window.
+    func runPipelined(_ journal: Journal, _ control: RoundControl, window: Int) {
+        let record = self.record
+        var ring = PendingRing(capacity: window)
+        defer { ring.deallocate() }
+        while control.phase.load(ordering: .acquiring) != RoundControl.stopping {
+            let phase = control.phase.load(ordering: .acquiring)
+            let start = benchNanos()
+            do {
+                ring.push(lsn: try journal.enqueue(record), start: start, measured: phase == RoundControl.measuring)
+                if ring.isFull { try journal.waitUntilDurableBlocking(ring.oldestLSN) }
+            } catch {
+                control.fail(error)
+                return
+            }
+            retire(&ring, journal, control)
+        }
+        // Outstanding appends become durable uncounted, before the journal closes.
+        if !ring.isEmpty { try? journal.waitUntilDurableBlocking(ring.newestLSN) }
+    }
+
+    /// The pipelined loop on tasks: `enqueue`, then `await waitUntilDurable`.
+    func runPipelinedAsync(_ journal: Journal, _ control: RoundControl, window: Int) async {
+        let record = payloadArray
+        var ring = PendingRing(capacity: window)
+        defer { ring.deallocate() }
+        while control.phase.load(ordering: .acquiring) != RoundControl.stopping {
+            let phase = control.phase.load(ordering: .acquiring)
+            let start = benchNanos()
+            do {
+                ring.push(lsn: try journal.enqueue(record), start: start, measured: phase == RoundControl.measuring)
+                if ring.isFull { try await journal.waitUntilDurable(ring.oldestLSN) }
+            } catch {
+                control.fail(error)
+                return
+            }
+            retire(&ring, journal, control)
+        }
+        if !ring.isEmpty { try? await journal.waitUntilDurable(ring.newestLSN) }
+    }
+
+    /// Notes the outstanding appends that are durable now.
+    @inline(__always)
+    private func retire(_ ring: inout PendingRing, _ journal: Journal, _ control: RoundControl) {
+        let durable = journal.durableLSN
+        guard !ring.isEmpty, ring.oldestLSN <= durable else { return }
+        let now = benchNanos()
+        let measuring = control.phase.load(ordering: .acquiring) == RoundControl.measuring
+        while !ring.isEmpty && ring.oldestLSN <= durable {
+            let (start, measured) = ring.pop()
+            if measured && measuring { note(now - start) }
+        }
+    }
+
     /// The async appender loop.
     func runAsync(_ journal: Journal, _ control: RoundControl) async {
         let record = payloadArray
@@ -147,6 +204,53 @@ final class AppendWorker: @unchecked Sendable {
                 note(end - start)
             }
         }
+    }
+}
+
+/// The outstanding appends of a pipelined appender, oldest first: a fixed
+/// ring, so the loop allocates nothing.
+struct PendingRing {
+    private let lsns: UnsafeMutablePointer<LSN>
+    private let starts: UnsafeMutablePointer<UInt64>
+    private let measured: UnsafeMutablePointer<Bool>
+    let capacity: Int
+    private var head = 0
+    private(set) var count = 0
+
+    init(capacity: Int) {
+        precondition(capacity >= 1)
+        self.capacity = capacity
+        lsns = .allocate(capacity: capacity)
+        starts = .allocate(capacity: capacity)
+        measured = .allocate(capacity: capacity)
+    }
+
+    func deallocate() {
+        lsns.deallocate()
+        starts.deallocate()
+        measured.deallocate()
+    }
+
+    var isEmpty: Bool { count == 0 }
+    var isFull: Bool { count == capacity }
+    var oldestLSN: LSN { lsns[head] }
+    var newestLSN: LSN { lsns[(head + count - 1) % capacity] }
+
+    mutating func push(lsn: LSN, start: UInt64, measured m: Bool) {
+        precondition(count < capacity, "the window is full")
+        let i = (head + count) % capacity
+        lsns[i] = lsn
+        starts[i] = start
+        measured[i] = m
+        count += 1
+    }
+
+    mutating func pop() -> (start: UInt64, measured: Bool) {
+        precondition(count > 0)
+        let out = (starts[head], measured[head])
+        head = (head + 1) % capacity
+        count -= 1
+        return out
     }
 }
 
@@ -186,6 +290,8 @@ struct AppendHarness {
     let journal: Journal
     let appenders: Int
     let recordBytes: Int
+    /// Outstanding appends per appender (1: each append waits).
+    var window = 1
     let api: AppendAPI
     let warmupSeconds: Double
     let seconds: Double
@@ -230,13 +336,23 @@ struct AppendHarness {
         do {
             switch api {
             case .blocking:
-                for w in workers { threads.append(try BenchThread { w.runBlocking(journal, control) }) }
+                let window = self.window
+                for w in workers {
+                    threads.append(try BenchThread {
+                        if window > 1 { w.runPipelined(journal, control, window: window) } else { w.runBlocking(journal, control) }
+                    })
+                }
             case .async:
                 let done = DispatchSemaphore(value: 0)
                 asyncDone = done
+                let window = self.window
                 Task.detached {
                     await withTaskGroup(of: Void.self) { group in
-                        for w in workers { group.addTask { await w.runAsync(journal, control) } }
+                        for w in workers {
+                            group.addTask {
+                                if window > 1 { await w.runPipelinedAsync(journal, control, window: window) } else { await w.runAsync(journal, control) }
+                            }
+                        }
                     }
                     done.signal()
                 }
