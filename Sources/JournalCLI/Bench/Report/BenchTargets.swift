@@ -37,7 +37,9 @@ struct BenchTarget {
         let disk = run.suite(BenchSuiteName.appendDisk)
 
         // 64 appenders of 128 B on the disk: the best such cell.
-        let disk64 = best(disk.filter { $0.integer("appenders") == 64 && $0.integer("record_bytes") == 128 })
+        // Cells whose appenders wait for each append: the pipelined cell
+        // (a "window" of outstanding appends) is reported, not judged.
+        let disk64 = best(disk.filter { $0.integer("appenders") == 64 && $0.integer("record_bytes") == 128 && $0.integer("window") == nil })
         targets.append(ratioTarget(
             "Durable appends, 64 appenders of 128 B, vs fio QD1 4 KiB IOPS (disk)", ">= 8x",
             disk64, "ours", "commits/s", "fio_qd1", "fio QD1", "IOPS", threshold: 8))
@@ -66,7 +68,7 @@ struct BenchTarget {
             value: ratioOrNil(p99, fioP99), threshold: 1.5, atMost: true))
 
         // /dev/shm: an absolute rate.
-        let shm64 = best(run.suite(BenchSuiteName.appendShm).filter { $0.integer("appenders") == 64 && $0.integer("record_bytes") == 128 })
+        let shm64 = best(run.suite(BenchSuiteName.appendShm).filter { $0.integer("appenders") == 64 && $0.integer("record_bytes") == 128 && $0.integer("window") == nil })
         let shmRate = shm64?.number("ours")
         targets.append(BenchTarget(
             what: "128 B appends/s with 64 appenders on /dev/shm\(shm64?.string("api").map { " (\($0) API)" } ?? "")",
