@@ -67,6 +67,7 @@ let package = Package(
         ),
         .target(
             name: "PagedFile",
+            dependencies: ["CJournalShims"],
             swiftSettings: strict
         ),
         // Transactions of page writes over the journal and the RAM data file.

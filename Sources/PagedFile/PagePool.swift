@@ -194,7 +194,7 @@ public final class PagePool: @unchecked Sendable {
     func address(of page: PageIndex) -> UnsafeMutableRawPointer {
         let index = Int(page)
         assert(index < pageCapacity)
-        return arenaBases[index >> arenaShift] + ((index & arenaMask) << pageShift)
+        return arenaBases[index &>> arenaShift] + ((index & arenaMask) &<< pageShift)
     }
 
     // MARK: Capacity

@@ -20,13 +20,19 @@ import Musl
 //                   rented page in the table or as a reservation for a hole
 //   allocatedPages  pages published in the table
 //   gate            writer admission word: closed bit | resizing bit | count
+//                   of writers that entered through it (the fallback)
+//   writer slots    per-thread words naming the file a thread is writing
+//                   (WriterSlots.swift): the fast way in, no locked RMW
 //   epochs          reader epochs (Reclamation.swift)
 //   resizeLock      serializes truncation and close (never held while copying)
 //
 // ## Write (`write(at:from:)`, also `setLength` growing)
 //
-//   W1 enter gate: fetch-add the count; if resizing, back out and wait for
-//      the resize lock; if closed, back out and throw `closed`.
+//   W1 enter: announce the file id in the thread's slot (W1a, a plain
+//      store), compiler barrier (W1b), load the gate (W1c); if resizing, clear
+//      the slot and wait for the resize lock; if closed, clear it and throw
+//      `closed`. Fallback (no membarrier, no free slot, nested write): fetch-
+//      add the gate's count, same checks, back out with a fetch-sub.
 //   W2 if end > extent: reserve the missing pages in the pool (capacity CAS,
 //      throws `outOfSpace` before anything changed), then CAS extent to end;
 //      on a lost CAS give the reservation back and retry.
@@ -40,7 +46,7 @@ import Musl
 //      next step).
 //   W4 copy the data, one memcpy per run of pages that are adjacent in memory.
 //   W5 publish the length: CAS length to max(length, end), after the data.
-//   W6 leave the gate: fetch-sub the count.
+//   W6 leave: store 0 in the slot (release); fallback: fetch-sub the count.
 //
 // ## Read (`read(at:into:)`)
 //
@@ -53,8 +59,11 @@ import Musl
 // ## Truncate (`setLength` shrinking) and close
 //
 //   T1 take the resize lock.
-//   T2 set the resizing bit (close: also the closed bit), wait for the gate
-//      count to drain: no writer is inside afterwards, and new ones wait.
+//   T2 set the resizing bit (close: also the closed bit) (T2a, fetch-or);
+//      membarrier (T2b); wait while any thread's slot holds this file's id
+//      (T2c); wait for the gate count to drain (T2d). No writer is inside
+//      afterwards, and new ones wait. Why membarrier makes the plain stores
+//      of W1a enough: WriterSlots.swift.
 //   T3 store the new length (readers clamp from now on), zero the tail of the
 //      page that holds the new end of file.
 //   T4 exchange every slot at or past the new end's page with 0, chaining
@@ -97,6 +106,9 @@ public final class PagedFile: @unchecked Sendable {
     /// The pool this file rents its pages from.
     public let pool: PagePool
     private let table: PageTable
+    private let slots = WriterSlots.shared
+    /// This file's name in the writer slots; unique in the process.
+    private let id: UInt
     private let epochs = ReaderEpochs()
     private let resizeLock = Mutex<Bool>(false)  // true once closed
     private let reclaimLock = Mutex<Void>(())
@@ -123,6 +135,9 @@ public final class PagedFile: @unchecked Sendable {
     /// Test seam: runs inside `write` after the first page was resolved and
     /// before any byte is copied. Set before sharing the file.
     var writeHookBeforeCopy: (@Sendable () -> Void)?
+    /// Test seam: writers enter through the gate's count, as they do on a
+    /// kernel without membarrier. Set before sharing the file.
+    var writersUseCount = false
     #endif
 
     private static let closedBit = 1 << 62
@@ -140,6 +155,7 @@ public final class PagedFile: @unchecked Sendable {
         self.pageShift = pool.pageShift
         self.pageMask = pool.pageBytes - 1
         self.lengthMax = pool.capacityBytes
+        self.id = WriterSlots.shared.newFileID()
         words = .allocate(capacity: Self.slotCount * Self.strideWords)
         for i in 0 ..< Self.slotCount * Self.strideWords { (words + i).initialize(to: Atomic(0)) }
     }
@@ -178,7 +194,7 @@ public final class PagedFile: @unchecked Sendable {
     @inline(__always)
     private func pagesCovering(_ bytes: Int) -> Int {
         assert(bytes >= 0)
-        return (bytes + pageMask) >> pageShift
+        return (bytes + pageMask) &>> pageShift
     }
 
     // MARK: Read
@@ -219,7 +235,7 @@ public final class PagedFile: @unchecked Sendable {
             let position = offset + done
             let inPage = position & pageMask
             let chunk = min(pageBytes - inPage, count - done)
-            let source = table.page(at: position >> pageShift).map { pool.address(of: $0) + inPage }
+            let source = table.page(at: position &>> pageShift).map { pool.address(of: $0) + inPage }
             #if DEBUG
             if done == 0, let hook = readHookAfterSlotLoad { hook() }
             #endif
@@ -273,8 +289,8 @@ public final class PagedFile: @unchecked Sendable {
         let (end, overflow) = offset.addingReportingOverflow(buffer.count)
         guard !overflow else { throw .invalidArgument("offset + count overflows") }
         guard end <= lengthMax || buffer.count == 0 else { throw .outOfSpace }
-        try enterWriter()                                                   // W1
-        defer { exitWriter() }                                              // W6
+        let ticket = try enterWriter()                                      // W1
+        defer { exitWriter(ticket) }                                        // W6
         guard buffer.count > 0, let source = buffer.baseAddress else { return }
         try reserveExtent(upTo: end)                                        // W2
         copyIn(at: offset, count: buffer.count, from: source)               // W3, W4
@@ -291,7 +307,7 @@ public final class PagedFile: @unchecked Sendable {
             let position = offset + done
             let inPage = position & pageMask
             let chunk = min(pageBytes - inPage, count - done)
-            let destination = pageForWriting(position >> pageShift) + inPage
+            let destination = pageForWriting(position &>> pageShift) + inPage
             #if DEBUG
             if done == 0, let hook = writeHookBeforeCopy { hook() }
             #endif
@@ -360,8 +376,8 @@ public final class PagedFile: @unchecked Sendable {
         guard newLength >= 0 else { throw .invalidArgument("length is negative") }
         guard newLength <= lengthMax else { throw .outOfSpace }
         if newLength >= length {
-            try enterWriter()
-            defer { exitWriter() }
+            let ticket = try enterWriter()
+            defer { exitWriter(ticket) }
             if newLength >= length {
                 try reserveExtent(upTo: newLength)
                 publishLength(atLeast: newLength)
@@ -450,31 +466,72 @@ public final class PagedFile: @unchecked Sendable {
 
     // MARK: Writer gate
 
+    /// How a writer got in: through its thread's slot, or through the count.
+    struct WriterTicket {
+        let slot: UnsafeMutablePointer<Atomic<UInt>>?
+    }
+
+    /// W1. Fast path: the thread's slot (no locked instruction); fallback:
+    /// the gate's count.
     @inline(__always)
-    private func enterWriter() throws(PagedFileError) {
+    private func enterWriter() throws(PagedFileError) -> WriterTicket {
+        #if DEBUG
+        if writersUseCount {
+            try enterThroughCount()
+            return WriterTicket(slot: nil)
+        }
+        #endif
+        if let slot = slots.currentSlot(), slot.pointee.load(ordering: .relaxed) == 0 {
+            try enterThroughSlot(slot)
+            return WriterTicket(slot: slot)
+        }
+        try enterThroughCount()
+        return WriterTicket(slot: nil)
+    }
+
+    @inline(__always)
+    private func enterThroughSlot(_ slot: UnsafeMutablePointer<Atomic<UInt>>) throws(PagedFileError) {
+        let gate = word(Self.gateSlot)
+        while true {
+            WriterSlots.announce(slot, file: id)                            // W1a, W1b
+            let state = gate.pointee.load(ordering: .acquiring)             // W1c
+            if state & (Self.closedBit | Self.resizingBit) == 0 { return }
+            WriterSlots.leave(slot)
+            if state & Self.closedBit != 0 { throw .closed }
+            // A resizer holds the lock while the bit is set: wait for it.
+            resizeLock.withLock { _ in }
+        }
+    }
+
+    private func enterThroughCount() throws(PagedFileError) {
         let gate = word(Self.gateSlot)
         while true {
             let (old, _) = gate.pointee.wrappingAdd(1, ordering: .acquiringAndReleasing)
             if old & (Self.closedBit | Self.resizingBit) == 0 { return }
             gate.pointee.wrappingSubtract(1, ordering: .releasing)
             if old & Self.closedBit != 0 { throw .closed }
-            // A resizer holds the lock while the bit is set: wait for it.
             resizeLock.withLock { _ in }
         }
     }
 
     @inline(__always)
-    private func exitWriter() {
+    private func exitWriter(_ ticket: WriterTicket) {
+        if let slot = ticket.slot {
+            WriterSlots.leave(slot)
+            return
+        }
         let (_, after) = word(Self.gateSlot).pointee.wrappingSubtract(1, ordering: .releasing)
         assert(after & Self.countMask != Self.countMask, "writer gate count went negative")
     }
 
+    /// T2: keeps new writers out and waits for the ones inside.
     private func excludeWriters(closing: Bool) {
         let gate = word(Self.gateSlot)
         let bits = Self.resizingBit | (closing ? Self.closedBit : 0)
-        gate.pointee.bitwiseOr(bits, ordering: .acquiringAndReleasing)
+        gate.pointee.bitwiseOr(bits, ordering: .sequentiallyConsistent)      // T2a
+        slots.waitForWriters(of: id)                                        // T2b, T2c
         var spins = 0
-        while gate.pointee.load(ordering: .acquiring) & Self.countMask != 0 {
+        while gate.pointee.load(ordering: .acquiring) & Self.countMask != 0 {   // T2d
             spins += 1
             if spins > 64 { sched_yield() }
         }

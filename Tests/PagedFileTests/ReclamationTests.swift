@@ -70,11 +70,14 @@ struct ReclamationTests {
         #expect(expectPoolWhole(pool, files: [file, other]).isEmpty)
     }
 
-    @Test("truncation waits for a writer inside the file, then cuts what it wrote")
-    func writerInside() throws {
+    @Test("truncation waits for a writer inside the file, then cuts what it wrote",
+          arguments: [false, true])
+    func writerInside(throughCount: Bool) throws {
         let page = 4096
         let pool = try PagePool(capacityBytes: 8 * page, pageBytes: page)
         let file = try PagedFile(pool: pool)
+        // The writer enters through its thread's slot, or through the count.
+        file.writersUseCount = throughCount
         try file.write(at: 0, bytes: [UInt8](repeating: 1, count: 4 * page))
         let signals = Signals()
         file.writeHookBeforeCopy = {
@@ -122,6 +125,36 @@ struct ReclamationTests {
         #expect(back.prefix(page / 2).allSatisfy { $0 == 1 })
         #expect(back.dropFirst(page / 2).dropLast().allSatisfy { $0 == 0 })
         #expect(file.allocatedBytes == 2 * page)
+        #expect(expectPoolWhole(pool, files: [file]).isEmpty)
+    }
+}
+
+@Suite("Writer slots")
+struct WriterSlotsTests {
+    @Test("the kernel offers the asymmetric fence, so writers skip the locked count")
+    func asymmetric() {
+        // Linux 4.14 and later have MEMBARRIER_CMD_PRIVATE_EXPEDITED; the
+        // machines this runs on are newer. Without it every writer would
+        // take the fallback count (correct, but slower).
+        #expect(WriterSlots.shared.isAsymmetric)
+    }
+
+    @Test("a thread's slot goes back to the table when the thread exits")
+    func slotsRecycled() throws {
+        let pool = try PagePool(capacityBytes: 4 * 4096, pageBytes: 4096)
+        let file = try PagedFile(pool: pool)
+        let failures = Failures()
+        // More threads, one after another, than the table has slots: each
+        // one finds a slot only if its predecessors gave theirs back.
+        for round in 0 ..< WriterSlots.slotCapacity + 16 {
+            runThreads(1) { _ in
+                if WriterSlots.shared.currentSlot() == nil { failures.record("thread \(round) found no free slot") }
+                do { try file.write(at: 0, bytes: [UInt8(truncatingIfNeeded: round)]) } catch { failures.record("\(error)") }
+            }
+        }
+        #expect(failures.all.isEmpty, "\(failures.all.prefix(3))")
+        #expect(try file.read(at: 0, count: 1) == [UInt8(truncatingIfNeeded: WriterSlots.slotCapacity + 15)])
+        try file.setLength(0)
         #expect(expectPoolWhole(pool, files: [file]).isEmpty)
     }
 }

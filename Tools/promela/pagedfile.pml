@@ -23,6 +23,25 @@
  *  - The epoch is a small counter; its parity selects the count.
  *  - `setLength` growing runs W1, W2, W5, W6 of a write without data: the
  *    writers cover those steps. The truncating process shrinks.
+ *  - Memory is sequentially consistent except for the writer slots
+ *    (WriterSlots.swift): a writer's slot stores are plain stores that the
+ *    CPU may hold in its store buffer while it loads the gate and goes on
+ *    (store-to-load reordering, the one reordering x86 does and the one the
+ *    protocol must survive). Each writer has a one-entry FIFO store buffer
+ *    `sb` in front of its slot `ann`; the StoreBuffers process drains it at
+ *    any time, and a second store waits for the first to drain (a bounded
+ *    FIFO: every value still reaches memory, in order). Every other access
+ *    of the code is a seq_cst read-modify-write, or an acquire load or
+ *    release store paired as the argument needs, and stays one SC step.
+ *  - membarrier(PRIVATE_EXPEDITED) (T2b) is one step that drains every
+ *    store buffer: each thread's full barrier falls somewhere inside the
+ *    call, and the resizer does nothing between T2a and T2c, so putting all
+ *    of them at one instant inside the call loses no behaviour: a writer's
+ *    slot store after that instant precedes a gate load that sees T2a.
+ *  - In S1 writer 0 enters through its thread's slot (the fast path) and
+ *    writer 1 through the gate's count (the fallback: no membarrier, no free
+ *    slot, or a nested write), so the truncation waits for both kinds; in
+ *    S2 the writer uses its slot while a close runs.
  *
  * Scenarios (init picks one nondeterministically, so one run checks all and
  * their state spaces add up instead of multiplying). The pool holds CAP
@@ -37,13 +56,29 @@
  *  S3 holes in a full pool: every page is reserved; two writers race for
  *     one hole of a while a third fills a hole of b, so a writer can find the
  *     pool empty while a loser still holds its page.
+ *
+ * Broken variants (check-bugs.sh asserts that spin rejects each):
+ *  BUG_NO_MEMBARRIER  the resizer scans the slots without membarrier: a
+ *                     writer's announcement still in its store buffer is
+ *                     missed, and the page it copies into is freed (T2b).
+ *  BUG_LOAD_FIRST     the writer loads the gate before it announces (what
+ *                     the compiler barrier W1b forbids): membarrier cannot
+ *                     help, the resizer misses it.
  */
+#ifndef BUG_NO_MEMBARRIER
+#define BUG_NO_MEMBARRIER 0
+#endif
+#ifndef BUG_LOAD_FIRST
+#define BUG_LOAD_FIRST 0
+#endif
 
 #define CAP    3          /* pages in the pool */
 #define SLOTS  2          /* page-table slots per file */
 #define CPP    2          /* cells per page */
 #define NF     2          /* files */
 #define NONE   255
+#define NW     3          /* writers */
+#define EMPTY  255        /* an empty store buffer */
 
 #define PAGES(n) (((n) + CPP - 1) / CPP)
 
@@ -74,7 +109,7 @@ byte slot[NF * SLOTS];     /* 0 = hole, else page + 1 */
 byte length[NF];           /* cells */
 byte extent[NF];           /* cells; capacity held for PAGES(extent) pages */
 byte allocated[NF];
-byte gateCount[NF];        /* gate word: count ... */
+byte gateCount[NF];        /* gate word: count (fallback writers) ... */
 bool gateResizing[NF];     /* ... resizing bit ... */
 bool gateClosed[NF];       /* ... closed bit (one atomic word in the code) */
 bool closedFlag[NF];       /* closedSlot */
@@ -82,6 +117,11 @@ bool resizeLock[NF];
 bool reclaimLock[NF];
 byte epoch[NF];
 byte rcount[NF * 2];       /* reader count per parity */
+
+/* ---- writer slots (WriterSlots.swift), one per writer thread ---- */
+byte ann[NW];              /* the slot in memory: 0, or file + 1 */
+byte sb[NW];               /* the writer's store buffer for it: EMPTY or a value */
+bool viaSlot[NW];          /* the writer enters through its slot, not the count */
 
 /* ---- ghosts for the assertions ---- */
 byte lenTag[NF];           /* tag of the writer whose W5 set the length, 0 if a truncation did */
@@ -99,6 +139,47 @@ end: atomic {
         !(committed <= CAP && pubCount + limboCount <= committed && rented <= CAP) ->
         assert(false)
      }
+}
+
+/* The CPUs drain store buffers on their own, at any time, in order. */
+active proctype StoreBuffers() {
+end: do
+     :: atomic { sb[0] != EMPTY -> ann[0] = sb[0]; sb[0] = EMPTY }
+     :: atomic { sb[1] != EMPTY -> ann[1] = sb[1]; sb[1] = EMPTY }
+     :: atomic { sb[2] != EMPTY -> ann[2] = sb[2]; sb[2] = EMPTY }
+     od
+}
+
+/* A plain store to writer w's slot: into its store buffer, behind the
+ * previous one. */
+inline slotStore(w, v) {
+    atomic { sb[w] == EMPTY -> sb[w] = v }
+}
+
+/* WriterSlots.leave: the release store of 0 (W6, or backing out). It waits
+ * behind the announcement in the store buffer; that it may then linger there
+ * too only makes a resizer wait longer, so the model writes it through. */
+inline slotClear(w) {
+    atomic { sb[w] == EMPTY -> ann[w] = 0 }
+}
+
+/* membarrier (T2b): every thread executes a full barrier. */
+inline drainAll() {
+    atomic {
+        i = 0;
+        do
+        :: i < NW -> if :: sb[i] != EMPTY -> ann[i] = sb[i]; sb[i] = EMPTY :: else -> skip fi; i++
+        :: i == NW -> break
+        od
+    }
+}
+
+/* Backing out after W1: leave the slot (release store) or the count. */
+inline leaveWriter(w, f) {
+    if
+    :: viaSlot[w] -> slotClear(w)
+    :: else -> gateCount[f]--                           /* fetch-sub */
+    fi
 }
 
 /* tryRent (PagePool.tryRent): take the first free page, assert it is zero. */
@@ -123,16 +204,35 @@ proctype Writer(byte w) {
     bool sawClosed, sawResizing, ok, got, won;
     byte cur, need, c, fresh, pg;
 
-    /* W1 enterWriter: fetch-add on the gate word */
+    /* W1 enterWriter */
     do
-    :: atomic { sawClosed = gateClosed[f]; sawResizing = gateResizing[f]; gateCount[f]++ };
+    :: viaSlot[w] ->                                    /* enterThroughSlot */
+#if BUG_LOAD_FIRST
+       atomic { sawClosed = gateClosed[f]; sawResizing = gateResizing[f] };
+       slotStore(w, f + 1);
+#else
+       slotStore(w, f + 1);                             /* W1a announce: plain store */
+                                                        /* W1b compiler barrier: no step */
+       atomic { sawClosed = gateClosed[f]; sawResizing = gateResizing[f] };   /* W1c load gate */
+#endif
+       if
+       :: !sawClosed && !sawResizing -> break
+       :: else ->
+          slotClear(w);                                 /* leave: back out */
+          if
+          :: sawClosed -> result[w] = R_CLOSED; goto fin
+          :: else -> !resizeLock[f]                     /* resizeLock.withLock {}: wait for the resizer */
+          fi
+       fi
+    :: !viaSlot[w] ->                                   /* enterThroughCount: fetch-add */
+       atomic { sawClosed = gateClosed[f]; sawResizing = gateResizing[f]; gateCount[f]++ };
        if
        :: !sawClosed && !sawResizing -> break
        :: else ->
           gateCount[f]--;                               /* fetch-sub: back out */
           if
           :: sawClosed -> result[w] = R_CLOSED; goto fin
-          :: else -> !resizeLock[f]                     /* resizeLock.withLock {}: wait for the resizer */
+          :: else -> !resizeLock[f]
           fi
        fi
     od;
@@ -151,7 +251,7 @@ proctype Writer(byte w) {
           :: c + need > CAP ->
              if
              :: extent[f] != cur -> cur = extent[f]; ok = false; break   /* covered meanwhile? reload */
-             :: else -> gateCount[f]--; result[w] = R_NOSPACE; goto fin   /* outOfSpace: nothing changed */
+             :: else -> leaveWriter(w, f); result[w] = R_NOSPACE; goto fin   /* outOfSpace: nothing changed */
              fi
           :: else ->
              atomic {                                   /* reserve: CAS on committed */
@@ -224,8 +324,11 @@ proctype Writer(byte w) {
        if :: ok -> break :: else -> skip fi
     od;
 
-    /* W6 exitWriter */
-    atomic { gateCount[f]--; result[w] = R_OK; minLenSince[w] = NONE };
+    /* W6 exitWriter: slotClear, or fetch-sub (the ghosts go with the step) */
+    if
+    :: viaSlot[w] -> atomic { sb[w] == EMPTY -> ann[w] = 0; result[w] = R_OK; minLenSince[w] = NONE }
+    :: else -> atomic { gateCount[f]--; result[w] = R_OK; minLenSince[w] = NONE }
+    fi;
 fin:
     finished++
 }
@@ -270,6 +373,20 @@ leave:
     /* R5 epochs.exit */
     rcount[f * 2 + e % 2]--;
     finished++
+}
+
+/* T2b-T2d (PagedFile.excludeWriters, WriterSlots.waitForWriters), after
+ * T2a set the resizing bit. */
+inline excludeWriters(f) {
+#if !BUG_NO_MEMBARRIER
+    drainAll();                                         /* T2b membarrier */
+#endif
+    i = 0;
+    do                                                  /* T2c: wait while a slot holds f (acquire) */
+    :: i < NW -> ann[i] != f + 1; i++
+    :: i == NW -> break
+    od;
+    gateCount[f] == 0                                   /* T2d: wait for the count */
 }
 
 /* T3 and T4 (PagedFile.cut), with writers excluded. */
@@ -338,7 +455,7 @@ inline reclaim(f) {
 }
 
 proctype Truncate(byte f; byte newLen) {
-    byte oldLen, oldExt, pg, idx, holes, nret, e, c;
+    byte oldLen, oldExt, pg, idx, holes, nret, e, c, i;
     byte ret[SLOTS];
     /* setLength: a shrink when the length seen is larger */
     if
@@ -350,8 +467,8 @@ proctype Truncate(byte f; byte newLen) {
     :: closedFlag[f] -> resizeLock[f] = false; goto fin
     :: else -> skip
     fi;
-    gateResizing[f] = true;                                         /* T2 fetch-or */
-    gateCount[f] == 0;                                              /*    wait for writers to drain */
+    gateResizing[f] = true;                                         /* T2a fetch-or */
+    excludeWriters(f);                                              /* T2b-T2d */
     oldLen = length[f];
     oldExt = extent[f];
     assert(oldLen == oldExt);
@@ -369,7 +486,7 @@ fin:
 
 /* close (PagedFile.close). */
 proctype Close(byte f) {
-    byte oldExt, pg, idx, holes, nret, e, c;
+    byte oldExt, pg, idx, holes, nret, e, c, i;
     byte ret[SLOTS];
     atomic { !resizeLock[f] -> resizeLock[f] = true };             /* T1 */
     if
@@ -377,8 +494,8 @@ proctype Close(byte f) {
     :: else -> skip
     fi;
     closedFlag[f] = true;                                           /* store closedSlot */
-    atomic { gateClosed[f] = true; gateResizing[f] = true };        /* T2 fetch-or on the gate */
-    gateCount[f] == 0;                                              /*    wait for writers */
+    atomic { gateClosed[f] = true; gateResizing[f] = true };        /* T2a fetch-or on the gate */
+    excludeWriters(f);                                              /* T2b-T2d */
     oldExt = extent[f];
     cut(f, 0, oldExt);                                              /* T3, T4 */
     resizeLock[f] = false;                                          /* T5 */
@@ -394,8 +511,8 @@ inline place(p, f, i, v0, v1) {
     slot[f * SLOTS + i] = p + 1; allocated[f]++
 }
 
-inline setWriter(w, f, pos, tag) {
-    wFile[w] = f; wPos[w] = pos; wTag[w] = tag
+inline setWriter(w, f, pos, tag, fast) {
+    wFile[w] = f; wPos[w] = pos; wTag[w] = tag; viaSlot[w] = fast
 }
 
 init {
@@ -406,13 +523,14 @@ init {
         :: p < CAP -> isFree[p] = true; owner[p] = NONE; p++
         :: p == CAP -> break
         od;
+        sb[0] = EMPTY; sb[1] = EMPTY; sb[2] = EMPTY;
         if
         :: scenario = 1;
            place(0, 0, 0, TAG_A0, 0); length[0] = CPP; extent[0] = CPP;
            place(2, 1, 0, TAG_B, TAG_B); length[1] = CPP; extent[1] = CPP;
            committed = 2;
-           setWriter(0, 0, 2, TAG_A1);      /* extends a into page 1 */
-           setWriter(1, 0, 3, TAG_A2);      /* the same page, further */
+           setWriter(0, 0, 2, TAG_A1, true);   /* extends a into page 1 */
+           setWriter(1, 0, 3, TAG_A2, false);  /* the same page, further */
            workers = 4;
            run Writer(0); run Writer(1); run Reader(0); run Truncate(0, 1)
         :: scenario = 2;
@@ -420,16 +538,18 @@ init {
            place(1, 1, 0, TAG_B, TAG_B); place(2, 1, 1, TAG_B, TAG_B);
            length[1] = 2 * CPP; extent[1] = 2 * CPP;
            committed = 3;
-           setWriter(0, 0, 2, TAG_A1);      /* needs a page that only b's close frees */
+           setWriter(0, 0, 2, TAG_A1, true);   /* needs a page that only b's close frees */
            workers = 4;
            run Close(1); run Reader(1); run Writer(0); run Reader(0)
         :: scenario = 3;
            place(0, 0, 0, TAG_A0, TAG_A0); length[0] = 2 * CPP; extent[0] = 2 * CPP;
            length[1] = CPP; extent[1] = CPP;
            committed = 3;                   /* a's hole and b's hole are reserved */
-           setWriter(0, 0, 2, TAG_A1);
-           setWriter(1, 0, 3, TAG_A2);
-           setWriter(2, 1, 0, TAG_B);
+           /* No resizer here: the way in does not matter, the count is
+            * the smaller state space. */
+           setWriter(0, 0, 2, TAG_A1, false);
+           setWriter(1, 0, 3, TAG_A2, false);
+           setWriter(2, 1, 0, TAG_B, false);
            workers = 3;
            run Writer(0); run Writer(1); run Writer(2)
         fi
@@ -443,6 +563,7 @@ init {
     :: f < NF ->
        assert(length[f] == extent[f]);                  /* I4: extent == length at quiescence */
        assert(gateCount[f] == 0 && rcount[f * 2] == 0 && rcount[f * 2 + 1] == 0);
+       assert(ann[0] != f + 1 && ann[1] != f + 1 && ann[2] != f + 1);   /* no writer left inside */
        pages = 0;
        i = 0;
        do

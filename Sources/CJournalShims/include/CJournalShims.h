@@ -56,4 +56,28 @@ void cjournal_callgrind_toggle_collect(void);
 /// 1 when the process runs under valgrind (0 also when built without its headers).
 int cjournal_running_on_valgrind(void);
 
+/// Registers the process for `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`
+/// after checking with MEMBARRIER_CMD_QUERY that the kernel offers it.
+/// Returns 0 when later calls of `cjournal_membarrier_private_expedited` will
+/// work, -1 with errno set otherwise (ENOSYS, EINVAL on old kernels).
+int cjournal_membarrier_register_private_expedited(void);
+
+/// membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED): every thread of this process
+/// that is running on some CPU executes a full memory barrier before the call
+/// returns (threads not running passed one at their last context switch).
+/// Returns 0, or -1 with errno set (EPERM if the process is not registered).
+int cjournal_membarrier_private_expedited(void);
+
+/// A compiler-only barrier (`atomic_signal_fence(memory_order_seq_cst)`): the
+/// compiler keeps memory accesses on their side of it; the CPU may not.
+static inline void cjournal_compiler_barrier(void) {
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+/// One word per thread for the paged file's writer slots (0 until the thread
+/// first writes). Inline so that reading it is one thread-local load.
+extern _Thread_local uintptr_t cjournal_writer_slot_word;
+static inline uintptr_t cjournal_writer_slot(void) { return cjournal_writer_slot_word; }
+static inline void cjournal_set_writer_slot(uintptr_t value) { cjournal_writer_slot_word = value; }
+
 #endif

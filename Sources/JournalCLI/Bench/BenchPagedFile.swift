@@ -30,7 +30,7 @@ public struct BenchPagedFile: ParsableCommand {
     @Option(help: "Run only the cells whose name contains one of these comma-separated strings.")
     var cell: String?
 
-    @Flag(help: "Diagnostic: the flat side also does one atomic read-modify-write after each write's copy, as the paged file's writer gate does (a full barrier on x86 that waits for the copy's stores to drain).")
+    @Flag(help: "Diagnostic: the flat side also does one atomic read-modify-write after each write's copy, as the paged file's fallback writer gate does (a full barrier on x86 that waits for the copy's stores to drain).")
     var flatFence = false
 
     public init() {}
