@@ -299,6 +299,16 @@ public final class PagedFile: @unchecked Sendable {
 
     @inline(__always)
     private func copyIn(at offset: Int, count: Int, from source: UnsafeRawPointer) {
+        let firstInPage = offset & pageMask
+        if firstInPage &+ count <= pageBytes {
+            // Inside one page (every small write): one lookup, one copy.
+            let destination = pageForWriting(offset &>> pageShift) + firstInPage
+            #if DEBUG
+            if let hook = writeHookBeforeCopy { hook() }
+            #endif
+            memcpy(destination, source, count)
+            return
+        }
         var done = 0
         var runDestination: UnsafeMutableRawPointer?
         var runStart = 0
