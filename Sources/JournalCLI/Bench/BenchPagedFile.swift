@@ -30,6 +30,9 @@ public struct BenchPagedFile: ParsableCommand {
     @Option(help: "Run only the cells whose name contains one of these comma-separated strings.")
     var cell: String?
 
+    @Option(help: "Slices per round: each side's run is cut into this many slices, alternating paged and flat, so that a busy minute of the machine falls on both sides alike. 1 runs each side in one piece.")
+    var slices = 1
+
     @Flag(help: "Diagnostic: the flat side also does one atomic read-modify-write after each write's copy, as the paged file's fallback writer gate does (a full barrier on x86 that waits for the copy's stores to drain).")
     var flatFence = false
 
@@ -37,12 +40,15 @@ public struct BenchPagedFile: ParsableCommand {
 
     public func run() throws {
         guard rounds > 0 else { throw ValidationError("--rounds must be positive") }
+        guard slices > 0 && slices <= PagedFileBench.slicesMax else {
+            throw ValidationError("--slices must be between 1 and \(PagedFileBench.slicesMax)")
+        }
         let filters = cell.map { $0.split(separator: ",").map(String.init) } ?? []
         let cells = PagedFileBench.cells.filter { candidate in
             filters.isEmpty || filters.contains { candidate.name.contains($0) }
         }
         guard !cells.isEmpty else { throw ValidationError("--cell matches no cell") }
-        let results = try PagedFileBench(quick: quick, flatFence: flatFence).run(cells: cells, rounds: rounds) { line in
+        let results = try PagedFileBench(quick: quick, flatFence: flatFence).run(cells: cells, rounds: rounds, slices: slices) { line in
             if !json { print(line) }
         }
         for result in results {
@@ -97,6 +103,7 @@ final class PagedFileBench: @unchecked Sendable {
     // disjoint or benignly racing ranges, as a RAM disk's clients would.
 
     static let fileBytes = 256 << 20
+    static let slicesMax = 64
     static let blockBytes = 4 << 20
     let bytesPerRun: Int
     let flatFence: Bool
@@ -160,21 +167,36 @@ final class PagedFileBench: @unchecked Sendable {
         Cell(name: "overwrite-1MiB-1w", operation: .write, threads: 1, requestBytes: 1 << 20),
     ]
 
-    func run(cells: [Cell] = PagedFileBench.cells, rounds: Int, progress: (String) -> Void) throws -> [PagedFileBenchResult] {
+    func run(cells: [Cell] = PagedFileBench.cells, rounds: Int, slices: Int = 1, progress: (String) -> Void) throws -> [PagedFileBenchResult] {
+        assert(slices > 0 && slices <= Self.slicesMax)
         var paged = [[Double]](repeating: [], count: cells.count)
         var flatResults = [[Double]](repeating: [], count: cells.count)
         var random = BenchRandom(seed: 0x5EED)
         for round in 0 ..< rounds {
             for (index, cell) in cells.enumerated() {
                 let plan = makePlan(cell, random: &random)
-                // Alternate which side goes first.
-                if (round + index) % 2 == 0 {
-                    paged[index].append(try runPaged(cell, plan: plan))
-                    flatResults[index].append(try runFlat(cell, plan: plan))
-                } else {
-                    flatResults[index].append(try runFlat(cell, plan: plan))
-                    paged[index].append(try runPaged(cell, plan: plan))
+                let bytes = Double(plan.reduce(0) { $0 + $1.count } * cell.requestBytes)
+                let pagedTarget = try preparePaged(cell)
+                let flatBase = try prepareFlat(cell)
+                var pagedSeconds = 0.0
+                var flatSeconds = 0.0
+                for slice in 0 ..< slices {
+                    let part = Self.slice(plan, slice, of: slices)
+                    // Alternate which side goes first.
+                    if (round + index + slice) % 2 == 0 {
+                        pagedSeconds += try runPaged(cell, target: pagedTarget, plan: part)
+                        flatSeconds += runFlat(cell, base: flatBase, plan: part)
+                    } else {
+                        flatSeconds += runFlat(cell, base: flatBase, plan: part)
+                        pagedSeconds += try runPaged(cell, target: pagedTarget, plan: part)
+                    }
                 }
+                if cell.operation == .firstTouch {
+                    pagedTarget.close()
+                    munmap(flatBase, Self.fileBytes)
+                }
+                paged[index].append(bytes / pagedSeconds / 1e9)
+                flatResults[index].append(bytes / flatSeconds / 1e9)
             }
             progress("round \(round + 1)/\(rounds) done")
         }
@@ -203,16 +225,32 @@ final class PagedFileBench: @unchecked Sendable {
         return plan
     }
 
-    private func runPaged(_ cell: Cell, plan: [[Int]]) throws -> Double {
-        let target: PagedFile
-        if cell.operation == .firstTouch {
-            // A fresh file on a trimmed pool: its pages come back from the
-            // kernel on first touch, as the flat buffer's do.
-            pool.trim()
-            target = try PagedFile(pool: pool)
-        } else {
-            target = file
+    /// Slice `index` of `count` of every thread's offsets.
+    static func slice(_ plan: [[Int]], _ index: Int, of count: Int) -> [[Int]] {
+        plan.map { offsets in
+            let lower = offsets.count * index / count
+            let upper = offsets.count * (index + 1) / count
+            return Array(offsets[lower ..< upper])
         }
+    }
+
+    /// The file a round of `cell` writes or reads. First touch: a fresh file
+    /// on a trimmed pool, whose pages come back from the kernel on first
+    /// touch, as the flat buffer's do; the caller closes it after the round.
+    private func preparePaged(_ cell: Cell) throws -> PagedFile {
+        guard cell.operation == .firstTouch else { return file }
+        pool.trim()
+        return try PagedFile(pool: pool)
+    }
+
+    /// The flat buffer of a round; first touch: a fresh mapping the caller
+    /// unmaps after the round.
+    private func prepareFlat(_ cell: Cell) throws -> UnsafeMutableRawPointer {
+        cell.operation == .firstTouch ? try Self.mapFlat() : flat
+    }
+
+    /// Runs `plan` against the paged file; returns the wall time in seconds.
+    private func runPaged(_ cell: Cell, target: PagedFile, plan: [[Int]]) throws -> Double {
         let failures = Atomic<Int>(0)
         let seconds = timeThreads(cell: cell, plan: plan) { buffer, offset in
             do {
@@ -225,14 +263,12 @@ final class PagedFileBench: @unchecked Sendable {
                 failures.wrappingAdd(1, ordering: .relaxed)
             }
         }
-        if cell.operation == .firstTouch { target.close() }
         guard failures.load(ordering: .relaxed) == 0 else { throw ValidationError("paged file operation failed") }
-        return Double(plan.reduce(0) { $0 + $1.count } * cell.requestBytes) / seconds / 1e9
+        return seconds
     }
 
-    private func runFlat(_ cell: Cell, plan: [[Int]]) throws -> Double {
-        let base = cell.operation == .firstTouch ? try Self.mapFlat() : flat
-        defer { if cell.operation == .firstTouch { munmap(base, Self.fileBytes) } }
+    /// Runs `plan` against the flat buffer at `base`; returns the wall time.
+    private func runFlat(_ cell: Cell, base: UnsafeMutableRawPointer, plan: [[Int]]) -> Double {
         let address = UInt(bitPattern: base)
         let fence = flatFence
         let fenceCount = Atomic<Int>(0)
@@ -246,7 +282,7 @@ final class PagedFileBench: @unchecked Sendable {
                 if fence { fenceCount.wrappingAdd(1, ordering: .releasing) }
             }
         }
-        return Double(plan.reduce(0) { $0 + $1.count } * cell.requestBytes) / seconds / 1e9
+        return seconds
     }
 
     /// Runs `cell.threads` threads over their offsets, each with its own
