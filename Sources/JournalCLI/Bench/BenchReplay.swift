@@ -263,7 +263,7 @@ struct ReplayResult: Sendable {
     }
 
     var text: String {
-        let i = iterate, o = open, r = restart, f = fioGBps
+        let i = iterate, o = open, r = restart
         return """
             replay of \(records) records of \(recordBytes) B (\(formatNumber(Double(logBytes) / 1e9)) GB of log, \(fileSystem)), \(ours.count) round(s), cold cache:
               iterate (forEachRecord, checksums)  \(formatNumber(i.median)) GB/s [\(formatNumber(i.min))-\(formatNumber(i.max))]
