@@ -451,11 +451,17 @@ public final class PageStore: @unchecked Sendable {
     }
 
     func acquireSnapshot(write: Bool) throws(PageStoreError) -> LSN {
-        let durable = journal.durableLSN
         return try table.withLock { s throws(PageStoreError) in
             if s.closed { throw .closed }
             if write, let poison = s.poison { throw .journal(poison) }
-            let lsn = write ? s.publishedLSN : min(s.publishedLSN, durable)
+            // The durable LSN is read under the table lock: an apply reads it
+            // before its own locked step A1, so a reader registering after A1
+            // reads a durable LSN at least A1's and its snapshot is at or
+            // above the horizon. Read before the lock, it could be older than
+            // the horizon, and the reader would find newer applied images in
+            // the data file where the table no longer holds its version.
+            let lsn = write ? s.publishedLSN : min(s.publishedLSN, journal.durableLSN)
+            assert(lsn >= s.appliedLSN, "a snapshot is never below the applied horizon")
             s.snapshotRefs[lsn, default: 0] += 1
             return lsn
         }
@@ -745,6 +751,7 @@ public final class PageStore: @unchecked Sendable {
                 if !list.isEmpty { s.versions[item.page] = list }
             }
             assert(s.versions.values.allSatisfy { $0.allSatisfy { $0.lsn > horizon } }, "S1")
+            assert(s.snapshotRefs.keys.allSatisfy { $0 >= horizon }, "snapshots taken during an apply are at or above its horizon")
             s.appliedLSN = max(s.appliedLSN, horizon)
             assert(s.imageBytes >= 0)
         }
