@@ -445,7 +445,11 @@ public final class PagedFile: @unchecked Sendable {
     /// T3 and T4: with writers excluded, cuts the file to `newLength`.
     /// Returns the chain of unpublished pages and its length.
     private func cut(from newLength: Int, oldExtent: Int) -> (PagePool.PageIndex?, Int) {
-        assert(word(Self.gateSlot).pointee.load(ordering: .acquiring) & Self.countMask == 0)
+        // No writer is admitted here (T2), but the gate's count is not
+        // asserted zero: a writer on the count path that arrives now adds
+        // one, sees the resizing bit and takes it back without touching a
+        // page (W1 fallback), so the count can read non-zero for a moment.
+        assert(word(Self.gateSlot).pointee.load(ordering: .acquiring) & Self.resizingBit != 0, "writers are excluded while cutting")
         assert(newLength <= oldExtent)
         word(Self.lengthSlot).pointee.store(newLength, ordering: .sequentiallyConsistent)
         let inPage = newLength & pageMask
