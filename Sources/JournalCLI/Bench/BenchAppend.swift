@@ -122,7 +122,7 @@ public struct BenchAppend: ParsableCommand {
         } catch {
             throw BenchError("cannot create \(dir): \(error)")
         }
-        let fileSystem = fileSystemName(dir)
+        let fileSystem = fileSystemType(dir)
         var selected = AppendCell.all(bulkAppenders: bulkAppenders)
         if !cells.isEmpty { selected = selected.filter { cells.contains($0.name) } }
 
@@ -277,18 +277,3 @@ private func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
-/// The file system type of `path`: that of the longest mount point in
-/// /proc/self/mounts that contains it.
-private func fileSystemName(_ path: String) -> String {
-    guard let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return "unknown" }
-    let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
-    var best: (point: String, type: String)?
-    for line in mounts.split(separator: "\n") {
-        let f = line.split(separator: " ")
-        guard f.count >= 3 else { continue }
-        let point = String(f[1]).replacingOccurrences(of: "\\040", with: " ")
-        let inside = point == "/" || resolved == point || resolved.hasPrefix(point + "/")
-        if inside && point.count >= (best?.point.count ?? -1) { best = (point, String(f[2])) }
-    }
-    return best?.type ?? "unknown"
-}

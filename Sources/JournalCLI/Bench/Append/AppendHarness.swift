@@ -28,7 +28,28 @@ struct AppendRound: Sendable {
     var untimed: Int
 
     var perSecond: Double { seconds > 0 ? Double(operations) / seconds : 0 }
+
     var megabytesPerSecond: Double { seconds > 0 ? Double(payloadBytes) / seconds / 1e6 : 0 }
+}
+
+extension AppendRound {
+    /// A round from its workers' counts and the latencies they timed (the
+    /// first `timed` entries of each `latencies`).
+    init(workers: [(operations: Int, timed: Int, latencies: UnsafePointer<UInt64>)], recordBytes: Int, nanoseconds: UInt64) {
+        var operations = 0
+        var untimed = 0
+        var all: [UInt64] = []
+        all.reserveCapacity(workers.reduce(0) { $0 + $1.timed })
+        for w in workers {
+            operations += w.operations
+            untimed += w.operations - w.timed
+            all.append(contentsOf: UnsafeBufferPointer(start: w.latencies, count: w.timed))
+        }
+        all.sort()
+        self.init(
+            operations: operations, payloadBytes: operations * recordBytes, seconds: Double(nanoseconds) / 1e9,
+            p50: percentile(all, 0.50), p99: percentile(all, 0.99), p999: percentile(all, 0.999), untimed: untimed)
+    }
 }
 
 /// Monotonic time in nanoseconds.
@@ -392,21 +413,9 @@ struct AppendHarness {
             throw BenchError("append failed: \(failure)")
         }
 
-        var operations = 0
-        var untimed = 0
-        var all: [UInt64] = []
-        all.reserveCapacity(workers.reduce(0) { $0 + $1.timed })
-        for w in workers {
-            operations += w.operations
-            untimed += w.operations - w.timed
-            all.append(contentsOf: UnsafeBufferPointer(start: w.latencies, count: w.timed))
-        }
-        all.sort()
         return AppendRound(
-            operations: operations, payloadBytes: operations * recordBytes,
-            seconds: Double(end - start) / 1e9,
-            p50: percentile(all, 0.50), p99: percentile(all, 0.99), p999: percentile(all, 0.999),
-            untimed: untimed)
+            workers: workers.map { ($0.operations, $0.timed, UnsafePointer($0.latencies)) },
+            recordBytes: recordBytes, nanoseconds: end - start)
     }
 }
 

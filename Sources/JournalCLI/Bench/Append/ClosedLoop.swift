@@ -42,19 +42,9 @@ struct ClosedLoop {
         for t in started { t.join() }
         if let failure = control.failure.withLock({ $0 }) { throw BenchError(failure) }
 
-        var operations = 0
-        var untimed = 0
-        var all: [UInt64] = []
-        all.reserveCapacity(workers.reduce(0) { $0 + $1.timed })
-        for w in workers {
-            operations += w.operations
-            untimed += w.operations - w.timed
-            all.append(contentsOf: UnsafeBufferPointer(start: w.latencies, count: w.timed))
-        }
-        all.sort()
         return AppendRound(
-            operations: operations, payloadBytes: operations * recordBytes, seconds: Double(end - start) / 1e9,
-            p50: percentile(all, 0.50), p99: percentile(all, 0.99), p999: percentile(all, 0.999), untimed: untimed)
+            workers: workers.map { ($0.operations, $0.timed, UnsafePointer($0.latencies)) },
+            recordBytes: recordBytes, nanoseconds: end - start)
     }
 }
 
