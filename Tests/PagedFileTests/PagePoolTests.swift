@@ -71,6 +71,26 @@ struct PagePoolTests {
         #expect(pool.quiescentFreePageCount() == 16)
     }
 
+    @Test("a retired chain in any order goes back on the free list in ascending page order", arguments: [1, 2, 3, 7, 64, 257])
+    func releaseSortsTheChain(count: Int) throws {
+        let pool = try PagePool(capacityBytes: count * 4096, pageBytes: 4096)
+        try pool.reserve(pages: count)
+        var pages: [UInt32] = []
+        for _ in 0 ..< count { pages.append(try #require(pool.tryRent())) }
+        var random = SeededRandom(seed: UInt64(count))
+        pages.shuffle(using: &random)
+        var chain: UInt32?
+        for page in pages { chain = pool.chain(page, before: chain) }
+        pool.release(chain: chain, count: count)
+        #expect(pool.quiescentFreePageCount() == count)
+        try pool.reserve(pages: count)
+        var again: [UInt32] = []
+        for _ in 0 ..< count { again.append(try #require(pool.tryRent())) }
+        #expect(again == pages.sorted(), "pages come back lowest first, each once")
+        for page in again.reversed() { pool.returnUnused(page) }
+        pool.unreserve(pages: count)
+    }
+
     @Test("trim keeps free pages in the pool and reading as zeros")
     func trim() throws {
         let pool = try PagePool(capacityBytes: 8 * 65536)
