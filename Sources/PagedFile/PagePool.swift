@@ -69,6 +69,11 @@ public final class PagePool: @unchecked Sendable {
     /// `shardCount` tagged heads, `slotStrideWords` words apart.
     private let heads: UnsafeMutablePointer<Atomic<UInt64>>
     private let counters: UnsafeMutablePointer<Atomic<Int>>
+    /// Per page, 1 while its memory may not be resident: never touched since
+    /// the pool mapped it, or given back to the kernel by `trim()`. Read and
+    /// written only by the thread that owns the page (on no free list), so
+    /// the free list's compare-and-swaps order the accesses.
+    private let coldFlags: UnsafeMutablePointer<UInt8>
     private static let committedSlot = 0
     private static let rentedSlot = 1
     private static let bumpSlot = 2
@@ -107,6 +112,8 @@ public final class PagePool: @unchecked Sendable {
         next = .allocate(capacity: pages)
         heads = .allocate(capacity: Self.shardCount * Self.slotStrideWords)
         counters = .allocate(capacity: Self.counterSlots * Self.slotStrideWords)
+        coldFlags = .allocate(capacity: pages)
+        coldFlags.initialize(repeating: 1, count: pages)
         for i in 0 ..< pages { (next + i).initialize(to: Atomic(0)) }
         for i in 0 ..< Self.shardCount * Self.slotStrideWords { (heads + i).initialize(to: Atomic(0)) }
         for i in 0 ..< Self.counterSlots * Self.slotStrideWords { (counters + i).initialize(to: Atomic(0)) }
@@ -149,6 +156,8 @@ public final class PagePool: @unchecked Sendable {
         heads.deallocate()
         counters.deinitialize(count: Self.counterSlots * Self.slotStrideWords)
         counters.deallocate()
+        coldFlags.deinitialize(count: pageCapacity)
+        coldFlags.deallocate()
     }
 
     private func arenaBytesOf(_ arena: Int) -> Int {
@@ -236,16 +245,33 @@ public final class PagePool: @unchecked Sendable {
     /// retries; the model checks that this always makes progress.
     /// - Complexity: O(shards) compare-and-swaps at most; lock-free.
     func tryRent() -> PageIndex? {
+        tryRentPage()?.page
+    }
+
+    /// A rented page, and whether its memory may still have to come from the
+    /// kernel: never touched since the pool mapped it, or trimmed since. A
+    /// writer about to fill much of a cold page can fault it in with one
+    /// system call (`VirtualMemory.populateForWriting`) instead of one page
+    /// fault per base page.
+    struct Rental {
+        let page: PageIndex
+        let isCold: Bool
+    }
+
+    /// `tryRent()`, also telling whether the page is cold.
+    @inline(__always)
+    func tryRentPage() -> Rental? {
         let home = VirtualMemory.threadHash(bits: Self.shardBits)
         for k in 0 ..< Self.shardCount {
             if let page = pop(shard: (home + k) & (Self.shardCount - 1)) {
                 counter(Self.rentedSlot).pointee.wrappingAdd(1, ordering: .relaxed)
-                return page
+                return Rental(page: page, isCold: coldFlags[Int(page)] != 0)
             }
         }
         if let page = bump() {
             counter(Self.rentedSlot).pointee.wrappingAdd(1, ordering: .relaxed)
-            return page
+            assert(coldFlags[Int(page)] != 0, "a never-rented page is marked resident")
+            return Rental(page: page, isCold: true)
         }
         return nil
     }
@@ -284,6 +310,7 @@ public final class PagePool: @unchecked Sendable {
         var seen = 1
         var previous = first
         memset(address(of: page), 0, pageBytes)
+        coldFlags[Int(page)] = 0
         while true {
             let link = next[Int(page)].load(ordering: .relaxed)
             if link == 0 { break }
@@ -291,6 +318,7 @@ public final class PagePool: @unchecked Sendable {
             assert(page > previous, "a sorted chain is not ascending")
             previous = page
             memset(address(of: page), 0, pageBytes)
+            coldFlags[Int(page)] = 0
             seen += 1
         }
         assert(seen == count, "retired chain length mismatch")
@@ -375,6 +403,7 @@ public final class PagePool: @unchecked Sendable {
             var tail = page
             while true {
                 VirtualMemory.discard(address(of: page), byteCount: pageBytes)
+                coldFlags[Int(page)] = 1
                 tail = page
                 let link = next[Int(page)].load(ordering: .relaxed)
                 if link == 0 { break }

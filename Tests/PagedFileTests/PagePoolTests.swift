@@ -91,6 +91,30 @@ struct PagePoolTests {
         pool.unreserve(pages: count)
     }
 
+    @Test("a page is cold until released zeroed, and cold again after trim")
+    func coldPages() throws {
+        let pool = try PagePool(capacityBytes: 4 * 4096, pageBytes: 4096)
+        try pool.reserve(pages: 4)
+        var rentals: [PagePool.Rental] = []
+        for _ in 0 ..< 4 { rentals.append(try #require(pool.tryRentPage())) }
+        #expect(rentals.allSatisfy { $0.isCold }, "never-touched pages are cold")
+        var chain: UInt32?
+        for rental in rentals { chain = pool.chain(rental.page, before: chain) }
+        pool.release(chain: chain, count: 4)
+        try pool.reserve(pages: 4)
+        var warm: [PagePool.Rental] = []
+        for _ in 0 ..< 4 { warm.append(try #require(pool.tryRentPage())) }
+        #expect(warm.allSatisfy { !$0.isCold }, "released pages were zeroed in place: resident")
+        #expect(!warm.contains { UnsafeRawBufferPointer(start: pool.address(of: $0.page), count: 4096).contains { $0 != 0 } })
+        for rental in warm { pool.returnUnused(rental.page) }
+        pool.trim()
+        var trimmed: [PagePool.Rental] = []
+        for _ in 0 ..< 4 { trimmed.append(try #require(pool.tryRentPage())) }
+        #expect(trimmed.allSatisfy { $0.isCold }, "trimmed pages went back to the kernel")
+        for rental in trimmed { pool.returnUnused(rental.page) }
+        pool.unreserve(pages: 4)
+    }
+
     @Test("trim keeps free pages in the pool and reading as zeros")
     func trim() throws {
         let pool = try PagePool(capacityBytes: 8 * 65536)
