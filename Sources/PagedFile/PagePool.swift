@@ -201,9 +201,31 @@ public final class PagePool: @unchecked Sendable {
     /// The address of a page. Pure arithmetic on the arena table.
     @inline(__always)
     func address(of page: PageIndex) -> UnsafeMutableRawPointer {
-        let index = Int(page)
-        assert(index < pageCapacity)
-        return arenaBases[index &>> arenaShift] + ((index & arenaMask) &<< pageShift)
+        addressing.address(of: page)
+    }
+
+    /// The constants of `address(of:)`, for a holder of the pool to keep
+    /// inline (the file's read and write paths), so that computing an
+    /// address loads neither the pool nor its fields first. Valid while the
+    /// pool lives.
+    struct Addressing {
+        let arenaBases: UnsafeMutablePointer<UnsafeMutableRawPointer>
+        let arenaShift: Int
+        let arenaMask: Int
+        let pageShift: Int
+        let pageCapacity: Int
+
+        @inline(__always)
+        func address(of page: PageIndex) -> UnsafeMutableRawPointer {
+            let index = Int(page)
+            assert(index < pageCapacity)
+            return arenaBases[index &>> arenaShift] + ((index & arenaMask) &<< pageShift)
+        }
+    }
+
+    var addressing: Addressing {
+        Addressing(arenaBases: arenaBases, arenaShift: arenaShift, arenaMask: arenaMask,
+                   pageShift: pageShift, pageCapacity: pageCapacity)
     }
 
     // MARK: Capacity

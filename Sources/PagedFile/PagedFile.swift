@@ -108,6 +108,11 @@ public final class PagedFile: @unchecked Sendable {
     /// The pool this file rents its pages from.
     public let pool: PagePool
     private let table: PageTable
+    /// `table`'s slots and `pool`'s address arithmetic, inline in this object
+    /// so that the read and write paths reach a page in the fewest dependent
+    /// loads. Valid as long as `table` and `pool`, which this file holds.
+    private let lookup: PageTable.Lookup
+    private let addressing: PagePool.Addressing
     private let slots = WriterSlots.shared
     /// This file's name in the writer slots; unique in the process.
     private let id: UInt
@@ -153,6 +158,8 @@ public final class PagedFile: @unchecked Sendable {
     public init(pool: PagePool) throws(PagedFileError) {
         self.pool = pool
         self.table = try PageTable(slotCount: pool.pageCapacity)
+        self.lookup = table.lookup
+        self.addressing = pool.addressing
         self.pageBytes = pool.pageBytes
         self.pageShift = pool.pageShift
         self.pageMask = pool.pageBytes - 1
@@ -237,7 +244,7 @@ public final class PagedFile: @unchecked Sendable {
             let position = offset + done
             let inPage = position & pageMask
             let chunk = min(pageBytes - inPage, count - done)
-            let source = table.page(at: position &>> pageShift).map { pool.address(of: $0) + inPage }
+            let source = lookup.page(at: position &>> pageShift).map { addressing.address(of: $0) + inPage }
             #if DEBUG
             if done == 0, let hook = readHookAfterSlotLoad { hook() }
             #endif
@@ -291,6 +298,14 @@ public final class PagedFile: @unchecked Sendable {
         let (end, overflow) = offset.addingReportingOverflow(buffer.count)
         guard !overflow else { throw .invalidArgument("offset + count overflows") }
         guard end <= lengthMax || buffer.count == 0 else { throw .outOfSpace }
+        if offset < lengthMax {
+            // The page-table slot of a random offset is usually out of the
+            // near caches (a 256 MiB file's table is 32 KiB, swept out by the
+            // copies): start loading it now, so that the miss overlaps the
+            // gate and the previous copy's store drain instead of following
+            // them. A hint, not a load of the slot: W3 still loads it after W1.
+            lookup.prefetch(at: offset &>> pageShift)
+        }
         let ticket = try enterWriter()                                      // W1
         defer { exitWriter(ticket) }                                        // W6
         guard buffer.count > 0, let source = buffer.baseAddress else { return }
@@ -365,7 +380,7 @@ public final class PagedFile: @unchecked Sendable {
     /// and whether this call rented that page cold (see `PagePool.Rental`).
     @inline(__always)
     private func pageForWriting(_ index: Int) -> (address: UnsafeMutableRawPointer, isCold: Bool) {
-        if let page = table.page(at: index) { return (pool.address(of: page), false) }
+        if let page = lookup.page(at: index) { return (addressing.address(of: page), false) }
         return publishFreshPage(at: index)
     }
 
@@ -381,12 +396,12 @@ public final class PagedFile: @unchecked Sendable {
                 let (won, page) = table.publish(fresh.page, at: index)
                 if won {
                     word(Self.allocatedSlot).pointee.wrappingAdd(1, ordering: .relaxed)
-                    return (pool.address(of: page), fresh.isCold)
+                    return (addressing.address(of: page), fresh.isCold)
                 }
                 pool.returnUnused(fresh.page)
-                return (pool.address(of: page), false)
+                return (addressing.address(of: page), false)
             }
-            if let page = table.page(at: index) { return (pool.address(of: page), false) }
+            if let page = lookup.page(at: index) { return (addressing.address(of: page), false) }
             attempts += 1
             assert(attempts < 100_000_000, "no page for a reserved hole")
             sched_yield()

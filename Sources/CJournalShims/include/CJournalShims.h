@@ -80,4 +80,11 @@ extern _Thread_local uintptr_t cjournal_writer_slot_word;
 static inline uintptr_t cjournal_writer_slot(void) { return cjournal_writer_slot_word; }
 static inline void cjournal_set_writer_slot(uintptr_t value) { cjournal_writer_slot_word = value; }
 
+/// A hint to start loading the cache line at `address` for reading
+/// (`__builtin_prefetch`). Never faults, changes nothing a program can
+/// observe: any address will do.
+static inline void cjournal_prefetch(const void *address) {
+    __builtin_prefetch(address, 0, 3);
+}
+
 #endif
