@@ -57,6 +57,20 @@ public struct JournalOptions: Sendable {
     /// copied under the lock, where a copy costs less than a second round
     /// trip through it. Any value is safe; the default suits 2-64 threads.
     public var copyOutsideLockBytes: Int = 16 << 10
+    /// Inline writes: an appender that waits for durability (`appendBlocking`)
+    /// and finds the journal idle (no batch in flight or sealed, its record
+    /// in the filling batch with no copy pending) writes that batch itself,
+    /// durably, on its own thread (a `pwrite` on the `O_DIRECT|O_DSYNC`
+    /// file), rather than handing it to the I/O thread and being woken when
+    /// it completes: two thread hand-offs fewer for a lone appender.
+    /// Appenders arriving meanwhile still group-commit through the I/O
+    /// thread. Off: every batch goes through the I/O thread.
+    public var inlineWrites: Bool = true
+    /// Inline writes for `append` (async) too: the task then blocks a thread
+    /// of the cooperative pool for one durable write. Off by default: the
+    /// pool is as small as the core count, and a task blocked in `pwrite`
+    /// holds up every other task scheduled on its thread.
+    public var inlineWritesFromTasks: Bool = false
     /// Segments kept ready ahead of the writer so rollover never waits.
     public var spareSegments: Int = 2
     /// Released segments kept for reuse rather than deleted.

@@ -36,6 +36,25 @@ import Glibc
 //   flight. Appenders waiting on an LSN at or below it are released.
 // - A failed write poisons the journal: every waiter beyond the durable LSN
 //   and every later append fails until the journal is reopened.
+// - Inline writes (`JournalOptions.inlineWrites`): an appender about to wait
+//   for its record that finds, under the lock, no batch in flight or sealed
+//   and no copy pending in the filling batch (which holds its record) takes
+//   that batch itself: seals it, moves it in flight (so nobody else adds to
+//   or submits it), and chains it while still holding the lock. Then, outside
+//   the lock, it writes it durably (`StorageFile.writeDurably`: the ring is
+//   the I/O thread's alone) and completes it as a ring completion would be:
+//   durable LSN over the completed prefix, waiters woken, a failure poisons.
+//   Who chains: `chainedCRC` is advanced in submission order by whoever moves
+//   a batch in flight; the I/O thread chains its batches outside the lock,
+//   but they stay in flight until they complete, so "nothing in flight"
+//   means the I/O thread is not chaining, and the inline appender chains
+//   under the lock; the I/O thread moves the next batch in flight (and then
+//   chains it) only after that, under the same lock. Meanwhile the I/O
+//   thread submits later batches to the ring as usual (the inline batch
+//   counts in flight, first in the FIFO, so nothing becomes durable past it)
+//   but never waits on the ring for the inline write: the ring does not hold
+//   it (`inlineInFlight`). The inline appender wakes the I/O thread when it
+//   completes if the I/O thread sleeps and has work, or the journal closes.
 
 /// A write-ahead log: durable, group-committed appends; zero-copy reads of
 /// committed records; recovery that tells a torn tail from corruption.
@@ -93,6 +112,9 @@ public final class Journal: @unchecked Sendable {
 
     var poison: StorageError?
     var prepareFailure: StorageError?
+    /// In-flight batches an appender is writing itself (0 or 1): in
+    /// `inFlight` (first), not in the write queue.
+    var inlineInFlight = 0
     var closing = false
     var closed = false
     var ioSleeping = false
@@ -126,6 +148,8 @@ public final class Journal: @unchecked Sendable {
     let batchRecords: Recorder
     let batchBytes: Recorder
     let bytesWritten: Counter
+    /// Batches written inline by their appender (the rest by the I/O thread).
+    let inlineWrites: Counter
 
     // MARK: Creating and opening
 
@@ -257,6 +281,7 @@ public final class Journal: @unchecked Sendable {
         self.batchRecords = Recorder(label: "\(prefix).batch.records")
         self.batchBytes = Recorder(label: "\(prefix).batch.bytes")
         self.bytesWritten = Counter(label: "\(prefix).bytes.written")
+        self.inlineWrites = Counter(label: "\(prefix).write.inline")
         logger.info("journal recovered", metadata: [
             "path": "\(storage.path)", "result": "\(recovered.report)", "epoch": "\(epoch)", "readOnly": "\(readOnly)",
         ])
@@ -426,17 +451,83 @@ public final class Journal: @unchecked Sendable {
     }
 
     /// Writes a reserved record into its batch, outside the lock, and
-    /// wakes the I/O thread if it was waiting for this copy.
-    private func fill(_ r: Reservation, _ payload: UnsafeRawBufferPointer) {
+    /// wakes the I/O thread if it was waiting for this copy. With `inline`,
+    /// returns the batch when this was its last copy and the appender may
+    /// write it itself (`takeInlineLocked`).
+    private func fill(_ r: Reservation, _ payload: UnsafeRawBufferPointer, inline: Bool) -> Batch? {
         let encoder = RecordEncoder(layout: layout, seed: r.seed, epoch: epoch)
         let end = encoder.encodeUnchained(payload, lsn: r.lsn, committedLSN: r.committedLSN, into: r.batch.buffer, base: r.base, at: r.offset)
         assert(end == r.end, "the encoder and the layout agree")
         lock.lock()
         assert(r.batch.pendingCopies > 0 && r.batch.state != .free && r.batch.state != .inFlight, "a batch waits for its copies")
         r.batch.pendingCopies -= 1
-        let waker = r.batch.pendingCopies == 0 ? nudgeWriterLocked() : nil
+        var taken: Batch?
+        var waker: (any StorageWaker)?
+        if r.batch.pendingCopies == 0 {
+            taken = inline ? takeInlineLocked(holding: r.lsn) : nil
+            waker = nudgeWriterLocked()
+        }
         lock.unlock()
         waker?.wake()
+        return taken
+    }
+
+    // MARK: Inline writes
+
+    /// Takes the filling batch for an inline write if the journal is idle:
+    /// nothing in flight or sealed, no copy pending, the batch holding `lsn`.
+    /// Seals it, moves it in flight and chains it. Lock held.
+    private func takeInlineLocked(holding lsn: LSN) -> Batch? {
+        guard poison == nil, !closing, !queueBroken, inFlight.isEmpty, sealed.isEmpty,
+              let batch = filling, batch.recordCount > 0, batch.pendingCopies == 0 else { return nil }
+        assert(inlineInFlight == 0, "an inline write is in flight only while its batch is")
+        assert(batch.firstLSN <= lsn && lsn <= batch.lastLSN, "the filling batch holds the appender's record")
+        sealFillingLocked()
+        let taken = sealed.removeFirst()
+        assert(taken === batch && sealed.isEmpty)
+        taken.state = .inFlight
+        taken.inline = true
+        inFlight.append(taken)
+        inlineInFlight = 1
+        guard let segment = taken.segment else { preconditionFailure("a batch in flight has a segment") }
+        // Nothing else is in flight, so the I/O thread is not chaining; it
+        // chains the next batch only after taking the lock again.
+        chain(taken, segment, lockHeld: true)
+        return taken
+    }
+
+    /// Writes a batch taken by `takeInlineLocked` durably, from the calling
+    /// thread, and completes it. A failure poisons the journal, as a failed
+    /// queue write does.
+    private func writeInline(_ batch: Batch) {
+        guard let segment = batch.segment else { preconditionFailure("a batch in flight has a segment") }
+        assert(batch.inline && batch.state == .inFlight && batch.paddedBytes > 0 && batch.fileOffset % blockBytes == 0)
+        batch.submittedNanos = monotonicNanos()
+        batchRecords.record(batch.recordCount)
+        batchBytes.record(batch.paddedBytes)
+        inlineWrites.increment()
+        if options.testingDefects.contains(.acknowledgeBeforeDurable) {
+            acknowledgeEarly(batch)
+        }
+        let result: Result<Int, StorageError>
+        do {
+            try segment.file.writeDurably(UnsafeRawBufferPointer(start: batch.buffer.baseAddress, count: batch.paddedBytes), at: batch.fileOffset)
+            result = .success(batch.paddedBytes)
+        } catch {
+            result = .failure(error)
+        }
+        complete([StorageCompletion(tag: batch.tag, result: result)])
+    }
+
+    /// After an inline write completes: the I/O thread, if it sleeps, is
+    /// woken when it has a batch to submit or the journal is closing (it
+    /// stops only once no inline write is in flight). Lock held.
+    private func wakeWriterAfterInlineLocked() -> (any StorageWaker)? {
+        if ioSleeping && (closing || (inFlight.count < options.inFlightBatchesMax && nextSubmittableLocked() != nil)) {
+            ioSleeping = false
+            return ioWaker
+        }
+        return nil
     }
 
     /// Seals the filling batch; the next batch starts after it. Copies may
@@ -513,20 +604,29 @@ public final class Journal: @unchecked Sendable {
     ///
     /// In manual runtime it never blocks: it pumps the writer instead.
     public func enqueue(_ payload: UnsafeRawBufferPointer) throws(JournalError) -> LSN {
+        try enqueue(payload, writeInlineIfIdle: false)
+    }
+
+    /// Adds a record; with `writeInlineIfIdle`, writes its batch from this
+    /// thread when the journal is idle (see "Inline writes" at the top), so
+    /// that it may be durable on return. For callers about to wait for it.
+    private func enqueue(_ payload: UnsafeRawBufferPointer, writeInlineIfIdle: Bool) throws(JournalError) -> LSN {
         lock.lock()
         while true {
             switch placeLocked(payload) {
             case .placed(let lsn):
+                let taken = writeInlineIfIdle ? takeInlineLocked(holding: lsn) : nil
                 let waker = nudgeWriterLocked()
                 lock.unlock()
                 waker?.wake()
+                if let taken { writeInline(taken) }
                 return lsn
             case .reserved(let reservation):
                 // Placing may have sealed the batch before: let it go now.
                 let waker = nudgeWriterLocked()
                 lock.unlock()
                 waker?.wake()
-                fill(reservation, payload)
+                if let taken = fill(reservation, payload, inline: writeInlineIfIdle) { writeInline(taken) }
                 return reservation.lsn
             case .failed(let error):
                 lock.unlock()
@@ -581,7 +681,7 @@ public final class Journal: @unchecked Sendable {
     /// Appends a record and blocks until it is durable. Returns its LSN.
     public func appendBlocking(_ payload: UnsafeRawBufferPointer) throws(JournalError) -> LSN {
         let start = monotonicNanos()
-        let lsn = try enqueue(payload)
+        let lsn = try enqueue(payload, writeInlineIfIdle: options.inlineWrites)
         try waitUntilDurableBlocking(lsn)
         appendLatency.recordNanoseconds(Int64(monotonicNanos() - start))
         return lsn
@@ -596,19 +696,28 @@ public final class Journal: @unchecked Sendable {
     public func appendBlocking(contentsOf payloads: [[UInt8]]) throws(JournalError) -> [LSN] {
         var lsns: [LSN] = []
         lsns.reserveCapacity(payloads.count)
-        for p in payloads { lsns.append(try enqueue(p)) }
+        for (i, p) in payloads.enumerated() {
+            let inline = options.inlineWrites && i == payloads.count - 1
+            lsns.append(try withBytes(p) { (b) throws(JournalError) -> LSN in try enqueue(b, writeInlineIfIdle: inline) })
+        }
         if let last = lsns.last { try waitUntilDurableBlocking(last) }
         return lsns
     }
 
-    /// Adds a record, suspending (not blocking a thread) while batch buffers are busy.
-    func enqueueSuspending(_ payload: [UInt8]) async throws(JournalError) -> LSN {
-        if options.runtime == .manual { return try enqueue(payload) }
+    /// Adds a record, suspending (not blocking a thread) while batch buffers
+    /// are busy. With `writeInlineIfIdle`, writes its batch from this task's
+    /// thread when the journal is idle (see "Inline writes" at the top).
+    func enqueueSuspending(_ payload: [UInt8], writeInlineIfIdle: Bool = false) async throws(JournalError) -> LSN {
+        if options.runtime == .manual {
+            return try withBytes(payload) { (p) throws(JournalError) -> LSN in try enqueue(p, writeInlineIfIdle: writeInlineIfIdle) }
+        }
         while true {
             var outcome: Placement = .waitForSpace
+            var taken: Batch?
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 lock.lock()
                 outcome = payload.withUnsafeBytes { placeLocked($0) }
+                if writeInlineIfIdle, case .placed(let lsn) = outcome { taken = takeInlineLocked(holding: lsn) }
                 switch outcome {
                 case .placed, .reserved, .failed:
                     let waker = nudgeWriterLocked()
@@ -621,9 +730,11 @@ public final class Journal: @unchecked Sendable {
                 }
             }
             switch outcome {
-            case .placed(let lsn): return lsn
+            case .placed(let lsn):
+                if let taken { writeInline(taken) }
+                return lsn
             case .reserved(let reservation):
-                payload.withUnsafeBytes { fill(reservation, $0) }
+                if let taken = payload.withUnsafeBytes({ fill(reservation, $0, inline: writeInlineIfIdle) }) { writeInline(taken) }
                 return reservation.lsn
             case .failed(let error): throw error
             case .waitForSpace: continue
@@ -662,7 +773,7 @@ public final class Journal: @unchecked Sendable {
     /// Appends a record and returns its LSN once it is durable.
     public func append(_ payload: [UInt8]) async throws(JournalError) -> LSN {
         let start = monotonicNanos()
-        let lsn = try await enqueueSuspending(payload)
+        let lsn = try await enqueueSuspending(payload, writeInlineIfIdle: options.inlineWritesFromTasks)
         try await waitUntilDurable(lsn)
         appendLatency.recordNanoseconds(Int64(monotonicNanos() - start))
         return lsn
@@ -672,7 +783,10 @@ public final class Journal: @unchecked Sendable {
     public func append(contentsOf payloads: [[UInt8]]) async throws(JournalError) -> [LSN] {
         var lsns: [LSN] = []
         lsns.reserveCapacity(payloads.count)
-        for p in payloads { lsns.append(try await enqueueSuspending(p)) }
+        for (i, p) in payloads.enumerated() {
+            let inline = options.inlineWritesFromTasks && i == payloads.count - 1
+            lsns.append(try await enqueueSuspending(p, writeInlineIfIdle: inline))
+        }
         if let last = lsns.last { try await waitUntilDurable(last) }
         return lsns
     }
@@ -702,10 +816,18 @@ public final class Journal: @unchecked Sendable {
         }
         // After a failure nothing more is submitted, and batches whose writes
         // failed never complete: only writes the queue still holds matter.
-        let waiting = poison == nil ? !inFlight.isEmpty : (!queueBroken && queue.inFlightCount > 0)
+        // Wait on the queue only for writes it holds: not for an inline
+        // write (in flight, not in the queue), nor for batches completed
+        // behind it (in flight until it completes), nor, after a failure,
+        // for batches whose writes failed (they never complete).
+        assert(inFlight.count >= inlineInFlight)
+        let waiting = poison == nil
+            ? inFlight.contains { !$0.inline && !$0.completed }
+            : (!queueBroken && queue.inFlightCount > 0)
         if submissions.isEmpty && !waiting {
             let idle = filling.map { $0.recordCount == 0 } ?? true
-            if closing && ((idle && sealed.isEmpty) || poison != nil) {
+            // Not while an appender still writes: it completes into our state.
+            if closing && inlineInFlight == 0 && ((idle && sealed.isEmpty) || poison != nil) {
                 lock.unlock()
                 return false
             }
@@ -714,8 +836,9 @@ public final class Journal: @unchecked Sendable {
                 return true
             }
             if poison != nil {
-                // Poisoned: nothing to do until the journal closes.
-                while !closing { spaceChanged.wait() }
+                // Poisoned: nothing to do until the journal closes and no
+                // inline write is in flight (its completion broadcasts).
+                while !closing || inlineInFlight > 0 { spaceChanged.wait() }
                 lock.unlock()
                 return true
             }
@@ -734,7 +857,7 @@ public final class Journal: @unchecked Sendable {
         for batch in submissions {
             guard let segment = batch.segment else { preconditionFailure("an in-flight batch has a segment") }
             assert(batch.paddedBytes > 0 && batch.fileOffset % blockBytes == 0)
-            chain(batch, segment)
+            chain(batch, segment, lockHeld: false)
             batch.submittedNanos = monotonicNanos()
             batchRecords.record(batch.recordCount)
             batchBytes.record(batch.paddedBytes)
@@ -769,10 +892,11 @@ public final class Journal: @unchecked Sendable {
 
     /// Completes the headers of a batch about to be submitted: writes the
     /// segment header it starts with, if any, and chains its fragments to
-    /// the previous batch's. Called in submission order, lock not held: no
-    /// appender writes into the batch any more (no copy is pending) and the
-    /// kernel does not read it yet.
-    private func chain(_ batch: Batch, _ segment: Segment) {
+    /// the previous batch's. Called in submission order, by the I/O thread
+    /// without the lock or by an inline writer with it (see "Inline writes"
+    /// at the top): no appender writes into the batch any more (no copy is
+    /// pending) and the disk does not read it yet.
+    private func chain(_ batch: Batch, _ segment: Segment, lockHeld: Bool) {
         if batch.carriedBytes > 0 {
             // Test defect: the previous batch's partial last block, rewritten.
             assert(carriedBlock.count == batch.carriedBytes, "the carried block comes from the batch chained just before")
@@ -782,7 +906,7 @@ public final class Journal: @unchecked Sendable {
             assert(batch.fileOffset == 0 && batch.carriedBytes == 0)
             header.previousCRC = chainedCRC
             chainedCRC = header.encode(into: batch.buffer)
-            lock.withLock { segment.header = header }
+            if lockHeld { segment.header = header } else { lock.withLock { segment.header = header } }
         }
         let encoder = RecordEncoder(layout: layout, seed: batch.seed, epoch: epoch)
         let (crc, fragments) = encoder.chain(
@@ -802,9 +926,15 @@ public final class Journal: @unchecked Sendable {
         let now = monotonicNanos()
         lock.lock()
         var failure: StorageError?
+        var inlineDone = false
         for c in completions {
             let batch = batchesByTag[Int(c.tag)]
             assert(batch.state == .inFlight && !batch.completed, "a batch completes once")
+            if batch.inline {
+                assert(inlineInFlight == 1 && completions.count == 1, "an inline write completes alone")
+                inlineInFlight -= 1
+                inlineDone = true
+            }
             switch c.result {
             case .success(let n):
                 assert(n == batch.paddedBytes, "storage reports full writes as success")
@@ -820,7 +950,9 @@ public final class Journal: @unchecked Sendable {
             }
         }
         if let failure {
+            let waker = inlineDone ? wakeWriterAfterInlineLocked() : nil
             poisonAndUnlock(failure, locked: true)
+            waker?.wake()
             return
         }
         var newDurable = durable.load(ordering: .relaxed)
@@ -856,7 +988,10 @@ public final class Journal: @unchecked Sendable {
             spaceReady = spaceWaiters
             spaceWaiters.removeAll()
         }
+        assert(!inlineDone || freed, "an inline batch is first in flight and frees on success")
+        let waker = inlineDone ? wakeWriterAfterInlineLocked() : nil
         lock.unlock()
+        waker?.wake()
         for w in ready { w.wake() }
         for c in spaceReady { c.resume() }
     }

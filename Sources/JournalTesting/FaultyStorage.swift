@@ -4,16 +4,18 @@ public import Uring
 
 /// Wraps a real storage and fails chosen durable writes with an errno, to
 /// test the journal's reaction without a failing disk (the library tests,
-/// and the CLI's `JOURNALCTL_TESTING_FAIL_WRITE` hook). A failed write is
-/// never handed to the inner storage: its bytes do not reach the file.
+/// and the CLI's `JOURNALCTL_TESTING_FAIL_WRITE` hook). Durable writes are
+/// the writes of its queues and `writeDurably` on the files it opens (the
+/// journal's inline writes), numbered together. A failed write is never
+/// handed to the inner storage: its bytes do not reach the file.
 public final class FaultyStorage: StorageDirectory, @unchecked Sendable {
     public let inner: any StorageDirectory
-    /// Queue writes numbered from 1; the ones listed complete with `errno`.
+    /// Durable writes numbered from 1; the ones listed fail with `errno`.
     public let failingWrites: Set<Int>
     public let errno: Errno
     let writeCount = Atomic<Int>(0)
 
-    /// Writes submitted so far through this storage's queues.
+    /// Durable writes made so far through this storage (queues and files).
     public var writesSubmitted: Int { writeCount.load(ordering: .relaxed) }
 
     public init(_ inner: any StorageDirectory, failingWrites: Set<Int>, errno: Errno = .ioError) {
@@ -25,8 +27,10 @@ public final class FaultyStorage: StorageDirectory, @unchecked Sendable {
     public var path: String { inner.path }
     public var ioAlignment: Int { inner.ioAlignment }
     public func fileNames() throws(StorageError) -> [String] { try inner.fileNames() }
-    public func createZeroFilled(_ name: String, bytes: Int) throws(StorageError) -> any StorageFile { try inner.createZeroFilled(name, bytes: bytes) }
-    public func open(_ name: String) throws(StorageError) -> any StorageFile { try inner.open(name) }
+    public func createZeroFilled(_ name: String, bytes: Int) throws(StorageError) -> any StorageFile {
+        FaultyFile(inner: try inner.createZeroFilled(name, bytes: bytes), owner: self)
+    }
+    public func open(_ name: String) throws(StorageError) -> any StorageFile { FaultyFile(inner: try inner.open(name), owner: self) }
     public func openReadOnly(_ name: String) throws(StorageError) -> any StorageFile { try inner.openReadOnly(name) }
     public func rename(_ from: String, to: String) throws(StorageError) { try inner.rename(from, to: to) }
     public func renameLazily(_ from: String, to: String) throws(StorageError) { try inner.renameLazily(from, to: to) }
@@ -58,7 +62,9 @@ final class FaultyQueue: StorageWriteQueue {
             failed.append(StorageCompletion(tag: write.tag, result: .failure(StorageError("io_uring write", path: write.file.name, errno: owner.errno))))
             inner.waker.wake()
         } else {
-            try inner.submit(write)
+            var unwrapped = write
+            if let file = write.file as? FaultyFile { unwrapped.file = file.inner }
+            try inner.submit(unwrapped)
         }
     }
 
@@ -80,4 +86,32 @@ final class FaultyQueue: StorageWriteQueue {
         if n > 0 { return n + (try inner.pollCompletions(body)) }
         return try inner.waitForCompletions(body)
     }
+}
+
+/// A file of a `FaultyStorage`: its `writeDurably` counts as a durable write
+/// and fails when its number is listed.
+final class FaultyFile: StorageFile, @unchecked Sendable {
+    let inner: any StorageFile
+    let owner: FaultyStorage
+
+    init(inner: any StorageFile, owner: FaultyStorage) {
+        self.inner = inner
+        self.owner = owner
+    }
+
+    var name: String { inner.name }
+    var size: Int { inner.size }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(StorageError) -> Int {
+        try inner.read(into: buffer, at: offset)
+    }
+
+    func writeDurably(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(StorageError) {
+        let n = owner.writeCount.add(1, ordering: .relaxed).newValue
+        if owner.failingWrites.contains(n) { throw StorageError("pwrite", path: inner.name, errno: owner.errno) }
+        try inner.writeDurably(bytes, at: offset)
+    }
+
+    func mapReadOnly() throws(StorageError) -> any StorageMapping { try inner.mapReadOnly() }
+    func close() { inner.close() }
 }

@@ -17,6 +17,11 @@ public struct JournalWorkloadParameters: Sendable, Equatable, CustomStringConver
     /// Writer sessions: each ends with a clean close or a crash of the
     /// workload's own, the last runs until every record is durable.
     public var sessions = 1
+    /// Share of appends made with `appendBlocking` (which waits until the
+    /// record is durable, pumping; when the journal is idle the appender
+    /// writes its batch itself: the inline write path) rather than
+    /// `enqueue`.
+    public var blockingAppendShare = 0.0
     /// Per step, the chance to truncate before a random LSN up to the durable one.
     public var truncateProbability = 0.0
     public var segmentBytes = 16 << 10
@@ -46,7 +51,9 @@ public struct JournalWorkloadParameters: Sendable, Equatable, CustomStringConver
         if payloadBytes.lowerBound < 8 || payloadBytes.upperBound > recordBytesMax {
             return "payload sizes \(payloadBytes) not within 8...\(recordBytesMax)"
         }
-        if !(0...1).contains(multiPageShare) || !(0...1).contains(truncateProbability) { return "probabilities are in 0...1" }
+        if !(0...1).contains(multiPageShare) || !(0...1).contains(truncateProbability) || !(0...1).contains(blockingAppendShare) {
+            return "probabilities are in 0...1"
+        }
         if multiPageShare > 0 && recordBytesMax <= pageBytes - JournalFormat.fragmentHeaderBytes {
             return "multi-page records need recordBytesMax above a page's payload"
         }
@@ -70,6 +77,7 @@ public struct JournalWorkloadParameters: Sendable, Equatable, CustomStringConver
     public var description: String {
         var s = "\(appenders) appenders x \(records) records (\(payloadBytes.lowerBound)...\(payloadBytes.upperBound) B, \(Int(multiPageShare * 100))% multi-page)"
         s += ", \(sessions) session(s), segments \(segmentBytes / 1024) KiB, pages \(pageBytes), blocks \(blockBytes), \(inFlightBatchesMax) in flight"
+        if blockingAppendShare > 0 { s += ", \(Int(blockingAppendShare * 100))% blocking appends" }
         if truncateProbability > 0 { s += ", truncation" }
         s += ", faults \(profile.rawValue)"
         if !defects.isEmpty { s += ", defects \(defects.names.joined(separator: "+"))" }
@@ -89,6 +97,7 @@ public struct JournalWorkloadParameters: Sendable, Equatable, CustomStringConver
         p.multiPageShare = 0.15
         p.sessions = 2
         p.truncateProbability = 0.05
+        p.blockingAppendShare = 0.3
         p.profile = profile
         return p
     }
@@ -103,6 +112,7 @@ public struct JournalWorkloadParameters: Sendable, Equatable, CustomStringConver
         p.multiPageShare = 0.08
         p.sessions = 3
         p.truncateProbability = 0.02
+        p.blockingAppendShare = 0.2
         p.inFlightBatchesMax = 4
         p.spareSegments = 2
         p.recycledSegmentsMax = 2

@@ -273,10 +273,22 @@ public struct JournalCrashWorkload: CrashWorkload {
                     let a = ready[random.below(ready.count)]
                     let lsn = journal.nextLSN
                     let payload = Self.payload(seed: run.seed, session: session, lsn: lsn, bytes: appenders[a].nextSize(p))
-                    let got = try journal.enqueue(payload)
-                    if got != lsn { return .failed("enqueue returned LSN \(got), nextLSN said \(lsn)") }
-                    model.appended(lsn, payload, committedLSN: journal.durableLSN)
-                    appenders[a].outstanding.append(lsn)
+                    if p.blockingAppendShare > 0 && appenders[a].random.chance(p.blockingAppendShare) {
+                        // Recorded before the call: a failure may come after
+                        // the record is placed. The committedLSN is a lower
+                        // bound (placing may pump first, for space): it can
+                        // only let a loss pass as indistinguishable that an
+                        // exact one would report, never the reverse.
+                        model.appended(lsn, payload, committedLSN: journal.durableLSN)
+                        let got = try journal.appendBlocking(payload)
+                        if got != lsn { return .failed("appendBlocking returned LSN \(got), nextLSN said \(lsn)") }
+                        if journal.durableLSN < lsn { return .failed("appendBlocking returned LSN \(lsn) before it was durable") }
+                    } else {
+                        let got = try journal.enqueue(payload)
+                        if got != lsn { return .failed("enqueue returned LSN \(got), nextLSN said \(lsn)") }
+                        model.appended(lsn, payload, committedLSN: journal.durableLSN)
+                        appenders[a].outstanding.append(lsn)
+                    }
                     enqueued += 1
                     lastEnqueued = lsn
                 } else if p.truncateProbability > 0 && random.chance(p.truncateProbability) && journal.durableLSN > 0 {

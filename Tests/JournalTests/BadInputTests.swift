@@ -129,7 +129,10 @@ import Uring
         let dir = TemporaryDirectory(on: .shm)
         try Journal.create(path: dir.path, configuration: smallConfiguration())
         let faulty = FaultyStorage(try dir.storage(), failingWrites: [4])
-        let journal = try Journal.open(storage: faulty)
+        // Through the I/O thread's queue (InlineWriteTests covers inline writes).
+        var options = JournalOptions()
+        options.inlineWrites = false
+        let journal = try Journal.open(storage: faulty, options: options)
         for i in 1...3 { #expect(try journal.appendBlocking([UInt8(i)]) == LSN(i)) }
         do {
             _ = try journal.appendBlocking([4])

@@ -11,6 +11,16 @@
  * in-flight FIFO. Completions come back in any order and a write may fail,
  * which poisons the journal.
  *
+ * An appender's last record takes the inline path (JournalOptions.inlineWrites,
+ * as appendBlocking does): in the lock section that places the record (or
+ * that counts its last copy in), if nothing is in flight or sealed and no
+ * copy into the filling batch is pending, the appender seals that batch,
+ * moves it in flight and chains it; then it writes it itself, outside the
+ * lock (success or failure, as the disk decides), and completes it under
+ * the lock as the I/O thread completes its writes, waking the I/O thread if
+ * it sleeps with a batch to submit. The I/O thread never waits on the ring
+ * for the inline write (the ring does not hold it).
+ *
  * Each locked section of the code is one `atomic` block here; what the code
  * does outside the lock (submitting, waiting, waking) is a separate step, so
  * spin interleaves appenders, the I/O thread and the disk in every order.
@@ -29,6 +39,10 @@
  *    disk may still read it or an appender still copies into it;
  *  - no batch is chained and submitted before every record in it has been
  *    copied in (assertion at submission);
+ *  - batches are chained in LSN order, each right after the one before,
+ *    whether the I/O thread (outside the lock) or an inline writer (under
+ *    it) chains them (assertion in `chainBatch`: `chainedCRC` has one owner
+ *    at a time);
  *  - no lost wake-up: spin's invalid-end-state check finds the I/O thread
  *    asleep while appenders wait on work it never submits, or an appender
  *    parked while nobody will unpark it (an appender registers its parker
@@ -51,7 +65,14 @@
  *   BUG_SUBMIT_PENDING     the I/O thread submits a batch whose copies are
  *                          still running;
  *   BUG_COPY_NO_NUDGE      an appender that finishes a batch's last copy does
- *                          not wake the sleeping I/O thread.
+ *                          not wake the sleeping I/O thread;
+ *   BUG_INLINE_WHILE_IN_FLIGHT  an appender takes the filling batch for an
+ *                          inline write while batches are in flight (it
+ *                          skips the check that the I/O thread holds no
+ *                          batch it may still be chaining);
+ *   BUG_INLINE_CHAIN_UNLOCKED  the inline writer chains its batch after
+ *                          letting go of the lock, so the I/O thread can
+ *                          chain the next batch first.
  *
  * Bounds: NA appenders of R records, batches of CAP records, IFM batches in
  * flight, at most MAXFAIL failed writes, and B buffers. The code has
@@ -100,6 +121,12 @@
 #ifndef BUG_COPY_NO_NUDGE
 #define BUG_COPY_NO_NUDGE 0
 #endif
+#ifndef BUG_INLINE_WHILE_IN_FLIGHT
+#define BUG_INLINE_WHILE_IN_FLIGHT 0
+#endif
+#ifndef BUG_INLINE_CHAIN_UNLOCKED
+#define BUG_INLINE_CHAIN_UNLOCKED 0
+#endif
 
 mtype = { FREE, FILLING, SEALED, INFLIGHT };
 
@@ -119,6 +146,7 @@ byte nextLSN = 1;
 byte durableLSN = 0;
 bool poisoned = false;
 bool ioSleeping = false;
+byte inlineInFlight = 0;       /* code: Journal.swift inlineInFlight */
 
 /* The write queue: the owner's wake flag (sticky, as an eventfd) and the
    writes the disk holds. */
@@ -131,6 +159,7 @@ bool onDisk[NREC + 1];         /* the record's batch completed successfully */
 byte placedCount[NREC + 1];    /* how many batches the LSN went into */
 bool copied[NREC + 1];         /* the record's bytes are in its batch */
 byte returned = 0;             /* appenders finished */
+byte chainedLSN = 0;           /* last LSN chained (what chainedCRC covers) */
 byte succeeded = 0;            /* appenders whose appends all succeeded */
 
 /* Durability waiters (code: Journal.swift durableWaiters, Parker): the LSN an
@@ -172,6 +201,80 @@ inline release(b) {
     assert(nfree <= B)
 }
 
+/* code: Journal.swift chain: the batch's headers take the checksum of the
+   last fragment chained, so batches are chained in LSN order, each right
+   after the one before. */
+inline chainBatch(b) {
+    assert(bfirst[b] == chainedLSN + 1);
+    chainedLSN = blast[b]
+}
+
+/* code: Journal.swift complete, lock held: advance the durable LSN over the
+   completed prefix of the in-flight FIFO, in submission order. */
+inline advance(b, l) {
+    do
+    :: len(inflightq) > 0 ->
+        inflightq?<b>;
+        if
+        :: bdone[b] ->
+            inflightq?b;
+#if !BUG_ACK_ON_COMPLETION
+            assert(bfirst[b] == durableLSN + 1);
+#endif
+            assert(blast[b] >= durableLSN);
+            durableLSN = blast[b];
+            l = 1;
+            do
+            :: l <= durableLSN -> assert(onDisk[l]); l++
+            :: else -> break
+            od;
+            l = 0;
+#if !BUG_FREE_ON_SUBMIT
+            release(b)
+#else
+            skip
+#endif
+        :: else -> break
+        fi
+    :: else -> break
+    od;
+    b = 0
+}
+
+/* Take the parkers to wake: their LSN is durable, or, after a failure, all
+   of them (code: complete, poisonAndUnlock), into the caller's `woke`.
+   Lock held. */
+inline takeParkers(i) {
+    i = 0;
+    do
+    :: i < NA ->
+        if
+        :: waitLSN[i] != 0 && (poisoned || waitLSN[i] <= durableLSN) ->
+            waitLSN[i] = 0;
+            woke[i] = true
+        :: else -> skip
+        fi;
+        i++
+    :: else -> break
+    od;
+    i = 0
+}
+
+/* code: Journal.swift complete (w.wake() after unlock) */
+inline unparkTaken(i) {
+    i = 0;
+    do
+    :: i < NA ->
+        if
+        :: woke[i] -> woke[i] = false; unparked[i] = true
+        :: else -> skip
+        fi;
+        i++
+    :: else -> break
+    od;
+    i = 0
+}
+
 /* Whether the I/O thread may move a batch in flight: the first sealed one,
    or else the filling one if it holds records, when no copy into it is
    pending (code: Journal.swift nextSubmittableLocked). Lock held. */
@@ -191,6 +294,34 @@ inline submittable(res, tmp) {
 #endif
     fi;
     tmp = 0
+}
+
+#if BUG_INLINE_WHILE_IN_FLIGHT
+#define INFLIGHT_ALLOWS_INLINE (len(inflightq) < IFM)
+#else
+#define INFLIGHT_ALLOWS_INLINE (len(inflightq) == 0)
+#endif
+
+/* code: Journal.swift takeInlineLocked, lock held: the appender whose
+   record `lsn` is in the filling batch takes that batch for an inline write
+   when the journal is idle; ib = NONE otherwise. */
+inline tryTakeInline(ib) {
+    if
+    :: !poisoned && INFLIGHT_ALLOWS_INLINE && len(sealedq) == 0 && filling != NONE && bcount[filling] > 0 && bpending[filling] == 0 ->
+        assert(inlineInFlight == 0);
+        assert(bfirst[filling] <= lsn && lsn <= blast[filling]);
+        seal();
+        sealedq?ib;
+        bstate[ib] = INFLIGHT;
+        inflightq!ib;
+        inlineInFlight = 1;
+#if !BUG_INLINE_CHAIN_UNLOCKED
+        chainBatch(ib)
+#else
+        skip
+#endif
+    :: else -> ib = NONE
+    fi
 }
 
 inline pickAtDisk(b) {
@@ -214,6 +345,10 @@ proctype Appender(byte id) {
     byte mine;                 /* the batch the record is reserved in */
     byte tmp;
     bool wake;
+    byte ib = NONE;            /* the batch taken for an inline write */
+    bool ok;
+    byte i;
+    bool woke[NA];             /* parkers taken by an inline completion */
     do
     :: r < R ->
 retry:
@@ -252,9 +387,15 @@ place:
                 bpending[filling]++;
                 mine = filling
             :: else ->
-                /* a small record, copied at once (.placed) */
+                /* a small record, copied at once (.placed); the last one
+                   of the appender may be written inline (code: Journal.swift
+                   enqueue(_:writeInlineIfIdle:)) */
                 copied[lsn] = true;
-                mine = NONE
+                mine = NONE;
+                if
+                :: r == R - 1 -> tryTakeInline(ib)
+                :: else -> skip
+                fi
             fi;
             /* code: Journal.swift nudgeWriterLocked (placing may have
                sealed the batch before) */
@@ -287,6 +428,11 @@ place:
 #else
             if
             :: bpending[mine] == 0 ->
+                /* code: Journal.swift fill(_:_:inline:) */
+                if
+                :: r == R - 1 -> tryTakeInline(ib)
+                :: else -> skip
+                fi;
                 submittable(wake, tmp);
                 wake = wake && ioSleeping && len(inflightq) < IFM
             :: else -> wake = false
@@ -316,6 +462,54 @@ next:
         skip
     :: else -> break
     od;
+    if
+    :: ib != NONE ->
+#if BUG_INLINE_CHAIN_UNLOCKED
+        atomic { chainBatch(ib) };
+#endif
+        /* code: Journal.swift writeInline: the durable write, outside the
+           lock; the disk decides its outcome. */
+        atomic {
+            if
+            :: ok = true
+            :: failures < MAXFAIL -> ok = false; failures++
+            fi;
+            if
+            :: ok ->
+                l = bfirst[ib];
+                do
+                :: l <= blast[ib] -> onDisk[l] = true; l++
+                :: else -> break
+                od;
+                l = 0
+            :: else -> skip
+            fi
+        };
+        /* code: Journal.swift complete, lock held (an inline completion) */
+        atomic {
+            assert(bstate[ib] == INFLIGHT && !bdone[ib] && inlineInFlight == 1);
+            inlineInFlight = 0;
+            if
+            :: ok -> bdone[ib] = true; ok = false; advance(tmp, l)
+            :: else -> poisoned = true
+            fi;
+            takeParkers(i);
+            /* code: Journal.swift wakeWriterAfterInlineLocked */
+            submittable(wake, tmp);
+            wake = wake && ioSleeping && len(inflightq) < IFM;
+            if
+            :: wake -> ioSleeping = false
+            :: else -> skip
+            fi;
+            ib = NONE
+        };
+        if
+        :: wake -> woken = true; wake = false
+        :: else -> skip
+        fi;
+        unparkTaken(i)
+    :: else -> skip
+    fi;
     /* code: Journal.swift waitUntilDurableBlocking(last): under the lock,
        return if durable, fail if poisoned, else register the parker; park
        outside the lock; re-check under the lock when woken. */
@@ -380,7 +574,9 @@ proctype IOThread() {
     bool failedSeen;
     bool reported[B];
     bool resultOK[B];
-    bool wake[NA];
+    bool woke[NA];             /* parkers to unpark after the lock */
+    bool idle;
+    byte ringCount = 0;        /* writes the ring holds (queue.inFlightCount) */
 end_loop:
     do
     :: atomic {
@@ -404,8 +600,13 @@ end_loop:
             nsub++
         :: else -> break
         od;
+        /* The ring holds no write (code: queue.inFlightCount == 0). Not
+           "nothing in flight": an inline write is in flight but not in the
+           ring, and batches completed behind it stay in flight until it
+           completes. */
+        idle = (nsub == 0 && ringCount == 0);
         if
-        :: nsub == 0 && len(inflightq) == 0 ->
+        :: idle ->
 #if BUG_SLEEP_UNLOCKED
             skip
 #else
@@ -416,7 +617,8 @@ end_loop:
         fi
        };
         if
-        :: nsub == 0 && len(inflightq) == 0 ->
+        :: idle ->
+            idle = false;
 #if BUG_SLEEP_UNLOCKED
             ioSleeping = true;
 #endif
@@ -438,8 +640,10 @@ end_sleep:
                 :: else -> break
                 od;
                 l = 0;
+                chainBatch(toSubmit[i]);
                 assert(!atDisk[toSubmit[i]]);
                 atDisk[toSubmit[i]] = true;
+                ringCount++;
 #if BUG_FREE_ON_SUBMIT
                 atomic { release(toSubmit[i]) };
 #endif
@@ -458,6 +662,7 @@ end_wait:
             :: atomic {
                 pickAtDisk(b);
                 atDisk[b] = false;
+                ringCount--;
                 if
                 :: ok = true
                 :: failures < MAXFAIL -> ok = false; failures++
@@ -513,62 +718,12 @@ end_wait:
                     poisoned = true
                 :: else ->
                     /* advance over the completed prefix, in submission order */
-                    do
-                    :: len(inflightq) > 0 ->
-                        inflightq?<b>;
-                        if
-                        :: bdone[b] ->
-                            inflightq?b;
-#if !BUG_ACK_ON_COMPLETION
-                            assert(bfirst[b] == durableLSN + 1);
-#endif
-                            assert(blast[b] >= durableLSN);
-                            durableLSN = blast[b];
-                            l = 1;
-                            do
-                            :: l <= durableLSN -> assert(onDisk[l]); l++
-                            :: else -> break
-                            od;
-                            l = 0;
-#if !BUG_FREE_ON_SUBMIT
-                            release(b)
-#else
-                            skip
-#endif
-                        :: else -> break
-                        fi
-                    :: else -> break
-                    od
+                    advance(b, l)
                 fi;
                 b = 0;
-                /* take the parkers to wake: their LSN is durable, or, after
-                   a failure, all of them (code: complete, poisonAndUnlock) */
-                i = 0;
-                do
-                :: i < NA ->
-                    if
-                    :: waitLSN[i] != 0 && (poisoned || waitLSN[i] <= durableLSN) ->
-                        waitLSN[i] = 0;
-                        wake[i] = true
-                    :: else -> skip
-                    fi;
-                    i++
-                :: else -> break
-                od;
-                i = 0
+                takeParkers(i)
             };
-            /* code: Journal.swift complete (w.wake() after unlock) */
-            i = 0;
-            do
-            :: i < NA ->
-                if
-                :: wake[i] -> wake[i] = false; unparked[i] = true
-                :: else -> skip
-                fi;
-                i++
-            :: else -> break
-            od;
-            i = 0
+            unparkTaken(i)
         fi
     od
 }

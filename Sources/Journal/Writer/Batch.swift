@@ -27,6 +27,9 @@ final class Batch {
     var recordCount = 0
     var completed = false
     var submittedNanos: UInt64 = 0
+    /// Written by an appender itself (an inline write), not through the
+    /// I/O thread's queue.
+    var inline = false
     /// Records reserved in the batch whose bytes an appender is still
     /// writing outside the lock. The batch is not chained or submitted
     /// before this is 0.
@@ -72,6 +75,7 @@ final class Batch {
     func reset() {
         assert(pendingCopies == 0, "no appender writes into a free batch")
         state = .free
+        inline = false
         segment = nil
         segmentHeader = nil
     }

@@ -61,6 +61,12 @@ public struct BenchAppend: ParsableCommand {
     @Option(name: .long, help: "The journal's inFlightBatchesMax.")
     var inFlight: Int = JournalOptions().inFlightBatchesMax
 
+    @Flag(inversion: .prefixedNo, help: "The journal's inlineWrites: an appender that finds the journal idle writes its batch itself (--no-inline-writes: every batch through the I/O thread).")
+    var inlineWrites = JournalOptions().inlineWrites
+
+    @Flag(name: .long, help: "The journal's inlineWritesFromTasks: inline writes for the async API too (--api async).")
+    var inlineFromTasks = JournalOptions().inlineWritesFromTasks
+
     @Option(name: .customLong("batch-kib"), help: "The journal's batchBytesMax, KiB.")
     var batchKiB: Int = JournalOptions().batchBytesMax >> 10
 
@@ -127,7 +133,7 @@ public struct BenchAppend: ParsableCommand {
         if !cells.isEmpty { selected = selected.filter { cells.contains($0.name) } }
 
         if !json {
-            printOut("bench append: \(dir) (\(fileSystem)), api \(api.rawValue), \(rounds) round(s) x \(formatNumber(seconds)) s after \(formatNumber(warmup)) s warm-up, in flight \(inFlight), batch \(batchKiB) KiB, segment \(segmentMiB) MiB, truncate \(truncate ? "on" : "off"), priming \(primeRollovers) rollover(s) / \(formatNumber(primeSeconds)) s max")
+            printOut("bench append: \(dir) (\(fileSystem)), api \(api.rawValue), \(rounds) round(s) x \(formatNumber(seconds)) s after \(formatNumber(warmup)) s warm-up, in flight \(inFlight), inline writes \(inlineWrites ? (inlineFromTasks ? "on (tasks too)" : "on") : "off"), batch \(batchKiB) KiB, segment \(segmentMiB) MiB, truncate \(truncate ? "on" : "off"), priming \(primeRollovers) rollover(s) / \(formatNumber(primeSeconds)) s max")
             printOut("fio: \(fioPath) (io_uring, direct, dsync, sequential writes over a zero-filled file); peers: \(peerList.isEmpty ? "none" : peerList.joined(separator: ", "))")
         }
         var results: [AppendCellResult] = []
@@ -175,6 +181,8 @@ public struct BenchAppend: ParsableCommand {
         var options = JournalOptions()
         options.inFlightBatchesMax = inFlight
         options.batchBytesMax = batchKiB << 10
+        options.inlineWrites = inlineWrites
+        options.inlineWritesFromTasks = inlineFromTasks
         var logger = Logger(label: "bench-append")
         logger.logLevel = .error
         options.logger = logger
