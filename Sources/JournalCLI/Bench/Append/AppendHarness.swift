@@ -413,9 +413,13 @@ struct AppendHarness {
             throw BenchError("append failed: \(failure)")
         }
 
-        return AppendRound(
-            workers: workers.map { ($0.operations, $0.timed, UnsafePointer($0.latencies)) },
-            recordBytes: recordBytes, nanoseconds: end - start)
+        // The workers own the latency buffers: keep them alive while the
+        // round reads them (their last use is otherwise the map).
+        return withExtendedLifetime(workers) {
+            AppendRound(
+                workers: workers.map { ($0.operations, $0.timed, UnsafePointer($0.latencies)) },
+                recordBytes: recordBytes, nanoseconds: end - start)
+        }
     }
 }
 

@@ -42,9 +42,13 @@ struct ClosedLoop {
         for t in started { t.join() }
         if let failure = control.failure.withLock({ $0 }) { throw BenchError(failure) }
 
-        return AppendRound(
-            workers: workers.map { ($0.operations, $0.timed, UnsafePointer($0.latencies)) },
-            recordBytes: recordBytes, nanoseconds: end - start)
+        // The workers own the latency buffers: keep them alive while the
+        // round reads them (their last use is otherwise the map).
+        return withExtendedLifetime(workers) {
+            AppendRound(
+                workers: workers.map { ($0.operations, $0.timed, UnsafePointer($0.latencies)) },
+                recordBytes: recordBytes, nanoseconds: end - start)
+        }
     }
 }
 
