@@ -82,7 +82,7 @@ let package = Package(
         // A B+tree key-value store on the page store.
         .target(
             name: "KeyValueStore",
-            dependencies: ["PageStore", "Journal", "JournalStorage"],
+            dependencies: ["PageStore", "Journal", "JournalStorage", "CJournalShims"],
             swiftSettings: strict
         ),
         // The key-value store as a workload of the power-cut explorer: used by

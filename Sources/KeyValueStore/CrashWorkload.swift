@@ -1,3 +1,5 @@
+import Journal
+
 /// A deterministic key-value workload for crash tests and the crash
 /// explorer: batches of puts and deletes generated from a seed, run on a
 /// store, and the states a recovery may legally show.
@@ -58,19 +60,32 @@ public struct KeyValueCrashWorkload: Sendable {
 
     /// Runs the batches in order: each is queued with `writeLazy`, and every
     /// `durableEvery`-th (and the last) is waited for, so batches share
-    /// journal writes. Stops at the first error.
-    public func run(on store: KeyValueStore, durableEvery: Int = 3) -> Outcome {
+    /// journal writes. With `groupSize` above 1, that many consecutive
+    /// batches at a time are queued as one write group
+    /// (`writeLazy(batches:)`). Stops at the first error.
+    public func run(on store: KeyValueStore, durableEvery: Int = 3, groupSize: Int = 1) -> Outcome {
+        precondition(durableEvery >= 1 && groupSize >= 1)
         var outcome = Outcome()
         do throws(KeyValueError) {
-            for (i, batch) in batches.enumerated() {
-                let lsn = try store.writeLazy(batch)
-                outcome.issued = i + 1
-                if (i + 1) % durableEvery == 0 || i + 1 == batches.count {
-                    try store.waitUntilDurable(lsn)
-                    outcome.acknowledged = i + 1
+            var i = 0
+            while i < batches.count {
+                let group = Array(batches[i..<min(batches.count, i + groupSize)])
+                let results = group.count == 1 ? [Result { () throws(KeyValueError) in try store.writeLazy(group[0]) }] : store.writeLazy(batches: group)
+                // Batches after one that failed may have applied (a group
+                // fails no batch for another's sake): all count as issued.
+                if let last = results.lastIndex(where: { if case .success = $0 { true } else { false } }) {
+                    outcome.issued = i + last + 1
                 }
-                if let c = checkpointAfterBatches, c == i + 1 {
-                    try store.checkpoint()
+                for result in results {
+                    let lsn = try result.get()
+                    if (i + 1) % durableEvery == 0 || i + 1 == batches.count {
+                        try store.waitUntilDurable(lsn)
+                        outcome.acknowledged = i + 1
+                    }
+                    if let c = checkpointAfterBatches, c == i + 1 {
+                        try store.checkpoint()
+                    }
+                    i += 1
                 }
             }
         } catch {

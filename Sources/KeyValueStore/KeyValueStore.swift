@@ -9,13 +9,15 @@ import Glibc
 // A key-value store on the page store: a B+tree of pages (Node.swift),
 // every write a page-store transaction, the journal its commit log.
 //
-// Concurrency: writers hold `latch` while they read and modify the tree and
-// queue their commit (`commitLazy`: LSN assigned, visible to the next
-// writer), then release it and wait for durability outside it. So 64
-// concurrent `put`s queue 64 records while the disk writes the previous
-// batch, and the journal group-commits them: one durable write for many
-// puts. The latch makes write transactions serial, so they never conflict.
-// Readers take no latch: each read is a page-store read transaction at the
+// Concurrency: writers queue their batches; one leader at a time takes the
+// queued batches, applies them to the tree in one write transaction (a
+// write group, WriteGroup.swift) and queues its commit (`commitLazy`: LSN
+// assigned, visible to the next group), then hands the leadership on; every
+// writer waits for durability on its own. So 64 concurrent `put`s make a
+// few transactions while the disk writes the previous ones, and the journal
+// group-commits those: one durable write for many puts. Leaders are serial,
+// so write transactions never conflict.
+// Readers take no lock: each read is a page-store read transaction at the
 // newest durable commit (snapshot isolation), so a `get` after a `put`
 // returned sees it.
 //
@@ -66,12 +68,17 @@ public final class KeyValueStore: @unchecked Sendable {
     public let pageBytes: Int
     public let keyBytesMax: Int
     public let entryBytesMax: Int
-    /// Serializes writers. A pthread mutex: waiters sleep in the kernel at
-    /// once, where `Synchronization.Mutex` spins first, and 64 writers
-    /// spinning on two cores starve the one that holds it.
-    private let latch = WriterLatch()
+    /// Writers queue their batches here; one leader at a time applies them
+    /// (WriteGroup.swift), so write transactions are serial.
+    private let queue = WriteQueue(inFlightMax: 2)
+    /// Tests: called by each leader before it takes its group.
+    var beforeGroupHook: (@Sendable () -> Void)?
+    /// Tests: requests queued and not yet taken by a leader.
+    var queuedRequestCount: Int { queue.queuedCount }
+    /// Write-group counters (`writeGroupStatistics`); written by leaders.
+    let groupCounters = GroupCounters()
     /// The decoded nodes of the newest published tree, so writers decode a
-    /// page once, not on every put. Used under `latch` only.
+    /// page once, not on every put. Used by the group leader only.
     private let nodeCache = NodeCache()
 
     /// Creates an empty store at `location` (see `PageStore.create`).
@@ -106,18 +113,14 @@ public final class KeyValueStore: @unchecked Sendable {
     /// Removes `key`; returns whether it was there, once durable.
     @discardableResult
     public func delete(_ key: [UInt8]) throws(KeyValueError) -> Bool {
-        let (lsn, removed) = try writeQueued([.delete(key: key)])
-        try waitUntilDurable(lsn)
-        return removed > 0
+        try writeQueued([.delete(key: key)], durable: true).removed > 0
     }
 
     /// Applies `operations` in order as one transaction (all or nothing,
     /// one journal record); returns its LSN once durable.
     @discardableResult
     public func write(_ operations: [KeyValueOperation]) throws(KeyValueError) -> LSN {
-        let lsn = try writeQueued(operations).lsn
-        try waitUntilDurable(lsn)
-        return lsn
+        try writeQueued(operations, durable: true).lsn
     }
 
     /// As `write`, but returns before durability: the batch is visible to
@@ -125,7 +128,7 @@ public final class KeyValueStore: @unchecked Sendable {
     /// before then (with every later batch, never an earlier one).
     @discardableResult
     public func writeLazy(_ operations: [KeyValueOperation]) throws(KeyValueError) -> LSN {
-        try writeQueued(operations).lsn
+        try writeQueued(operations, durable: false).lsn
     }
 
     /// Waits until the batch with LSN `lsn` is durable.
@@ -133,37 +136,184 @@ public final class KeyValueStore: @unchecked Sendable {
         do { try pageStore.waitUntilDurable(lsn) } catch { throw .store(error) }
     }
 
-    private func writeQueued(_ operations: [KeyValueOperation]) throws(KeyValueError) -> (lsn: LSN, removed: Int) {
+    /// Applies each of `batches` all or nothing, in order, as one write
+    /// group (in one transaction when they fit in a journal record), and
+    /// returns before durability, as `writeLazy`: each batch's LSN, or its
+    /// own error (a batch that fails does not fail the others; later batches
+    /// still apply). A crash keeps a prefix of the batches.
+    public func writeLazy(batches: [[KeyValueOperation]]) -> [Result<LSN, KeyValueError>] {
+        var out = [Result<LSN, KeyValueError>?](repeating: nil, count: batches.count)
+        var requests: [WriteRequest] = []
+        var slots: [Int] = []
+        for (i, batch) in batches.enumerated() {
+            do throws(KeyValueError) {
+                try check(batch)
+                requests.append(WriteRequest(batch, durable: false))
+                slots.append(i)
+            } catch {
+                out[i] = .failure(error)
+            }
+        }
+        submit(requests)
+        for (request, i) in zip(requests, slots) {
+            guard let outcome = request.outcome else { preconditionFailure("a led group sets every member's outcome") }
+            out[i] = outcome.map(\.lsn)
+        }
+        return out.map { r in
+            guard let r else { preconditionFailure("every batch has a result") }
+            return r
+        }
+    }
+
+    /// Queues `operations` for a write group and returns once a leader
+    /// (perhaps this thread) committed them (lazily) and, if `durable`, once
+    /// that commit is durable: their transaction's LSN and the keys their
+    /// deletes removed. See WriteGroup.swift.
+    private func writeQueued(_ operations: [KeyValueOperation], durable: Bool) throws(KeyValueError) -> (lsn: LSN, removed: Int) {
+        // Bad input fails here, alone, before it can join a group.
+        try check(operations)
+        let request = WriteRequest(operations, durable: durable)
+        submit([request])
+        guard let outcome = request.outcome else { preconditionFailure("a led group sets every member's outcome") }
+        return try outcome.get()
+    }
+
+    private func check(_ operations: [KeyValueOperation]) throws(KeyValueError) {
         for op in operations {
             switch op {
             case .put(let k, let v): try checkEntry(key: k, value: v)
             case .delete(let k): try checkEntry(key: k, value: [])
             }
         }
-        return try latch.withLock { () throws(KeyValueError) -> (LSN, Int) in
-            let tx: WriteTransaction
-            do throws(PageStoreError) { tx = try pageStore.beginWrite() } catch { throw .store(error) }
-            var tree = TreeWriter(tx: tx, pageBytes: pageBytes, cache: nodeCache)
-            var removed = 0
-            do throws(KeyValueError) {
-                try tree.loadMeta()
-                for op in operations {
+    }
+
+    /// Queues `requests` (consecutive in the queue) and returns once each
+    /// has its outcome, leading the groups the queue hands this thread.
+    private func submit(_ requests: [WriteRequest]) {
+        guard !requests.isEmpty else { return }
+        let leads = queue.enqueue(requests)
+        for (i, request) in requests.enumerated() {
+            if !(leads && i == 0) {
+                // Woken once: with the outcome, or to lead (at once if the
+                // wake came first, e.g. from a group this thread led).
+                request.park()
+            }
+            if request.outcome == nil {
+                assert(request.leads, "a request without an outcome was woken to lead")
+                lead(request)
+            }
+        }
+    }
+
+    /// Transactions committed by write groups and the batches they held
+    /// since the store opened: batches per transaction is the mean group size.
+    public var writeGroupStatistics: (transactions: Int, batches: Int) {
+        (groupCounters.transactions.load(ordering: .relaxed), groupCounters.batches.load(ordering: .relaxed))
+    }
+
+    /// Leads one write group (`leader` is the oldest queued request): applies
+    /// the group, hands the leadership on, wakes the lazy members at once,
+    /// waits for the group's durability, then wakes the others. So a member
+    /// sleeps once per batch, and only the leader waits on the journal.
+    private func lead(_ leader: WriteRequest) {
+        beforeGroupHook?()
+        let group = queue.takeGroup(leader: leader)
+        apply(group)
+        var durableLSN: LSN?
+        for member in group where member.durable {
+            if case .success(let (lsn, _)) = member.outcome { durableLSN = max(durableLSN ?? lsn, lsn) }
+        }
+        // The next group gathers (and commits, within the in-flight bound)
+        // while this one's record is being written.
+        queue.finishLeading(awaitsDurability: durableLSN != nil)?.unpark()
+        for member in group where !member.durable && member !== leader {
+            assert(member.outcome != nil, "every member has its outcome before it wakes")
+            member.unpark()
+        }
+        guard let durableLSN else { return }
+        // Durability is a prefix: the newest LSN covers the group.
+        do throws(PageStoreError) { try pageStore.waitUntilDurable(durableLSN) } catch {
+            for member in group where member.durable {
+                if case .success = member.outcome { member.outcome = .failure(.store(error)) }
+            }
+        }
+        queue.finishWaiting()?.unpark()
+        for member in group where member.durable && member !== leader {
+            assert(member.outcome != nil, "every member has its outcome before it wakes")
+            member.unpark()
+        }
+    }
+
+    /// Sets the outcome of every request of `group`, in order: chunks of
+    /// requests applied together in one transaction each (a chunk ends once
+    /// its dirty pages reach `groupPagesMax`); a chunk that fails is applied
+    /// again one request per transaction, so each gets its own result.
+    private func apply(_ group: [WriteRequest]) {
+        var start = 0
+        while start < group.count {
+            let (end, result) = applyChunk(group, from: start)
+            assert(end > start && end <= group.count, "a chunk takes at least one request")
+            switch result {
+            case .success(let lsn):
+                for r in group[start..<end] { r.outcome = .success((lsn, r.removed)) }
+            case .failure(let error) where end - start == 1:
+                group[start].outcome = .failure(error)
+            case .failure:
+                groupCounters.failedChunks.add(1, ordering: .relaxed)
+                for r in group[start..<end] {
+                    let alone = applyChunk([r], from: 0)
+                    assert(alone.end == 1)
+                    r.outcome = alone.result.map { ($0, r.removed) }
+                }
+            }
+            start = end
+        }
+    }
+
+    /// Pages a chunk may dirty before it takes no further request: half a
+    /// journal record, so a request that dirties a few pages more still
+    /// fits (one that does not makes the chunk fail and run one by one).
+    private var groupPagesMax: Int {
+        let recordBytesMax = pageStore.journal.configuration.recordBytesMax
+        let pagesMax = (recordBytesMax - TransactionRecord.recordBytes(pageCount: 0, pageBytes: pageBytes)) / (8 + pageBytes)
+        return max(1, pagesMax / 2)
+    }
+
+    /// Applies requests from `start` on in one transaction, while its dirty
+    /// pages stay under `groupPagesMax`, and commits it lazily. Returns the
+    /// end of the chunk (a request that failed is its last) and the LSN or
+    /// the error; on error nothing was committed or published.
+    private func applyChunk(_ group: [WriteRequest], from start: Int) -> (end: Int, result: Result<LSN, KeyValueError>) {
+        let tx: WriteTransaction
+        do throws(PageStoreError) { tx = try pageStore.beginWrite() } catch { return (start + 1, .failure(.store(error))) }
+        var tree = TreeWriter(tx: tx, pageBytes: pageBytes, cache: nodeCache)
+        var end = start
+        do throws(KeyValueError) {
+            try tree.loadMeta()
+            let pagesMax = groupPagesMax
+            while end < group.count && (end == start || tree.dirty.count + 1 < pagesMax) {
+                let request = group[end]
+                end += 1
+                request.removed = 0
+                for op in request.operations {
                     switch op {
                     case .put(let k, let v): try tree.put(k, v)
-                    case .delete(let k): if try tree.delete(k) { removed += 1 }
+                    case .delete(let k): if try tree.delete(k) { request.removed += 1 }
                     }
                 }
-                try tree.flush()
-            } catch {
-                tx.abort()
-                throw error
             }
-            let lsn: LSN
-            do throws(PageStoreError) { lsn = try tx.commitLazy() } catch { throw .store(error) }
-            // Published: the next writer reads these.
-            nodeCache.publish(tree.dirty, meta: tree.meta)
-            return (lsn, removed)
+            try tree.flush()
+        } catch {
+            tx.abort()
+            return (end, .failure(error))
         }
+        let lsn: LSN
+        do throws(PageStoreError) { lsn = try tx.commitLazy() } catch { return (end, .failure(.store(error))) }
+        // Published: the next transaction reads these.
+        nodeCache.publish(tree.dirty, meta: tree.meta)
+        groupCounters.transactions.add(1, ordering: .relaxed)
+        groupCounters.batches.add(end - start, ordering: .relaxed)
+        return (end, .success(lsn))
     }
 
     private func checkEntry(key: [UInt8], value: [UInt8]) throws(KeyValueError) {
@@ -381,36 +531,15 @@ struct TreeReader {
     }
 }
 
-/// A pthread mutex around the writers' critical section.
-final class WriterLatch: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-
-    init() {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init")
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-
-    func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body()
-    }
-}
-
 /// Decoded B+tree pages of the newest published tree, kept by writers (under
-/// the latch) so that a put decodes no page it decoded before. Only the key-
+/// the group leader) so that a put decodes no page it decoded before. Only the key-
 /// value store writes its page store, and its writers are serial, so a
 /// cached node stays what the page holds until a writer publishes a new
 /// one (`publish`); a transaction that fails publishes nothing, and what it
 /// decoded is the published state. Bounded: emptied past `nodesMax` pages.
 final class NodeCache: @unchecked Sendable {
-    // @unchecked: used under the key-value store's writer latch only.
+    // @unchecked: used by the key-value store's group leader only (leaders
+    // are serial, WriteGroup.swift).
     static let nodesMax = 1 << 14
     var nodes: [UInt64: Node] = [:]
     var meta: Meta?
@@ -498,28 +627,38 @@ struct TreeWriter {
     /// from a sibling.
     var underfullBytes: Int { pageBytes / 4 }
 
-    /// The root-to-leaf path for `key`: (page, node, child index taken).
-    mutating func path(to key: [UInt8]) throws(KeyValueError) -> [(number: UInt64, node: Node, child: Int)] {
-        var out: [(UInt64, Node, Int)] = []
+    /// The root-to-leaf path for `key`: (page, child index taken; 0 at the leaf).
+    mutating func path(to key: [UInt8]) throws(KeyValueError) -> [(number: UInt64, child: Int)] {
+        var out: [(UInt64, Int)] = []
         var number = meta.root
         while true {
             let n = try node(number)
             if n.isFree { throw .corruption(page: number, detail: "a free page in the tree") }
             if n.isLeaf {
-                out.append((number, n, 0))
+                out.append((number, 0))
                 return out
             }
             let c = n.childIndex(for: key)
-            out.append((number, n, c))
+            out.append((number, c))
             number = n.children[c]
             guard out.count < 64 else { throw .corruption(page: number, detail: "tree deeper than 64 levels") }
         }
     }
 
+    /// Node `number`, taken out of `dirty` and the cache so that this copy
+    /// is the only one and changes to it copy no array. The caller puts it
+    /// back into `dirty`; the cache gets it again at publish (a transaction
+    /// that fails leaves it out: it is decoded again when next needed).
+    mutating func take(_ number: UInt64) throws(KeyValueError) -> Node {
+        if let n = dirty.removeValue(forKey: number) { return n }
+        if let n = cache.nodes.removeValue(forKey: number) { return n }
+        return try Node.decode(try page(number), number: number)
+    }
+
     mutating func put(_ key: [UInt8], _ value: [UInt8]) throws(KeyValueError) {
         let path = try path(to: key)
-        guard let (number, leafNode, _) = path.last else { preconditionFailure("a path ends at a leaf") }
-        var leaf = leafNode
+        guard let number = path.last?.number else { preconditionFailure("a path ends at a leaf") }
+        var leaf = try take(number)
         let (i, found) = leaf.search(key)
         if found {
             leaf.values[i] = value
@@ -530,21 +669,21 @@ struct TreeWriter {
             metaDirty = true
         }
         dirty[number] = leaf
-        try rebalance(path.map { ($0.number, $0.child) })
+        try rebalance(path)
     }
 
     mutating func delete(_ key: [UInt8]) throws(KeyValueError) -> Bool {
         let path = try path(to: key)
-        guard let (number, leafNode, _) = path.last else { preconditionFailure("a path ends at a leaf") }
-        var leaf = leafNode
-        let (i, found) = leaf.search(key)
+        guard let number = path.last?.number else { preconditionFailure("a path ends at a leaf") }
+        let (i, found) = try node(number).search(key)
         guard found else { return false }
+        var leaf = try take(number)
         leaf.keys.remove(at: i)
         leaf.values.remove(at: i)
         dirty[number] = leaf
         meta.count -= 1
         metaDirty = true
-        try rebalance(path.map { ($0.number, $0.child) })
+        try rebalance(path)
         return true
     }
 

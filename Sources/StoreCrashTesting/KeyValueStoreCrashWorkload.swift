@@ -5,12 +5,14 @@ import Journal
 import JournalStorage
 
 // The key-value store as a workload of the power-cut explorer: transactions
-// (batches of puts and deletes, each one page-store transaction) and
+// (batches of puts and deletes, queued `groupSize` at a time as one write
+// group: one page-store transaction, or more if one fails) and
 // checkpoints (snapshot written, journal truncated) on the simulated disk.
 //
 // The run. Creates the store (a cut may land in the creation), opens it in
 // manual runtime and runs the batches of `KeyValueCrashWorkload` (seeded by
-// the run's seed): each queued with `writeLazy`, every `durableEvery`-th
+// the run's seed): queued `groupSize` at a time with
+// `writeLazy(batches:)`, every `durableEvery`-th
 // (and the last) waited for; a checkpoint after every `checkpointEvery`
 // batches, and automatic ones whenever the journal threshold is crossed;
 // then a final checkpoint and a close. Small journal segments make
@@ -42,13 +44,18 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
     /// A checkpoint after every this many batches (0: only the final one).
     public var checkpointEvery: Int
     public var retention: JournalRetention
+    /// Batches are queued this many at a time as one write group
+    /// (`KeyValueStore.writeLazy(batches:)`), so cuts land in grouped
+    /// transactions too.
+    public var groupSize: Int
 
     public init(
         batchCount: Int = 40, operationsPerBatchMax: Int = 5, keySpace: Int = 200, valueBytesMax: Int = 300,
-        durableEvery: Int = 2, checkpointEvery: Int = 8, retention: JournalRetention = .previousSnapshot
+        durableEvery: Int = 2, checkpointEvery: Int = 8, retention: JournalRetention = .previousSnapshot, groupSize: Int = 3
     ) {
         precondition(batchCount >= 1 && operationsPerBatchMax >= 1 && keySpace >= 1 && valueBytesMax >= 1)
-        precondition(durableEvery >= 1 && checkpointEvery >= 0)
+        precondition(durableEvery >= 1 && checkpointEvery >= 0 && groupSize >= 1)
+        self.groupSize = groupSize
         self.batchCount = batchCount
         self.operationsPerBatchMax = operationsPerBatchMax
         self.keySpace = keySpace
@@ -149,16 +156,23 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
         }
         let batches = model.workload.batches
         do throws(KeyValueError) {
-            for (i, batch) in batches.enumerated() {
-                let lsn = try kv.writeLazy(batch)
-                model.outcome.issued = i + 1
-                if (i + 1) % durableEvery == 0 || i + 1 == batches.count {
-                    try kv.waitUntilDurable(lsn)
-                    model.outcome.acknowledged = i + 1
+            var i = 0
+            while i < batches.count {
+                let results = kv.writeLazy(batches: Array(batches[i..<min(batches.count, i + groupSize)]))
+                if let last = results.lastIndex(where: { if case .success = $0 { true } else { false } }) {
+                    model.outcome.issued = i + last + 1
                 }
-                if checkpointEvery > 0 && (i + 1) % checkpointEvery == 0 && i + 1 < batches.count {
-                    try kv.checkpoint()
-                    model.checkpoints += 1
+                for result in results {
+                    let lsn = try result.get()
+                    if (i + 1) % durableEvery == 0 || i + 1 == batches.count {
+                        try kv.waitUntilDurable(lsn)
+                        model.outcome.acknowledged = i + 1
+                    }
+                    if checkpointEvery > 0 && (i + 1) % checkpointEvery == 0 && i + 1 < batches.count {
+                        try kv.checkpoint()
+                        model.checkpoints += 1
+                    }
+                    i += 1
                 }
             }
             try kv.checkpoint()

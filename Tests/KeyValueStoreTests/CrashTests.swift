@@ -17,13 +17,13 @@ struct KeyValueCrashTests {
 
     /// Runs the workload with the power cut after `boundary` I/O boundaries
     /// past creation, reboots, recovers, and checks the recovered contents.
-    func cutAndCheck(seed: UInt64, workload: KeyValueCrashWorkload, boundary: Int?) throws -> (cut: Bool, prefix: Int?) {
+    func cutAndCheck(seed: UInt64, workload: KeyValueCrashWorkload, boundary: Int?, groupSize: Int = 1) throws -> (cut: Bool, prefix: Int?) {
         let disk = try freshDisk(seed: seed)
         if let boundary { disk.cutAfter(ioBoundary: disk.ioCount + boundary) }
         var outcome = KeyValueCrashWorkload.Outcome()
         do {
             let kv = try KeyValueStore.open(location: PageStoreLocation(sharing: disk.storage()), options: simOptions())
-            outcome = workload.run(on: kv)
+            outcome = workload.run(on: kv, groupSize: groupSize)
         } catch {
             // The cut came while opening: nothing was issued.
         }
@@ -61,6 +61,30 @@ struct KeyValueCrashTests {
             if let prefix, prefix > 0 && prefix < 24 { partial += 1 }
         }
         #expect(cuts == boundaries, "every boundary below the total cuts the power")
+        #expect(partial > 0, "some cuts leave a strict prefix")
+    }
+
+    @Test("write groups: a cut at every I/O boundary of a workload whose batches are queued four at a time as one group: every acknowledged batch survives, each batch whole or absent, in order")
+    func everyBoundaryGrouped() throws {
+        var workload = KeyValueCrashWorkload(seed: 9, batchCount: 24, operationsPerBatchMax: 6, keySpace: 300, valueBytesMax: 200)
+        workload.checkpointAfterBatches = 12
+        let probe = try freshDisk(seed: 9)
+        let start = probe.ioCount
+        do {
+            let kv = try KeyValueStore.open(location: PageStoreLocation(sharing: probe.storage()), options: simOptions())
+            let outcome = workload.run(on: kv, groupSize: 4)
+            #expect(outcome.error == nil && outcome.acknowledged == 24)
+            #expect(kv.writeGroupStatistics.transactions < kv.writeGroupStatistics.batches, "batches shared transactions")
+            kv.close()
+        }
+        let boundaries = probe.ioCount - start
+        #expect(boundaries > 10)
+        var partial = 0
+        for boundary in 0..<boundaries {
+            let (cut, prefix) = try cutAndCheck(seed: 9 &+ UInt64(boundary), workload: workload, boundary: boundary, groupSize: 4)
+            #expect(cut)
+            if let prefix, prefix > 0 && prefix < 24 { partial += 1 }
+        }
         #expect(partial > 0, "some cuts leave a strict prefix")
     }
 

@@ -245,7 +245,8 @@ struct KeyValueStoreTests {
         for t in threads { pthread_join(t, nil) }
         #expect(failures.withLock { $0 }.isEmpty)
         #expect(try kv.count() == UInt64(writers * putsPerWriter))
-        #expect(kv.pageStore.durableLSN == UInt64(writers * putsPerWriter), "one transaction per put")
+        // Write groups: at most one transaction per put.
+        #expect(kv.pageStore.durableLSN <= UInt64(writers * putsPerWriter))
         kv.close()
         let reopened = try KeyValueStore.open(location: PageStoreLocation(sharing: disk.storage()), options: simOptions())
         defer { reopened.close() }
