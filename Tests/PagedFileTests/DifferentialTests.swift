@@ -144,7 +144,7 @@ struct DifferentialTests {
         try a.setLength(tailBase)
         let operations = longMode ? 4000 : 400
         let failures = Failures()
-        let results = Mutex<[Int: ReferenceFile]>([:])
+        let results = PerThread<ReferenceFile>(count: rangeThreads + 2)
 
         runThreads(rangeThreads + 2) { t in
             var random = SeededRandom(seed: seed &* 1_000_003 &+ UInt64(t))
@@ -213,10 +213,11 @@ struct DifferentialTests {
             } catch {
                 fail("unexpected \(error)")
             }
-            results.withLock { $0[t] = reference }
+            results[t] = reference
         }
         #expect(failures.all.isEmpty, "\(failures.all.prefix(3))")
-        let references = results.withLock { $0 }
+        var references: [Int: ReferenceFile] = [:]
+        for t in 0 ..< results.count { references[t] = results[t] }
         guard references.count == rangeThreads + 2 else { Issue.record("missing results"); return }
 
         // Stitch file a's reference together from the owners of its ranges.

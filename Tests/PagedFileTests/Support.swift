@@ -61,6 +61,32 @@ func runThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
     }
 }
 
+/// One value per thread of `runThreads`, stored by that thread and read after
+/// the join. The join orders the accesses, and ThreadSanitizer sees it; it
+/// does not see the futex inside the standard library's `Mutex`, so a `Mutex`
+/// here reads to it as a race between the threads' stores.
+final class PerThread<Value>: @unchecked Sendable {
+    // @unchecked: thread i touches only slot i, and the owner reads after the join.
+    let count: Int
+    private let values: UnsafeMutablePointer<Value?>
+
+    init(count: Int) {
+        self.count = count
+        values = .allocate(capacity: count)
+        values.initialize(repeating: nil, count: count)
+    }
+
+    deinit {
+        values.deinitialize(count: count)
+        values.deallocate()
+    }
+
+    subscript(index: Int) -> Value? {
+        get { values[index] }
+        set { values[index] = newValue }
+    }
+}
+
 /// Failures collected from many threads, checked once after they join.
 final class Failures: Sendable {
     private let messages = Mutex<[String]>([])
