@@ -136,6 +136,60 @@ public final class KeyValueStore: @unchecked Sendable {
         do { try pageStore.waitUntilDurable(lsn) } catch { throw .store(error) }
     }
 
+    // MARK: Writing from tasks
+    //
+    // The same contracts as the blocking calls, for tasks: a writer waits
+    // for its group by suspending, never holding a cooperative thread while
+    // a record is written (a task that leads applies the group on its
+    // thread, CPU work, then suspends on the durability wait). Task and
+    // thread writers share the groups. Not cancellable: a cancelled task
+    // still gets its batch's outcome.
+
+    /// Sets `key` to `value`; resumes once durable.
+    public func put(_ key: [UInt8], _ value: [UInt8]) async throws(KeyValueError) {
+        try await write([.put(key: key, value: value)])
+    }
+
+    /// Removes `key`; resumes once durable with whether it was there.
+    @discardableResult
+    public func delete(_ key: [UInt8]) async throws(KeyValueError) -> Bool {
+        try await writeQueued([.delete(key: key)], durable: true).removed > 0
+    }
+
+    /// Applies `operations` in order as one transaction (all or nothing,
+    /// one journal record); resumes once durable with its LSN.
+    @discardableResult
+    public func write(_ operations: [KeyValueOperation]) async throws(KeyValueError) -> LSN {
+        try await writeQueued(operations, durable: true).lsn
+    }
+
+    /// As `writeLazy`, from a task: resumes before durability.
+    @discardableResult
+    public func writeLazy(_ operations: [KeyValueOperation]) async throws(KeyValueError) -> LSN {
+        try await writeQueued(operations, durable: false).lsn
+    }
+
+    /// Suspends until the batch with LSN `lsn` is durable.
+    public func waitUntilDurable(_ lsn: LSN) async throws(KeyValueError) {
+        do { try await pageStore.waitUntilDurable(lsn) } catch { throw .store(error) }
+    }
+
+    /// As the blocking `writeQueued`, suspending rather than parking.
+    private func writeQueued(_ operations: [KeyValueOperation], durable: Bool) async throws(KeyValueError) -> (lsn: LSN, removed: Int) {
+        try check(operations)
+        let request = WriteRequest(operations, durable: durable, isTask: true)
+        if !queue.enqueue([request]) {
+            // Resumed once: with the outcome, or to lead.
+            await request.suspend()
+        }
+        if request.outcome == nil {
+            assert(request.leads, "a request without an outcome was woken to lead")
+            await lead(request)
+        }
+        guard let outcome = request.outcome else { preconditionFailure("a led group sets every member's outcome") }
+        return try outcome.get()
+    }
+
     /// Applies each of `batches` all or nothing, in order, as one write
     /// group (in one transaction when they fit in a journal record), and
     /// returns before durability, as `writeLazy`: each batch's LSN, or its
@@ -216,6 +270,25 @@ public final class KeyValueStore: @unchecked Sendable {
     /// waits for the group's durability, then wakes the others. So a member
     /// sleeps once per batch, and only the leader waits on the journal.
     private func lead(_ leader: WriteRequest) {
+        guard let (group, durableLSN) = applyGroup(leader) else { return }
+        var failure: PageStoreError?
+        do throws(PageStoreError) { try pageStore.waitUntilDurable(durableLSN) } catch { failure = error }
+        finishGroup(group, leader: leader, failure: failure)
+    }
+
+    /// As `lead`, for a task: suspends (holds no thread) while the group's
+    /// record is being written.
+    private func lead(_ leader: WriteRequest) async {
+        guard let (group, durableLSN) = applyGroup(leader) else { return }
+        var failure: PageStoreError?
+        do throws(PageStoreError) { try await pageStore.waitUntilDurable(durableLSN) } catch { failure = error }
+        finishGroup(group, leader: leader, failure: failure)
+    }
+
+    /// The leader's first half: takes and applies the group, hands the
+    /// leadership on, wakes the lazy members. Returns the group and the LSN
+    /// its durable members wait for, or nil when none does (all are woken).
+    private func applyGroup(_ leader: WriteRequest) -> (group: [WriteRequest], durableLSN: LSN)? {
         beforeGroupHook?()
         let group = queue.takeGroup(leader: leader)
         apply(group)
@@ -230,11 +303,18 @@ public final class KeyValueStore: @unchecked Sendable {
             assert(member.outcome != nil, "every member has its outcome before it wakes")
             member.unpark()
         }
-        guard let durableLSN else { return }
-        // Durability is a prefix: the newest LSN covers the group.
-        do throws(PageStoreError) { try pageStore.waitUntilDurable(durableLSN) } catch {
+        guard let durableLSN else { return nil }
+        return (group, durableLSN)
+    }
+
+    /// The leader's second half, once the group's durability wait returned
+    /// (durability is a prefix: the newest LSN covers the group) or failed
+    /// with `failure`: sets the durable members' outcomes, hands the
+    /// leadership on, wakes them.
+    private func finishGroup(_ group: [WriteRequest], leader: WriteRequest, failure: PageStoreError?) {
+        if let failure {
             for member in group where member.durable {
-                if case .success = member.outcome { member.outcome = .failure(.store(error)) }
+                if case .success = member.outcome { member.outcome = .failure(.store(failure)) }
             }
         }
         queue.finishWaiting()?.unpark()

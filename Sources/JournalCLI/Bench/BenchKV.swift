@@ -17,7 +17,10 @@ import Glibc
 ///
 /// Each put is durable before it returns on both sides: ours is one
 /// page-store transaction (one journal record), SQLite's one autocommit
-/// INSERT OR REPLACE on a connection per writer.
+/// INSERT OR REPLACE on a connection per writer. Our writers are tasks on
+/// the cooperative pool using the async API (`--writers-kind tasks`, the
+/// default) or threads using the blocking one; SQLite's are threads (its
+/// API blocks).
 struct BenchKV: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kv",
@@ -37,6 +40,13 @@ struct BenchKV: ParsableCommand {
 
     @Option(help: "Rounds per cell (medians over rounds).")
     var rounds = 3
+
+    @Option(help: "Our writers: tasks (async puts) or threads (blocking puts). SQLite's are threads.")
+    var writersKind: WritersKind = .tasks
+
+    enum WritersKind: String, ExpressibleByArgument, CaseIterable, Sendable {
+        case tasks, threads
+    }
 
     @Option(help: "Value bytes.")
     var valueBytes = 100
@@ -68,13 +78,14 @@ struct BenchKV: ParsableCommand {
             mkdir(prefix, 0o755)
         }
         let value = [UInt8](repeating: 0x61, count: valueBytes)
-        if !json { print("bench kv: \(valueBytes)-byte values, \(warmUpSeconds(seconds)) s warm-up + \(seconds) s per side, \(rounds) rounds, dir \(dir)") }
+        if !json { print("bench kv: \(valueBytes)-byte values, \(warmUpSeconds(seconds)) s warm-up + \(seconds) s per side, \(rounds) rounds, our writers: \(writersKind.rawValue), dir \(dir)") }
         var lastStore: String?
         for w in counts {
             var ours: [Double] = []
             var theirs: [Double] = []
             var oursGets: [Double] = []
             var theirsGets: [Double] = []
+            var batchesPerTransaction: [Double] = []
             for round in 0..<rounds {
                 let storePath = "\(dir)/store-\(w)-\(round)"
                 let dbPath = "\(dir)/sqlite-\(w)-\(round).db"
@@ -84,8 +95,9 @@ struct BenchKV: ParsableCommand {
                 let order = round % 2 == 0 ? [0, 1] : [1, 0]
                 for side in order {
                     if side == 0 {
-                        let (rate, gets) = try runOurs(path: storePath, writers: w, seconds: seconds, value: value)
+                        let (rate, gets, grouping) = try runOurs(path: storePath, writers: w, seconds: seconds, value: value)
                         ours.append(rate)
+                        batchesPerTransaction.append(grouping)
                         oursGets.append(gets)
                     } else {
                         let (rate, gets) = try runSQLite(path: dbPath, writers: w, seconds: seconds, value: value)
@@ -100,9 +112,9 @@ struct BenchKV: ParsableCommand {
             let m1 = median(ours)
             let m2 = median(theirs)
             if json {
-                print("{\"bench\": \"kv\", \"writers\": \(w), \"puts_per_s\": \(Int(m1)), \"sqlite_puts_per_s\": \(Int(m2)), \"ratio\": \(fmt(m1 / max(m2, 1))), \"gets_per_s\": \(Int(median(oursGets))), \"sqlite_gets_per_s\": \(Int(median(theirsGets))), \"rounds\": \(rounds), \"seconds\": \(fmt(seconds)), \"warmup_s\": \(fmt(warmUpSeconds(seconds)))}")
+                print("{\"bench\": \"kv\", \"writers\": \(w), \"puts_per_s\": \(Int(m1)), \"sqlite_puts_per_s\": \(Int(m2)), \"ratio\": \(fmt(m1 / max(m2, 1))), \"gets_per_s\": \(Int(median(oursGets))), \"sqlite_gets_per_s\": \(Int(median(theirsGets))), \"writers_kind\": \"\(writersKind.rawValue)\", \"batches_per_transaction\": \(fmt(median(batchesPerTransaction))), \"rounds\": \(rounds), \"seconds\": \(fmt(seconds)), \"warmup_s\": \(fmt(warmUpSeconds(seconds)))}")
             } else {
-                print("writers \(w): page store \(Int(m1)) puts/s [\(Int(ours.min() ?? 0))-\(Int(ours.max() ?? 0))], SQLite \(Int(m2)) puts/s [\(Int(theirs.min() ?? 0))-\(Int(theirs.max() ?? 0))], ratio \(fmt(m1 / max(m2, 1)))x; gets/s (1 reader) page store \(Int(median(oursGets))), SQLite \(Int(median(theirsGets)))")
+                print("writers \(w): page store \(Int(m1)) puts/s [\(Int(ours.min() ?? 0))-\(Int(ours.max() ?? 0))], SQLite \(Int(m2)) puts/s [\(Int(theirs.min() ?? 0))-\(Int(theirs.max() ?? 0))], ratio \(fmt(m1 / max(m2, 1)))x (our writers: \(writersKind.rawValue), \(fmt(median(batchesPerTransaction))) batches per transaction); gets/s (1 reader) page store \(Int(median(oursGets))), SQLite \(Int(median(theirsGets)))")
             }
         }
         if let lastStore { removeTree(lastStore) }
@@ -134,9 +146,10 @@ struct BenchKV: ParsableCommand {
         return o
     }
 
-    /// `writers` threads put distinct keys for `seconds`; returns puts/s and
-    /// then gets/s of committed keys from one thread.
-    func runOurs(path: String, writers: Int, seconds: Double, value: [UInt8]) throws -> (Double, Double) {
+    /// `writers` tasks or threads put distinct keys for `seconds`; returns
+    /// puts/s, then gets/s of committed keys from one thread, and the mean
+    /// batches per write-group transaction in the measured window.
+    func runOurs(path: String, writers: Int, seconds: Double, value: [UInt8]) throws -> (Double, Double, Double) {
         let loc = try location(path)
         try KeyValueStore.create(location: loc, configuration: benchConfiguration())
         let kv = try KeyValueStore.open(location: loc, options: quietOptions())
@@ -144,16 +157,35 @@ struct BenchKV: ParsableCommand {
         let failure = Mutex<String?>(nil)
         // Warm-up, not measured: the journal prepares its first segments
         // (zero-filled once) while these run.
-        _ = runWriters(writers, seconds: warmUpSeconds(seconds)) { w, i in (try? kv.put(Array("warm\(w):\(i)".utf8), value)) != nil }
-        let (counts, elapsed) = runWriters(writers, seconds: seconds) { w, i in
-            do { try kv.put(key(w, i), value) } catch { failure.withLock { $0 = "\(error)" }; return false }
-            return true
+        let before: (transactions: Int, batches: Int)
+        let counts: [Int]
+        let elapsed: Double
+        switch writersKind {
+        case .threads:
+            _ = runWriters(writers, seconds: warmUpSeconds(seconds)) { w, i in (try? kv.put(Array("warm\(w):\(i)".utf8), value)) != nil }
+            before = kv.writeGroupStatistics
+            (counts, elapsed) = runWriters(writers, seconds: seconds) { w, i in
+                do { try kv.put(key(w, i), value) } catch { failure.withLock { $0 = "\(error)" }; return false }
+                return true
+            }
+        case .tasks:
+            _ = runWriterTasks(writers, seconds: warmUpSeconds(seconds)) { w, i in
+                do { try await kv.put(Array("warm\(w):\(i)".utf8), value) } catch { return false }
+                return true
+            }
+            before = kv.writeGroupStatistics
+            (counts, elapsed) = runWriterTasks(writers, seconds: seconds) { w, i in
+                do { try await kv.put(key(w, i), value) } catch { failure.withLock { $0 = "\(error)" }; return false }
+                return true
+            }
         }
+        let after = kv.writeGroupStatistics
         if let f = failure.withLock({ $0 }) { throw CLIError(.ioError, "bench kv: \(f)") }
         let gets = try measureGets(seconds: seconds / 2, counts: counts) { k in
             do { return try kv.get(k) != nil } catch { throw CLIError(.ioError, "bench kv: \(error)") }
         }
-        return (Double(counts.reduce(0, +)) / elapsed, gets)
+        let grouping = Double(after.batches - before.batches) / Double(max(1, after.transactions - before.transactions))
+        return (Double(counts.reduce(0, +)) / elapsed, gets, grouping)
     }
 
     func runSQLite(path: String, writers: Int, seconds: Double, value: [UInt8]) throws -> (Double, Double) {
@@ -286,6 +318,8 @@ private func removeSQLite(_ path: String) {
 private final class WriterRun: @unchecked Sendable {
     let stop = Atomic<Bool>(false)
     let total = Atomic<Int>(0)
+    /// Writer tasks that stopped (`runWriterTasks`).
+    let stopped = Atomic<Int>(0)
     let body: @Sendable (Int, Int) -> Bool
     /// Puts done by each writer, stored by the writer when it stops.
     let perWriter: UnsafeMutablePointer<Int>
@@ -332,6 +366,32 @@ private func runWriters(_ writers: Int, seconds: Double, _ body: @escaping @Send
     while nowSeconds() - start < seconds { usleep(10_000) }
     run.stop.store(true, ordering: .relaxed)
     for t in threads { pthread_join(t, nil) }
+    let elapsed = nowSeconds() - start
+    return ((0..<writers).map { run.perWriter[$0] }, elapsed)
+}
+
+/// Runs `writers` tasks (detached, on the cooperative pool) calling
+/// `body(writer, i)` for `seconds`; returns the calls that succeeded (per
+/// writer) and the elapsed seconds. The calling thread (not a pool thread)
+/// sleeps in 10 ms steps until the window ends and every task stopped.
+private func runWriterTasks(_ writers: Int, seconds: Double, _ body: @escaping @Sendable (Int, Int) async -> Bool) -> ([Int], Double) {
+    let run = WriterRun(writers: writers) { _, _ in true }
+    let start = nowSeconds()
+    for w in 0..<writers {
+        Task.detached {
+            var i = 0
+            while !run.stop.load(ordering: .relaxed) {
+                guard await body(w, i) else { break }
+                i += 1
+                run.total.add(1, ordering: .relaxed)
+            }
+            run.perWriter[w] = i
+            run.stopped.add(1, ordering: .releasing)
+        }
+    }
+    while nowSeconds() - start < seconds { usleep(10_000) }
+    run.stop.store(true, ordering: .relaxed)
+    while run.stopped.load(ordering: .acquiring) < writers { usleep(1_000) }
     let elapsed = nowSeconds() - start
     return ((0..<writers).map { run.perWriter[$0] }, elapsed)
 }
