@@ -81,23 +81,14 @@ struct AsyncWriteTests {
         let stats = kv.writeGroupStatistics
         #expect(stats.batches == writers * operations && stats.transactions <= stats.batches)
         kv.close()
-        let reopened = try KeyValueStore.open(location: PageStoreLocation(sharing: disk.storage()), options: simOptions())
-        defer { reopened.close() }
-        #expect(try reopened.contents() == expected)
+        try expectReopened(disk, holds: expected)
     }
 
     @Test("one group of task and thread writers behind a thread leader: each gets exactly its own result (a task's error reaches that task only, each delete flag its caller), the others commit together")
     func mixedGroup() throws {
-        let disk = SimulatedDisk(seed: 23)
-        var configuration = simConfiguration()
-        configuration.pageCountMax = 40
-        try KeyValueStore.create(location: PageStoreLocation(sharing: disk.storage()), configuration: configuration)
-        let kv = try KeyValueStore.open(location: PageStoreLocation(sharing: disk.storage()), options: simOptions(runtime: .threads))
+        let (disk, kv, prefilled) = try smallPrefilledStore(seed: 23)
         defer { kv.close() }
-        var model: [[UInt8]: [UInt8]] = [:]
-        let prefill = (0..<60).map { KeyValueOperation.put(key: name($0), value: [UInt8](repeating: 1, count: 100)) }
-        try kv.write(prefill)
-        KeyValueCrashWorkload.apply(prefill, to: &model)
+        var model = prefilled
         let before = kv.writeGroupStatistics
         let failedBefore = kv.groupCounters.failedChunks.load(ordering: .relaxed)
 
@@ -177,8 +168,6 @@ struct AsyncWriteTests {
         #expect(kv.groupCounters.failedChunks.load(ordering: .relaxed) == failedBefore + 1)
         #expect(after.batches - before.batches == 5 && after.transactions - before.transactions == 2)
         kv.close()
-        let reopened = try KeyValueStore.open(location: PageStoreLocation(sharing: disk.storage()), options: simOptions())
-        defer { reopened.close() }
-        #expect(try reopened.contents() == model)
+        try expectReopened(disk, holds: model)
     }
 }

@@ -29,6 +29,33 @@ func simOptions(runtime: JournalRuntime = .manual, applyThreshold: Int = 64) -> 
     return o
 }
 
+/// A store on a simulated disk limited to 40 pages, prefilled with 60 keys
+/// of 100 bytes, opened on threads; and the model of its contents.
+func smallPrefilledStore(seed: UInt64) throws -> (disk: SimulatedDisk, kv: KeyValueStore, model: [[UInt8]: [UInt8]]) {
+    let disk = SimulatedDisk(seed: seed)
+    var configuration = simConfiguration()
+    configuration.pageCountMax = 40
+    try KeyValueStore.create(location: PageStoreLocation(sharing: disk.storage()), configuration: configuration)
+    let kv = try KeyValueStore.open(location: PageStoreLocation(sharing: disk.storage()), options: simOptions(runtime: .threads))
+    var model: [[UInt8]: [UInt8]] = [:]
+    let prefill = (0..<60).map { KeyValueOperation.put(key: name($0), value: [UInt8](repeating: 1, count: 100)) }
+    do {
+        try kv.write(prefill)
+    } catch {
+        kv.close()
+        throw error
+    }
+    KeyValueCrashWorkload.apply(prefill, to: &model)
+    return (disk, kv, model)
+}
+
+/// Reopens the store on `disk` (closed by the caller) and expects it to hold `expected`.
+func expectReopened(_ disk: SimulatedDisk, holds expected: [[UInt8]: [UInt8]]) throws {
+    let reopened = try KeyValueStore.open(location: PageStoreLocation(sharing: disk.storage()), options: simOptions())
+    defer { reopened.close() }
+    #expect(try reopened.contents() == expected)
+}
+
 /// "key-" and five digits.
 func name(_ i: Int) -> [UInt8] {
     let digits = String(i)

@@ -97,23 +97,14 @@ struct WriteGroupTests {
         let stats = kv.writeGroupStatistics
         #expect(stats.batches == writers * 60 && stats.transactions <= stats.batches)
         kv.close()
-        let reopened = try KeyValueStore.open(location: PageStoreLocation(sharing: disk.storage()), options: simOptions())
-        defer { reopened.close() }
-        #expect(try reopened.contents() == expected)
+        try expectReopened(disk, holds: expected)
     }
 
     @Test("a group with failing members: each writer gets exactly its own result (its error, its delete flag), nothing of a failed batch applies, the others commit together")
     func errorsInsideAGroup() throws {
-        let disk = SimulatedDisk(seed: 21)
-        var configuration = simConfiguration()
-        configuration.pageCountMax = 40
-        try KeyValueStore.create(location: PageStoreLocation(sharing: disk.storage()), configuration: configuration)
-        let kv = try KeyValueStore.open(location: PageStoreLocation(sharing: disk.storage()), options: simOptions(runtime: .threads))
+        let (_, kv, prefilled) = try smallPrefilledStore(seed: 21)
         defer { kv.close() }
-        var model: [[UInt8]: [UInt8]] = [:]
-        let prefill = (0..<60).map { KeyValueOperation.put(key: name($0), value: [UInt8](repeating: 1, count: 100)) }
-        try kv.write(prefill)
-        KeyValueCrashWorkload.apply(prefill, to: &model)
+        var model = prefilled
         let before = kv.writeGroupStatistics
 
         // The members, queued in this order behind a leader held in the hook.
@@ -206,8 +197,6 @@ struct WriteGroupTests {
         #expect(try kv.contents() == model)
         _ = try kv.verifyStructure()
         kv.close()
-        let reopened = try KeyValueStore.open(location: PageStoreLocation(sharing: disk.storage()), options: simOptions())
-        defer { reopened.close() }
-        #expect(try reopened.contents() == model)
+        try expectReopened(disk, holds: model)
     }
 }
