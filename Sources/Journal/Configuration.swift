@@ -73,8 +73,15 @@ public struct JournalOptions: Sendable {
     public var inlineWritesFromTasks: Bool = false
     /// Segments kept ready ahead of the writer so rollover never waits.
     public var spareSegments: Int = 2
-    /// Released segments kept for reuse rather than deleted.
-    public var recycledSegmentsMax: Int = 2
+    /// Released segments kept for reuse rather than deleted. A log truncated
+    /// behind its writer (at checkpoints) then takes its next segments from
+    /// these instead of zero-filling new files, which would cost the disk as
+    /// many bytes again as the records. Truncation releases segments in
+    /// bursts (all those a checkpoint covers), so the pool must hold a burst:
+    /// one too small deletes part of each burst and zero-fills as many files
+    /// again before the next. Up to this many times `segmentBytes` of disk
+    /// stays allocated to released files.
+    public var recycledSegmentsMax: Int = 8
     /// A batch write slower than this is logged as a warning.
     public var slowWriteMilliseconds: Int = 100
     public var runtime: JournalRuntime = .threads

@@ -150,6 +150,11 @@ public final class Journal: @unchecked Sendable {
     let bytesWritten: Counter
     /// Batches written inline by their appender (the rest by the I/O thread).
     let inlineWrites: Counter
+    /// Segments prepared by zero-filling a new file, by reusing a released
+    /// one, and released files deleted rather than kept.
+    let segmentsZeroFilled: Counter
+    let segmentsReused: Counter
+    let segmentsDeleted: Counter
 
     // MARK: Creating and opening
 
@@ -282,6 +287,9 @@ public final class Journal: @unchecked Sendable {
         self.batchBytes = Recorder(label: "\(prefix).batch.bytes")
         self.bytesWritten = Counter(label: "\(prefix).bytes.written")
         self.inlineWrites = Counter(label: "\(prefix).write.inline")
+        self.segmentsZeroFilled = Counter(label: "\(prefix).segments.zero_filled")
+        self.segmentsReused = Counter(label: "\(prefix).segments.reused")
+        self.segmentsDeleted = Counter(label: "\(prefix).segments.deleted")
         logger.info("journal recovered", metadata: [
             "path": "\(storage.path)", "result": "\(recovered.report)", "epoch": "\(epoch)", "readOnly": "\(readOnly)",
         ])
@@ -1089,6 +1097,7 @@ public final class Journal: @unchecked Sendable {
                 file = try storage.createZeroFilled(name, bytes: metadata.segmentBytes)
             }
             let segment = Segment(index: index, file: file, mapping: try file.mapReadOnly())
+            (reuse == nil ? segmentsZeroFilled : segmentsReused).increment()
             lock.lock()
             spares.append(segment)
             spares.sort { $0.index < $1.index }
@@ -1157,6 +1166,7 @@ public final class Journal: @unchecked Sendable {
                     lock.withLock { recyclable.append(name) }
                 } else {
                     try storage.remove(segment.name)
+                    segmentsDeleted.increment()
                 }
             } catch {
                 throw JournalError.from(error)

@@ -200,3 +200,77 @@ func smallWindowOptions(_ mode: RecoveryMode = .tolerateTornTail) -> JournalOpti
         journal.close()
     }
 }
+
+/// The pool of released segments kept for reuse (`recycledSegmentsMax`)
+/// against a log that checkpoints in bursts: append until four segments have
+/// rolled over, truncate them all, again and again.
+@Suite struct SegmentRecyclingTests {
+    /// Counters of one journal's segment preparation.
+    struct Counts: Equatable {
+        var zeroFilled: Int64, reused: Int64, deleted: Int64
+    }
+
+    static func counts(_ prefix: String) -> Counts {
+        func value(_ name: String) -> Int64 {
+            (try? testMetrics.expectCounter("\(prefix).segments.\(name)").totalValue) ?? 0
+        }
+        return Counts(zeroFilled: value("zero_filled"), reused: value("reused"), deleted: value("deleted"))
+    }
+
+    /// Runs `bursts` bursts of four rollovers, each followed by a truncation
+    /// of everything before the segment being written. Returns the counts
+    /// after the second truncation (by then the preparation that overlapped
+    /// the first truncation has finished) and at the end (the journal
+    /// closed, so the preparer has stopped), and what each truncation
+    /// released.
+    func run(recycledSegmentsMax: Int, bursts: Int) throws -> (settled: Counts, last: Counts, released: [Int]) {
+        _ = testMetrics
+        let dir = TemporaryDirectory(on: .shm)
+        try Journal.create(path: dir.path, configuration: smallConfiguration(segmentBytes: 128 << 10))
+        var options = smallWindowOptions()
+        options.spareSegments = 1
+        options.recycledSegmentsMax = recycledSegmentsMax
+        options.metricsPrefix = "recycling-\(UUID().uuidString.prefix(8))"
+        let journal = try Journal.open(path: dir.path, options: options)
+        _ = try journal.appendBlocking(payload(1, bytes: 3000))
+        var settled = Counts(zeroFilled: 0, reused: 0, deleted: 0)
+        var released: [Int] = []
+        for burst in 0..<bursts {
+            #expect(journal.segmentSummaries.count == 1, "each burst starts on one segment")
+            while journal.segmentSummaries.count < 5 {
+                _ = try journal.appendBlocking(payload(Int(journal.nextLSN), bytes: 3000))
+            }
+            released.append(try journal.truncate(before: journal.durableLSN + 1))
+            if burst == 1 { settled = Self.counts(options.metricsPrefix) }
+        }
+        let last = journal.nextLSN - 1
+        journal.close()
+        let reopened = try Journal.openForReading(path: dir.path)
+        #expect(reopened.recoveryReport.outcome == .clean)
+        #expect(reopened.recoveryReport.lastLSN == last)
+        reopened.close()
+        return (settled, Self.counts(options.metricsPrefix), released)
+    }
+
+    /// A pool that holds a burst: once the first burst has been released,
+    /// every later segment is a reused file; none is zero-filled or deleted.
+    @Test func aPoolThatHoldsABurstStopsZeroFilling() throws {
+        let bursts = 6
+        let (settled, last, released) = try run(recycledSegmentsMax: JournalOptions().recycledSegmentsMax, bursts: bursts)
+        #expect(released == Array(repeating: 4, count: bursts))
+        #expect(settled.zeroFilled >= 5, "the first burst needs new files")
+        #expect(last.zeroFilled == settled.zeroFilled, "later bursts zero-fill nothing")
+        #expect(last.deleted == 0)
+        #expect(last.reused - settled.reused >= Int64(4 * (bursts - 2)) - 1, "later segments are reused files (close may stop the last preparation)")
+    }
+
+    /// A pool smaller than a burst deletes part of each burst and zero-fills
+    /// as many files again: the cost the default avoids.
+    @Test func aPoolSmallerThanABurstZeroFillsEveryBurst() throws {
+        let bursts = 6
+        let (settled, last, released) = try run(recycledSegmentsMax: 2, bursts: bursts)
+        #expect(released == Array(repeating: 4, count: bursts))
+        #expect(last.deleted >= Int64(2 * bursts), "each truncation keeps 2 of 4 files at most")
+        #expect(last.zeroFilled - settled.zeroFilled >= Int64(bursts - 2), "each later burst zero-fills again")
+    }
+}

@@ -73,6 +73,12 @@ public struct BenchAppend: ParsableCommand {
     @Option(name: .customLong("segment-mib"), help: "The journal's segmentBytes, MiB.")
     var segmentMiB: Int = JournalConfiguration().segmentBytes >> 20
 
+    @Option(name: .long, help: "The journal's spareSegments: segments kept ready ahead of the writer.")
+    var spareSegments: Int = JournalOptions().spareSegments
+
+    @Option(name: .long, help: "The journal's recycledSegmentsMax: released segments kept for reuse rather than deleted.")
+    var recycledSegments: Int = JournalOptions().recycledSegmentsMax
+
     @Flag(inversion: .prefixedNo, help: "Truncate the journal behind its durable LSN every 20 ms, so that segments are recycled (a log that checkpoints) rather than zero-filled anew.")
     var truncate = true
 
@@ -181,6 +187,8 @@ public struct BenchAppend: ParsableCommand {
         var options = JournalOptions()
         options.inFlightBatchesMax = inFlight
         options.batchBytesMax = batchKiB << 10
+        options.spareSegments = spareSegments
+        options.recycledSegmentsMax = recycledSegments
         options.inlineWrites = inlineWrites
         options.inlineWritesFromTasks = inlineFromTasks
         var logger = Logger(label: "bench-append")
