@@ -37,6 +37,9 @@ struct BenchAll: ParsableCommand {
     @Option(help: "Rounds per cell (at least 3).")
     var rounds = 3
 
+    @Option(help: "Rounds for the append suites' MB/s cells (at least 3): their ratio to fio rests on the disk's bandwidth, which swings most from round to round.")
+    var bulkRounds = 5
+
     @Option(help: "Measured seconds per side and round in the append suites.")
     var seconds: Double = 3
 
@@ -62,6 +65,7 @@ struct BenchAll: ParsableCommand {
 
     func validate() throws {
         if !quick && rounds < 3 { throw ValidationError("--rounds must be at least 3; use --quick for a smoke pass") }
+        if !quick && bulkRounds < 3 { throw ValidationError("--bulk-rounds must be at least 3") }
         guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
         for s in selectedSuites where !Self.suiteNames.contains(s) {
             throw ValidationError("unknown suite \(s); suites: \(Self.suiteNames.joined(separator: ", "))")
@@ -90,7 +94,7 @@ struct BenchAll: ParsableCommand {
             ("date", .string(MachineInfo.dateUTC)), ("commit", .string(MachineInfo.commit)),
             ("cpu", .string(MachineInfo.cpuModel)), ("cores", .integer(MachineInfo.cores)),
             ("ram_gib", .number(MachineInfo.ramGiB)), ("kernel", .string(MachineInfo.kernel)),
-            ("quick", .bool(quick)), ("rounds", .integer(quick ? 1 : rounds)), ("seconds", .number(quick ? 1 : seconds)),
+            ("quick", .bool(quick)), ("rounds", .integer(quick ? 1 : rounds)), ("bulk_rounds", .integer(quick ? 1 : bulkRounds)), ("seconds", .number(quick ? 1 : seconds)),
         ]))
 
         let progress = BenchProgress(suites: plans.count)
@@ -172,7 +176,7 @@ struct BenchAll: ParsableCommand {
             if quick {
                 args += ["--quick", "--cell", "append-128B-1", "--cell", "append-128B-64", "--cell", "append-1MiB-4", "--prime-rollovers", "1"]
             } else {
-                args += ["--rounds", rounds, "--seconds", seconds]
+                args += ["--rounds", rounds, "--bulk-rounds", String(bulkRounds), "--seconds", seconds]
             }
             return Plan(name: name, arguments: args, dir: dir)
         case BenchSuiteName.replay:

@@ -55,6 +55,9 @@ public struct BenchAppend: ParsableCommand {
     @Option(name: .long, help: "Appender API: blocking (appendBlocking on threads) or async (append on tasks).")
     var api: String = AppendAPI.blocking.rawValue
 
+    @Option(name: .long, help: "Rounds for the MB/s cells (default: --rounds). Their ratio rests on the disk's bandwidth, which swings most from round to round.")
+    var bulkRounds: Int?
+
     @Option(name: .long, help: "Appenders in the MB/s cells (1-64).")
     var bulkAppenders: Int = 4
 
@@ -100,6 +103,7 @@ public struct BenchAppend: ParsableCommand {
         guard AppendAPI(rawValue: api) != nil else { throw ValidationError("--api must be blocking or async") }
         guard seconds > 0, warmup >= 0 else { throw ValidationError("--seconds must be positive and --warmup not negative") }
         if !quick && rounds < 3 { throw ValidationError("--rounds must be at least 3 (the disk is noisy: only interleaved medians mean anything); use --quick for a smoke test") }
+        if !quick, let bulkRounds, bulkRounds < 3 { throw ValidationError("--bulk-rounds must be at least 3") }
         guard (1...64).contains(bulkAppenders) else { throw ValidationError("--bulk-appenders must be in 1...64") }
         let known = Set(AppendCell.all(bulkAppenders: bulkAppenders).map(\.name))
         for p in peerList where !["pwrite", "sqlite"].contains(p) {
@@ -139,12 +143,13 @@ public struct BenchAppend: ParsableCommand {
         if !cells.isEmpty { selected = selected.filter { cells.contains($0.name) } }
 
         if !json {
-            printOut("bench append: \(dir) (\(fileSystem)), api \(api.rawValue), \(rounds) round(s) x \(formatNumber(seconds)) s after \(formatNumber(warmup)) s warm-up, in flight \(inFlight), inline writes \(inlineWrites ? (inlineFromTasks ? "on (tasks too)" : "on") : "off"), batch \(batchKiB) KiB, segment \(segmentMiB) MiB, truncate \(truncate ? "on" : "off"), priming \(primeRollovers) rollover(s) / \(formatNumber(primeSeconds)) s max")
+            printOut("bench append: \(dir) (\(fileSystem)), api \(api.rawValue), \(rounds) round(s)\(quick || bulkRounds == nil ? "" : " (MB/s cells \(bulkRounds ?? rounds))") x \(formatNumber(seconds)) s after \(formatNumber(warmup)) s warm-up, in flight \(inFlight), inline writes \(inlineWrites ? (inlineFromTasks ? "on (tasks too)" : "on") : "off"), batch \(batchKiB) KiB, segment \(segmentMiB) MiB, spares \(spareSegments), recycled \(recycledSegments), truncate \(truncate ? "on" : "off"), priming \(primeRollovers) rollover(s) / \(formatNumber(primeSeconds)) s max")
             printOut("fio: \(fioPath) (io_uring, direct, dsync, sequential writes over a zero-filled file); peers: \(peerList.isEmpty ? "none" : peerList.joined(separator: ", "))")
         }
         var results: [AppendCellResult] = []
         for cell in selected {
-            let result = try runCell(cell, runner: runner, api: api, seconds: seconds, warmup: warmup, rounds: rounds)
+            let cellRounds = quick || cell.metric != .megabytesPerSecond ? rounds : (bulkRounds ?? rounds)
+            let result = try runCell(cell, runner: runner, api: api, seconds: seconds, warmup: warmup, rounds: cellRounds)
             results.append(result)
             if json {
                 FileHandle.standardOutput.write(Data((jsonLine(result.jsonFields(api: api, fileSystem: fileSystem, seconds: seconds)) + "\n").utf8))

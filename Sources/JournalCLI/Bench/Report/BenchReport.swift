@@ -78,7 +78,9 @@ struct BenchReport {
         guard !records.isEmpty else { return [] }
         var out = ["## \(title)", ""]
         if let r = records.first {
-            out.append("File system \(r.string("file_system") ?? "?"), appender API `\(r.string("api") ?? "?")`, \(r.integer("rounds") ?? 0) round(s) of \(formatNumber(r.number("seconds") ?? .nan)) s per side and cell.")
+            let bulk = records.first { $0.string("metric") == AppendCell.Metric.megabytesPerSecond.rawValue }?.integer("rounds")
+            let bulkText = bulk.map { $0 != r.integer("rounds") ? " (MB/s cells: \($0))" : "" } ?? ""
+            out.append("File system \(r.string("file_system") ?? "?"), appender API `\(r.string("api") ?? "?")`, \(r.integer("rounds") ?? 0) round(s)\(bulkText) of \(formatNumber(r.number("seconds") ?? .nan)) s per side and cell.")
             out.append("")
         }
         let commits = records.filter { $0.string("metric") == AppendCell.Metric.commitsPerSecond.rawValue }
