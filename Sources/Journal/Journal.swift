@@ -213,6 +213,10 @@ public final class Journal: @unchecked Sendable {
             throw .invalidArgument("inFlightBatchesMax must be in 1...64")
         }
         guard options.batchBytesMax >= 4096 else { throw .invalidArgument("batchBytesMax must be at least 4096") }
+        // Rollover moves the writer into a spare: with none kept ready it
+        // would wait for one forever.
+        guard options.spareSegments >= 1 else { throw .invalidArgument("spareSegments must be at least 1") }
+        guard options.recycledSegmentsMax >= 0 else { throw .invalidArgument("recycledSegmentsMax must not be negative") }
         let hold: any StorageLock
         do { hold = try storage.lockExclusive() } catch { throw JournalError.from(error) }
         do {

@@ -59,7 +59,7 @@ public struct JournalWorkloadParameters: Sendable, Equatable, CustomStringConver
         }
         if !(1...64).contains(inFlightBatchesMax) { return "in-flight batches \(inFlightBatchesMax) not in 1...64" }
         if batchBytesMax < 4096 { return "batchBytesMax below 4096" }
-        if !(0...8).contains(spareSegments) || !(0...8).contains(recycledSegmentsMax) { return "spare and recycled segments are in 0...8" }
+        if !(1...8).contains(spareSegments) || !(0...8).contains(recycledSegmentsMax) { return "spare segments are in 1...8, recycled ones in 0...8" }
         if segmentBytes > 64 << 20 { return "segments above 64 MiB are too big to simulate" }
         return nil
     }

@@ -70,6 +70,38 @@ import Uring
         #expect(throws: JournalError.self) { try Journal.create(path: dir.path, configuration: c) }
     }
 
+    /// Options the writer cannot work with are refused on open, before the
+    /// journal is touched: no spare segment to roll over into (it would wait
+    /// forever), a negative pool, no batch in flight, a tiny batch.
+    @Test func unworkableOptionsAreRefusedOnOpen() throws {
+        let dir = TemporaryDirectory(on: .shm)
+        try Journal.create(path: dir.path, configuration: smallConfiguration())
+        let edits: [(String, (inout JournalOptions) -> Void)] = [
+            ("spareSegments", { $0.spareSegments = 0 }),
+            ("recycledSegmentsMax", { $0.recycledSegmentsMax = -1 }),
+            ("inFlightBatchesMax", { $0.inFlightBatchesMax = 0 }),
+            ("batchBytesMax", { $0.batchBytesMax = 512 }),
+        ]
+        for (name, edit) in edits {
+            var options = JournalOptions()
+            edit(&options)
+            do {
+                _ = try Journal.open(path: dir.path, options: options)
+                Issue.record("\(name): open succeeded")
+            } catch let error {
+                guard case .invalidArgument(let message) = error else {
+                    Issue.record("\(name): \(error)")
+                    continue
+                }
+                #expect(message.contains(name))
+            }
+        }
+        // Refused before taking the writer lock: a valid open still works.
+        let journal = try Journal.open(path: dir.path)
+        #expect(try journal.appendBlocking([1, 2, 3]) == 1)
+        journal.close()
+    }
+
     @Test func recordAboveTheMaximumIsRefusedAndNothingIsLost() throws {
         let dir = TemporaryDirectory(on: .shm)
         try Journal.create(path: dir.path, configuration: smallConfiguration())
