@@ -155,6 +155,8 @@ public final class Journal: @unchecked Sendable {
     let segmentsZeroFilled: Counter
     let segmentsReused: Counter
     let segmentsDeleted: Counter
+    /// The same, since open. Lock held.
+    private var segmentCounts = SegmentCounts()
 
     // MARK: Creating and opening
 
@@ -1103,6 +1105,7 @@ public final class Journal: @unchecked Sendable {
             let segment = Segment(index: index, file: file, mapping: try file.mapReadOnly())
             (reuse == nil ? segmentsZeroFilled : segmentsReused).increment()
             lock.lock()
+            if reuse == nil { segmentCounts.zeroFilled += 1 } else { segmentCounts.reused += 1 }
             spares.append(segment)
             spares.sort { $0.index < $1.index }
             prepareFailure = nil
@@ -1171,6 +1174,7 @@ public final class Journal: @unchecked Sendable {
                 } else {
                     try storage.remove(segment.name)
                     segmentsDeleted.increment()
+                    lock.withLock { segmentCounts.deleted += 1 }
                 }
             } catch {
                 throw JournalError.from(error)
@@ -1193,6 +1197,19 @@ public final class Journal: @unchecked Sendable {
     }
 
     // MARK: Closing
+
+    /// How the writer's segments were prepared since open (also reported as
+    /// the metrics `<prefix>.segments.zero_filled`, `.reused`, `.deleted`).
+    public struct SegmentCounts: Sendable, Equatable {
+        /// New files written with zeros: as many bytes again on the disk.
+        public var zeroFilled = 0
+        /// Files released by `truncate` and renamed into new segments.
+        public var reused = 0
+        /// Files released by `truncate` and deleted (the pool was full).
+        public var deleted = 0
+    }
+
+    public var segmentPreparation: SegmentCounts { lock.withLock { segmentCounts } }
 
     /// Writes everything enqueued, stops the writer and releases the lock.
     /// Idempotent. Waiters still pending fail with `closed`.

@@ -245,6 +245,9 @@ func smallWindowOptions(_ mode: RecoveryMode = .tolerateTornTail) -> JournalOpti
         }
         let last = journal.nextLSN - 1
         journal.close()
+        let counted = journal.segmentPreparation
+        let metered = Self.counts(options.metricsPrefix)
+        #expect(Counts(zeroFilled: Int64(counted.zeroFilled), reused: Int64(counted.reused), deleted: Int64(counted.deleted)) == metered, "the journal's own counts match its metrics")
         let reopened = try Journal.openForReading(path: dir.path)
         #expect(reopened.recoveryReport.outcome == .clean)
         #expect(reopened.recoveryReport.lastLSN == last)

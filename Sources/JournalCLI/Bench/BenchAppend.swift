@@ -234,9 +234,11 @@ public struct BenchAppend: ParsableCommand {
             log("  primed: \(primed.rollovers) segment rollover(s) in \(formatNumber(primed.seconds)) s")
         }
         for round in 1...rounds {
+            let before = journal.segmentPreparation
             let ours = try harness.runRound()
+            let after = journal.segmentPreparation
             result.ours.append(ours)
-            log("  round \(round) ours:    \(formatNumber(result.oursValue(ours))) \(cell.metric.rawValue), p50 \(formatNumber(Double(ours.p50) / 1000)) us, p99 \(formatNumber(Double(ours.p99) / 1000)) us, p99.9 \(formatNumber(Double(ours.p999) / 1000)) us, \(ours.operations) appends\(ours.untimed > 0 ? " (\(ours.untimed) untimed)" : "")")
+            log("  round \(round) ours:    \(formatNumber(result.oursValue(ours))) \(cell.metric.rawValue), p50 \(formatNumber(Double(ours.p50) / 1000)) us, p99 \(formatNumber(Double(ours.p99) / 1000)) us, p99.9 \(formatNumber(Double(ours.p999) / 1000)) us, \(ours.operations) appends\(ours.untimed > 0 ? " (\(ours.untimed) untimed)" : ""), segments \(after.reused - before.reused) reused, \(after.zeroFilled - before.zeroFilled) zero-filled, \(after.deleted - before.deleted) deleted")
             let f1 = try runner.run(qd1)
             result.fioQD1.append(f1)
             log("  round \(round) fio QD1: \(formatNumber(result.fioValue(f1))), p50 \(formatNumber(Double(f1.p50) / 1000)) us, p99 \(formatNumber(Double(f1.p99) / 1000)) us")
