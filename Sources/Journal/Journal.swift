@@ -1196,8 +1196,6 @@ public final class Journal: @unchecked Sendable {
         return released.count
     }
 
-    // MARK: Closing
-
     /// How the writer's segments were prepared since open (also reported as
     /// the metrics `<prefix>.segments.zero_filled`, `.reused`, `.deleted`).
     public struct SegmentCounts: Sendable, Equatable {
@@ -1210,6 +1208,8 @@ public final class Journal: @unchecked Sendable {
     }
 
     public var segmentPreparation: SegmentCounts { lock.withLock { segmentCounts } }
+
+    // MARK: Closing
 
     /// Writes everything enqueued, stops the writer and releases the lock.
     /// Idempotent. Waiters still pending fail with `closed`.
