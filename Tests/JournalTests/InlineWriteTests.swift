@@ -172,10 +172,7 @@ import Testing
         #expect(throws: JournalError.self) { try journal.enqueue([5]) }
         #expect(journal.durableLSN == 3)
         journal.close()
-        let reopened = try Journal.open(path: dir.path)
-        #expect(reopened.recoveryReport.lastLSN == 3)
-        #expect(try reopened.appendBlocking([6]) == 4)
-        reopened.close()
+        try expectReopenedToAppend(dir.path, after: 3)
     }
 }
 

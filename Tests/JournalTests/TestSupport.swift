@@ -1,6 +1,7 @@
 import Foundation
 import Journal
 import JournalStorage
+import Testing
 
 /// File systems every journal test runs on: ext4 (or whatever /tmp is) and tmpfs.
 enum TestFileSystem: String, CaseIterable, CustomStringConvertible, Sendable {
@@ -43,4 +44,13 @@ func payload(_ lsnHint: Int, bytes: Int) -> [UInt8] {
         g ^= g << 13; g ^= g >> 7; g ^= g << 17
         return UInt8(truncatingIfNeeded: g)
     }
+}
+
+/// Reopens the journal at `path` (closed, after a poisoning say): recovery
+/// finds its log ending at `lastLSN`, and appends go on after it.
+func expectReopenedToAppend(_ path: String, after lastLSN: LSN) throws {
+    let reopened = try Journal.open(path: path)
+    #expect(reopened.recoveryReport.lastLSN == lastLSN)
+    #expect(try reopened.appendBlocking([6]) == lastLSN + 1)
+    reopened.close()
 }

@@ -103,23 +103,10 @@ struct AsyncWriteTests {
             (.delete(name(4)), true),  // a task; there: true
             (.put(name(3), [UInt8](repeating: 8, count: 100)), true),  // a task
         ]
-        let held = Atomic<Bool>(true)
         // A class: the writer tasks outlive the closure that starts them.
         final class Results: Sendable { let byCall = Mutex<[Int: Result<Bool, KeyValueError>]>([:]) }
         let results = Results()
-        kv.beforeGroupHook = { spin { !held.load(ordering: .acquiring) } }
-        let started = Atomic<Int>(0)
-        runThreads(calls.count + 1) { i in
-            if i == calls.count {
-                // The conductor: starts each call once the one before is queued.
-                for c in 1...calls.count {
-                    started.store(c, ordering: .releasing)
-                    spin { kv.queuedRequestCount == c }
-                }
-                held.store(false, ordering: .releasing)
-                return
-            }
-            spin { started.load(ordering: .acquiring) == i + 1 }
+        queueBehindAHeldLeader(kv, callers: calls.count) { i in
             let (call, isTask) = calls[i]
             if isTask {
                 // Started here, finished whenever its group wakes it.

@@ -38,54 +38,43 @@ struct KeyValueCrashTests {
         return (cut, prefix)
     }
 
-    @Test("a cut at every I/O boundary of a workload with a checkpoint: every acknowledged batch survives, each batch whole or absent, in order")
-    func everyBoundary() throws {
-        var workload = KeyValueCrashWorkload(seed: 7, batchCount: 24, operationsPerBatchMax: 6, keySpace: 300, valueBytesMax: 200)
+    /// Cuts the power at every I/O boundary of a 24-batch workload with a
+    /// checkpoint after batch 12, queued `groupSize` batches at a time, and
+    /// checks each recovery. `probed` sees the store after an uncut run.
+    func cutAtEveryBoundary(seed: UInt64, groupSize: Int, boundariesMin: Int, probed: (KeyValueStore) -> Void = { _ in }) throws {
+        var workload = KeyValueCrashWorkload(seed: seed, batchCount: 24, operationsPerBatchMax: 6, keySpace: 300, valueBytesMax: 200)
         workload.checkpointAfterBatches = 12
         // Uncut run: how many boundaries the workload passes.
-        let probe = try freshDisk(seed: 7)
+        let probe = try freshDisk(seed: seed)
         let start = probe.ioCount
         do {
             let kv = try KeyValueStore.open(location: PageStoreLocation(sharing: probe.storage()), options: simOptions())
-            let outcome = workload.run(on: kv)
+            let outcome = workload.run(on: kv, groupSize: groupSize)
             #expect(outcome.error == nil && outcome.acknowledged == 24)
+            probed(kv)
             kv.close()
         }
         let boundaries = probe.ioCount - start
-        #expect(boundaries > 20)
-        var cuts = 0
+        #expect(boundaries > boundariesMin)
         var partial = 0
         for boundary in 0..<boundaries {
-            let (cut, prefix) = try cutAndCheck(seed: 7 &+ UInt64(boundary), workload: workload, boundary: boundary)
-            if cut { cuts += 1 }
+            let (cut, prefix) = try cutAndCheck(seed: seed &+ UInt64(boundary), workload: workload, boundary: boundary, groupSize: groupSize)
+            #expect(cut, "every boundary below the total cuts the power (boundary \(boundary))")
             if let prefix, prefix > 0 && prefix < 24 { partial += 1 }
         }
-        #expect(cuts == boundaries, "every boundary below the total cuts the power")
         #expect(partial > 0, "some cuts leave a strict prefix")
+    }
+
+    @Test("a cut at every I/O boundary of a workload with a checkpoint: every acknowledged batch survives, each batch whole or absent, in order")
+    func everyBoundary() throws {
+        try cutAtEveryBoundary(seed: 7, groupSize: 1, boundariesMin: 20)
     }
 
     @Test("write groups: a cut at every I/O boundary of a workload whose batches are queued four at a time as one group: every acknowledged batch survives, each batch whole or absent, in order")
     func everyBoundaryGrouped() throws {
-        var workload = KeyValueCrashWorkload(seed: 9, batchCount: 24, operationsPerBatchMax: 6, keySpace: 300, valueBytesMax: 200)
-        workload.checkpointAfterBatches = 12
-        let probe = try freshDisk(seed: 9)
-        let start = probe.ioCount
-        do {
-            let kv = try KeyValueStore.open(location: PageStoreLocation(sharing: probe.storage()), options: simOptions())
-            let outcome = workload.run(on: kv, groupSize: 4)
-            #expect(outcome.error == nil && outcome.acknowledged == 24)
+        try cutAtEveryBoundary(seed: 9, groupSize: 4, boundariesMin: 10) { kv in
             #expect(kv.writeGroupStatistics.transactions < kv.writeGroupStatistics.batches, "batches shared transactions")
-            kv.close()
         }
-        let boundaries = probe.ioCount - start
-        #expect(boundaries > 10)
-        var partial = 0
-        for boundary in 0..<boundaries {
-            let (cut, prefix) = try cutAndCheck(seed: 9 &+ UInt64(boundary), workload: workload, boundary: boundary, groupSize: 4)
-            #expect(cut)
-            if let prefix, prefix > 0 && prefix < 24 { partial += 1 }
-        }
-        #expect(partial > 0, "some cuts leave a strict prefix")
     }
 
     @Test("a clean run recovers every batch")

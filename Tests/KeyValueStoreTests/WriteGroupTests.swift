@@ -36,6 +36,30 @@ func spin(until condition: () -> Bool) {
     while !condition() { sched_yield() }
 }
 
+/// Makes `count` callers queue in index order into one write group: the
+/// leader (caller 0) is held in `kv.beforeGroupHook` while a conductor
+/// thread starts caller i only once the i before it are queued, then lets
+/// the leader go. `call(i)` runs on caller i's own thread; returns once every
+/// thread has returned. The hook stays set (a no-op once released): the
+/// caller clears it when its writers are done.
+func queueBehindAHeldLeader(_ kv: KeyValueStore, callers count: Int, _ call: @escaping @Sendable (Int) -> Void) {
+    let held = Atomic<Bool>(true)
+    kv.beforeGroupHook = { spin { !held.load(ordering: .acquiring) } }
+    let started = Atomic<Int>(0)
+    runThreads(count + 1) { i in
+        if i == count {
+            for c in 1...count {
+                started.store(c, ordering: .releasing)
+                spin { kv.queuedRequestCount == c }
+            }
+            held.store(false, ordering: .releasing)
+            return
+        }
+        spin { started.load(ordering: .acquiring) == i + 1 }
+        call(i)
+    }
+}
+
 @Suite("Key-value store: write groups")
 struct WriteGroupTests {
     @Test("concurrent writers through the grouped path against per-writer dictionaries: every put, delete result and batch as the model says, the final state the union, after reopen too")
@@ -117,21 +141,8 @@ struct WriteGroupTests {
             .delete(Array("absent".utf8)),  // not there: false
             .put(name(3), [UInt8](repeating: 8, count: 100)),
         ]
-        let held = Atomic<Bool>(true)
         let results = Mutex<[Int: Result<Bool, KeyValueError>]>([:])
-        kv.beforeGroupHook = { spin { !held.load(ordering: .acquiring) } }
-        let started = Atomic<Int>(0)
-        runThreads(calls.count + 1) { i in
-            if i == calls.count {
-                // The conductor: starts each call once the one before is queued.
-                for c in 1...calls.count {
-                    started.store(c, ordering: .releasing)
-                    spin { kv.queuedRequestCount == c }
-                }
-                held.store(false, ordering: .releasing)
-                return
-            }
-            spin { started.load(ordering: .acquiring) == i + 1 }
+        queueBehindAHeldLeader(kv, callers: calls.count) { i in
             let r: Result<Bool, KeyValueError>
             switch calls[i] {
             case .put(let k, let v): r = Result { () throws(KeyValueError) in try kv.put(k, v); return true }
