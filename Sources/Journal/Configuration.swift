@@ -51,6 +51,16 @@ public struct JournalOptions: Sendable {
     public var batchBytesMax: Int = 1 << 20
     /// Most batches on the disk at once. The durable LSN still advances in order.
     public var inFlightBatchesMax: Int = 4
+    /// Ask the kernel to back the batch buffers with transparent huge pages
+    /// (`madvise(MADV_HUGEPAGE)` over one 2 MiB-aligned region). A direct
+    /// write from 4 KiB pages hands the block layer a vector per page, and
+    /// a batch of 1 MiB or more then reaches a disk such as virtio's (254
+    /// segments per request) as two or three requests; from huge pages it
+    /// is one. Advice only: where the kernel declines, the buffers are
+    /// ordinary pages and everything works the same. The memory is the same
+    /// either way (`inFlightBatchesMax + 2` batches, rounded up to 2 MiB),
+    /// all of it touched at open.
+    public var hugePageBatches: Bool = true
     /// Records of at least this many bytes are copied into their batch
     /// (and checksummed) after the journal's lock is let go, so that
     /// appenders of large records copy at the same time; smaller ones are

@@ -109,6 +109,8 @@ public final class Journal: @unchecked Sendable {
     var inFlight: [Batch] = []
     var freeBatches: [Batch]
     let batchesByTag: [Batch]
+    /// The memory of the batches' buffers (outlives them).
+    private let batchArena: BatchArena?
 
     var poison: StorageError?
     var prepareFailure: StorageError?
@@ -282,8 +284,11 @@ public final class Journal: @unchecked Sendable {
         self.durable = Atomic(recovered.chain.lastLSN)
         let batchCount = readOnly ? 0 : options.inFlightBatchesMax + 2
         let capacity = batchCapacity
-        let alignment = storage.ioAlignment
-        let batches = (0..<batchCount).map { Batch(tag: UInt64($0), capacity: capacity, alignment: alignment) }
+        let arena = batchCount > 0
+            ? try BatchArena(count: batchCount, capacity: capacity, alignment: storage.ioAlignment, hugePages: options.hugePageBatches)
+            : nil
+        self.batchArena = arena
+        let batches = arena.map { arena in (0..<arena.count).map { Batch(tag: UInt64($0), buffer: arena.buffer($0)) } } ?? []
         self.batchesByTag = batches
         self.freeBatches = batches.reversed()
         let prefix = options.metricsPrefix
@@ -1208,6 +1213,19 @@ public final class Journal: @unchecked Sendable {
     }
 
     public var segmentPreparation: SegmentCounts { lock.withLock { segmentCounts } }
+
+    /// The batch buffers' memory: how much, and how much of it the kernel
+    /// backs with huge pages (`JournalOptions.hugePageBatches`).
+    public struct BatchMemory: Sendable, Equatable {
+        public var bytes: Int
+        /// From `/proc/self/smaps`; nil where that is unreadable.
+        public var hugePageBytes: Int?
+    }
+
+    /// Nil for a journal open for reading only (it has no batches).
+    public var batchMemory: BatchMemory? {
+        batchArena.map { BatchMemory(bytes: $0.region.count, hugePageBytes: $0.hugePageBacking()) }
+    }
 
     // MARK: Closing
 

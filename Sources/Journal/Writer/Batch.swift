@@ -45,15 +45,11 @@ final class Batch {
     /// The checksum seed of the segment's fragments.
     var seed: UInt32 = 0
 
-    init(tag: UInt64, capacity: Int, alignment: Int) {
-        precondition(capacity > 0 && capacity % alignment == 0)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: max(alignment, 4096))
-        raw.initializeMemory(as: UInt8.self, repeating: 0, count: capacity)
-        buffer = UnsafeMutableRawBufferPointer(start: raw, count: capacity)
+    /// `buffer` is cut from the journal's `BatchArena`, which outlives the batch.
+    init(tag: UInt64, buffer: UnsafeMutableRawBufferPointer) {
+        self.buffer = buffer
         self.tag = tag
     }
-
-    deinit { buffer.deallocate() }
 
     func start(segment: Segment, at offset: Int) {
         assert(state == .free || state == .filling)

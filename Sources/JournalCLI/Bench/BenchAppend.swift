@@ -70,6 +70,9 @@ public struct BenchAppend: ParsableCommand {
     @Flag(name: .long, help: "The journal's inlineWritesFromTasks: inline writes for the async API too (--api async).")
     var inlineFromTasks = JournalOptions().inlineWritesFromTasks
 
+    @Flag(inversion: .prefixedNo, help: "The journal's hugePageBatches: batch buffers advised for transparent huge pages, so that a large batch goes to the disk as one request (--no-huge-page-batches: 4 KiB pages).")
+    var hugePageBatches = JournalOptions().hugePageBatches
+
     @Option(name: .customLong("batch-kib"), help: "The journal's batchBytesMax, KiB.")
     var batchKiB: Int = JournalOptions().batchBytesMax >> 10
 
@@ -143,7 +146,7 @@ public struct BenchAppend: ParsableCommand {
         if !cells.isEmpty { selected = selected.filter { cells.contains($0.name) } }
 
         if !json {
-            printOut("bench append: \(dir) (\(fileSystem)), api \(api.rawValue), \(rounds) round(s)\(quick || bulkRounds == nil ? "" : " (MB/s cells \(bulkRounds ?? rounds))") x \(formatNumber(seconds)) s after \(formatNumber(warmup)) s warm-up, in flight \(inFlight), inline writes \(inlineWrites ? (inlineFromTasks ? "on (tasks too)" : "on") : "off"), batch \(batchKiB) KiB, segment \(segmentMiB) MiB, spares \(spareSegments), recycled \(recycledSegments), truncate \(truncate ? "on" : "off"), priming \(primeRollovers) rollover(s) / \(formatNumber(primeSeconds)) s max")
+            printOut("bench append: \(dir) (\(fileSystem)), api \(api.rawValue), \(rounds) round(s)\(quick || bulkRounds == nil ? "" : " (MB/s cells \(bulkRounds ?? rounds))") x \(formatNumber(seconds)) s after \(formatNumber(warmup)) s warm-up, in flight \(inFlight), inline writes \(inlineWrites ? (inlineFromTasks ? "on (tasks too)" : "on") : "off"), huge-page batches \(hugePageBatches ? "on" : "off"), batch \(batchKiB) KiB, segment \(segmentMiB) MiB, spares \(spareSegments), recycled \(recycledSegments), truncate \(truncate ? "on" : "off"), priming \(primeRollovers) rollover(s) / \(formatNumber(primeSeconds)) s max")
             printOut("fio: \(fioPath) (io_uring, direct, dsync, sequential writes over a zero-filled file); peers: \(peerList.isEmpty ? "none" : peerList.joined(separator: ", "))")
         }
         var results: [AppendCellResult] = []
@@ -196,6 +199,7 @@ public struct BenchAppend: ParsableCommand {
         options.recycledSegmentsMax = recycledSegments
         options.inlineWrites = inlineWrites
         options.inlineWritesFromTasks = inlineFromTasks
+        options.hugePageBatches = hugePageBatches
         var logger = Logger(label: "bench-append")
         logger.logLevel = .error
         options.logger = logger
@@ -227,6 +231,9 @@ public struct BenchAppend: ParsableCommand {
         var result = AppendCellResult(cell: cell)
         result.fioCommandLines = [runner.commandLine(qd1), runner.commandLine(qd4)]
         log("\(cell.name): \(cell.appenders) appender(s) of \(cell.recordBytes) B records\(cell.window > 1 ? ", \(cell.window) outstanding each (enqueue + waitUntilDurable)" : ""), journal in \(temp)/journal")
+        if let memory = journal.batchMemory {
+            log("  batch buffers: \(memory.bytes >> 20) MiB, \(memory.hugePageBytes.map { "\($0 >> 20) MiB in huge pages" } ?? "huge pages unknown")")
+        }
         log("  fio QD1: \(result.fioCommandLines[0])")
         log("  fio QD4: \(result.fioCommandLines[1])")
         if primeRollovers > 0 {
