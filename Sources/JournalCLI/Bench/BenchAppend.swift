@@ -97,6 +97,9 @@ public struct BenchAppend: ParsableCommand {
     @Option(name: .long, help: "The fio executable.")
     var fio: String = "fio"
 
+    @Flag(inversion: .prefixedNo, help: "Run fio with GLIBC_TUNABLES=glibc.malloc.hugetlb=1, so that its buffers are huge pages as the journal's batches are; from 4 KiB pages fio's 1 MiB bandwidth swings with their physical layout (--no-fio-huge-pages: plain malloc).")
+    var fioHugePages = true
+
     @Option(name: .long, help: "Peers beside fio, comma-separated: pwrite (a hand-written pwrite + fdatasync group commit, every cell), sqlite (SQLite WAL synchronous=FULL and NORMAL, 128 B cells), or none.")
     var peers: String = "pwrite,sqlite"
 
@@ -130,7 +133,7 @@ public struct BenchAppend: ParsableCommand {
                 """)
             throw ExitCode(69)  // EX_UNAVAILABLE
         }
-        let runner = FioRunner(executable: fioPath)
+        let runner = FioRunner(executable: fioPath, hugePageBuffers: fioHugePages)
         let api = AppendAPI(rawValue: self.api) ?? .blocking
         let seconds = quick ? 1 : self.seconds
         let rounds = quick ? 1 : self.rounds
@@ -147,7 +150,7 @@ public struct BenchAppend: ParsableCommand {
 
         if !json {
             printOut("bench append: \(dir) (\(fileSystem)), api \(api.rawValue), \(rounds) round(s)\(quick || bulkRounds == nil ? "" : " (MB/s cells \(bulkRounds ?? rounds))") x \(formatNumber(seconds)) s after \(formatNumber(warmup)) s warm-up, in flight \(inFlight), inline writes \(inlineWrites ? (inlineFromTasks ? "on (tasks too)" : "on") : "off"), huge-page batches \(hugePageBatches ? "on" : "off"), batch \(batchKiB) KiB, segment \(segmentMiB) MiB, spares \(spareSegments), recycled \(recycledSegments), truncate \(truncate ? "on" : "off"), priming \(primeRollovers) rollover(s) / \(formatNumber(primeSeconds)) s max")
-            printOut("fio: \(fioPath) (io_uring, direct, dsync, sequential writes over a zero-filled file); peers: \(peerList.isEmpty ? "none" : peerList.joined(separator: ", "))")
+            printOut("fio: \(fioPath) (io_uring, direct, dsync, sequential writes over a zero-filled file\(fioHugePages ? ", buffers in huge pages" : "")); peers: \(peerList.isEmpty ? "none" : peerList.joined(separator: ", "))")
         }
         var results: [AppendCellResult] = []
         for cell in selected {
