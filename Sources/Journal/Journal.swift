@@ -1146,7 +1146,12 @@ public final class Journal: @unchecked Sendable {
     // MARK: Truncation
 
     /// Releases every segment whose records all have LSNs below `lsn`. The
-    /// segment being written is never released. Released files are kept for
+    /// segment being written is never released, nor one whose successor's
+    /// first record is not durable yet: the successor's header goes to the
+    /// disk in that record's batch, and until it is there the successor
+    /// cannot start the log (a crash could tear it, leaving a log whose
+    /// start is damaged and proves records durable that it no longer
+    /// holds). Released files are kept for
     /// reuse (up to `recycledSegmentsMax`) or deleted; either is durable when
     /// this returns, except that a file kept for reuse may reappear in the log
     /// after a crash (its rename is made durable by the next directory
@@ -1157,7 +1162,7 @@ public final class Journal: @unchecked Sendable {
         if isReadOnly { throw .invalidArgument("journal is open for reading only") }
         lock.lock()
         var released: [Segment] = []
-        while segments.count > 1, let next = segments[1].header, next.baseLSN <= lsn, next.baseLSN <= durable.load(ordering: .relaxed) + 1 {
+        while segments.count > 1, let next = segments[1].header, next.baseLSN <= lsn, next.baseLSN <= durable.load(ordering: .relaxed) {
             released.append(segments.removeFirst())
         }
         if let first = segments.first?.header {

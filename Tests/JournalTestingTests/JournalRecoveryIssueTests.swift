@@ -3,10 +3,8 @@ import JournalStorage
 import JournalTesting
 import Testing
 
-// Minimal reproducers of the two journal issues the crash explorer found.
-// Each asserts the journal's contract; while the issue is open it is marked
-// as a known issue, so the test starts failing (and the mark must go) once
-// the journal is fixed.
+// Minimal reproducers of journal issues the crash explorer found, all fixed.
+// Each asserts the journal's contract.
 
 /// A small journal on `disk`: 16 KiB segments, 512-byte blocks.
 func makeSmallJournal(on disk: SimulatedDisk) throws {
@@ -100,5 +98,51 @@ struct JournalRecoveryIssueTests {
             }
             #expect(segmentName == segment)
         }
+    }
+
+    /// Truncation released a segment as soon as its successor's first
+    /// record was placed (`baseLSN <= durable + 1`), before the batch that
+    /// writes the successor's header was durable. A power cut that tore that
+    /// batch then left a log whose first segment has a damaged header and
+    /// fragments proving an LSN durable that the log no longer holds:
+    /// recovery refused the journal as corrupt. Explorer reproducers, all
+    /// truncation under write errors or garbage sectors: `crash-sim --seed
+    /// 7042 --cut 31`, `--seed 10411 --cut 23`, `--seed 10037 --cut 184`.
+    @Test("truncation keeps a segment until its successor's first record is durable")
+    func truncationWaitsForTheSuccessorsFirstRecord() throws {
+        journalLogsSilenced
+        let disk = SimulatedDisk(seed: 11)
+        try makeSmallJournal(on: disk)
+        let journal = try Journal.open(storage: disk.storage(), options: manualOptions())
+        defer { journal.close() }
+        // Durable records until one lands in a new segment, left unwritten.
+        var first: LSN = 0
+        for _ in 0..<100 {
+            let before = journal.segmentSummaries.count
+            let lsn = try journal.enqueue([UInt8](repeating: 5, count: 700))
+            if before >= 1 && journal.segmentSummaries.count > before {
+                first = lsn
+                break
+            }
+            try journal.waitUntilDurableBlocking(lsn)
+        }
+        try #require(first > 1, "a record rolled over into a second segment")
+        #expect(journal.segmentSummaries.last?.baseLSN == first)
+        #expect(journal.durableLSN == first - 1)
+
+        #expect(try journal.truncate(before: first) == 0, "the new segment's header is not on the disk yet")
+        #expect(journal.segmentSummaries.count == 2)
+        try journal.waitUntilDurableBlocking(first)
+        #expect(try journal.truncate(before: first) == 1)
+        #expect(journal.segmentSummaries.map(\.baseLSN) == [first])
+    }
+
+    @Test("the explorer's points of the early-truncation issue recover", arguments: [(7042, 31), (10411, 23), (10037, 184)])
+    func earlyTruncationPoints(seed: UInt64, cut: Int) {
+        journalLogsSilenced
+        let scenario = JournalCrashScenario(seed: seed)
+        let report = scenario.explorer.explore(seed: seed, cut: cut)
+        #expect(report.violationCount == 0, describe(report))
+        #expect(report.workloadCuts == 1, describe(report))
     }
 }
