@@ -185,6 +185,10 @@ public struct JournalCrashWorkload: CrashWorkload {
             if session > 1 {
                 // The recovery of this open is checked like the explorer's own.
                 if p.profile.damagesDataAtRest { model.headerless = Self.headerlessSegments(run.disk.durableImage()) }
+                // Writes misdirected so far, as `damage` counts them before
+                // the explorer's own recoveries (rule 3 of
+                // `lossIsIndistinguishable`).
+                model.misdirectedTotal = run.disk.misdirectedWriteCount
                 let state = Self.readAll(journal)
                 model.findings += check(state, model: model).map { CrashFinding($0.kind, "session \(session) open: " + $0.description) }
                 model.adopt(lastLSN: journal.durableLSN)

@@ -142,6 +142,21 @@ struct CrashExplorerTests {
 
     // MARK: The explorer itself
 
+    /// A session's reopen is checked mid-run, and its check must count the
+    /// writes misdirected so far: one that went astray after a record was
+    /// acknowledged may have carried off the proof that it was (rule 3 of
+    /// `lossIsIndistinguishable`). The count used to be taken only after
+    /// the power cut, so this point was reported as a violation.
+    @Test("a mid-run reopen under misdirected writes tolerates the loss they make indistinguishable")
+    func reopenCountsMisdirectedWrites() {
+        journalLogsSilenced
+        let scenario = JournalCrashScenario(seed: 102_844)
+        #expect(scenario.parameters.profile == .misdirectedWrites)
+        let report = scenario.explorer.explore(seed: 102_844, cut: 37)
+        #expect(report.violationCount == 0, describe(report))
+        #expect(report.tolerated >= 1, describe(report))
+    }
+
     @Test("a point reruns identically: same counts, same findings")
     func deterministic() {
         journalLogsSilenced
