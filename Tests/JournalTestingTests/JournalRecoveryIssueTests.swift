@@ -6,14 +6,16 @@ import Testing
 // Minimal reproducers of journal issues the crash explorer found, all fixed.
 // Each asserts the journal's contract.
 
-/// A small journal on `disk`: 16 KiB segments, 512-byte blocks.
-func makeSmallJournal(on disk: SimulatedDisk) throws {
+/// Creates a small journal on `disk` (16 KiB segments, 512-byte blocks) and
+/// opens it in the manual runtime.
+func openSmallJournal(on disk: SimulatedDisk) throws -> Journal {
     var c = JournalConfiguration()
     c.segmentBytes = 16 << 10
     c.pageBytes = 4096
     c.blockBytes = 512
     c.recordBytesMax = 6000
     try Journal.create(storage: disk.storage(), configuration: c, journalID: 7)
+    return try Journal.open(storage: disk.storage(), options: manualOptions())
 }
 
 func manualOptions() -> JournalOptions {
@@ -47,8 +49,7 @@ struct JournalRecoveryIssueTests {
         var found: SimulatedDisk?
         for seed in UInt64(0)..<64 where found == nil {
             let disk = SimulatedDisk(seed: seed, faults: faults)
-            try makeSmallJournal(on: disk)
-            let journal = try Journal.open(storage: disk.storage(), options: manualOptions())
+            let journal = try openSmallJournal(on: disk)
             _ = try journal.enqueue([UInt8](repeating: 0xA1, count: 1000))
             try journal.pump()
             try #require(journal.durableLSN == 0, "the first batch is still in flight")
@@ -80,8 +81,7 @@ struct JournalRecoveryIssueTests {
     func damagedSegmentHeaderLosesAcknowledgedRecords() throws {
         journalLogsSilenced
         let disk = SimulatedDisk(seed: 3)
-        try makeSmallJournal(on: disk)
-        let journal = try Journal.open(storage: disk.storage(), options: manualOptions())
+        let journal = try openSmallJournal(on: disk)
         for i in 1...3 { _ = try journal.appendBlocking([UInt8](repeating: UInt8(i), count: 200)) }
         #expect(journal.durableLSN == 3)
         journal.close()
@@ -112,8 +112,7 @@ struct JournalRecoveryIssueTests {
     func truncationWaitsForTheSuccessorsFirstRecord() throws {
         journalLogsSilenced
         let disk = SimulatedDisk(seed: 11)
-        try makeSmallJournal(on: disk)
-        let journal = try Journal.open(storage: disk.storage(), options: manualOptions())
+        let journal = try openSmallJournal(on: disk)
         defer { journal.close() }
         // Durable records until one lands in a new segment, left unwritten.
         var first: LSN = 0

@@ -32,7 +32,7 @@ struct FioRunner {
     /// physical memory, and fio's 1 MiB bandwidth swings with it (3.3 vs
     /// 4.0 GB/s here from one run to the next); from huge pages it is at
     /// its best every time.
-    var hugePageBuffers = true
+    let hugePageBuffers: Bool
 
     static let hugePageTunable = "glibc.malloc.hugetlb=1"
 
