@@ -33,8 +33,9 @@ public enum RecoveryMode: String, Sendable, CaseIterable {
     case salvage
 }
 
-/// Who drives the journal's I/O.
-public enum JournalRuntime: Sendable {
+/// Who drives the journal's I/O. Not part of the public API: the manual
+/// runtime exists for deterministic simulation.
+@_spi(Testing) public enum JournalRuntime: Sendable {
     /// A dedicated I/O thread submits batches and reaps completions; a
     /// second thread prepares segments. The normal mode.
     case threads
@@ -94,20 +95,21 @@ public struct JournalOptions: Sendable {
     public var recycledSegmentsMax: Int = 8
     /// A batch write slower than this is logged as a warning.
     public var slowWriteMilliseconds: Int = 100
-    public var runtime: JournalRuntime = .threads
+    /// `.threads` outside tests.
+    @_spi(Testing) public var runtime: JournalRuntime = .threads
     public var logger: Logger = Logger(label: "swift-journal")
     /// Prefix of the metrics this journal reports.
     public var metricsPrefix: String = "journal"
     /// Deliberate defects, for proving that the crash tests catch them.
     /// Never set outside tests.
-    public var testingDefects: JournalDefects = []
+    @_spi(Testing) public var testingDefects: JournalDefects = []
 
     public init() {}
 }
 
 /// Defects a test can switch on to check that the power-cut explorer
 /// reports them. Each breaks a guarantee of journal-format.md.
-public struct JournalDefects: OptionSet, Sendable {
+@_spi(Testing) public struct JournalDefects: OptionSet, Sendable {
     public let rawValue: Int
     public init(rawValue: Int) { self.rawValue = rawValue }
 

@@ -35,9 +35,6 @@ public enum JournalError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The LSN is not in the journal below the durable watermark.
     case lsnOutOfRange(requested: LSN, first: LSN, durable: LSN)
     case invalidArgument(String)
-    /// Returned by `enqueue` in manual runtime when the writer must make
-    /// progress (pump) before it can accept the record.
-    case wouldBlock
 
     public var description: String {
         switch self {
@@ -57,7 +54,6 @@ public enum JournalError: Error, Sendable, Equatable, CustomStringConvertible {
         case .closed: "journal is closed"
         case .lsnOutOfRange(let r, let f, let d): "LSN \(r) is not in the journal (first \(f), durable \(d))"
         case .invalidArgument(let m): "invalid argument: \(m)"
-        case .wouldBlock: "the writer must make progress before accepting more"
         }
     }
 

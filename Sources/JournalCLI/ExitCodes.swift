@@ -82,7 +82,7 @@ public struct CLIError: Error, CustomStringConvertible, Sendable {
             // file system): name them as what they are.
             let specific = CLIError(e)
             self.init(specific.code == .ioError ? .ioError : specific.code, specific.code == .ioError ? error.description : specific.message)
-        case .poisoned, .closed, .wouldBlock: self.init(.ioError, error.description)
+        case .poisoned, .closed: self.init(.ioError, error.description)
         }
     }
 

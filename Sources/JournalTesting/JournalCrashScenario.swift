@@ -1,4 +1,4 @@
-public import Journal
+@_spi(Testing) public import Journal
 
 /// What one seed of `crash-sim` explores: the seed picks the workload's size
 /// and fault profile, so `--seed S --cut K` alone reruns a point.
@@ -25,7 +25,14 @@ public struct JournalCrashScenario: Sendable, CustomStringConvertible {
     /// The scenario of `seed`, with any of its choices overridden.
     public init(
         seed: UInt64, exhaustiveRecords: Int = Self.exhaustiveRecordsDefault, size: Size? = nil,
-        profile: CrashFaultProfile? = nil, defects: JournalDefects = []
+        profile: CrashFaultProfile? = nil
+    ) {
+        self.init(seed: seed, exhaustiveRecords: exhaustiveRecords, size: size, profile: profile, defects: [])
+    }
+
+    /// The scenario of `seed` with deliberate journal defects switched on.
+    @_spi(Testing) public init(
+        seed: UInt64, exhaustiveRecords: Int, size: Size?, profile: CrashFaultProfile?, defects: JournalDefects
     ) {
         precondition(Self.exhaustiveRecordsRange.contains(exhaustiveRecords))
         let profiles = CrashFaultProfile.allCases

@@ -1,4 +1,4 @@
-public import Journal
+@_spi(Testing) public import Journal
 
 /// The parameters of a journal crash workload: how many appenders write how
 /// many records of what sizes, on what geometry (small segments force
@@ -33,7 +33,7 @@ public struct JournalWorkloadParameters: Sendable, Equatable, CustomStringConver
     public var spareSegments = 1
     public var recycledSegmentsMax = 1
     public var profile: CrashFaultProfile = .none
-    public var defects: JournalDefects = []
+    @_spi(Testing) public var defects: JournalDefects = []
 
     public init() {}
 
@@ -154,7 +154,7 @@ public enum CrashFaultProfile: String, Sendable, CaseIterable {
     }
 }
 
-extension JournalDefects {
+@_spi(Testing) extension JournalDefects {
     /// The CLI's names of the defects, in a fixed order.
     public static let named: [(String, JournalDefects)] = [
         ("acknowledge-before-durable", .acknowledgeBeforeDurable),

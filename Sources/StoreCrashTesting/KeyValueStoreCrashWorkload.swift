@@ -1,7 +1,7 @@
-public import JournalTesting
+@_spi(Testing) public import JournalTesting
 public import KeyValueStore
 public import PageStore
-import Journal
+@_spi(Testing) import Journal
 import JournalStorage
 
 // The key-value store as a workload of the power-cut explorer: transactions

@@ -1,6 +1,6 @@
-import Journal
+@_spi(Testing) import Journal
 import JournalStorage
-import JournalTesting
+@_spi(Testing) import JournalTesting
 import Testing
 
 // The power-cut explorer: exploration in the make-test configuration, proof

@@ -1,6 +1,6 @@
-import Journal
+@_spi(Testing) import Journal
 import JournalStorage
-import JournalTesting
+@_spi(Testing) import JournalTesting
 import Testing
 
 // Minimal reproducers of journal issues the crash explorer found, all fixed.

@@ -1,6 +1,6 @@
-import Journal
+@_spi(Testing) import Journal
 import JournalStorage
-import JournalTesting
+@_spi(Testing) import JournalTesting
 @testable import KeyValueStore
 import PageStore
 import Synchronization

@@ -1,7 +1,7 @@
 import Foundation
-import Journal
+@_spi(Testing) import Journal
 import JournalStorage
-import JournalTesting
+@_spi(Testing) import JournalTesting
 import PageStore
 
 /// A fresh directory under the system's temporary directory, removed at deinit.

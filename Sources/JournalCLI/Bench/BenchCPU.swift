@@ -1,7 +1,7 @@
 public import ArgumentParser
 internal import CJournalShims
 import Foundation
-import Journal
+@_spi(Testing) import Journal
 import JournalStorage
 import Logging
 

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Journal
-import JournalTesting
+@_spi(Testing) import Journal
+@_spi(Testing) import JournalTesting
 import StoreCrashTesting
 
 #if canImport(Glibc)

@@ -1,0 +1,72 @@
+import JournalStorage
+
+// Truncation: releasing the segments below an LSN, keeping their files for
+// reuse up to `recycledSegmentsMax` (journal-format.md, section 8).
+
+extension Journal {
+
+    /// Releases every segment whose records all have LSNs below `lsn`. The
+    /// segment being written is never released, nor one whose successor's
+    /// first record is not durable yet: the successor's header goes to the
+    /// disk in that record's batch, and until it is there the successor
+    /// cannot start the log (a crash could tear it, leaving a log whose
+    /// start is damaged and proves records durable that it no longer
+    /// holds). Released files are kept for
+    /// reuse (up to `recycledSegmentsMax`) or deleted; either is durable when
+    /// this returns, except that a file kept for reuse may reappear in the log
+    /// after a crash (its rename is made durable by the next directory
+    /// change). Waits for readers of released segments to finish.
+    /// Returns the number of segments released.
+    @discardableResult
+    public func truncate(before lsn: LSN) throws(JournalError) -> Int {
+        if isReadOnly { throw .invalidArgument("journal is open for reading only") }
+        lock.lock()
+        var released: [Segment] = []
+        while segments.count > 1, let next = segments[1].header, next.baseLSN <= lsn, next.baseLSN <= durable.load(ordering: .relaxed) {
+            released.append(segments.removeFirst())
+        }
+        if let first = segments.first?.header {
+            firstLSN = max(firstLSN, first.baseLSN)
+        }
+        while released.contains(where: { $0.readers > 0 }) { readersDone.wait() }
+        lock.unlock()
+        for segment in released { try release(segment) }
+        if !released.isEmpty {
+            logger.info("journal truncated", metadata: ["before": "\(lsn)", "segments": "\(released.count)"])
+            lock.withLock {
+                preparerWork.signal()
+                spaceChanged.broadcast()
+            }
+            let waiters = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+                let w = spaceWaiters
+                spaceWaiters.removeAll()
+                return w
+            }
+            for c in waiters { c.resume() }
+        }
+        return released.count
+    }
+
+    /// Keeps a released segment's file for reuse, or deletes it when the
+    /// pool is full.
+    private func release(_ segment: Segment) throws(JournalError) {
+        do {
+            let keep = lock.withLock { recyclable.count < options.recycledSegmentsMax }
+            if keep {
+                // Lazily: if a crash undoes it, the log just starts
+                // earlier again (truncation promises that older records
+                // are not needed, not that they are gone); the rename
+                // that reuses the file is durable and carries it along.
+                let name = JournalFormat.spareFilePrefix + "\(segment.index)" + JournalFormat.segmentFileSuffix
+                try storage.renameLazily(segment.name, to: name)
+                lock.withLock { recyclable.append(name) }
+            } else {
+                try storage.remove(segment.name)
+                segmentsDeleted.increment()
+                lock.withLock { segmentCounts.deleted += 1 }
+            }
+        } catch {
+            throw JournalError.from(error)
+        }
+    }
+}

@@ -1,0 +1,58 @@
+// Durability waiters: appenders (tasks or threads) parked until the durable
+// LSN reaches their record. The writer wakes exactly those whose LSN it
+// passed, rather than every waiter on a shared condition.
+
+/// Someone waiting for an LSN to become durable.
+enum DurabilityWaiter {
+    case task(CheckedContinuation<Void, any Error>)
+    case thread(Parker)
+
+    /// The LSN is durable. A thread re-checks the durable LSN when it wakes.
+    func wake() {
+        switch self {
+        case .task(let c): c.resume()
+        case .thread(let p): p.unpark()
+        }
+    }
+
+    /// The wait ends without durability. A thread finds the reason under the lock.
+    func fail(_ error: JournalError) {
+        switch self {
+        case .task(let c): c.resume(throwing: error)
+        case .thread(let p): p.unpark()
+        }
+    }
+}
+
+extension Journal {
+    /// Publishes `lsn` as the durable LSN if it is higher, and removes the
+    /// waiters it satisfies, which the caller wakes once it lets the lock
+    /// go. Lock held.
+    func publishDurableLocked(_ lsn: LSN) -> [DurabilityWaiter] {
+        guard lsn > durable.load(ordering: .relaxed) else { return [] }
+        durable.store(lsn, ordering: .releasing)
+        guard !durableWaiters.isEmpty else { return [] }
+        var ready: [DurabilityWaiter] = []
+        var kept = 0
+        for i in durableWaiters.indices {
+            if durableWaiters[i].lsn <= lsn {
+                ready.append(durableWaiters[i].waiter)
+            } else {
+                durableWaiters.swapAt(kept, i)
+                kept += 1
+            }
+        }
+        durableWaiters.removeLast(durableWaiters.count - kept)
+        return ready
+    }
+
+    /// Takes every waiter of both kinds, to fail or resume them after the
+    /// lock is let go (poison, close). Lock held.
+    func takeAllWaitersLocked() -> (durable: [DurabilityWaiter], space: [CheckedContinuation<Void, Never>]) {
+        let waiters = durableWaiters.map(\.waiter)
+        durableWaiters.removeAll()
+        let space = spaceWaiters
+        spaceWaiters.removeAll()
+        return (waiters, space)
+    }
+}
