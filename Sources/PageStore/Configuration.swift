@@ -52,7 +52,7 @@ public struct PageStoreOptions: Sendable {
     /// the journal.
     public var tableImageBytesMax: Int = 32 << 20
     /// Bytes of transaction records committed since the last checkpoint
-    /// began past which a checkpoint runs by itself (see `Maintenance.swift`):
+    /// began past which a checkpoint runs by itself (see `PageStore+Maintenance.swift`):
     /// with `.previousSnapshot` retention the journal then holds about twice
     /// this, plus whole segments. `nil`: only explicit `checkpoint()` calls
     /// (the journal grows until one).
