@@ -19,7 +19,7 @@ public struct PageStoreConfiguration: Sendable, Equatable {
 
     /// The most pages one transaction may write with this configuration.
     public var transactionPagesMax: Int {
-        (journal.recordBytesMax - TransactionRecord.recordBytes(pageCount: 0, pageBytes: pageBytes)) / (8 + pageBytes)
+        TransactionRecord.pagesMax(recordBytesMax: journal.recordBytesMax, pageBytes: pageBytes)
     }
 }
 

@@ -1,4 +1,4 @@
-public import PageStore
+@_spi(Testing) public import PageStore
 import Synchronization
 
 // A key-value store on the page store: a B+tree of pages (BTree/), every
@@ -26,7 +26,10 @@ import Synchronization
 /// Durability: `put`, `delete` and `write` return once the change is on
 /// stable storage; `writeLazy` returns before (see its contract).
 public final class KeyValueStore: @unchecked Sendable {
-    public let pageStore: PageStore
+    /// The page store under the tree. Not public: a page written beside
+    /// the tree would corrupt it and the writers' node cache (callers read
+    /// `statistics` and `recoveryReport` instead).
+    let pageStore: PageStore
     public let pageBytes: Int
     public let keyBytesMax: Int
     public let entryBytesMax: Int
@@ -55,8 +58,9 @@ public final class KeyValueStore: @unchecked Sendable {
         return KeyValueStore(pageStore: store)
     }
 
-    /// A key-value store over an open page store (which it then owns).
-    public init(pageStore: PageStore) {
+    /// A key-value store over an open page store, which it then owns (no
+    /// one else may write it).
+    init(pageStore: PageStore) {
         self.pageStore = pageStore
         self.pageBytes = pageStore.pageBytes
         self.entryBytesMax = (pageStore.pageBytes - Node.headerBytes) / 4 - 4
@@ -69,6 +73,22 @@ public final class KeyValueStore: @unchecked Sendable {
     /// since the store opened: batches per transaction is the mean group size.
     public var writeGroupStatistics: (transactions: Int, batches: Int) {
         (groupCounters.transactions.load(ordering: .relaxed), groupCounters.batches.load(ordering: .relaxed))
+    }
+
+    /// The figures of the store and its write groups now.
+    public var statistics: KeyValueStoreStatistics {
+        KeyValueStoreStatistics(
+            pageStore: pageStore.statistics, writeGroupTransactions: groupCounters.transactions.load(ordering: .relaxed),
+            writeGroupBatches: groupCounters.batches.load(ordering: .relaxed))
+    }
+
+    /// Recovery's account of the open (see `PageStore.recoveryReport`).
+    public var recoveryReport: PageStoreRecoveryReport { pageStore.recoveryReport }
+
+    /// Manual runtime: makes the journal progress (see `PageStore.pump()`).
+    /// For deterministic tests and simulation only.
+    @_spi(Testing) public func pump() throws(KeyValueError) {
+        do { try pageStore.pump() } catch { throw .store(error) }
     }
 
     /// Writes a checkpoint of the page store (see `PageStore.checkpoint`).

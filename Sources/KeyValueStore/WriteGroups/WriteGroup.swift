@@ -127,9 +127,7 @@ extension KeyValueStore {
     /// journal record, so a request that dirties a few pages more still
     /// fits (one that does not makes the chunk fail and run one by one).
     private var groupPagesMax: Int {
-        let recordBytesMax = pageStore.journal.configuration.recordBytesMax
-        let pagesMax = (recordBytesMax - TransactionRecord.recordBytes(pageCount: 0, pageBytes: pageBytes)) / (8 + pageBytes)
-        return max(1, pagesMax / 2)
+        max(1, pageStore.transactionPagesMax / 2)
     }
 
     /// Applies requests from `start` on in one transaction, while its dirty

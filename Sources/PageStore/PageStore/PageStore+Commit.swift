@@ -180,7 +180,8 @@ extension PageStore {
     }
 
     /// Manual runtime: makes the journal progress (see `Journal.pump()`).
-    public func pump() throws(PageStoreError) {
+    /// For deterministic tests and simulation only.
+    @_spi(Testing) public func pump() throws(PageStoreError) {
         do { try journal.pump() } catch {
             noteJournalFailure(error)
             throw PageStoreError.from(error)

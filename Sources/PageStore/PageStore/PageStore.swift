@@ -79,8 +79,10 @@ public final class PageStore: @unchecked Sendable {
     public let pageBytes: Int
     public let pageCountMax: UInt64
     public let options: PageStoreOptions
-    /// The store's journal: its commit log.
-    public let journal: Journal
+    /// The store's journal: its commit log. Not public: a record appended
+    /// or a truncation behind the store's back would break S1-S3 (callers
+    /// read `statistics` instead).
+    let journal: Journal
     public let recoveryReport: PageStoreRecoveryReport
     let storeID: UInt64
     let dataFile: PagedFile
@@ -194,18 +196,13 @@ public final class PageStore: @unchecked Sendable {
     public var durableLSN: LSN { min(journal.durableLSN, publishedLSN) }
     /// The data file holds every commit at or below this LSN.
     public var appliedLSN: LSN { table.withLock { $0.appliedLSN } }
-    /// Page versions held in the page translation table.
-    public var tableVersionCount: Int { table.withLock { $0.pages.versionCount } }
-    /// Highest page number ever written plus one.
-    public var pageCount: UInt64 { table.withLock { $0.pageCount } }
-    /// Checkpoints started by the store itself (journal threshold crossed).
-    public var automaticCheckpointCount: Int { maintenanceState.withLock { $0.automaticCheckpoints } }
+    /// The most pages one transaction may write: its record must fit in
+    /// the journal's largest record.
+    public var transactionPagesMax: Int {
+        TransactionRecord.pagesMax(recordBytesMax: journal.configuration.recordBytesMax, pageBytes: pageBytes)
+    }
     /// The last failure of automatic maintenance (apply or checkpoint), if any.
     public var lastMaintenanceError: PageStoreError? { maintenanceState.withLock { $0.lastError } }
-    /// Bytes of transaction records committed since the last checkpoint began.
-    public var journalBytesSinceCheckpoint: Int { table.withLock { $0.committedBytes - $0.checkpointBaseBytes } }
-    /// Bytes of RAM the data file holds.
-    public var dataFileAllocatedBytes: Int { dataFile.allocatedBytes }
 
     // MARK: Closing
 
