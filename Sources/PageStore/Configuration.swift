@@ -19,7 +19,7 @@ public struct PageStoreConfiguration: Sendable, Equatable {
 
     /// The most pages one transaction may write with this configuration.
     public var transactionPagesMax: Int {
-        (journal.recordBytesMax - TransactionRecord.recordBytes(pageCount: 0, pageBytes: pageBytes)) / (8 + pageBytes)
+        TransactionRecord.pagesMax(recordBytesMax: journal.recordBytesMax, pageBytes: pageBytes)
     }
 }
 
@@ -52,7 +52,7 @@ public struct PageStoreOptions: Sendable {
     /// the journal.
     public var tableImageBytesMax: Int = 32 << 20
     /// Bytes of transaction records committed since the last checkpoint
-    /// began past which a checkpoint runs by itself (see `Maintenance.swift`):
+    /// began past which a checkpoint runs by itself (see `PageStore+Maintenance.swift`):
     /// with `.previousSnapshot` retention the journal then holds about twice
     /// this, plus whole segments. `nil`: only explicit `checkpoint()` calls
     /// (the journal grows until one).

@@ -1,5 +1,5 @@
 @_spi(Testing) public import JournalTesting
-public import KeyValueStore
+@_spi(Testing) public import KeyValueStore
 public import PageStore
 @_spi(Testing) import Journal
 import JournalStorage
@@ -151,7 +151,7 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
         let kv: KeyValueStore
         do { kv = try KeyValueStore.open(location: location, options: options(spareSegments: 1)) } catch { return }
         defer {
-            model.automaticCheckpoints = kv.pageStore.automaticCheckpointCount
+            model.automaticCheckpoints = kv.statistics.pageStore.automaticCheckpointCount
             kv.close()
         }
         let batches = model.workload.batches
@@ -198,7 +198,7 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
         defer { kv.close() }
         do throws(KeyValueError) {
             for _ in 0..<3 {
-                do throws(PageStoreError) { try kv.pageStore.pump() } catch { throw .store(error) }
+                try kv.pump()
             }
             let contents = try kv.contents()
             // The tree is whole too: no page leaked or reached twice.

@@ -205,7 +205,7 @@ struct KeyValueStoreTests {
             }
             let full = try kv.verifyStructure()
             #expect(full.keys == UInt64(keyCount) && full.depth >= 2, "seed \(seed)")
-            if cycle == 0 { pagesAfterFirstFill = kv.pageStore.pageCount }
+            if cycle == 0 { pagesAfterFirstFill = kv.statistics.pageStore.pageCount }
             // Delete everything: single deletes and batches, checking gets.
             order = keys.shuffled(using: &random)
             while !order.isEmpty {
@@ -226,7 +226,7 @@ struct KeyValueStoreTests {
             let empty = try kv.verifyStructure()
             #expect(empty.keys == 0 && empty.depth == 1 && empty.leafPages == 1 && empty.internalPages == 0, "an empty tree is one root leaf")
             #expect(UInt64(empty.freePages) + 2 == empty.allocatedPages, "every other page is on the free list")
-            pageCounts.append(kv.pageStore.pageCount)
+            pageCounts.append(kv.statistics.pageStore.pageCount)
         }
         #expect(model.isEmpty)
         #expect(reopens > 20)
@@ -273,10 +273,14 @@ struct KeyValueStoreTests {
         #expect(failures.withLock { $0 }.isEmpty)
         #expect(try kv.count() == UInt64(writers * putsPerWriter))
         // Write groups: at most one transaction per put.
-        #expect(kv.pageStore.durableLSN <= UInt64(writers * putsPerWriter))
+        let statistics = kv.statistics
+        #expect(statistics.pageStore.durableLSN <= UInt64(writers * putsPerWriter))
+        #expect(statistics.writeGroupBatches == writers * putsPerWriter, "each put one batch")
+        #expect(statistics.writeGroupTransactions == Int(statistics.pageStore.durableLSN), "each transaction one commit")
         kv.close()
         let reopened = try KeyValueStore.open(location: PageStoreLocation(sharing: disk.storage()), options: simOptions())
         defer { reopened.close() }
+        #expect(reopened.recoveryReport.replayedTransactions == statistics.writeGroupTransactions, "no checkpoint: the journal replayed whole")
         #expect(try reopened.count() == UInt64(writers * putsPerWriter))
         #expect(try reopened.get(Array("w63-19".utf8)) == [UInt8](repeating: 63, count: 100))
     }

@@ -25,12 +25,20 @@ struct CheckpointTests {
         for p in pages { #expect(value(of: try r.read(page: p)) == (model[p] ?? 0), "page \(p)") }
     }
 
+    /// Segments small enough that checkpoints release some.
+    static let segmentBytes = 64 << 10
+
+    /// Creates a store of 256 pages on `disk`.
+    func createStore(on disk: SimulatedDisk) throws {
+        var config = smallConfiguration(pageCountMax: 256, recordBytesMax: 16 << 10)
+        config.journal.segmentBytes = Self.segmentBytes
+        try PageStore.create(location: PageStoreLocation(sharing: disk.storage()), configuration: config)
+    }
+
     @Test("apply, checkpoint and recovery cycles keep every commit; the journal is truncated behind the snapshots")
     func cycles() throws {
         let disk = SimulatedDisk(seed: 3)
-        var config = smallConfiguration(pageCountMax: 256, recordBytesMax: 16 << 10)
-        config.journal.segmentBytes = 64 << 10
-        try PageStore.create(location: PageStoreLocation(sharing: disk.storage()), configuration: config)
+        try createStore(on: disk)
         var model: [UInt64: UInt64] = [:]
         var counter: UInt64 = 0
         var released = 0
@@ -66,6 +74,31 @@ struct CheckpointTests {
         #expect(names.contains("snapshot-0.pss") && names.contains("snapshot-1.pss"))
     }
 
+    @Test("statistics: checkpoints counted, the bytes since the last one, the journal truncated behind the snapshots")
+    func statistics() throws {
+        let disk = SimulatedDisk(seed: 5)
+        try createStore(on: disk)
+        let store = try open(disk)
+        defer { store.close() }
+        for n in 0..<40 { try commit(store, [UInt64(n % 8): UInt64(n + 1), 100: UInt64(n + 1)]) }
+        let before = store.statistics
+        #expect(before.durableLSN == 40)
+        #expect(before.pageCount == 101)
+        #expect(before.checkpointCount == 0)
+        #expect(before.journalBytesSinceCheckpoint == 40 * TransactionRecord.recordBytes(pageCount: 2, pageBytes: 4096))
+        try store.checkpoint()
+        try store.checkpoint()
+        try commit(store, [1: 99])
+        let after = store.statistics
+        #expect(after.checkpointCount == 2)
+        #expect(after.automaticCheckpointCount == 0, "no threshold crossed")
+        #expect(after.tableVersionCount == 1, "the checkpoints applied every earlier version")
+        #expect(after.journalBytesSinceCheckpoint == TransactionRecord.recordBytes(pageCount: 1, pageBytes: 4096))
+        #expect(after.journalSegmentCount >= 1, "the segment of the last commit")
+        #expect(after.journalBytes == after.journalSegmentCount * Self.segmentBytes)
+        #expect(after.journalOldestLSN > 1 && after.journalOldestLSN <= 41, "truncated behind the snapshots, the last commit kept")
+    }
+
     @Test("automatic applies and checkpoints bound the table and the journal over a long run; readers keep their snapshots")
     func automaticBounds() throws {
         let disk = SimulatedDisk(seed: 21)
@@ -98,8 +131,8 @@ struct CheckpointTests {
                 r.tx.end()
             }
             readers.removeAll { $0.endAt == n }
-            journalBytesPeak = max(journalBytesPeak, store.journal.segmentSummaries.count * segmentBytes)
-            tableVersionsPeak = max(tableVersionsPeak, store.tableVersionCount)
+            journalBytesPeak = max(journalBytesPeak, store.statistics.journalBytes)
+            tableVersionsPeak = max(tableVersionsPeak, store.statistics.tableVersionCount)
         }
         let recordBytes = TransactionRecord.recordBytes(pageCount: 2, pageBytes: 4096)
         let journalWritten = commits * recordBytes
@@ -112,7 +145,7 @@ struct CheckpointTests {
         let journalBound = 2 * commitsPerInterval * (recordBytes + 4096) + 2 * segmentBytes
         #expect(journalBytesPeak <= journalBound, "journal peak \(journalBytesPeak) bytes, bound \(journalBound)")
         #expect(tableVersionsPeak <= versionsMax + 2 * (readerSpan + 1), "table peak \(tableVersionsPeak) versions")
-        #expect(store.automaticCheckpointCount >= journalWritten / journalThreshold / 2)
+        #expect(store.statistics.automaticCheckpointCount >= journalWritten / journalThreshold / 2)
         #expect(store.lastMaintenanceError == nil)
         try check(store, model, pages: 0..<48)
         store.close()

@@ -124,7 +124,7 @@ struct PageStoreFaultTests {
         faults.durableWriteErrorProbability = 1
         disk.faults = faults
         for v in UInt64(1)...40 { try commit(store, [v % 8: v]) }
-        #expect(store.automaticCheckpointCount == 0)
+        #expect(store.statistics.automaticCheckpointCount == 0)
         guard case .io(let cause)? = store.lastMaintenanceError else {
             Issue.record("expected an I/O error, got \(String(describing: store.lastMaintenanceError))")
             return
@@ -132,7 +132,7 @@ struct PageStoreFaultTests {
         #expect(cause.errno == .ioError)
         disk.faults = SimulatedDisk.Faults()
         for v in UInt64(41)...60 { try commit(store, [v % 8: v]) }
-        #expect(store.automaticCheckpointCount > 0, "the next crossing tries again")
+        #expect(store.statistics.automaticCheckpointCount > 0, "the next crossing tries again")
         store.close()
         let reopened = try PageStore.open(location: PageStoreLocation(sharing: disk.storage()), options: quietOptions())
         // Page p holds the last v in 1...60 with v % 8 == p.

@@ -37,7 +37,7 @@ struct PageStoreTests {
         let r = try store.beginRead()
         #expect(value(of: try r.read(page: 3)) == 33)
         #expect(value(of: try r.read(page: 0)) == 10)
-        #expect(store.pageCount == 4)
+        #expect(store.statistics.pageCount == 4)
         store.close()
     }
 
@@ -151,7 +151,7 @@ struct PageStoreTests {
         // leaves at most the newest version of each page.
         final.end()
         try store.apply()
-        #expect(store.tableVersionCount <= writers * 2, "once readers end, an apply bounds the page table")
+        #expect(store.statistics.tableVersionCount <= writers * 2, "once readers end, an apply bounds the page table")
     }
 
     @Test("concurrent writers with the maintenance thread: the table and the journal since the last checkpoint stay under their hard bounds")
@@ -186,8 +186,9 @@ struct PageStoreTests {
                         try tx.write(page: UInt64(2 * w), page(UInt64(n)))
                         try tx.write(page: UInt64(100 + w * commitsPerWriter + n), page(UInt64(n)))
                         try tx.commit()
-                        let versions = store.tableVersionCount
-                        let bytes = store.journalBytesSinceCheckpoint
+                        let statistics = store.statistics
+                        let versions = statistics.tableVersionCount
+                        let bytes = statistics.journalBytesSinceCheckpoint
                         if versions > versionsBound || bytes > bytesBound {
                             failures.withLock { $0.append("writer \(w) commit \(n): \(versions) versions, \(bytes) journal bytes") }
                         }
@@ -199,7 +200,7 @@ struct PageStoreTests {
         }
         for t in threads { t.join() }
         #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0.prefix(3) })")
-        #expect(store.automaticCheckpointCount > 0)
+        #expect(store.statistics.automaticCheckpointCount > 0)
         #expect(store.lastMaintenanceError == nil)
         store.close()
         let reopened = try PageStore.open(location: location, options: options)
@@ -232,10 +233,10 @@ struct PageStoreTests {
             try t.commit()
         }
         #expect(value(of: try old.read(page: 9)) == 1)
-        #expect(store.tableVersionCount > 40, "versions above the old snapshot are kept")
+        #expect(store.statistics.tableVersionCount > 40, "versions above the old snapshot are kept")
         old.end()
         try store.apply()
-        #expect(store.tableVersionCount == 0)
+        #expect(store.statistics.tableVersionCount == 0)
         #expect(store.appliedLSN == 40)
         let now = try store.beginRead()
         #expect(value(of: try now.read(page: 9)) == 40)

@@ -258,8 +258,8 @@ struct BenchKV: ParsableCommand {
             }
             let loc2 = try location(path)
             let reopened = try KeyValueStore.open(location: loc2, options: quietOptions(automaticCheckpoints: false))
-            let report = reopened.pageStore.recoveryReport
-            let journalBytes = reopened.pageStore.journal.segmentSummaries.count * reopened.pageStore.journal.configuration.segmentBytes
+            let report = reopened.recoveryReport
+            let journalBytes = reopened.statistics.pageStore.journalBytes
             let recordsMB = Double(report.replayedTransactions) * 0 + Double(journalBytes) / 1e6
             let c = try reopened.checkpoint()
             let mbps = Double(c.bytesWritten) / 1e6 / (Double(c.nanoseconds) / 1e9)

@@ -1,47 +1,5 @@
 public import Journal
 
-/// A read-only transaction: a snapshot at `lsn`, the newest durable commit
-/// when it began. It sees exactly the commits at or below `lsn`, however
-/// many follow, until `end()`. While it is open, the page versions it may
-/// need stay in the page table (the table can grow past its threshold).
-///
-/// Use from one thread at a time.
-public final class ReadTransaction: @unchecked Sendable {
-    public let store: PageStore
-    /// The snapshot: every commit at or below it, none above.
-    public let lsn: LSN
-    private var ended = false
-
-    init(store: PageStore, lsn: LSN) {
-        self.store = store
-        self.lsn = lsn
-    }
-
-    deinit { end() }
-
-    /// Copies page `page` into `buffer` (exactly `pageBytes` long). A page
-    /// never written reads as zeros.
-    public func read(page: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(PageStoreError) {
-        guard !ended else { throw .transactionFinished }
-        guard buffer.count == store.pageBytes else { throw .wrongPageSize(bytes: buffer.count, pageBytes: store.pageBytes) }
-        try store.readPage(page, at: lsn, into: buffer)
-    }
-
-    /// Page `page`, copied.
-    public func read(page: UInt64) throws(PageStoreError) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: store.pageBytes)
-        try withMutableBytes(&out) { (b: UnsafeMutableRawBufferPointer) throws(PageStoreError) in try read(page: page, into: b) }
-        return out
-    }
-
-    /// Ends the transaction: old versions it held may be dropped. Idempotent.
-    public func end() {
-        guard !ended else { return }
-        ended = true
-        store.releaseSnapshot(lsn)
-    }
-}
-
 /// A write transaction: reads at `startLSN` (the newest published commit
 /// when it began) plus its own writes; writes whole pages; commits them as
 /// one journal record, all or nothing.

@@ -29,6 +29,11 @@ public enum TransactionRecord {
         headerBytes + pageCount * (8 + pageBytes) + trailerBytes
     }
 
+    /// The most pages a record of at most `recordBytesMax` bytes holds.
+    static func pagesMax(recordBytesMax: Int, pageBytes: Int) -> Int {
+        (recordBytesMax - recordBytes(pageCount: 0, pageBytes: pageBytes)) / (8 + pageBytes)
+    }
+
     /// Offset of the image of the `index`-th page inside a record.
     static func imageOffset(index: Int, pageCount: Int, pageBytes: Int) -> Int {
         headerBytes + 8 * pageCount + index * pageBytes

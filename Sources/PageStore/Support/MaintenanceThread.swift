@@ -1,50 +1,6 @@
-import Synchronization
-
 #if canImport(Glibc)
 import Glibc
 #endif
-
-// # Automatic maintenance: applies and checkpoints without a caller
-//
-// Two bounds keep a long-running writer from growing memory or disk:
-//
-//   table    page versions in the translation table; past
-//            `applyThresholdVersions`, journaled pages are applied to the
-//            data file and dropped from the table (A1-A3);
-//   journal  bytes of transaction records committed since the last
-//            checkpoint began; past `checkpointThresholdJournalBytes`, a
-//            checkpoint writes a snapshot and truncates the journal.
-//
-// Who does the work:
-//
-//   .threads runtime  a maintenance thread, woken by the commit that
-//                     crosses a threshold (one wake-up per crossing, not one
-//                     per commit), applies and checkpoints off the
-//                     committers' path. If committers outrun it by
-//                     `maintenanceBackpressureFactor` times a threshold, the
-//                     committer that notices does the work itself (waiting
-//                     for a running checkpoint first): the hard bound.
-//   .manual runtime   no thread (the simulation stays deterministic): the
-//                     committing thread does the work when it crosses a
-//                     threshold, after its commit is queued.
-//
-// A failure of automatic work never fails the commit that triggered it (the
-// commit is queued and has its LSN by then): it is logged and kept in
-// `lastMaintenanceError`; the next crossing tries again.
-//
-// Readers holding old snapshots hold the apply horizon back; the table and
-// the journal then grow until they end (a checkpoint can only save what was
-// applied).
-
-/// What maintenance a commit asks for, decided under the table lock.
-struct MaintenanceNeed: Equatable {
-    var apply = false
-    var checkpoint = false
-    /// Past the hard bound: the committer works inline.
-    var urgent = false
-
-    var any: Bool { apply || checkpoint }
-}
 
 /// A thread that sleeps until `request()` and then runs `work` once (several
 /// requests while it works fold into one more run).
