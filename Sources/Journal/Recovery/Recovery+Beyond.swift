@@ -1,0 +1,179 @@
+import JournalStorage
+
+// Phase 3: past the end of the valid chain, recovery looks for evidence of
+// later writes and decides between a clean end, a torn tail and corruption
+// (journal-format.md, section 7, rule 3); in salvage mode it also finds
+// where reading may resume.
+
+extension Recovery {
+    struct Evidence {
+        var segmentIndex: Int
+        var offset: Int
+        /// The first record past the end that decodes whole (salvage resumes there).
+        var resume: (segmentIndex: Int, lsn: LSN, offset: Int)?
+    }
+
+    enum Verdict {
+        case clean
+        case torn(bytes: Int, fragments: Int)
+        case corrupt(Evidence)
+    }
+
+    /// Looks past the end of the valid chain for evidence of later writes,
+    /// and decides between a clean end, a torn tail and corruption.
+    func examineBeyond(
+        _ inventory: SegmentInventory, endIndex: Int, end: Int, chain: ChainState, maxEpoch: inout UInt32
+    ) throws(JournalError) -> Verdict {
+        let files = inventory.files
+        let segmentBytes = metadata.segmentBytes
+        let accept = { (h: FragmentHeader) -> Bool in h.epoch >= chain.lastEpoch && h.lsn > chain.lastLSN }
+        var lastEvidenceDistance = -1
+        var fragments = 0
+        var proof: (j: Int, offset: Int)?
+        // The end segment from the end on, then every later file that could
+        // hold newer writes: active ones past the last LSN, and ones whose
+        // header is damaged (checked with the salt each fragment implies).
+        for j in endIndex..<files.count {
+            let header: SegmentHeader?
+            let from: Int
+            // Distance in log bytes from the end to this file's offset 0.
+            let base: Int
+            if j == endIndex {
+                header = files[j].header
+                from = end
+                base = -end
+            } else {
+                base = (segmentBytes - end) + Int(files[j].index - files[endIndex].index - 1) * segmentBytes
+                from = JournalFormat.segmentHeaderBytes
+                switch inventory.states[j] {
+                case .active(let h, _):
+                    guard h.baseLSN > chain.lastLSN, h.epoch >= chain.lastEpoch else { continue }
+                    // The header itself is evidence of a write past the end.
+                    header = h
+                    maxEpoch = max(maxEpoch, h.epoch)
+                    lastEvidenceDistance = max(lastEvidenceDistance, base + JournalFormat.segmentHeaderBytes)
+                case .blank, .damaged, .stale:
+                    header = nil
+                }
+            }
+            // A later file was activated by a session no older than the one
+            // that activated the end segment: its salt's epoch is at least that.
+            let epochFloor = files[endIndex].header?.epoch ?? 1
+            forEachFragment(in: files[j], header: header, from: from, epochFloor: epochFloor, accept: accept) { offset, h in
+                maxEpoch = max(maxEpoch, h.epoch)
+                if h.committedLSN > chain.lastLSN {
+                    // Written after the record past the end was durable, hence
+                    // acknowledged: the damage destroyed acknowledged data.
+                    proof = (j, offset)
+                    return false
+                }
+                fragments += 1
+                lastEvidenceDistance = max(lastEvidenceDistance, base + offset + JournalFormat.fragmentHeaderBytes + min(h.length, metadata.pageBytes))
+                return true
+            }
+            if let proof {
+                return .corrupt(Evidence(segmentIndex: proof.j, offset: proof.offset, resume: findResume(inventory, endIndex: endIndex, end: end, chain: chain)))
+            }
+        }
+        if lastEvidenceDistance < 0 {
+            return cleanEndVerdict(files[endIndex], end: end)
+        }
+        return .torn(bytes: lastEvidenceDistance, fragments: fragments)
+    }
+
+    /// No evidence past the end: a clean end, except that absolute
+    /// consistency also wants the zero padding of the end's batch intact.
+    private func cleanEndVerdict(_ segment: Segment, end: Int) -> Verdict {
+        guard mode == .absoluteConsistency, segment.header != nil else { return .clean }
+        let block = roundUp(end, metadata.blockBytes)
+        if block > end, !segment.bytes.slice(end, min(block, metadata.segmentBytes) - end).isAllZero() {
+            return .torn(bytes: block - end, fragments: 0)
+        }
+        return .clean
+    }
+
+    /// Calls `body` with each fragment at or after `from` in `segment` whose
+    /// header is valid and that `accept` takes, until `body` returns false.
+    /// With `header` nil (the segment header is damaged), fragments are
+    /// checked with the salt the segment's activation epoch implies
+    /// (journal-format.md, section 4), found by search, so data behind a
+    /// damaged header is still seen.
+    func forEachFragment(
+        in segment: Segment, header: SegmentHeader?, from: Int, epochFloor: UInt32 = 1,
+        accept: (FragmentHeader) -> Bool, _ body: (Int, FragmentHeader) -> Bool
+    ) {
+        let bytes = segment.bytes
+        if let header {
+            let decoder = SegmentDecoder(bytes: bytes, header: header, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
+            var p = from
+            while let found = decoder.firstValidFragment(from: p, to: bytes.count, accept: accept) {
+                if !body(found.offset, found.header) { return }
+                p = found.offset + JournalFormat.fragmentAlignment
+            }
+            return
+        }
+        // The salt comes from the epoch that activated the segment, which is
+        // at most the epoch of any fragment in it (later sessions continue a
+        // segment with its salt). Find it once, from the first fragment that
+        // validates, trying epochs downward from the fragment's own.
+        var seed: UInt32?
+        var candidatesTried = 0
+        let candidatesMax = 1 << 20
+        var p = roundUp(max(JournalFormat.segmentHeaderBytes, 0), JournalFormat.fragmentAlignment)
+        let limit = bytes.count - JournalFormat.fragmentHeaderBytes
+        while p <= limit {
+            let type = bytes[p + FragmentHeader.typeOffset]
+            if type >= 1 && type <= 4 && bytes[p + 33] == 0 && bytes.le16(p + 34) == 0 {
+                if let seed {
+                    if p >= from, let h = FragmentHeader.decode(bytes, at: p, seed: seed), accept(h) {
+                        if !body(p, h) { return }
+                    }
+                } else if candidatesTried < candidatesMax {
+                    var epoch = bytes.le32(p + 36)
+                    while epoch >= max(epochFloor, 1) && candidatesTried < candidatesMax {
+                        candidatesTried += 1
+                        let candidate = FragmentHeader.seed(salt: JournalFormat.salt(journalID: metadata.journalID, index: segment.index, epoch: epoch))
+                        if FragmentHeader.decode(bytes, at: p, seed: candidate) != nil {
+                            seed = candidate
+                            break
+                        }
+                        epoch -= 1
+                    }
+                    if let seed, p >= from, let h = FragmentHeader.decode(bytes, at: p, seed: seed), accept(h) {
+                        if !body(p, h) { return }
+                    }
+                }
+            }
+            p += JournalFormat.fragmentAlignment
+        }
+    }
+
+
+    /// The first record past the end, in the end segment or a later active
+    /// one, that starts a record past the last LSN and decodes whole under
+    /// its own checksums: where salvage resumes.
+    private func findResume(
+        _ inventory: SegmentInventory, endIndex: Int, end: Int, chain: ChainState
+    ) -> (segmentIndex: Int, lsn: LSN, offset: Int)? {
+        let files = inventory.files
+        for j in endIndex..<files.count {
+            let header: SegmentHeader
+            if j == endIndex {
+                guard let h = files[j].header else { continue }
+                header = h
+            } else {
+                guard case .active(let h, _) = inventory.states[j], h.baseLSN > chain.lastLSN else { continue }
+                header = h
+            }
+            let decoder = SegmentDecoder(bytes: files[j].bytes, header: header, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
+            var from = j == endIndex ? end : JournalFormat.segmentHeaderBytes
+            while let found = decoder.firstValidFragment(from: from, to: metadata.segmentBytes, accept: {
+                $0.type.startsRecord && $0.lsn > chain.lastLSN && $0.lsn >= header.baseLSN && $0.epoch >= chain.lastEpoch
+            }) {
+                if decoder.record(at: found.offset, continuing: nil) != nil { return (j, found.header.lsn, found.offset) }
+                from = found.offset + JournalFormat.fragmentAlignment
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,71 @@
+import JournalStorage
+
+// Where the log starts: at the lowest active segment, unless a lower file
+// whose header is damaged still holds fragments. Then the log's start is
+// damaged, and what those fragments prove decides (journal-format.md,
+// section 7).
+
+/// Where recovery found the log to start.
+enum LogStart {
+    /// No segment holds records: an empty log.
+    case empty
+    /// The log starts at this active segment (an index into the inventory).
+    case active(Int)
+    /// The lowest file with fragments has a damaged header: the log is
+    /// empty and resumes at `firstLSN`, unless evidence past it proves
+    /// acknowledged data.
+    case damagedStart(Int, firstLSN: LSN, maxEpoch: UInt32)
+}
+
+extension Recovery {
+    func findLogStart(_ inventory: SegmentInventory) throws(JournalError) -> LogStart {
+        for i in inventory.files.indices {
+            let state = inventory.states[i]
+            if case .active = state { return .active(i) }
+            guard state.mayHideData else { continue }
+            var fragments: [FragmentHeader] = []
+            forEachFragment(in: inventory.files[i], header: nil, from: JournalFormat.segmentHeaderBytes, epochFloor: 1, accept: { _ in true }) { _, h in
+                fragments.append(h)
+                return true
+            }
+            guard let firstLSN = fragments.map(\.lsn).min() else { continue }
+            // Its base LSN is lost with its header. A fragment written when
+            // some LSN was durable proves acknowledged records that can no
+            // longer be placed: corruption (salvage reads on after it). With
+            // none, nothing was ever durable: the torn first write of a new
+            // journal.
+            let committedMax = fragments.map(\.committedLSN).max() ?? 0
+            if committedMax > 0 && mode != .salvage {
+                throw .corruption(segment: inventory.files[i].name, offset: 0, detail: "the first segment's header fails its checksum, and its fragments show LSN \(committedMax) was durable")
+            }
+            return .damagedStart(
+                i, firstLSN: committedMax > 0 ? max(firstLSN, committedMax + 1) : 1,
+                maxEpoch: fragments.map(\.epoch).max() ?? 0)
+        }
+        return .empty
+    }
+
+    /// The log's lowest file has a damaged header yet holds fragments. If
+    /// they, or anything after, prove acknowledged data, that is corruption;
+    /// otherwise it was the torn first write of its segment: the log is empty
+    /// and resumes at the first LSN found there.
+    func recoverFromDamagedStart(
+        _ inventory: SegmentInventory, at i: Int, firstLSN: LSN, maxEpoch: UInt32
+    ) throws(JournalError) -> RecoveredLog {
+        let files = inventory.files
+        let chain = ChainState(lastCRC: 0, lastLSN: firstLSN - 1, lastEpoch: 0)
+        var maxEpoch = maxEpoch
+        var report = RecoveryReport()
+        let end = JournalFormat.segmentHeaderBytes
+        switch try examineBeyond(inventory, endIndex: i, end: end, chain: chain, maxEpoch: &maxEpoch) {
+        case .clean, .torn:
+            if mode == .absoluteConsistency {
+                throw .corruption(segment: files[i].name, offset: 0, detail: "segment header torn at the start of the log; absolute consistency refuses it")
+            }
+            report.outcome = .tornTailCut
+        case .corrupt(let evidence):
+            throw .corruption(segment: files[i].name, offset: 0, detail: "segment header fails its checksum, but acknowledged records follow at \(files[evidence.segmentIndex].name):\(evidence.offset)")
+        }
+        return finish(inventory, live: [], endIndex: i, end: end, chain: chain, maxEpoch: maxEpoch, report: report)
+    }
+}

@@ -1,0 +1,107 @@
+import JournalStorage
+
+// Phase 1: the files of the journal's directory in index order, each with
+// the state of its header (journal-format.md, section 7, rule 1).
+
+/// What a segment file's header says about the file.
+enum SegmentHeaderState {
+    case active(SegmentHeader, crc: UInt32)
+    /// A valid header naming another index: a reused file not yet
+    /// activated. Its fragments belong to another salt.
+    case stale
+    /// No magic: zeros (never written) or a damaged header.
+    case blank
+    /// Magic present but the checksum fails: a torn activation or damage.
+    case damaged
+
+    /// A file whose header cannot be used, but whose fragments might be
+    /// found with the salt derived for its index: a stale header can be
+    /// left in place when the write that activated the file went astray.
+    var mayHideData: Bool {
+        switch self {
+        case .blank, .damaged, .stale: true
+        case .active: false
+        }
+    }
+}
+
+/// The directory as recovery found it.
+struct SegmentInventory {
+    /// Segment files, mapped, in index order.
+    var files: [Segment]
+    /// The state of each file's header, index for index with `files`.
+    var states: [SegmentHeaderState]
+    /// `spare-*.seg` files.
+    var spareNames: [String]
+    /// Files recovery leaves alone (temporary files of an interrupted create).
+    var leftoverNames: [String]
+    var highestIndex: UInt64
+}
+
+extension Recovery {
+    /// Lists the directory, opens and maps every segment file and
+    /// classifies its header.
+    func takeInventory() throws(JournalError) -> SegmentInventory {
+        let names: [String]
+        do { names = try storage.fileNames() } catch { throw JournalError.from(error) }
+        var indexed: [(UInt64, String)] = []
+        var inventory = SegmentInventory(files: [], states: [], spareNames: [], leftoverNames: [], highestIndex: 0)
+        for name in names {
+            if name == JournalFormat.metadataFileName { continue }
+            if let index = JournalFormat.segmentIndex(fileName: name) {
+                indexed.append((index, name))
+            } else if name.hasPrefix(JournalFormat.spareFilePrefix) && name.hasSuffix(JournalFormat.segmentFileSuffix) {
+                inventory.spareNames.append(name)
+            } else {
+                inventory.leftoverNames.append(name)
+            }
+        }
+        indexed.sort { $0.0 < $1.0 }
+        for (index, name) in indexed {
+            let segment = try openSegment(index: index, name: name)
+            inventory.files.append(segment)
+            inventory.states.append(try classify(segment))
+        }
+        inventory.highestIndex = indexed.last?.0 ?? 0
+        assert(inventory.files.count == inventory.states.count)
+        return inventory
+    }
+
+    private func openSegment(index: UInt64, name: String) throws(JournalError) -> Segment {
+        do {
+            let file = writable ? try storage.open(name) : try storage.openReadOnly(name)
+            return Segment(index: index, file: file, mapping: try file.mapReadOnly())
+        } catch {
+            throw JournalError.from(error)
+        }
+    }
+
+    private func classify(_ segment: Segment) throws(JournalError) -> SegmentHeaderState {
+        let bytes = segment.bytes
+        guard bytes.count == metadata.segmentBytes else {
+            throw .corruption(segment: segment.name, offset: 0, detail: "file is \(bytes.count) bytes, segments are \(metadata.segmentBytes)")
+        }
+        do {
+            let (header, crc) = try SegmentHeader.decode(bytes)
+            guard header.journalID == metadata.journalID else {
+                throw JournalError.corruption(segment: segment.name, offset: 0, detail: "segment belongs to another journal")
+            }
+            guard header.segmentIndex == segment.index else { return .stale }
+            guard header.blockBytes == metadata.blockBytes, header.pageBytes == metadata.pageBytes else {
+                throw JournalError.corruption(segment: segment.name, offset: 0, detail: "block or page size differs from the journal's")
+            }
+            return .active(header, crc: crc)
+        } catch let problem as HeaderProblem {
+            switch problem {
+            case .badMagic: return .blank
+            case .invalidField: return .damaged
+            case .badChecksum: return .damaged
+            case .newerVersion(let v): throw .newerFormat(path: storage.path + "/" + segment.name, found: v, supported: JournalFormat.version)
+            }
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            preconditionFailure("unexpected error \(error)")
+        }
+    }
+}

@@ -1,0 +1,64 @@
+// What recovery reports to the caller, and the log it hands the writer.
+
+/// What recovery found.
+public struct RecoveryReport: Sendable, Equatable, CustomStringConvertible {
+    public enum Outcome: String, Sendable {
+        /// The log ends where the last write ended.
+        case clean
+        /// Damage at the end that only unacknowledged writes could have
+        /// caused was cut off.
+        case tornTailCut = "torn-tail-cut"
+        /// Damaged regions were skipped (salvage mode).
+        case salvaged
+    }
+
+    /// A region skipped in salvage mode.
+    public struct Gap: Sendable, Equatable {
+        public var segment: String
+        public var offset: Int
+        public var lastLSNBefore: LSN
+        public var firstLSNAfter: LSN
+    }
+
+    public var outcome: Outcome = .clean
+    /// First and last LSN in the log (0 when empty).
+    public var firstLSN: LSN = 0
+    public var lastLSN: LSN = 0
+    public var recordCount: Int = 0
+    public var segmentCount: Int = 0
+    /// Where the valid log ends.
+    public var endSegment: String = ""
+    public var endOffset: Int = 0
+    /// Bytes between the end and the last evidence of a torn write.
+    public var discardedBytes: Int = 0
+    /// Fragments with valid headers found in the discarded region.
+    public var discardedFragments: Int = 0
+    public var gaps: [Gap] = []
+
+    public var description: String {
+        var s = "\(outcome.rawValue): LSN \(firstLSN)...\(lastLSN), \(recordCount) records in \(segmentCount) segments"
+        if !endSegment.isEmpty { s += ", end at \(endSegment):\(endOffset)" }
+        if outcome == .tornTailCut { s += ", cut \(discardedBytes) bytes (\(discardedFragments) fragments)" }
+        for g in gaps { s += ", gap at \(g.segment):\(g.offset) (LSN \(g.lastLSNBefore) -> \(g.firstLSNAfter))" }
+        return s
+    }
+}
+
+/// The log as recovery left it: the live segments and where writing resumes.
+struct RecoveredLog {
+    var segments: [Segment]
+    /// Segment files past the log (prepared or cut), in index order: the
+    /// writer reuses them as its next segments.
+    var unusedSegments: [Segment]
+    /// `spare-*.seg` files.
+    var spareNames: [String]
+    /// Files recovery leaves alone (temporary files of an interrupted create).
+    var leftoverNames: [String]
+    var chain: ChainState
+    /// Where the next batch goes in the last live segment.
+    var writeOffset: Int
+    /// Epoch for the next writer session.
+    var nextEpoch: UInt32
+    var highestIndex: UInt64
+    var report: RecoveryReport
+}
