@@ -97,12 +97,33 @@ let package = Package(
             name: "CSQLite",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // What the CLI's commands and its benches share: the exit codes and
+        // the error type, JSON text, the monotonic clock.
+        .target(
+            name: "JournalCLISupport",
+            dependencies: [
+                "Journal", "JournalStorage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        // `journalctl-swift bench`: the journal, the paged file and the
+        // key-value store measured beside their peers (fio, SQLite).
+        .target(
+            name: "JournalBench",
+            dependencies: [
+                "Journal", "JournalStorage", "PagedFile", "PageStore", "KeyValueStore",
+                "CSQLite", "CJournalShims", "JournalCLISupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log")
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "JournalCLI",
             dependencies: [
-                "Journal", "JournalStorage", "JournalTesting", "PagedFile",
-                "KeyValueStore", "CSQLite", "CJournalShims",
-                "StoreCrashTesting",
+                "Journal", "JournalStorage", "JournalTesting", "PageStore", "KeyValueStore",
+                "StoreCrashTesting", "JournalCLISupport", "JournalBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")
             ],
@@ -155,7 +176,12 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["JournalCLI", "Journal"],
+            dependencies: ["JournalCLI", "JournalCLISupport", "Journal"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "JournalBenchTests",
+            dependencies: ["JournalBench"],
             swiftSettings: strict
         ),
     ]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Journal
+import JournalCLISupport
 import JournalTesting
 import StoreCrashTesting
 

@@ -2,6 +2,7 @@ public import ArgumentParser
 internal import CJournalShims
 import Foundation
 import Journal
+import JournalCLISupport
 import JournalStorage
 import Logging
 
