@@ -166,7 +166,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KeyValueStoreTests",
-            dependencies: ["KeyValueStore", "PageStore", "Journal", "JournalStorage", "JournalTesting"],
+            dependencies: ["KeyValueStore", "PageStore", "Journal", "JournalStorage", "JournalTesting", "StoreCrashTesting"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,8 +1,8 @@
 public import JournalTesting
-public import KeyValueStore
 public import PageStore
 import Journal
 import JournalStorage
+import KeyValueStore
 
 // The key-value store as a workload of the power-cut explorer: transactions
 // (batches of puts and deletes, queued `groupSize` at a time as one write
