@@ -134,39 +134,50 @@ let package = Package(
             dependencies: ["JournalCLI"],
             swiftSettings: strict
         ),
+        // What the test targets share: temporary directories, threads, the
+        // built executable, silenced journal logs. Linked by tests only.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "JournalStorage", "JournalTesting",
+                .product(name: "Logging", package: "swift-log")
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "JournalTests",
             dependencies: [
-                "Journal", "JournalStorage", "JournalTesting", "Uring", "CJournalShims",
+                "Journal", "JournalStorage", "JournalTesting", "Uring", "CJournalShims", "TestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "JournalTestingTests",
-            dependencies: ["JournalTesting", "Journal", "JournalStorage"],
+            dependencies: ["JournalTesting", "Journal", "JournalStorage", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "PagedFileTests",
-            dependencies: ["PagedFile"],
+            dependencies: ["PagedFile", "TestSupport"],
             swiftSettings: strict
         ),
         // Kills `journalctl-swift append` at random moments and checks every
         // LSN it printed.
         .testTarget(
             name: "KillTests",
-            dependencies: ["Journal"],
+            dependencies: ["Journal", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "PageStoreTests",
-            dependencies: ["PageStore", "Journal", "JournalStorage", "JournalTesting"],
+            dependencies: ["PageStore", "Journal", "JournalStorage", "JournalTesting", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "KeyValueStoreTests",
-            dependencies: ["KeyValueStore", "PageStore", "Journal", "JournalStorage", "JournalTesting", "StoreCrashTesting"],
+            dependencies: ["KeyValueStore", "PageStore", "Journal", "JournalStorage", "JournalTesting", "StoreCrashTesting", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -176,7 +187,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["JournalCLI", "JournalCLISupport", "Journal"],
+            dependencies: ["JournalCLI", "JournalCLISupport", "Journal", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,6 +1,7 @@
 import Journal
 import JournalStorage
 import JournalTesting
+import TestSupport
 import Testing
 
 // Minimal reproducers of journal issues the crash explorer found, all fixed.
