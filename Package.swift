@@ -1,9 +1,22 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Layers, top to bottom (see README.md):
-//   journalctl-swift -> JournalCLI -> Journal -> JournalStorage -> Uring -> CLiburing
-//   PagedFile stands beside the journal (the RAM-backed data file).
+// The module graph, top to bottom (README.md, "Layout"):
+//
+//   journalctl-swift -> JournalCLI -> JournalBench      (`bench`; alone links CSQLite)
+//                                  -> StoreCrashTesting (`crash-sim --workload kv`)
+//                                  -> JournalTesting    (`crash-sim`)
+//                                  -> JournalCLISupport (exit codes, JSON, clock; also under JournalBench)
+//   (the CLI modules use the libraries below, as the testing modules do)
+//   KeyValueStore -> PageStore -> Journal -> JournalStorage -> Uring -> CLiburing
+//                    PageStore -> PagedFile (the RAM-backed data file)
+//   CJournalShims (C: CRC32C, statx, futex, valgrind requests) under Journal,
+//   JournalStorage, PagedFile, KeyValueStore and JournalBench.
+//
+// Testing modules, never in a library product: JournalTesting (the simulated
+// disk and the crash explorer, on Journal), StoreCrashTesting (the key-value
+// workloads, on KeyValueStore and JournalTesting), and TestSupport
+// (Tests/TestSupport: helpers the test targets share).
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
