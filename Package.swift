@@ -1,9 +1,22 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Layers, top to bottom (see README.md):
-//   journalctl-swift -> JournalCLI -> Journal -> JournalStorage -> Uring -> CLiburing
-//   PagedFile stands beside the journal (the RAM-backed data file).
+// The module graph, top to bottom (README.md, "Layout"):
+//
+//   journalctl-swift -> JournalCLI -> JournalBench      (`bench`; alone links CSQLite)
+//                                  -> StoreCrashTesting (`crash-sim --workload kv`)
+//                                  -> JournalTesting    (`crash-sim`)
+//                                  -> JournalCLISupport (exit codes, JSON, clock; also under JournalBench)
+//   (the CLI modules use the libraries below, as the testing modules do)
+//   KeyValueStore -> PageStore -> Journal -> JournalStorage -> Uring -> CLiburing
+//                    PageStore -> PagedFile (the RAM-backed data file)
+//   CJournalShims (C: CRC32C, statx, futex, valgrind requests) under Journal,
+//   JournalStorage, PagedFile, KeyValueStore and JournalBench.
+//
+// Testing modules, never in a library product: JournalTesting (the simulated
+// disk and the crash explorer, on Journal), StoreCrashTesting (the key-value
+// workloads, on KeyValueStore and JournalTesting), and TestSupport
+// (Tests/TestSupport: helpers the test targets share).
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
@@ -97,12 +110,33 @@ let package = Package(
             name: "CSQLite",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // What the CLI's commands and its benches share: the exit codes and
+        // the error type, JSON text, the monotonic clock.
+        .target(
+            name: "JournalCLISupport",
+            dependencies: [
+                "Journal", "JournalStorage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        // `journalctl-swift bench`: the journal, the paged file and the
+        // key-value store measured beside their peers (fio, SQLite).
+        .target(
+            name: "JournalBench",
+            dependencies: [
+                "Journal", "JournalStorage", "PagedFile", "PageStore", "KeyValueStore",
+                "CSQLite", "CJournalShims", "JournalCLISupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log")
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "JournalCLI",
             dependencies: [
-                "Journal", "JournalStorage", "JournalTesting", "PagedFile",
-                "KeyValueStore", "CSQLite", "CJournalShims",
-                "StoreCrashTesting",
+                "Journal", "JournalStorage", "JournalTesting", "PageStore", "KeyValueStore",
+                "StoreCrashTesting", "JournalCLISupport", "JournalBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")
             ],
@@ -113,39 +147,50 @@ let package = Package(
             dependencies: ["JournalCLI"],
             swiftSettings: strict
         ),
+        // What the test targets share: temporary directories, threads, the
+        // built executable, silenced journal logs. Linked by tests only.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "JournalStorage", "JournalTesting",
+                .product(name: "Logging", package: "swift-log")
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "JournalTests",
             dependencies: [
-                "Journal", "JournalStorage", "JournalTesting", "Uring", "CJournalShims",
+                "Journal", "JournalStorage", "JournalTesting", "Uring", "CJournalShims", "TestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "JournalTestingTests",
-            dependencies: ["JournalTesting", "Journal", "JournalStorage"],
+            dependencies: ["JournalTesting", "Journal", "JournalStorage", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "PagedFileTests",
-            dependencies: ["PagedFile"],
+            dependencies: ["PagedFile", "TestSupport"],
             swiftSettings: strict
         ),
         // Kills `journalctl-swift append` at random moments and checks every
         // LSN it printed.
         .testTarget(
             name: "KillTests",
-            dependencies: ["Journal"],
+            dependencies: ["Journal", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "PageStoreTests",
-            dependencies: ["PageStore", "Journal", "JournalStorage", "JournalTesting"],
+            dependencies: ["PageStore", "Journal", "JournalStorage", "JournalTesting", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "KeyValueStoreTests",
-            dependencies: ["KeyValueStore", "PageStore", "Journal", "JournalStorage", "JournalTesting"],
+            dependencies: ["KeyValueStore", "PageStore", "Journal", "JournalStorage", "JournalTesting", "StoreCrashTesting", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -155,7 +200,12 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["JournalCLI", "Journal"],
+            dependencies: ["JournalCLI", "JournalCLISupport", "Journal", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "JournalBenchTests",
+            dependencies: ["JournalBench"],
             swiftSettings: strict
         ),
     ]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Journal
+import JournalCLISupport
 import JournalStorage
 import JournalTesting
 import Logging

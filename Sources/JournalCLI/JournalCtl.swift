@@ -1,4 +1,6 @@
 public import ArgumentParser
+import JournalBench
+import JournalCLISupport
 import Logging
 
 #if canImport(Glibc)
@@ -6,8 +8,9 @@ import Glibc
 #endif
 
 /// `journalctl-swift`: create, append to, replay, inspect, verify and
-/// truncate a journal from the shell; `demo` runs the main job; `bench`
-/// measures.
+/// truncate a journal from the shell; `demo` runs the main job; `kv` works
+/// a key-value store; `crash-sim` cuts the power under the journal or the
+/// store on a simulated disk; `bench` (the `JournalBench` module) measures.
 public struct JournalCtl: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "journalctl-swift",
@@ -22,7 +25,6 @@ public struct JournalCtl: AsyncParsableCommand {
             Create.self, Append.self, Replay.self, Inspect.self, Verify.self, Truncate.self, Demo.self, Bench.self,
             KV.self,
             CrashSim.self,
-            // Later issues add one line each here: CrashSim.self, KV.self.
         ])
 
     public init() {}

@@ -1,14 +1,16 @@
 // The extension point of the power-cut explorer.
 //
-// A crash workload is something that writes through the storage seam (the
-// journal alone today; the page store, with transactions and checkpoints,
-// later), keeps a model of what it was promised, and knows how to check a
-// recovered state against that model. The explorer (`CrashExplorer`) does
-// the rest: it runs the workload on a simulated disk, cuts the power at an
-// I/O boundary, recovers, checks, cuts again during recovery and checks that
-// the second recovery agrees with the first.
+// A crash workload is something that writes through the storage seam, keeps
+// a model of what it was promised, and knows how to check a recovered state
+// against that model. Two exist: the journal alone (`JournalCrashWorkload`,
+// here) and the key-value store with its transactions and checkpoints
+// (`KeyValueStoreCrashWorkload`, in the StoreCrashTesting module). The
+// explorer (`CrashExplorer`) does the rest: it runs the workload on a
+// simulated disk, cuts the power at an I/O boundary, recovers, checks, cuts
+// again during recovery and checks that the second recovery agrees with the
+// first.
 //
-// To plug in a new layer (the page store):
+// To plug in another layer, as the key-value workload does:
 // - `Model` records every transaction committed and which were acknowledged;
 // - `run` drives the store from one thread (manual runtime) until it is done
 //   or the power goes, re-arming the explorer's cut after any reboot of its

@@ -1,5 +1,5 @@
 @_spi(Testing) public import JournalTesting
-@_spi(Testing) public import KeyValueStore
+@_spi(Testing) import KeyValueStore
 public import PageStore
 @_spi(Testing) import Journal
 import JournalStorage

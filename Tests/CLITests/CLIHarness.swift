@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Runs the built `journalctl-swift` as a child process.
@@ -18,29 +19,7 @@ enum CLI {
         var errorLine: String { stderr.trimmingCharacters(in: .whitespacesAndNewlines) }
     }
 
-    static let executable: String? = {
-        let fm = FileManager.default
-        if let explicit = ProcessInfo.processInfo.environment["JOURNALCTL_SWIFT"], fm.isExecutableFile(atPath: explicit) {
-            return explicit
-        }
-        var directories: [URL] = []
-        // The test runner: .../<triple>/debug/<package>PackageTests.xctest (a file on Linux).
-        let argument0 = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        directories.append(argument0.deletingLastPathComponent())
-        directories.append(Bundle.main.bundleURL.resolvingSymlinksInPath())
-        directories.append(Bundle.main.bundleURL.resolvingSymlinksInPath().deletingLastPathComponent())
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            directories.append(bundle.bundleURL.resolvingSymlinksInPath().deletingLastPathComponent())
-        }
-        // Last resort: the package's default build directory, from this file's path.
-        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        directories.append(packageRoot.appendingPathComponent(".build/debug"))
-        for directory in directories {
-            let candidate = directory.appendingPathComponent("journalctl-swift").path
-            if fm.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }()
+    static let executable = Executable.journalctl
 
     /// Runs the CLI with `arguments`, `stdin` as its standard input, and
     /// returns its exit status and output. `prefix` runs it under another

@@ -1,4 +1,5 @@
 import Journal
+import JournalCLISupport
 import JournalStorage
 import Testing
 import Uring

@@ -1,6 +1,7 @@
 @_spi(Testing) import Journal
 import JournalStorage
 @_spi(Testing) import JournalTesting
+import TestSupport
 import Testing
 
 // The power-cut explorer: exploration in the make-test configuration, proof
@@ -18,10 +19,6 @@ let randomSeeds: Range<UInt64> = 100..<110
 let randomPoints = 60
 let exhaustivePointsMin = 1_350
 let randomPointsMin = 650
-
-func describe(_ report: CrashReport) -> Comment {
-    Comment(rawValue: report.summary + report.violations.prefix(5).map { "\n  \($0.point): \($0.description)" }.joined())
-}
 
 /// Explores `seeds` under `parameters`, exhaustively or at random points.
 func explore(_ parameters: JournalWorkloadParameters, seeds: Range<UInt64>, randomPoints: Int? = nil) -> CrashReport {

@@ -40,12 +40,3 @@ extension Array where Element == UInt8 {
     /// The bytes of `sector` (512 bytes) starting at byte `offset`.
     func sector(at offset: Int) -> ArraySlice<UInt8> { self[offset..<(offset + SimulatedDisk.sectorBytes)] }
 }
-
-import Logging
-
-/// The journal logs every open at level info, and `Journal.openForReading`
-/// takes no logger: the explorer opens journals by the thousand, so this
-/// test process keeps the journal's logs to itself. Bootstrapped once.
-let journalLogsSilenced: Void = {
-    LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
-}()

@@ -2,6 +2,7 @@ import Foundation
 import Journal
 import JournalStorage
 import JournalTesting
+import TestSupport
 import Testing
 import Uring
 

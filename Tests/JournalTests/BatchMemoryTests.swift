@@ -2,6 +2,7 @@ import Foundation
 import Journal
 import JournalStorage
 import Synchronization
+import TestSupport
 import Testing
 
 /// The batch buffers: one mapping advised for transparent huge pages

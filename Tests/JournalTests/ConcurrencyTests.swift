@@ -1,6 +1,7 @@
 import Foundation
 import Journal
 import Synchronization
+import TestSupport
 import Testing
 
 @Suite struct ConcurrentAppendTests {

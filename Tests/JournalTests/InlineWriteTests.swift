@@ -5,6 +5,7 @@ import JournalTesting
 import Metrics
 import MetricsTestKit
 import Synchronization
+import TestSupport
 import Testing
 
 /// Inline writes (`JournalOptions.inlineWrites`): an appender that finds the

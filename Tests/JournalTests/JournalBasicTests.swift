@@ -1,6 +1,7 @@
 import Foundation
 import Journal
 import JournalStorage
+import TestSupport
 import Testing
 
 @Suite struct JournalBasicTests {

@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import MetricsTestKit
 import Synchronization
+import TestSupport
 import Testing
 
 /// Captures log messages for assertions.

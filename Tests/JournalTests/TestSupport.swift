@@ -3,31 +3,6 @@ import Journal
 import JournalStorage
 import Testing
 
-/// File systems every journal test runs on: ext4 (or whatever /tmp is) and tmpfs.
-enum TestFileSystem: String, CaseIterable, CustomStringConvertible, Sendable {
-    case tmp = "/tmp"
-    case shm = "/dev/shm"
-    var description: String { rawValue }
-}
-
-/// A fresh directory removed when the value is released.
-final class TemporaryDirectory: @unchecked Sendable {
-    let path: String
-
-    init(on fs: TestFileSystem = .tmp, _ label: String = "journal") {
-        path = "\(fs.rawValue)/swift-journal-test-\(label)-\(getpid())-\(UUID().uuidString.prefix(8))"
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func storage(directIO: Bool = true) throws -> FileSystemStorage {
-        var o = FileSystemStorage.Options()
-        o.directIO = directIO
-        return try FileSystemStorage(path: path, options: o)
-    }
-}
-
 /// A small journal configuration that exercises rollover and fragmentation.
 func smallConfiguration(segmentBytes: Int = 256 << 10, segmentCountMax: Int = 0) -> JournalConfiguration {
     var c = JournalConfiguration()

@@ -3,6 +3,7 @@ import JournalStorage
 import JournalTesting
 import KeyValueStore
 import PageStore
+import StoreCrashTesting
 import Testing
 
 @Suite("Key-value store: power cuts on the simulated disk")

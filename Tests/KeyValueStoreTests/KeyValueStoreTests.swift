@@ -3,6 +3,7 @@ import JournalStorage
 @_spi(Testing) import JournalTesting
 import KeyValueStore
 import PageStore
+import StoreCrashTesting
 import Synchronization
 import Testing
 

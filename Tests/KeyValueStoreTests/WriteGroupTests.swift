@@ -3,32 +3,14 @@ import JournalStorage
 @_spi(Testing) import JournalTesting
 @testable import KeyValueStore
 import PageStore
+import StoreCrashTesting
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Runs `body(i)` on `count` threads and joins them.
-func runThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
-    final class Job: @unchecked Sendable {
-        let body: () -> Void
-        init(_ body: @escaping () -> Void) { self.body = body }
-    }
-    var threads: [pthread_t] = []
-    for i in 0..<count {
-        var t = pthread_t()
-        let rc = pthread_create(&t, nil, { raw in
-            guard let raw else { return nil }
-            Unmanaged<Job>.fromOpaque(raw).takeRetainedValue().body()
-            return nil
-        }, Unmanaged.passRetained(Job { body(i) }).toOpaque())
-        precondition(rc == 0, "pthread_create")
-        threads.append(t)
-    }
-    for t in threads { pthread_join(t, nil) }
-}
 
 /// Spins (yielding the CPU) until `condition` holds: waits for a state
 /// other threads reach, never for a time.

@@ -5,32 +5,6 @@ import Testing
 import Glibc
 #endif
 
-/// The built `journalctl-swift`: next to the test bundle (`swift test`
-/// builds every product into the same directory), or `JOURNALCTL_SWIFT`.
-enum Executable {
-    static let journalctl: String? = {
-        let fm = FileManager.default
-        if let explicit = ProcessInfo.processInfo.environment["JOURNALCTL_SWIFT"], fm.isExecutableFile(atPath: explicit) {
-            return explicit
-        }
-        var directories: [URL] = []
-        let argument0 = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        directories.append(argument0.deletingLastPathComponent())
-        directories.append(Bundle.main.bundleURL.resolvingSymlinksInPath())
-        directories.append(Bundle.main.bundleURL.resolvingSymlinksInPath().deletingLastPathComponent())
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            directories.append(bundle.bundleURL.resolvingSymlinksInPath().deletingLastPathComponent())
-        }
-        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        directories.append(packageRoot.appendingPathComponent(".build/debug"))
-        for directory in directories {
-            let candidate = directory.appendingPathComponent("journalctl-swift").path
-            if fm.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }()
-}
-
 /// A child's output, collected by a thread of ours so the pipe never fills.
 ///
 /// The thread stops at end of file, or when `stop` is signalled: then it

@@ -4,6 +4,7 @@ import JournalStorage
 import JournalTesting
 import PageStore
 import Synchronization
+import TestSupport
 import Testing
 
 @Suite("Page store: transactions, page table, recovery")

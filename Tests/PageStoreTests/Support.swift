@@ -3,23 +3,9 @@ import Foundation
 import JournalStorage
 @_spi(Testing) import JournalTesting
 import PageStore
+import TestSupport
 
-/// A fresh directory under the system's temporary directory, removed at deinit.
-final class TemporaryDirectory {
-    let path: String
-
-    init() {
-        var template = Array((NSTemporaryDirectory() + "page-store-XXXXXX").utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { b -> String? in
-            guard let base = b.baseAddress, mkdtemp(base) != nil else { return nil }
-            return String(cString: base)
-        }
-        guard let made else { preconditionFailure("mkdtemp failed") }
-        path = made
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
+extension TemporaryDirectory {
     /// The store layout in this directory (without O_DIRECT: tmpfs and
     /// overlay file systems differ in their support; O_DSYNC stays).
     func location() throws -> PageStoreLocation {
@@ -63,23 +49,4 @@ func manualOptions(applyThreshold: Int = 4096) -> PageStoreOptions {
     o.applyThresholdVersions = applyThreshold
     o.tableImageBytesMax = 0  // durable versions are read through the journal's mapping
     return o
-}
-
-/// A thread that runs `body`; `join()` waits for it.
-final class TestThread: @unchecked Sendable {
-    private var thread = pthread_t()
-    private let body: @Sendable () -> Void
-
-    init(_ body: @escaping @Sendable () -> Void) {
-        self.body = body
-        let box = Unmanaged.passRetained(self)
-        let rc = pthread_create(&thread, nil, { raw in
-            let me = Unmanaged<TestThread>.fromOpaque(raw!).takeRetainedValue()
-            me.body()
-            return nil
-        }, box.toOpaque())
-        precondition(rc == 0, "pthread_create")
-    }
-
-    func join() { pthread_join(thread, nil) }
 }

@@ -24,43 +24,6 @@ var longMode: Bool {
     return String(cString: value) == "1"
 }
 
-private final class ThreadStart: @unchecked Sendable {
-    let body: @Sendable (Int) -> Void
-    let index: Int
-    init(body: @escaping @Sendable (Int) -> Void, index: Int) {
-        self.body = body
-        self.index = index
-    }
-}
-
-/// Runs `body(i)` on `count` new threads at once and joins them all.
-/// The threads wait on an atomic start line so that they overlap.
-func runThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
-    let ready = Atomic<Int>(0)
-    withUnsafePointer(to: ready) { readyPointer in
-        let address = UInt(bitPattern: readyPointer)
-        var threads: [pthread_t] = []
-        for index in 0 ..< count {
-            let start = ThreadStart(body: { i in
-                let ready = UnsafePointer<Atomic<Int>>(bitPattern: address)!
-                ready.pointee.wrappingAdd(1, ordering: .acquiringAndReleasing)
-                while ready.pointee.load(ordering: .acquiring) < count { sched_yield() }
-                body(i)
-            }, index: index)
-            let argument = Unmanaged.passRetained(start).toOpaque()
-            var thread = pthread_t()
-            let result = pthread_create(&thread, nil, { argument in
-                let start = Unmanaged<ThreadStart>.fromOpaque(argument!).takeRetainedValue()
-                start.body(start.index)
-                return nil
-            }, argument)
-            precondition(result == 0, "pthread_create failed")
-            threads.append(thread)
-        }
-        for thread in threads { pthread_join(thread, nil) }
-    }
-}
-
 /// One value per thread of `runThreads`, stored by that thread and read after
 /// the join. The join orders the accesses, and ThreadSanitizer sees it; it
 /// does not see the futex inside the standard library's `Mutex`, so a `Mutex`

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Journal
+import JournalCLISupport
 
 #if canImport(Glibc)
 import Glibc

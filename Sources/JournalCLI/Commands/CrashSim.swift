@@ -1,6 +1,7 @@
 import ArgumentParser
 @_spi(Testing) import Journal
 @_spi(Testing) import JournalTesting
+import JournalCLISupport
 import StoreCrashTesting
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Journal
+import JournalCLISupport
 
 /// `journalctl-swift create`: a new, empty journal.
 struct Create: ParsableCommand, LoggingCommand {

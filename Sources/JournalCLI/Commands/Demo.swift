@@ -1,5 +1,6 @@
 import ArgumentParser
 import Journal
+import JournalCLISupport
 import JournalStorage
 
 /// `journalctl-swift demo`: the main job. Appends a concurrent workload,

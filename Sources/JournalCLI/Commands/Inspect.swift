@@ -1,5 +1,6 @@
 import ArgumentParser
 import Journal
+import JournalCLISupport
 
 /// `journalctl-swift inspect`: what the journal holds and what recovery found.
 struct Inspect: ParsableCommand, LoggingCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Journal
+import JournalCLISupport
 import JournalStorage
 import KeyValueStore
 import PageStore

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Journal
+import JournalCLISupport
 
 /// `journalctl-swift replay`: every durable record, in LSN order.
 struct Replay: ParsableCommand, LoggingCommand {

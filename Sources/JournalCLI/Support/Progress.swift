@@ -1,3 +1,5 @@
+import JournalCLISupport
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -2,6 +2,7 @@ public import ArgumentParser
 internal import CJournalShims
 import Foundation
 @_spi(Testing) import Journal
+import JournalCLISupport
 import JournalStorage
 import Logging
 

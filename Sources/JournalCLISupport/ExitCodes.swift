@@ -35,7 +35,7 @@ public enum JournalExitCode: Int32, Sendable, CaseIterable {
     public var exitCode: ExitCode { ExitCode(rawValue) }
 
     /// The table printed at the end of `--help`.
-    static let helpTable = """
+    package static let helpTable = """
         Exit codes:
           0   ok
           64  usage: bad arguments or input, record too large, LSN out of range

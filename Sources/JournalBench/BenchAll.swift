@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JournalCLISupport
 import Synchronization
 
 #if canImport(Glibc)

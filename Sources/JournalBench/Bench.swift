@@ -1,9 +1,9 @@
-import ArgumentParser
+package import ArgumentParser
 
 /// `journalctl-swift bench ...`: the measurements. Each bench is one line
 /// in `subcommands`.
-struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(
+package struct Bench: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the journal, the paged file and the key-value store beside their peers.",
         subcommands: Self.benches + [BenchAll.self, BenchReportCommand.self, BenchCPU.self])
@@ -16,4 +16,6 @@ struct Bench: ParsableCommand {
         BenchKV.self,
         BenchReplay.self,
     ]
+
+    package init() {}
 }

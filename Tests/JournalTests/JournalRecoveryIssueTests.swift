@@ -1,6 +1,7 @@
 @_spi(Testing) import Journal
 import JournalStorage
 @_spi(Testing) import JournalTesting
+import TestSupport
 import Testing
 
 // Minimal reproducers of journal issues the crash explorer found, all fixed.

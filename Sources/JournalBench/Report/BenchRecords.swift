@@ -1,4 +1,5 @@
 import Foundation
+import JournalCLISupport
 
 /// One line of a `bench all` run: the JSON object a suite printed, tagged
 /// with the suite that printed it (`"suite"`), or a line of text from a

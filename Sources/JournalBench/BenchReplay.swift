@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Journal
+import JournalCLISupport
 import JournalStorage
 import Logging
 
@@ -238,7 +239,7 @@ struct ReplayResult: Sendable {
     /// The queue depth with fio's best median.
     var bestDepth: Int { fio.indices.max { fioGBps($0).median < fioGBps($1).median } ?? 0 }
     var fioGBps: Summary { fio.isEmpty ? Summary([]) : fioGBps(bestDepth) }
-    var ratio: Double { JournalCLI.ratio(iterate.median, fioGBps.median) }
+    var ratio: Double { JournalBench.ratio(iterate.median, fioGBps.median) }
 
     var jsonFields: [(String, JSONValue)] {
         let i = iterate, o = open, r = restart, f = fioGBps
@@ -252,8 +253,8 @@ struct ReplayResult: Sendable {
             ("fio_gbps", .number(f.median)), ("fio_gbps_min", .number(f.min)), ("fio_gbps_max", .number(f.max)),
             ("fio_bs", .integer(fioBlockBytes)), ("fio_iodepth", .integer(fioQueueDepths.isEmpty ? 0 : fioQueueDepths[bestDepth])),
             ("fio_iodepths", .string(fioQueueDepths.map(String.init).joined(separator: ","))),
-            ("ratio", .number(ratio)), ("ratio_open", .number(JournalCLI.ratio(o.median, f.median))),
-            ("ratio_restart", .number(JournalCLI.ratio(r.median, f.median))),
+            ("ratio", .number(ratio)), ("ratio_open", .number(JournalBench.ratio(o.median, f.median))),
+            ("ratio_restart", .number(JournalBench.ratio(r.median, f.median))),
             ("resident_before_max", .number((ours.map { max($0.residentBefore, $0.residentBeforeIterate) }.max() ?? 0))),
         ] + fioQueueDepths.indices.flatMap { d -> [(String, JSONValue)] in
             let s = fioGBps(d)

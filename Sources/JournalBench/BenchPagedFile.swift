@@ -1,4 +1,5 @@
 public import ArgumentParser
+import JournalCLISupport
 import PagedFile
 import Synchronization
 #if canImport(Glibc)

@@ -1,4 +1,5 @@
 import Foundation
+import JournalCLISupport
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import JournalCLI
+@testable import JournalBench
 
 /// The report of `bench all`, drawn from fixed result lines (no benchmark
 /// runs here): tables, ratios, target verdicts and the gnuplot script.

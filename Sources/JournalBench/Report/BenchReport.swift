@@ -1,4 +1,5 @@
 import Foundation
+import JournalCLISupport
 
 /// `BENCHMARKS.md` from one run's results: machine, suites, targets, every
 /// cell with its median, range and ratios to the peers, and the charts.

@@ -1,4 +1,5 @@
 import Foundation
+import JournalCLISupport
 
 /// One cell of `bench append`: a workload of ours and the fio runs beside it.
 struct AppendCell: Sendable {

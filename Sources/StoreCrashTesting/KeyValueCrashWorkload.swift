@@ -1,4 +1,5 @@
 import Journal
+public import KeyValueStore
 
 /// A deterministic key-value workload for crash tests and the crash
 /// explorer: batches of puts and deletes generated from a seed, run on a

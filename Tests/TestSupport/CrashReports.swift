@@ -1,0 +1,7 @@
+public import JournalTesting
+public import Testing
+
+/// A crash report as a test comment: its summary and its first violations.
+public func describe(_ report: CrashReport) -> Comment {
+    Comment(rawValue: report.summary + report.violations.prefix(5).map { "\n  \($0.point): \($0.description)" }.joined())
+}
