@@ -89,14 +89,7 @@ struct BenchAll: ParsableCommand {
             results.append(line)
             if json { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
         }
-        emit(jsonLine([
-            ("suite", .string(BenchSuiteName.meta)),
-            ("command", .string((["journalctl-swift"] + CommandLine.arguments.dropFirst()).joined(separator: " "))),
-            ("date", .string(MachineInfo.dateUTC)), ("commit", .string(MachineInfo.commit)),
-            ("cpu", .string(MachineInfo.cpuModel)), ("cores", .integer(MachineInfo.cores)),
-            ("ram_gib", .number(MachineInfo.ramGiB)), ("kernel", .string(MachineInfo.kernel)),
-            ("quick", .bool(quick)), ("rounds", .integer(quick ? 1 : rounds)), ("bulk_rounds", .integer(quick ? 1 : bulkRounds)), ("seconds", .number(quick ? 1 : seconds)),
-        ]))
+        emit(metaLine())
 
         let progress = BenchProgress(suites: plans.count)
         var failed: [String] = []
@@ -149,6 +142,18 @@ struct BenchAll: ParsableCommand {
         if !failed.isEmpty {
             throw CLIError(.ioError, "bench all: suites failed: \(failed.joined(separator: ", "))")
         }
+    }
+
+    /// The run's first line: the command, the machine and the settings.
+    private func metaLine() -> String {
+        jsonLine([
+            ("suite", .string(BenchSuiteName.meta)),
+            ("command", .string((["journalctl-swift"] + CommandLine.arguments.dropFirst()).joined(separator: " "))),
+            ("date", .string(MachineInfo.dateUTC)), ("commit", .string(MachineInfo.commit)),
+            ("cpu", .string(MachineInfo.cpuModel)), ("cores", .integer(MachineInfo.cores)),
+            ("ram_gib", .number(MachineInfo.ramGiB)), ("kernel", .string(MachineInfo.kernel)),
+            ("quick", .bool(quick)), ("rounds", .integer(quick ? 1 : rounds)), ("bulk_rounds", .integer(quick ? 1 : bulkRounds)), ("seconds", .number(quick ? 1 : seconds)),
+        ])
     }
 
     // MARK: Plans

@@ -177,38 +177,9 @@ public struct BenchAppend: ParsableCommand {
     }
 
     private func runCell(_ cell: AppendCell, runner: FioRunner, api: AppendAPI, seconds: Double, warmup: Double, rounds: Int) throws -> AppendCellResult {
-        var template = Array((dir + "/append-XXXXXX").utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { buffer -> Bool in
-            guard let base = buffer.baseAddress else { return false }
-            return mkdtemp(base) != nil
-        }
-        guard made else { throw BenchError("mkdtemp under \(dir): \(String(cString: strerror(errno)))") }
-        let temp = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let temp = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: temp) }
-
-        // Ours: a fresh journal.
-        var storageOptions = FileSystemStorage.Options()
-        storageOptions.createDirectory = true
-        let storage: FileSystemStorage
-        do { storage = try FileSystemStorage(path: temp + "/journal", options: storageOptions) } catch {
-            throw BenchError("cannot open \(temp)/journal: \(error)")
-        }
-        var configuration = JournalConfiguration()
-        configuration.segmentBytes = segmentMiB << 20
-        do { try Journal.create(storage: storage, configuration: configuration) } catch { throw BenchError("Journal.create: \(error)") }
-        var options = JournalOptions()
-        options.inFlightBatchesMax = inFlight
-        options.batchBytesMax = batchKiB << 10
-        options.spareSegments = spareSegments
-        options.recycledSegmentsMax = recycledSegments
-        options.inlineWrites = inlineWrites
-        options.inlineWritesFromTasks = inlineFromTasks
-        options.hugePageBatches = hugePageBatches
-        var logger = Logger(label: "bench-append")
-        logger.logLevel = .error
-        options.logger = logger
-        let journal: Journal
-        do { journal = try Journal.open(storage: storage, options: options) } catch { throw BenchError("Journal.open: \(error)") }
+        let journal = try openFreshJournal(in: temp)
         defer { journal.close() }
         let harness = AppendHarness(
             journal: journal, appenders: cell.appenders, recordBytes: cell.recordBytes, window: cell.window, api: api,
@@ -245,34 +216,81 @@ public struct BenchAppend: ParsableCommand {
             log("  primed: \(primed.rollovers) segment rollover(s) in \(formatNumber(primed.seconds)) s")
         }
         for round in 1...rounds {
-            let before = journal.segmentPreparation
-            let ours = try harness.runRound()
-            let after = journal.segmentPreparation
-            result.ours.append(ours)
-            log("  round \(round) ours:    \(formatNumber(result.oursValue(ours))) \(cell.metric.rawValue), p50 \(formatNumber(Double(ours.p50) / 1000)) us, p99 \(formatNumber(Double(ours.p99) / 1000)) us, p99.9 \(formatNumber(Double(ours.p999) / 1000)) us, \(ours.operations) appends\(ours.untimed > 0 ? " (\(ours.untimed) untimed)" : ""), segments \(after.reused - before.reused) reused, \(after.zeroFilled - before.zeroFilled) zero-filled, \(after.deleted - before.deleted) deleted")
-            let f1 = try runner.run(qd1)
-            result.fioQD1.append(f1)
-            log("  round \(round) fio QD1: \(formatNumber(result.fioValue(f1))), p50 \(formatNumber(Double(f1.p50) / 1000)) us, p99 \(formatNumber(Double(f1.p99) / 1000)) us")
-            let f4 = try runner.run(qd4)
-            result.fioQD4.append(f4)
-            log("  round \(round) fio QD4: \(formatNumber(result.fioValue(f4))), p50 \(formatNumber(Double(f4.p50) / 1000)) us, p99 \(formatNumber(Double(f4.p99) / 1000)) us")
-            if let groupCommit {
-                let r = try loop.run { _ in try groupCommit.append(peerRecord.bytes) }
-                result.pwrite.append(r)
-                log("  round \(round) pwrite:  \(peerLine(result, r))")
-            }
-            if let sqliteFull {
-                let r = try loop.run { worker in try sqliteFull.append(worker, peerRecord.bytes) }
-                result.sqliteFull.append(r)
-                log("  round \(round) SQLite FULL:   \(peerLine(result, r))")
-            }
-            if let sqliteNormal {
-                let r = try loop.run { worker in try sqliteNormal.append(worker, peerRecord.bytes) }
-                result.sqliteNormal.append(r)
-                log("  round \(round) SQLite NORMAL: \(peerLine(result, r))")
-            }
+            try runRound(round, harness: harness, runner: runner, fio: (qd1, qd4), peers: (groupCommit, sqliteFull, sqliteNormal),
+                         loop: loop, record: peerRecord, into: &result)
         }
         return result
+    }
+
+    /// One round of a cell: ours, then fio at QD1 and QD4, then each peer,
+    /// so that every side meets the disk in the same minute.
+    private func runRound(
+        _ round: Int, harness: AppendHarness, runner: FioRunner, fio: (qd1: [String], qd4: [String]),
+        peers: (groupCommit: GroupCommitLog?, sqliteFull: SQLiteLog?, sqliteNormal: SQLiteLog?),
+        loop: ClosedLoop, record: PeerRecord, into result: inout AppendCellResult
+    ) throws {
+        let before = harness.journal.segmentPreparation
+        let ours = try harness.runRound()
+        let after = harness.journal.segmentPreparation
+        result.ours.append(ours)
+        log("  round \(round) ours:    \(formatNumber(result.oursValue(ours))) \(result.cell.metric.rawValue), p50 \(formatNumber(Double(ours.p50) / 1000)) us, p99 \(formatNumber(Double(ours.p99) / 1000)) us, p99.9 \(formatNumber(Double(ours.p999) / 1000)) us, \(ours.operations) appends\(ours.untimed > 0 ? " (\(ours.untimed) untimed)" : ""), segments \(after.reused - before.reused) reused, \(after.zeroFilled - before.zeroFilled) zero-filled, \(after.deleted - before.deleted) deleted")
+        let f1 = try runner.run(fio.qd1)
+        result.fioQD1.append(f1)
+        log("  round \(round) fio QD1: \(formatNumber(result.fioValue(f1))), p50 \(formatNumber(Double(f1.p50) / 1000)) us, p99 \(formatNumber(Double(f1.p99) / 1000)) us")
+        let f4 = try runner.run(fio.qd4)
+        result.fioQD4.append(f4)
+        log("  round \(round) fio QD4: \(formatNumber(result.fioValue(f4))), p50 \(formatNumber(Double(f4.p50) / 1000)) us, p99 \(formatNumber(Double(f4.p99) / 1000)) us")
+        if let groupCommit = peers.groupCommit {
+            let r = try loop.run { _ in try groupCommit.append(record.bytes) }
+            result.pwrite.append(r)
+            log("  round \(round) pwrite:  \(peerLine(result, r))")
+        }
+        if let sqliteFull = peers.sqliteFull {
+            let r = try loop.run { worker in try sqliteFull.append(worker, record.bytes) }
+            result.sqliteFull.append(r)
+            log("  round \(round) SQLite FULL:   \(peerLine(result, r))")
+        }
+        if let sqliteNormal = peers.sqliteNormal {
+            let r = try loop.run { worker in try sqliteNormal.append(worker, record.bytes) }
+            result.sqliteNormal.append(r)
+            log("  round \(round) SQLite NORMAL: \(peerLine(result, r))")
+        }
+    }
+
+    /// A new directory under `--dir` for one cell's journal and files.
+    private func makeTemporaryDirectory() throws -> String {
+        var template = Array((dir + "/append-XXXXXX").utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { buffer -> Bool in
+            guard let base = buffer.baseAddress else { return false }
+            return mkdtemp(base) != nil
+        }
+        guard made else { throw BenchError("mkdtemp under \(dir): \(String(cString: strerror(errno)))") }
+        return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Creates and opens a journal in `temp` with the options of this run.
+    private func openFreshJournal(in temp: String) throws -> Journal {
+        var storageOptions = FileSystemStorage.Options()
+        storageOptions.createDirectory = true
+        let storage: FileSystemStorage
+        do { storage = try FileSystemStorage(path: temp + "/journal", options: storageOptions) } catch {
+            throw BenchError("cannot open \(temp)/journal: \(error)")
+        }
+        var configuration = JournalConfiguration()
+        configuration.segmentBytes = segmentMiB << 20
+        do { try Journal.create(storage: storage, configuration: configuration) } catch { throw BenchError("Journal.create: \(error)") }
+        var options = JournalOptions()
+        options.inFlightBatchesMax = inFlight
+        options.batchBytesMax = batchKiB << 10
+        options.spareSegments = spareSegments
+        options.recycledSegmentsMax = recycledSegments
+        options.inlineWrites = inlineWrites
+        options.inlineWritesFromTasks = inlineFromTasks
+        options.hugePageBatches = hugePageBatches
+        var logger = Logger(label: "bench-append")
+        logger.logLevel = .error
+        options.logger = logger
+        do { return try Journal.open(storage: storage, options: options) } catch { throw BenchError("Journal.open: \(error)") }
     }
 }
 

@@ -355,37 +355,7 @@ struct AppendHarness {
         var threads: [BenchThread] = []
         var asyncDone: DispatchSemaphore?
         do {
-            switch api {
-            case .blocking:
-                let window = self.window
-                for w in workers {
-                    threads.append(try BenchThread {
-                        if window > 1 { w.runPipelined(journal, control, window: window) } else { w.runBlocking(journal, control) }
-                    })
-                }
-            case .async:
-                let done = DispatchSemaphore(value: 0)
-                asyncDone = done
-                let window = self.window
-                Task.detached {
-                    await withTaskGroup(of: Void.self) { group in
-                        for w in workers {
-                            group.addTask {
-                                if window > 1 { await w.runPipelinedAsync(journal, control, window: window) } else { await w.runAsync(journal, control) }
-                            }
-                        }
-                    }
-                    done.signal()
-                }
-            }
-            if truncateBehind {
-                threads.append(try BenchThread {
-                    while control.phase.load(ordering: .acquiring) != RoundControl.stopping {
-                        benchSleep(seconds: 0.02)
-                        do throws(JournalError) { try journal.truncate(before: journal.durableLSN) } catch { control.fail(error) }
-                    }
-                })
-            }
+            try startWorkers(workers, journal: journal, control: control, threads: &threads, asyncDone: &asyncDone)
         } catch {
             control.phase.store(RoundControl.stopping, ordering: .releasing)
             for t in threads { t.join() }
@@ -419,6 +389,45 @@ struct AppendHarness {
             AppendRound(
                 workers: workers.map { ($0.operations, $0.timed, UnsafePointer($0.latencies)) },
                 recordBytes: recordBytes, nanoseconds: end - start)
+        }
+    }
+    /// Starts the round's appenders (threads, or tasks for the async API)
+    /// and the truncating thread if asked for. They wait for the round's
+    /// phase to change before they count anything.
+    private func startWorkers(
+        _ workers: [AppendWorker], journal: Journal, control: RoundControl,
+        threads: inout [BenchThread], asyncDone: inout DispatchSemaphore?
+    ) throws(BenchError) {
+        switch api {
+        case .blocking:
+            let window = self.window
+            for w in workers {
+                threads.append(try BenchThread {
+                    if window > 1 { w.runPipelined(journal, control, window: window) } else { w.runBlocking(journal, control) }
+                })
+            }
+        case .async:
+            let done = DispatchSemaphore(value: 0)
+            asyncDone = done
+            let window = self.window
+            Task.detached {
+                await withTaskGroup(of: Void.self) { group in
+                    for w in workers {
+                        group.addTask {
+                            if window > 1 { await w.runPipelinedAsync(journal, control, window: window) } else { await w.runAsync(journal, control) }
+                        }
+                    }
+                }
+                done.signal()
+            }
+        }
+        if truncateBehind {
+            threads.append(try BenchThread {
+                while control.phase.load(ordering: .acquiring) != RoundControl.stopping {
+                    benchSleep(seconds: 0.02)
+                    do throws(JournalError) { try journal.truncate(before: journal.durableLSN) } catch { control.fail(error) }
+                }
+            })
         }
     }
 }

@@ -34,6 +34,44 @@ struct Demo: AsyncParsableCommand, LoggingCommand {
 
     func run() async throws {
         let storage = try location.storage(create: true)
+        let (journal, created) = try openOrCreate(storage)
+        let base = journal.nextLSN
+        let workload = DemoWorkload(seed: base, recordBytesMax: journal.configuration.recordBytesMax)
+        let started = monotonicNanos()
+        let perAppender: [[(lsn: LSN, nanos: UInt64)]]
+        do {
+            perAppender = try await append(workload, to: journal)
+        } catch {
+            journal.close()
+            throw CLIError.from(error) ?? CLIError(.ioError, "\(error)")
+        }
+        let elapsedNanos = monotonicNanos() - started
+        journal.close()
+        let expected = try expectedRecords(perAppender, base: base, workload: workload)
+
+        // Reopen: recovery runs; then replay the new records and compare.
+        let reader: Journal
+        do { reader = try Journal.openForReading(storage: storage) } catch { throw CLIError(error) }
+        let (matched, firstMismatch) = try replayCheck(reader, base: base, expected: expected.slots, workload: workload)
+        let total = expected.slots.count
+        let ok = matched == total && firstMismatch == nil
+        let seconds = Double(elapsedNanos) / 1e9
+        let latencies = expected.latencies
+        print("""
+            journal   \(location.journal)\(created ? " (created)" : "")
+            appended  \(total) records, \(formatBytes(expected.bytes)), \(appenders) concurrent appenders, in \(formatDecimal(seconds, places: 2)) s
+            rate      \(formatDecimal(Double(total) / seconds, places: 0)) appends/s, \(formatBytes(Int(Double(expected.bytes) / seconds)))/s
+            latency   p50 \(percentile(latencies, 0.50)), p99 \(percentile(latencies, 0.99)), max \(latencies.last.map(formatMicros) ?? "-") (append until durable)
+            recovery  \(reader.recoveryReport.description)
+            replay    \(matched) of \(total) new records match, LSN \(base)...\(base + LSN(total) - 1): \(ok ? "OK" : "FAILED")
+            """)
+        if !ok {
+            throw CLIError(.corruption, "demo: replay check failed: \(firstMismatch ?? "\(total - matched) records missing")")
+        }
+    }
+
+    /// Creates the journal if the directory holds none, and opens it.
+    private func openOrCreate(_ storage: any StorageDirectory) throws -> (Journal, created: Bool) {
         var created = false
         do {
             try Journal.create(storage: storage)
@@ -43,40 +81,41 @@ struct Demo: AsyncParsableCommand, LoggingCommand {
         } catch {
             throw CLIError(error)
         }
-        let journal: Journal
-        do { journal = try Journal.open(storage: storage) } catch { throw CLIError(error) }
-        let base = journal.nextLSN
-        let workload = DemoWorkload(seed: base, recordBytesMax: journal.configuration.recordBytesMax)
-        let appenders = appenders
-        let records = records
-        let started = monotonicNanos()
-        var perAppender: [[(lsn: LSN, nanos: UInt64)]] = Array(repeating: [], count: appenders)
-        do {
-            try await withThrowingTaskGroup(of: (Int, [(lsn: LSN, nanos: UInt64)]).self) { group in
-                for a in 0..<appenders {
-                    group.addTask {
-                        var results: [(lsn: LSN, nanos: UInt64)] = []
-                        results.reserveCapacity(records)
-                        for i in 0..<records {
-                            let payload = workload.payload(appender: a, index: i)
-                            let t0 = monotonicNanos()
-                            let lsn = try await journal.append(payload)
-                            results.append((lsn, monotonicNanos() - t0))
-                        }
-                        return (a, results)
-                    }
-                }
-                for try await (a, results) in group { perAppender[a] = results }
-            }
-        } catch {
-            journal.close()
-            throw CLIError.from(error) ?? CLIError(.ioError, "\(error)")
-        }
-        let elapsedNanos = monotonicNanos() - started
-        journal.close()
+        do { return (try Journal.open(storage: storage), created) } catch { throw CLIError(error) }
+    }
 
-        // Which (appender, index) each new LSN should hold.
-        let total = appenders * records
+    /// Runs the appenders as concurrent tasks; each appends its records
+    /// one by one, waiting for each to be durable. Returns, per appender,
+    /// each record's LSN and append latency.
+    private func append(_ workload: DemoWorkload, to journal: Journal) async throws -> [[(lsn: LSN, nanos: UInt64)]] {
+        let records = records
+        var perAppender: [[(lsn: LSN, nanos: UInt64)]] = Array(repeating: [], count: appenders)
+        try await withThrowingTaskGroup(of: (Int, [(lsn: LSN, nanos: UInt64)]).self) { group in
+            for a in 0..<appenders {
+                group.addTask {
+                    var results: [(lsn: LSN, nanos: UInt64)] = []
+                    results.reserveCapacity(records)
+                    for i in 0..<records {
+                        let payload = workload.payload(appender: a, index: i)
+                        let t0 = monotonicNanos()
+                        let lsn = try await journal.append(payload)
+                        results.append((lsn, monotonicNanos() - t0))
+                    }
+                    return (a, results)
+                }
+            }
+            for try await (a, results) in group { perAppender[a] = results }
+        }
+        return perAppender
+    }
+
+    /// Which (appender, index) each new LSN should hold, the bytes
+    /// appended, and the sorted latencies. Fails if an LSN came back
+    /// outside the run's range or twice.
+    private func expectedRecords(
+        _ perAppender: [[(lsn: LSN, nanos: UInt64)]], base: LSN, workload: DemoWorkload
+    ) throws -> (slots: [(appender: Int32, index: Int32)], bytes: Int, latencies: [UInt64]) {
+        let total = perAppender.reduce(0) { $0 + $1.count }
         var expected = [(appender: Int32, index: Int32)](repeating: (-1, -1), count: total)
         var bytes = 0
         var latencies: [UInt64] = []
@@ -92,16 +131,20 @@ struct Demo: AsyncParsableCommand, LoggingCommand {
                 latencies.append(r.nanos)
             }
         }
+        latencies.sort()
+        return (expected, bytes, latencies)
+    }
 
-        // Reopen: recovery runs; then replay the new records and compare.
-        let reader: Journal
-        do { reader = try Journal.openForReading(storage: storage) } catch { throw CLIError(error) }
+    /// Replays the new records and compares each with what was appended.
+    private func replayCheck(
+        _ reader: Journal, base: LSN, expected: [(appender: Int32, index: Int32)], workload: DemoWorkload
+    ) throws -> (matched: Int, firstMismatch: String?) {
         var matched = 0
         var firstMismatch: String?
         do {
             try reader.forEachRecord(from: base) { lsn, payload in
                 let slot = Int(lsn - base)
-                guard slot < total else { return false }
+                guard slot < expected.count else { return false }
                 let (a, i) = (Int(expected[slot].appender), Int(expected[slot].index))
                 if workload.matches(payload, appender: a, index: i) {
                     matched += 1
@@ -113,26 +156,13 @@ struct Demo: AsyncParsableCommand, LoggingCommand {
         } catch {
             throw CLIError.from(error) ?? CLIError(.ioError, "\(error)")
         }
+        return (matched, firstMismatch)
+    }
 
-        latencies.sort()
-        func percentile(_ p: Double) -> String {
-            guard !latencies.isEmpty else { return "-" }
-            let index = min(latencies.count - 1, Int((Double(latencies.count) * p).rounded(.up)) - 1)
-            return formatMicros(latencies[max(0, index)])
-        }
-        let seconds = Double(elapsedNanos) / 1e9
-        let ok = matched == total && firstMismatch == nil
-        print("""
-            journal   \(location.journal)\(created ? " (created)" : "")
-            appended  \(total) records, \(formatBytes(bytes)), \(appenders) concurrent appenders, in \(formatDecimal(seconds, places: 2)) s
-            rate      \(formatDecimal(Double(total) / seconds, places: 0)) appends/s, \(formatBytes(Int(Double(bytes) / seconds)))/s
-            latency   p50 \(percentile(0.50)), p99 \(percentile(0.99)), max \(latencies.last.map(formatMicros) ?? "-") (append until durable)
-            recovery  \(reader.recoveryReport.description)
-            replay    \(matched) of \(total) new records match, LSN \(base)...\(base + LSN(total) - 1): \(ok ? "OK" : "FAILED")
-            """)
-        if !ok {
-            throw CLIError(.corruption, "demo: replay check failed: \(firstMismatch ?? "\(total - matched) records missing")")
-        }
+    private func percentile(_ sorted: [UInt64], _ p: Double) -> String {
+        guard !sorted.isEmpty else { return "-" }
+        let index = min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)
+        return formatMicros(sorted[max(0, index)])
     }
 
     private func formatMicros(_ nanos: UInt64) -> String {
