@@ -7,7 +7,7 @@ DATA ?= ./data
 CLI_DEBUG := .build/debug/journalctl-swift
 CLI_RELEASE := .build/release/journalctl-swift
 
-.PHONY: setup build release run test test-unit test-models test-tsan bench bench-cpu bench-micro bench-micro-baseline fuzz clean crash-long
+.PHONY: setup build release run test test-unit test-models test-tsan docs bench bench-cpu bench-micro bench-micro-baseline fuzz clean crash-long
 
 # Installs the Debian packages only when one is missing.
 setup:
@@ -44,6 +44,17 @@ test-models: setup
 
 test-tsan: setup
 	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+
+# The DocC documentation of the library products, one archive each under
+# .build/docs (swift-docc-plugin). Any DocC warning, such as a link to a
+# symbol that no longer exists, fails it, so the catalogs cannot rot.
+DOC_TARGETS := Journal PagedFile PageStore KeyValueStore
+docs: setup
+	@mkdir -p .build/docs
+	@for t in $(DOC_TARGETS); do \
+	  $(SWIFT) package --allow-writing-to-directory .build/docs generate-documentation \
+	    --target $$t --output-path .build/docs/$$t --warnings-as-errors --disable-indexing || exit 1; \
+	done
 
 # The power-cut explorer for hours (release build): seed after seed until
 # the time is up; exits 70 with the reproducing seed on stderr on a violation.

@@ -1,6 +1,10 @@
 public import Logging
 
 /// Parameters fixed when a journal is created (stored in `journal.meta`).
+///
+/// A value type: build one, set what differs from the defaults, and pass it
+/// to `Journal.create`. An open journal reports its own in
+/// `Journal.configuration`.
 public struct JournalConfiguration: Sendable, Equatable {
     /// Bytes per segment file. A multiple of `pageBytes`. Default 64 MiB.
     public var segmentBytes: Int = 64 << 20
@@ -18,6 +22,8 @@ public struct JournalConfiguration: Sendable, Equatable {
     /// Fragmentation page: no fragment crosses a multiple of this. Default 32 KiB.
     public var pageBytes: Int = 32 << 10
 
+    /// The defaults: 64 MiB segments, no segment limit, 4 MiB records,
+    /// 32 KiB pages, the block size chosen at creation.
     public init() {}
 }
 
@@ -45,7 +51,12 @@ public enum RecoveryMode: String, Sendable, CaseIterable {
 }
 
 /// Options of one open journal (not stored on disk).
+///
+/// A value type, read once by `Journal.open`: changing a copy later has no
+/// effect on an open journal. None of them changes what an acknowledgement
+/// means; they trade memory, latency and throughput.
 public struct JournalOptions: Sendable {
+    /// What recovery does with damage it finds at open.
     public var recovery: RecoveryMode = .tolerateTornTail
     /// A batch is sealed once it holds this many bytes (a single record
     /// larger than this still goes whole in a batch of its own).
@@ -97,6 +108,8 @@ public struct JournalOptions: Sendable {
     public var slowWriteMilliseconds: Int = 100
     /// `.threads` outside tests.
     @_spi(Testing) public var runtime: JournalRuntime = .threads
+    /// Where the journal logs recovery, segment activation, slow writes and
+    /// failures.
     public var logger: Logger = Logger(label: "swift-journal")
     /// Prefix of the metrics this journal reports.
     public var metricsPrefix: String = "journal"
@@ -104,6 +117,7 @@ public struct JournalOptions: Sendable {
     /// Never set outside tests.
     @_spi(Testing) public var testingDefects: JournalDefects = []
 
+    /// The defaults documented on each option.
     public init() {}
 }
 

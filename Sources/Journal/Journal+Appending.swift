@@ -5,10 +5,23 @@
 extension Journal {
 
     /// Adds a record to the journal without waiting for durability and
-    /// returns its LSN. Blocks while every batch buffer is busy (appenders
-    /// outrunning the disk). Pair with `waitUntilDurable(_:)`.
+    /// returns its LSN. Pair with `waitUntilDurable(_:)` or
+    /// `waitUntilDurableBlocking(_:)`; a record enqueued after this one is
+    /// durable only once this one is.
     ///
-    /// In manual runtime it never blocks: it pumps the writer instead.
+    /// Durability: none on return; the record is in a batch that the writer
+    /// will write without further calls. Blocks the calling thread while
+    /// every batch buffer is busy (appenders outrunning the disk) or while
+    /// the writer waits for a new segment file; from a task, prefer
+    /// `append(_:)`. Thread-safe: any thread or task, concurrently with any
+    /// other call. The payload is copied before this returns.
+    ///
+    /// - Throws: `JournalError.recordTooLarge`, `.poisoned` after a failed
+    ///   write, `.closed`, `.journalFull` when the log holds its most
+    ///   segments, `.io` when a segment could not be prepared,
+    ///   `.invalidArgument` on a journal open for reading. On any error the
+    ///   record was not added and took no LSN.
+    /// - Complexity: O(payload bytes): one copy and one checksum.
     public func enqueue(_ payload: UnsafeRawBufferPointer) throws(JournalError) -> LSN {
         try enqueue(payload, writeInlineIfIdle: false)
     }
@@ -49,12 +62,27 @@ extension Journal {
         }
     }
 
-    /// Adds a record without waiting for durability (see the raw-buffer variant).
+    /// Adds a record without waiting for durability and returns its LSN:
+    /// the same contract as the raw-buffer variant (blocks only while every
+    /// batch buffer is busy or a segment is being prepared; thread-safe;
+    /// on error, nothing was added).
+    ///
+    /// - Throws: as `enqueue(_:)` with a raw buffer.
+    /// - Complexity: O(payload bytes).
     public func enqueue(_ payload: [UInt8]) throws(JournalError) -> LSN {
         try withBytes(payload) { (p) throws(JournalError) -> LSN in try enqueue(p) }
     }
 
-    /// Blocks until `lsn` is durable. Fails if the journal is poisoned or closed first.
+    /// Blocks the calling thread until `lsn`, and so every record below
+    /// it, is durable. Returns at once if it already is.
+    ///
+    /// Thread-safe: any number of threads may wait, for any LSNs; each is
+    /// released once the durable LSN reaches its own. From a task,
+    /// use `waitUntilDurable(_:)`, which suspends instead.
+    ///
+    /// - Throws: `JournalError.poisoned` if a write failed before `lsn`
+    ///   became durable (its record's fate is then known only after a
+    ///   reopen), `.closed` if the journal closed first.
     public func waitUntilDurableBlocking(_ lsn: LSN) throws(JournalError) {
         if durable.load(ordering: .acquiring) >= lsn { return }
         if options.runtime == .manual {
@@ -84,7 +112,19 @@ extension Journal {
         lock.unlock()
     }
 
-    /// Appends a record and blocks until it is durable. Returns its LSN.
+    /// Appends a record and blocks until it, and every record before it,
+    /// is durable; returns its LSN. The acknowledgement of the journal.
+    ///
+    /// Blocks the calling thread for one durable write, shared with the
+    /// records of concurrent appenders (group commit). With
+    /// `JournalOptions.inlineWrites`, an appender that finds the journal
+    /// idle writes its batch from this thread. Thread-safe: any thread,
+    /// concurrently with any other call; from a task, use `append(_:)`.
+    ///
+    /// - Throws: as `enqueue(_:)` (the record was not added), or as
+    ///   `waitUntilDurableBlocking(_:)` (`.poisoned`, `.closed`: the record
+    ///   may or may not be in the log after a reopen).
+    /// - Complexity: O(payload bytes) of CPU, plus the wait for the disk.
     public func appendBlocking(_ payload: UnsafeRawBufferPointer) throws(JournalError) -> LSN {
         let start = monotonicNanos()
         let lsn = try enqueue(payload, writeInlineIfIdle: options.inlineWrites)
@@ -93,12 +133,25 @@ extension Journal {
         return lsn
     }
 
+    /// Appends a record and blocks until it is durable; returns its LSN.
+    /// The same contract as the raw-buffer variant.
+    ///
+    /// - Throws: as `appendBlocking(_:)` with a raw buffer.
+    /// - Complexity: O(payload bytes), plus the wait for the disk.
     public func appendBlocking(_ payload: [UInt8]) throws(JournalError) -> LSN {
         try withBytes(payload) { (p) throws(JournalError) -> LSN in try appendBlocking(p) }
     }
 
     /// Appends records in order and blocks until all are durable. Their LSNs
-    /// increase but other appenders' records may come between them.
+    /// increase but other appenders' records may come between them. Not
+    /// atomic: a crash before the return may keep a prefix of them.
+    ///
+    /// Blocks the calling thread for the last record's durable write (and
+    /// while batch buffers are busy). Thread-safe.
+    ///
+    /// - Throws: as `appendBlocking(_:)`. An error while enqueueing leaves
+    ///   the records before it enqueued (and written in due course).
+    /// - Complexity: O(total payload bytes), plus one wait for the disk.
     public func appendBlocking(contentsOf payloads: [[UInt8]]) throws(JournalError) -> [LSN] {
         var lsns: [LSN] = []
         lsns.reserveCapacity(payloads.count)
@@ -148,7 +201,14 @@ extension Journal {
         }
     }
 
-    /// Suspends until `lsn` is durable.
+    /// Suspends the calling task until `lsn`, and so every record below it,
+    /// is durable. Returns at once if it already is. Never blocks a thread.
+    ///
+    /// Thread-safe: any number of tasks and threads may wait at once. Not
+    /// cancellable: a cancelled task still waits for the outcome.
+    ///
+    /// - Throws: `JournalError.poisoned` if a write failed before `lsn`
+    ///   became durable, `.closed` if the journal closed first.
     public func waitUntilDurable(_ lsn: LSN) async throws(JournalError) {
         if durable.load(ordering: .acquiring) >= lsn { return }
         if options.runtime == .manual { return try waitUntilDurableBlocking(lsn) }
@@ -176,7 +236,19 @@ extension Journal {
         }
     }
 
-    /// Appends a record and returns its LSN once it is durable.
+    /// Appends a record and returns its LSN once it, and every record
+    /// before it, is durable. The acknowledgement of the journal, for tasks.
+    ///
+    /// Suspends (never blocks a thread) while batch buffers are busy and
+    /// until the durable write completes; that write is shared with
+    /// concurrent appenders. With `JournalOptions.inlineWritesFromTasks` the
+    /// task may instead write an idle journal's batch itself, blocking its
+    /// thread for one write. Thread-safe; not cancellable.
+    ///
+    /// - Throws: `JournalError.recordTooLarge`, `.journalFull`, `.io`,
+    ///   `.invalidArgument` (the record was not added); `.poisoned` or
+    ///   `.closed` (it may or may not be in the log after a reopen).
+    /// - Complexity: O(payload bytes), plus the wait for the disk.
     public func append(_ payload: [UInt8]) async throws(JournalError) -> LSN {
         let start = monotonicNanos()
         let lsn = try await enqueueSuspending(payload, writeInlineIfIdle: options.inlineWritesFromTasks)
@@ -185,7 +257,14 @@ extension Journal {
         return lsn
     }
 
-    /// Appends records in order and returns their LSNs once all are durable.
+    /// Appends records in order and returns their LSNs once all are
+    /// durable. Other appenders' records may come between them; not atomic:
+    /// a crash before the return may keep a prefix of them.
+    ///
+    /// Suspends as `append(_:)` does; one durability wait, for the last.
+    ///
+    /// - Throws: as `append(_:)`.
+    /// - Complexity: O(total payload bytes), plus one wait for the disk.
     public func append(contentsOf payloads: [[UInt8]]) async throws(JournalError) -> [LSN] {
         var lsns: [LSN] = []
         lsns.reserveCapacity(payloads.count)

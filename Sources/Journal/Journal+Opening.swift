@@ -12,8 +12,14 @@ extension Journal {
 
     /// Creates an empty journal in `storage`'s directory.
     ///
-    /// Fails with `alreadyExists` if the directory holds a journal, and with
-    /// `invalidArgument` if the configuration is inconsistent.
+    /// Durable when it returns: the metadata file is written under a
+    /// temporary name and renamed, so a crash leaves either no journal or a
+    /// whole one. Takes the directory's lock for the duration; thread-safe.
+    ///
+    /// - Throws: `JournalError.alreadyExists` if the directory holds a
+    ///   journal, `.invalidArgument` if the configuration is inconsistent,
+    ///   `.locked` if a writer holds the directory, `.io` and the other
+    ///   storage errors if a file operation fails.
     public static func create(
         storage: any StorageDirectory, configuration: JournalConfiguration = JournalConfiguration(),
         journalID: UInt64? = nil
@@ -59,7 +65,18 @@ extension Journal {
     }
 
     /// Opens the journal for appending: takes the writer lock, recovers, and
-    /// starts the writer.
+    /// starts the writer (an I/O thread and a segment-preparing thread).
+    ///
+    /// Recovery reads the whole log once and never writes it; it cuts a
+    /// torn tail, or fails on other damage (``RecoveryMode``). On return the
+    /// durable LSN is the last record recovery kept, and `recoveryReport`
+    /// says what it found. Blocks the calling thread for the recovery.
+    ///
+    /// - Throws: `JournalError.locked` if another writer (in this process
+    ///   or another) holds the directory, `.notFound`, `.notAJournal`,
+    ///   `.newerFormat`, `.corruption` (damage followed by valid records),
+    ///   `.invalidArgument` for inconsistent options, `.io`.
+    /// - Complexity: O(log bytes) for recovery.
     public static func open(storage: any StorageDirectory, options: JournalOptions = JournalOptions()) throws(JournalError) -> Journal {
         guard options.inFlightBatchesMax >= 1 && options.inFlightBatchesMax <= 64 else {
             throw .invalidArgument("inFlightBatchesMax must be in 1...64")
@@ -87,7 +104,14 @@ extension Journal {
     }
 
     /// Opens the journal for reading only: no lock, no writer. Recovery runs
-    /// (and writes nothing); the durable LSN is the last valid record.
+    /// (and writes nothing); the durable LSN is the last valid record and
+    /// stays there: records a writer appends later are not seen.
+    ///
+    /// Safe beside a writer in another process. Appends and
+    /// `truncate(before:)` fail with `invalidArgument`.
+    ///
+    /// - Throws: as `open(storage:options:)`, except `.locked`.
+    /// - Complexity: O(log bytes) for recovery.
     public static func openForReading(storage: any StorageDirectory, recovery: RecoveryMode = .tolerateTornTail) throws(JournalError) -> Journal {
         let meta = try Recovery.readMetadata(storage, writable: false)
         let recovered = try Recovery(storage: storage, metadata: meta, mode: recovery, writable: false).run()

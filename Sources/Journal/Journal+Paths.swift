@@ -2,7 +2,15 @@ import JournalStorage
 
 extension Journal {
     /// Creates a journal in the directory at `path` (created, mode 0700, if
-    /// missing). See `create(storage:configuration:journalID:)`.
+    /// missing; its parent must exist). Durable when it returns. See
+    /// `create(storage:configuration:journalID:)`.
+    ///
+    /// `directIO: false` opens files without `O_DIRECT` (for file systems
+    /// such as tmpfs that refuse it); writes stay `O_DSYNC`.
+    ///
+    /// - Throws: as `create(storage:configuration:journalID:)`, and
+    ///   `JournalError.directIOUnsupported` when the file system refuses
+    ///   `O_DIRECT`.
     public static func create(path: String, configuration: JournalConfiguration = JournalConfiguration(), directIO: Bool = true) throws(JournalError) {
         var options = FileSystemStorage.Options()
         options.directIO = directIO
@@ -12,12 +20,22 @@ extension Journal {
         try create(storage: storage, configuration: configuration)
     }
 
-    /// Opens the journal at `path` for appending.
+    /// Opens the journal at `path` for appending: recovers it and starts
+    /// the writer. See `open(storage:options:)` for the contract.
+    ///
+    /// - Throws: as `open(storage:options:)`, and
+    ///   `JournalError.directIOUnsupported`.
+    /// - Complexity: O(log bytes) for recovery.
     public static func open(path: String, options: JournalOptions = JournalOptions(), directIO: Bool = true) throws(JournalError) -> Journal {
         try open(storage: try fileSystemStorage(path, directIO: directIO), options: options)
     }
 
-    /// Opens the journal at `path` for reading only.
+    /// Opens the journal at `path` for reading only, with no lock: it sees
+    /// the records durable when it opened. See
+    /// `openForReading(storage:recovery:)`.
+    ///
+    /// - Throws: as `openForReading(storage:recovery:)`.
+    /// - Complexity: O(log bytes) for recovery.
     public static func openForReading(path: String, recovery: RecoveryMode = .tolerateTornTail, directIO: Bool = true) throws(JournalError) -> Journal {
         try openForReading(storage: try fileSystemStorage(path, directIO: directIO), recovery: recovery)
     }

@@ -77,6 +77,7 @@ public final class Journal: @unchecked Sendable {
     public let storage: any StorageDirectory
     /// The parameters the journal was created with.
     public let configuration: JournalConfiguration
+    /// The options the journal was opened with.
     public let options: JournalOptions
     /// What recovery found when the journal was opened.
     public let recoveryReport: RecoveryReport
@@ -247,15 +248,26 @@ public final class Journal: @unchecked Sendable {
 
     // MARK: Public state
 
-    /// The highest LSN whose record is on stable storage (0: none).
-    /// Never decreases while the journal is open.
+    /// The highest LSN such that its record and every record below it are
+    /// on stable storage (0: none). Never decreases while the journal is
+    /// open; advances only over the completed prefix of the writes in
+    /// flight.
+    ///
+    /// Lock-free (one atomic load): read it from any thread, as often as
+    /// needed.
+    /// - Complexity: O(1).
     public var durableLSN: LSN { durable.load(ordering: .acquiring) }
 
     /// The lowest LSN still in the journal (after truncation). When the
     /// journal is empty, the LSN the next record will get.
+    ///
+    /// Takes the journal's lock briefly; a snapshot that a concurrent
+    /// `truncate(before:)` may change.
     public var oldestLSN: LSN { lock.withLock { firstLSN } }
 
-    /// The LSN the next appended record will get.
+    /// The LSN the next appended record will get: a snapshot, since
+    /// concurrent appenders may take it first. Takes the journal's lock
+    /// briefly.
     public var nextLSN: LSN { lock.withLock { lastLSN + 1 } }
 
     /// One live segment, as `segmentSummaries` reports it.
@@ -277,12 +289,15 @@ public final class Journal: @unchecked Sendable {
     /// The batch buffers' memory: how much, and how much of it the kernel
     /// backs with huge pages (`JournalOptions.hugePageBatches`).
     public struct BatchMemory: Sendable, Equatable {
+        /// Bytes of the batch buffers' region, all touched at open.
         public var bytes: Int
         /// From `/proc/self/smaps`; nil where that is unreadable.
         public var hugePageBytes: Int?
     }
 
-    /// Nil for a journal open for reading only (it has no batches).
+    /// The batch buffers' memory; nil for a journal open for reading only
+    /// (it has no batches). Reads `/proc/self/smaps`: for monitoring, not
+    /// for a hot path.
     public var batchMemory: BatchMemory? {
         batchArena.map { BatchMemory(bytes: $0.region.count, hugePageBytes: $0.hugePageBacking()) }
     }
@@ -291,6 +306,12 @@ public final class Journal: @unchecked Sendable {
 
     /// Writes everything enqueued, stops the writer and releases the lock.
     /// Idempotent. Waiters still pending fail with `closed`.
+    ///
+    /// Blocks the calling thread until the writes in flight complete and
+    /// the writer threads have stopped; every record enqueued before the
+    /// call is then durable unless a write failed (poisoned). Later appends
+    /// fail with `JournalError.closed`. Thread-safe; runs on deinit if not
+    /// called.
     public func close() {
         lock.lock()
         if closed || closing {

@@ -16,11 +16,16 @@ public enum JournalError: Error, Sendable, Equatable, CustomStringConvertible {
     case directIOUnsupported(path: String)
     /// Another process (or another `Journal` in this one) holds the writer lock.
     case locked(path: String)
+    /// The process may not read or write the journal's files.
     case permissionDenied(path: String)
+    /// Opening for appending on a read-only file system (use
+    /// `openForReading`).
     case readOnlyFileSystem(path: String)
     /// The journal holds its configured maximum number of segments; truncate
     /// to make room.
     case journalFull(segmentCountMax: Int)
+    /// A payload larger than `JournalConfiguration.recordBytesMax`; nothing
+    /// was appended.
     case recordTooLarge(bytes: Int, max: Int)
     /// Damaged data that is not a torn tail: valid records follow it. Use
     /// salvage mode to read past it.
@@ -34,8 +39,11 @@ public enum JournalError: Error, Sendable, Equatable, CustomStringConvertible {
     case closed
     /// The LSN is not in the journal below the durable watermark.
     case lsnOutOfRange(requested: LSN, first: LSN, durable: LSN)
+    /// An argument or option out of its domain, or a write to a journal
+    /// open for reading; the text names it.
     case invalidArgument(String)
 
+    /// One line naming what failed and where.
     public var description: String {
         switch self {
         case .notFound(let p): "journal directory not found: \(p)"

@@ -15,6 +15,7 @@ public struct PageStoreConfiguration: Sendable, Equatable {
     /// record holds 28 bytes plus 8 bytes and one page image per page.
     public var journal = JournalConfiguration()
 
+    /// The defaults: 4 KiB pages, 2^18 of them, the journal's defaults.
     public init() {}
 
     /// The most pages one transaction may write with this configuration.
@@ -61,11 +62,14 @@ public struct PageStoreOptions: Sendable {
     /// threshold, the committer that notices applies or checkpoints itself:
     /// the hard bound on the table and the journal.
     public var maintenanceBackpressureFactor: Int = 4
+    /// What a checkpoint keeps of the journal.
     public var journalRetention: JournalRetention = .previousSnapshot
     /// The data file's pool page size (a power of two from 4 KiB to 2 MiB).
     public var dataPoolPageBytes: Int = 64 << 10
+    /// Where the store logs recovery, checkpoints and maintenance failures.
     public var logger = Logger(label: "swift-journal.page-store")
 
+    /// The defaults documented on each option.
     public init() {}
 }
 
@@ -95,7 +99,10 @@ public struct PageStoreLocation: Sendable {
 
     /// The layout on a real file system: `path/` holds the store's files,
     /// `path/journal/` the journal. With `create`, both directories are
-    /// made when missing.
+    /// made when missing (not their parents).
+    ///
+    /// - Throws: `PageStoreError.notAStore` if `path` does not exist and
+    ///   `create` is false, `.io` for other failures.
     public static func directory(path: String, options: FileSystemStorage.Options = .init(), create: Bool = false) throws(PageStoreError) -> PageStoreLocation {
         var opts = options
         opts.createDirectory = create

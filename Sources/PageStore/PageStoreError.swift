@@ -37,8 +37,10 @@ public enum PageStoreError: Error, Sendable, Equatable, CustomStringConvertible 
     case transactionFinished
     /// The store was closed.
     case closed
+    /// An argument or configuration out of its domain; the text names it.
     case invalidArgument(String)
 
+    /// One line naming what failed and where.
     public var description: String {
         switch self {
         case .journal(let e): "journal: \(e)"

@@ -34,7 +34,9 @@ public struct PageStoreStatistics: Sendable, Equatable {
 }
 
 extension PageStore {
-    /// The store's figures now.
+    /// The store's figures now. Takes the store's locks briefly, one
+    /// figure group at a time; for monitoring, not a hot path.
+    /// - Complexity: O(journal segments).
     public var statistics: PageStoreStatistics {
         let table = self.table.withLock { s in
             (versions: s.pages.versionCount, pageCount: s.pageCount, sinceCheckpoint: s.committedBytes - s.checkpointBaseBytes)

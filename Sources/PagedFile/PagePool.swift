@@ -49,6 +49,7 @@ public final class PagePool: @unchecked Sendable {
     let pageShift: Int
     static let pageBytesMin = 4 << 10
     static let pageBytesMax = 2 << 20
+    /// The page size of a pool made without one: 64 KiB.
     public static let pageBytesDefault = 64 << 10
     /// The largest arena; bigger pools use several.
     static let arenaBytesMax = 1 << 30
@@ -185,12 +186,14 @@ public final class PagePool: @unchecked Sendable {
     /// Bytes of pages currently out of the free lists: published in a file,
     /// waiting for readers to leave, or briefly held by a writer.
     ///
-    /// Lock-free snapshot. - Complexity: O(1).
+    /// Lock-free snapshot.
+    /// - Complexity: O(1).
     public var rentedBytes: Int { rentedPages * pageBytes }
 
     /// Capacity that a new reservation could still take.
     ///
-    /// Lock-free snapshot. - Complexity: O(1).
+    /// Lock-free snapshot.
+    /// - Complexity: O(1).
     public var availableBytes: Int { capacityBytes - committedBytes }
 
     var rentedPages: Int { counter(Self.rentedSlot).pointee.load(ordering: .acquiring) }

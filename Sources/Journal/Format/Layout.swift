@@ -36,6 +36,7 @@ public enum JournalFormat {
 
     /// Smallest and largest block (batch alignment) and page sizes.
     public static let blockBytesRange = 512...(1 << 20)
+    /// See `blockBytesRange`.
     public static let pageBytesRange = 4096...(1 << 24)
 
     /// The salt of a segment activation: a function of the journal, the
@@ -50,6 +51,8 @@ public enum JournalFormat {
         return x ^ (x >> 31)
     }
 
+    /// The file name of segment `index`: 16 lowercase hex digits and
+    /// `segmentFileSuffix`.
     public static func segmentFileName(index: UInt64) -> String {
         let hex = String(index, radix: 16)
         return String(repeating: "0", count: max(0, 16 - hex.count)) + hex + segmentFileSuffix
@@ -74,9 +77,13 @@ enum HeaderProblem: Error, Equatable {
 
 /// A fragment's place in its record (journal-format.md, "Fragments").
 public enum FragmentType: UInt8, Sendable {
+    /// A whole record in one fragment.
     case full = 1
+    /// The first fragment of a record spread over pages.
     case first = 2
+    /// A fragment between the first and the last.
     case middle = 3
+    /// The last fragment of a record spread over pages.
     case last = 4
 
     var startsRecord: Bool { self == .full || self == .first }

@@ -1,8 +1,11 @@
 /// A record read from the journal, copied out of the mapping.
 public struct JournalRecord: Sendable, Equatable {
+    /// The record's log sequence number.
     public var lsn: LSN
+    /// The record's bytes, as appended.
     public var payload: [UInt8]
 
+    /// A record with the given LSN and payload.
     public init(lsn: LSN, payload: [UInt8]) {
         self.lsn = lsn
         self.payload = payload
@@ -16,6 +19,16 @@ extension Journal {
     /// mapping of the segment, valid only inside `body`; a record spread over
     /// pages is assembled into a temporary buffer. Checksums are verified
     /// before `body` runs. The segment cannot be released while `body` runs.
+    ///
+    /// Never waits for writers; takes the journal's lock briefly to find
+    /// and pin the segment. Thread-safe: any number of readers at once,
+    /// beside appenders. `body` must not let the buffer escape, and must not
+    /// call `truncate(before:)` (it would wait for this pin forever).
+    ///
+    /// - Throws: `JournalError.lsnOutOfRange` if `lsn` is below
+    ///   `oldestLSN` or above `durableLSN` (or in a gap salvage skipped),
+    ///   `.corruption` if the bytes fail their checksums, or what `body`
+    ///   throws.
     ///
     /// - Complexity: O(log segments + records between `lsn` and the nearest
     ///   index point, at most 64 KiB of log).
@@ -39,7 +52,11 @@ extension Journal {
         return try Self.withPayload(of: record, decoder: decoder, body)
     }
 
-    /// The payload of record `lsn`, copied.
+    /// The payload of record `lsn` (which must be durable), copied. The
+    /// contract of `withRecord(at:_:)`.
+    ///
+    /// - Throws: `JournalError.lsnOutOfRange` or `.corruption`.
+    /// - Complexity: as `withRecord(at:_:)`, plus O(payload bytes).
     public func record(at lsn: LSN) throws -> [UInt8] {
         try withRecord(at: lsn) { Array($0) }
     }
@@ -60,6 +77,15 @@ extension Journal {
     /// zero-copy as in `withRecord(at:_:)`; the whole chain (LSNs, previous
     /// checksums, epochs) is verified along the way. Return false from
     /// `body` to stop early.
+    ///
+    /// Never waits for writers; each segment is pinned while `body` runs on
+    /// its records, so `body` must not call `truncate(before:)`. Records
+    /// that become durable during the walk are included only up to `last`.
+    /// Thread-safe beside appenders and other readers.
+    ///
+    /// - Throws: `JournalError.lsnOutOfRange` if `lsn` was truncated away
+    ///   meanwhile, `.corruption` on a record that fails validation, or what
+    ///   `body` throws.
     ///
     /// - Complexity: O(records visited + log bytes between `lsn` and the
     ///   nearest index point).
@@ -108,7 +134,12 @@ extension Journal {
         }
     }
 
-    /// Every durable record from `lsn` on, copied, as an array.
+    /// Every durable record from `lsn` through `last` (default: the
+    /// durable LSN when the call starts), copied, as an array. The contract
+    /// of `forEachRecord(from:through:_:)`.
+    ///
+    /// - Throws: `JournalError.lsnOutOfRange` or `.corruption`.
+    /// - Complexity: O(records returned + their payload bytes).
     public func records(from lsn: LSN, through last: LSN? = nil) throws -> [JournalRecord] {
         var out: [JournalRecord] = []
         try forEachRecord(from: lsn, through: last) { l, bytes in
@@ -123,6 +154,11 @@ extension Journal {
     /// A lazy sequence of the durable records from `lsn` on (up to the
     /// durable LSN when iteration reaches it), copied out in chunks so that no
     /// segment stays pinned between `next()` calls.
+    ///
+    /// Creating it does no I/O. Iteration reads 256 records at a time; an
+    /// error ends it, and the iterator's `error` says which. Safe to iterate
+    /// beside appenders and truncation.
+    /// - Complexity: O(1) to create.
     public func recordSequence(from lsn: LSN) -> JournalRecordSequence {
         JournalRecordSequence(journal: self, start: lsn)
     }
@@ -135,8 +171,11 @@ public struct JournalRecordSequence: Sequence, Sendable {
     let journal: Journal
     let start: LSN
 
+    /// An iterator from the sequence's first LSN.
     public func makeIterator() -> Iterator { Iterator(journal: journal, nextLSN: start) }
 
+    /// Reads records in chunks, copying them out; holds no pin between calls.
+    /// Use from one thread or task at a time.
     public struct Iterator: IteratorProtocol {
         let journal: Journal
         var nextLSN: LSN
@@ -151,6 +190,9 @@ public struct JournalRecordSequence: Sequence, Sendable {
             self.nextLSN = Swift.max(nextLSN, 1)
         }
 
+        /// The next durable record, or nil at the durable LSN or after an
+        /// error (see `error`).
+        /// - Complexity: amortized O(payload bytes).
         public mutating func next() -> JournalRecord? {
             if index == buffer.count {
                 buffer.removeAll(keepingCapacity: true)

@@ -1,7 +1,11 @@
 // What recovery reports to the caller, and the log it hands the writer.
 
 /// What recovery found.
+///
+/// Recovery runs when a journal opens, reads the log once and writes
+/// nothing; `Journal.recoveryReport` keeps its report for the journal's life.
 public struct RecoveryReport: Sendable, Equatable, CustomStringConvertible {
+    /// How the log ended.
     public enum Outcome: String, Sendable {
         /// The log ends where the last write ended.
         case clean
@@ -14,27 +18,39 @@ public struct RecoveryReport: Sendable, Equatable, CustomStringConvertible {
 
     /// A region skipped in salvage mode.
     public struct Gap: Sendable, Equatable {
+        /// The segment file the damaged region starts in.
         public var segment: String
+        /// Its byte offset in that file.
         public var offset: Int
+        /// The last valid record before the gap.
         public var lastLSNBefore: LSN
+        /// The first valid record after it.
         public var firstLSNAfter: LSN
     }
 
+    /// How the log ended.
     public var outcome: Outcome = .clean
     /// First and last LSN in the log (0 when empty).
     public var firstLSN: LSN = 0
+    /// See `firstLSN`.
     public var lastLSN: LSN = 0
+    /// Records in the log.
     public var recordCount: Int = 0
+    /// Live segment files.
     public var segmentCount: Int = 0
-    /// Where the valid log ends.
+    /// Where the valid log ends: the segment file and the byte offset in it.
     public var endSegment: String = ""
+    /// See `endSegment`.
     public var endOffset: Int = 0
     /// Bytes between the end and the last evidence of a torn write.
     public var discardedBytes: Int = 0
     /// Fragments with valid headers found in the discarded region.
     public var discardedFragments: Int = 0
+    /// The regions salvage mode skipped, in log order (empty otherwise).
     public var gaps: [Gap] = []
 
+    /// One line: the outcome, the LSN range, where the log ends, and what
+    /// was cut or skipped.
     public var description: String {
         var s = "\(outcome.rawValue): LSN \(firstLSN)...\(lastLSN), \(recordCount) records in \(segmentCount) segments"
         if !endSegment.isEmpty { s += ", end at \(endSegment):\(endOffset)" }

@@ -83,6 +83,7 @@ extension Journal {
         public var deleted = 0
     }
 
-    /// A snapshot of the counts since open.
+    /// A snapshot of the counts since open. Takes the journal's lock
+    /// briefly; the background preparer may change the counts at any time.
     public var segmentPreparation: SegmentCounts { lock.withLock { segmentCounts } }
 }

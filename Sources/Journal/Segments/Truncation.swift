@@ -17,6 +17,17 @@ extension Journal {
     /// after a crash (its rename is made durable by the next directory
     /// change). Waits for readers of released segments to finish.
     /// Returns the number of segments released.
+    ///
+    /// Blocks the calling thread while a reader has a released segment
+    /// pinned, and for the renames or removals. Thread-safe beside appenders
+    /// and readers; never call it from inside a read's closure. Records at
+    /// or above `lsn` are never released; `oldestLSN` moves up to the first
+    /// record kept.
+    ///
+    /// - Throws: `JournalError.invalidArgument` on a journal open for
+    ///   reading, `.io` if a rename or removal fails.
+    /// - Complexity: O(live segments) plus one file operation per segment
+    ///   released.
     @discardableResult
     public func truncate(before lsn: LSN) throws(JournalError) -> Int {
         if isReadOnly { throw .invalidArgument("journal is open for reading only") }

@@ -4,9 +4,13 @@ import PageStore
 public struct KeyValueStructure: Sendable, Equatable {
     /// Levels, 1 for a lone root leaf (0: no tree yet).
     public var depth = 0
+    /// Pages holding leaves.
     public var leafPages = 0
+    /// Pages holding internal nodes.
     public var internalPages = 0
+    /// Pages on the free list.
     public var freePages = 0
+    /// Keys in the tree.
     public var keys: UInt64 = 0
     /// Pages ever allocated, the meta page included (the free list reuses them).
     public var allocatedPages: UInt64 = 0

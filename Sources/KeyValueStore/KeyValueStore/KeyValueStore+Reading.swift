@@ -8,6 +8,13 @@ extension KeyValueStore {
     // MARK: Reading
 
     /// The value of `key` in the newest durable state, or nil.
+    ///
+    /// Takes no lock and never waits for writers: one read transaction
+    /// (snapshot) at the durable LSN. Thread-safe.
+    ///
+    /// - Throws: `KeyValueError.store` for the page store's failures,
+    ///   `.corruption` for a damaged tree.
+    /// - Complexity: O(log n) pages read.
     public func get(_ key: [UInt8]) throws(KeyValueError) -> [UInt8]? {
         let tx: ReadTransaction
         do { tx = try pageStore.beginRead() } catch { throw .store(error) }
@@ -40,6 +47,13 @@ extension KeyValueStore {
 
     /// Calls `body` with every key at or after `start` (all keys when nil),
     /// in key order, in one snapshot; stop by returning false.
+    ///
+    /// Never waits for writers; writes during the scan are not seen. The
+    /// snapshot's page versions stay in memory until it returns, so keep
+    /// `body` short.
+    ///
+    /// - Throws: as `get(_:)`, or what `body` throws.
+    /// - Complexity: O(log n + keys visited) pages read.
     public func scan(from start: [UInt8]? = nil, _ body: ([UInt8], [UInt8]) throws(KeyValueError) -> Bool) throws(KeyValueError) {
         let tx: ReadTransaction
         do { tx = try pageStore.beginRead() } catch { throw .store(error) }
@@ -49,6 +63,9 @@ extension KeyValueStore {
     }
 
     /// Every pair, in key order (one snapshot).
+    ///
+    /// - Throws: as `get(_:)`.
+    /// - Complexity: O(n).
     public func all() throws(KeyValueError) -> [(key: [UInt8], value: [UInt8])] {
         var out: [(key: [UInt8], value: [UInt8])] = []
         try scan { k, v in
@@ -59,6 +76,9 @@ extension KeyValueStore {
     }
 
     /// The number of keys in the newest durable state.
+    ///
+    /// - Throws: as `get(_:)`.
+    /// - Complexity: O(1): one page read.
     public func count() throws(KeyValueError) -> UInt64 {
         let tx: ReadTransaction
         do { tx = try pageStore.beginRead() } catch { throw .store(error) }
@@ -74,6 +94,9 @@ extension KeyValueStore {
     /// the leaves in order, the key count, and every page below the meta
     /// page's next-page mark either in the tree or on the free list, once.
     /// Fails with `corruption` on the first breach.
+    ///
+    /// For tests and checks: reads every page. Never waits for writers.
+    /// - Complexity: O(pages in the store).
     public func verifyStructure() throws(KeyValueError) -> KeyValueStructure {
         let tx: ReadTransaction
         do { tx = try pageStore.beginRead() } catch { throw .store(error) }

@@ -10,11 +10,25 @@ extension KeyValueStore {
     // MARK: Writing
 
     /// Sets `key` to `value`; returns once durable.
+    ///
+    /// Blocks the calling thread until its write group's transaction is
+    /// durable; this thread may lead the group (apply it to the tree and
+    /// commit it). Thread-safe; from a task use the async variant.
+    ///
+    /// - Throws: `KeyValueError.keyTooLarge`, `.entryTooLarge` (nothing
+    ///   written), `.store` for the page store's failures, `.corruption`.
+    /// - Complexity: O(log n) pages read and written, plus the wait for the
+    ///   disk.
     public func put(_ key: [UInt8], _ value: [UInt8]) throws(KeyValueError) {
         try write([.put(key: key, value: value)])
     }
 
     /// Removes `key`; returns whether it was there, once durable.
+    ///
+    /// Blocks as `put(_:_:)` does.
+    ///
+    /// - Throws: as `put(_:_:)`.
+    /// - Complexity: O(log n) pages, plus the wait for the disk.
     @discardableResult
     public func delete(_ key: [UInt8]) throws(KeyValueError) -> Bool {
         try writeQueued([.delete(key: key)], durable: true).removed > 0
@@ -22,6 +36,12 @@ extension KeyValueStore {
 
     /// Applies `operations` in order as one transaction (all or nothing,
     /// one journal record); returns its LSN once durable.
+    ///
+    /// Blocks as `put(_:_:)` does. A batch with an operation that fails its
+    /// checks writes nothing.
+    ///
+    /// - Throws: as `put(_:_:)`.
+    /// - Complexity: O(operations × log n) pages, plus the wait for the disk.
     @discardableResult
     public func write(_ operations: [KeyValueOperation]) throws(KeyValueError) -> LSN {
         try writeQueued(operations, durable: true).lsn
@@ -30,12 +50,21 @@ extension KeyValueStore {
     /// As `write`, but returns before durability: the batch is visible to
     /// later writes at once, to reads once durable, and is lost in a crash
     /// before then (with every later batch, never an earlier one).
+    ///
+    /// Blocks the calling thread only for its write group (this thread may
+    /// lead it), never for the disk. Wait with `waitUntilDurable(_:)`.
+    ///
+    /// - Throws: as `put(_:_:)`.
+    /// - Complexity: O(operations × log n) pages.
     @discardableResult
     public func writeLazy(_ operations: [KeyValueOperation]) throws(KeyValueError) -> LSN {
         try writeQueued(operations, durable: false).lsn
     }
 
-    /// Waits until the batch with LSN `lsn` is durable.
+    /// Blocks the calling thread until the batch with LSN `lsn`, and every
+    /// batch before it, is durable. Returns at once if it already is.
+    ///
+    /// - Throws: `KeyValueError.store` when the journal is poisoned or closed.
     public func waitUntilDurable(_ lsn: LSN) throws(KeyValueError) {
         do { try pageStore.waitUntilDurable(lsn) } catch { throw .store(error) }
     }
@@ -49,31 +78,49 @@ extension KeyValueStore {
     // thread writers share the groups. Not cancellable: a cancelled task
     // still gets its batch's outcome.
 
-    /// Sets `key` to `value`; resumes once durable.
+    /// Sets `key` to `value`; resumes once durable. Suspends, never
+    /// blocking a thread on the disk (a task that leads applies the group
+    /// on its thread first). Not cancellable.
+    ///
+    /// - Throws: as the blocking `put(_:_:)`.
+    /// - Complexity: O(log n) pages, plus the wait for the disk.
     public func put(_ key: [UInt8], _ value: [UInt8]) async throws(KeyValueError) {
         try await write([.put(key: key, value: value)])
     }
 
     /// Removes `key`; resumes once durable with whether it was there.
+    /// Suspends as the async `put(_:_:)` does.
+    ///
+    /// - Throws: as the blocking `put(_:_:)`.
     @discardableResult
     public func delete(_ key: [UInt8]) async throws(KeyValueError) -> Bool {
         try await writeQueued([.delete(key: key)], durable: true).removed > 0
     }
 
     /// Applies `operations` in order as one transaction (all or nothing,
-    /// one journal record); resumes once durable with its LSN.
+    /// one journal record); resumes once durable with its LSN. Suspends as
+    /// the async `put(_:_:)` does.
+    ///
+    /// - Throws: as the blocking `put(_:_:)`.
+    /// - Complexity: O(operations × log n) pages, plus the wait for the disk.
     @discardableResult
     public func write(_ operations: [KeyValueOperation]) async throws(KeyValueError) -> LSN {
         try await writeQueued(operations, durable: true).lsn
     }
 
-    /// As `writeLazy`, from a task: resumes before durability.
+    /// As `writeLazy`, from a task: resumes once its group committed,
+    /// before durability.
+    ///
+    /// - Throws: as the blocking `put(_:_:)`.
     @discardableResult
     public func writeLazy(_ operations: [KeyValueOperation]) async throws(KeyValueError) -> LSN {
         try await writeQueued(operations, durable: false).lsn
     }
 
-    /// Suspends until the batch with LSN `lsn` is durable.
+    /// Suspends until the batch with LSN `lsn`, and every batch before it,
+    /// is durable. Not cancellable.
+    ///
+    /// - Throws: `KeyValueError.store` when the journal is poisoned or closed.
     public func waitUntilDurable(_ lsn: LSN) async throws(KeyValueError) {
         do { try await pageStore.waitUntilDurable(lsn) } catch { throw .store(error) }
     }
@@ -99,6 +146,10 @@ extension KeyValueStore {
     /// returns before durability, as `writeLazy`: each batch's LSN, or its
     /// own error (a batch that fails does not fail the others; later batches
     /// still apply). A crash keeps a prefix of the batches.
+    ///
+    /// Blocks the calling thread for the write groups (it may lead them),
+    /// never for the disk. Thread-safe.
+    /// - Complexity: O(operations × log n) pages.
     public func writeLazy(batches: [[KeyValueOperation]]) -> [Result<LSN, KeyValueError>] {
         var out = [Result<LSN, KeyValueError>?](repeating: nil, count: batches.count)
         var requests: [WriteRequest] = []

@@ -19,7 +19,9 @@ import Journal
 
 /// The encoding of transaction records.
 public enum TransactionRecord {
+    /// The first four bytes of every record: "PSTX".
     public static let magic = magic32("PSTX")
+    /// The record format version this code writes and reads.
     public static let version: UInt16 = 1
     static let headerBytes = 24
     static let trailerBytes = 4

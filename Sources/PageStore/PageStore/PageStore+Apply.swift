@@ -17,6 +17,15 @@ extension PageStore {
     }
 
     /// Applies every version at or below the horizon to the data file (A1-A3).
+    /// Commits apply on their own past `PageStoreOptions.applyThresholdVersions`;
+    /// call this to shrink the page table now.
+    ///
+    /// Blocks while another apply runs; commits and reads go on meanwhile.
+    /// Changes nothing a transaction sees. Thread-safe.
+    ///
+    /// - Throws: `PageStoreError.dataFile` if the data file's pool is full,
+    ///   `.journal` if a version cannot be read from the journal.
+    /// - Complexity: O(versions applied × page bytes).
     public func apply() throws(PageStoreError) {
         try applyLock.withLock { _ throws(PageStoreError) in try applyLocked() }
     }

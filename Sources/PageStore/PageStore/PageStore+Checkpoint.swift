@@ -6,11 +6,17 @@ public import Journal
 
 /// The result of a checkpoint.
 public struct CheckpointReport: Sendable, Equatable {
+    /// The snapshot's LSN: it holds every commit at or below it.
     public var lsn: LSN
+    /// The snapshot slot written (0 or 1).
     public var slot: Int
+    /// Pages in the snapshot.
     public var pageCount: Int
+    /// Bytes written to the slot.
     public var bytesWritten: Int
+    /// Journal segments the truncation after it released.
     public var segmentsReleased: Int
+    /// Time the checkpoint took.
     public var nanoseconds: UInt64
 }
 
@@ -19,6 +25,15 @@ extension PageStore {
     /// not in use (durably, header last), switches to it, and truncates the
     /// journal (see `JournalRetention`). Commits go on meanwhile; applies
     /// wait. Returns once the snapshot is durable.
+    ///
+    /// Blocks the calling thread for the snapshot's writes, and first for a
+    /// checkpoint already running (on the maintenance thread or another
+    /// caller). Thread-safe. Read transactions are never blocked.
+    ///
+    /// - Throws: `PageStoreError.closed`, `.journal` if the store is
+    ///   poisoned or truncation fails, `.io` if a snapshot write fails (the
+    ///   previous snapshot stays in use), `.dataFile`.
+    /// - Complexity: O(pages in the store × page bytes).
     @discardableResult
     public func checkpoint() throws(PageStoreError) -> CheckpointReport {
         guard let report = try checkpoint(automatic: false, wait: true) else { preconditionFailure("a waiting checkpoint runs") }

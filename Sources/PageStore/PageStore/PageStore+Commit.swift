@@ -8,6 +8,12 @@ import PagedFile
 extension PageStore {
     /// Begins a read-only transaction at the newest durable commit. It sees
     /// exactly the commits at or below its LSN until it ends.
+    ///
+    /// Never waits for writers (takes the table lock briefly). End it
+    /// promptly: the versions it may need stay in memory while it is open.
+    ///
+    /// - Throws: `PageStoreError.closed`.
+    /// - Complexity: O(1) amortized.
     public func beginRead() throws(PageStoreError) -> ReadTransaction {
         let lsn = try acquireSnapshot(write: false)
         return ReadTransaction(store: self, lsn: lsn)
@@ -16,6 +22,12 @@ extension PageStore {
     /// Begins a write transaction at the newest published commit (durable
     /// or not). Commit fails with `conflict` if a page it writes was written
     /// by a commit after it began.
+    ///
+    /// Never waits; nothing is written before commit.
+    ///
+    /// - Throws: `PageStoreError.closed`, `.journal` once a journal write
+    ///   failed (the store is poisoned until reopened).
+    /// - Complexity: O(1) amortized.
     public func beginWrite() throws(PageStoreError) -> WriteTransaction {
         let lsn = try acquireSnapshot(write: true)
         return WriteTransaction(store: self, startLSN: lsn)
@@ -163,7 +175,13 @@ extension PageStore {
         table.withLock { s in if s.poison == nil { s.poison = error } }
     }
 
-    /// Waits until `lsn` is durable (in manual runtime: pumps the journal).
+    /// Blocks the calling thread until the commit `lsn`, and every commit
+    /// before it, is durable (in manual runtime: pumps the journal). Returns
+    /// at once if it already is. Thread-safe; from a task use the async
+    /// variant.
+    ///
+    /// - Throws: `PageStoreError.journal` wrapping `.poisoned` (the store is
+    ///   then poisoned) or `.closed`.
     public func waitUntilDurable(_ lsn: LSN) throws(PageStoreError) {
         do { try journal.waitUntilDurableBlocking(lsn) } catch {
             noteJournalFailure(error)
@@ -171,7 +189,10 @@ extension PageStore {
         }
     }
 
-    /// Suspends until `lsn` is durable.
+    /// Suspends the calling task until the commit `lsn`, and every commit
+    /// before it, is durable; never blocks a thread. Not cancellable.
+    ///
+    /// - Throws: as the blocking variant.
     public func waitUntilDurable(_ lsn: LSN) async throws(PageStoreError) {
         do { try await journal.waitUntilDurable(lsn) } catch {
             noteJournalFailure(error)

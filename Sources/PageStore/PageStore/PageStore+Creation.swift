@@ -17,6 +17,9 @@ extension PageStore {
     /// of a journal or snapshots without `store.meta` (data this call will
     /// not remove), and with `invalidArgument` for an inconsistent
     /// configuration.
+    ///
+    /// Durable when it returns. Takes the location's lock for the
+    /// duration; fails with `locked` while a process has the store open.
     public static func create(location: PageStoreLocation, configuration: PageStoreConfiguration = PageStoreConfiguration()) throws(PageStoreError) {
         let pageBytes = configuration.pageBytes
         guard pageBytes >= 4096, pageBytes <= 64 << 10, pageBytes.nonzeroBitCount == 1 else {

@@ -72,17 +72,26 @@ import Glibc
 ///
 /// Thread safety: every method may be called from any thread. Transactions
 /// belong to the thread that uses them.
+/// Durability: `WriteTransaction.commit()` returns once the commit is on
+/// stable storage; `commitLazy()` before (see its contract). A failed
+/// journal write poisons the store: commits and checkpoints fail until it
+/// is reopened.
 public final class PageStore: @unchecked Sendable {
     // @unchecked: mutable state lives behind `table` and the other mutexes.
 
+    /// Where the store's files and its journal live.
     public let location: PageStoreLocation
+    /// Bytes per page, fixed at creation.
     public let pageBytes: Int
+    /// Page numbers run from 0 below this, fixed at creation.
     public let pageCountMax: UInt64
+    /// The options the store was opened with.
     public let options: PageStoreOptions
     /// The store's journal: its commit log. Not public: a record appended
     /// or a truncation behind the store's back would break S1-S3 (callers
     /// read `statistics` instead).
     let journal: Journal
+    /// What recovery found when the store opened.
     public let recoveryReport: PageStoreRecoveryReport
     let storeID: UInt64
     let dataFile: PagedFile
@@ -135,6 +144,17 @@ public final class PageStore: @unchecked Sendable {
     /// Opens a store: takes its lock, opens the journal (which recovers its
     /// own torn tail), loads the newest valid snapshot into a fresh data
     /// file and replays the journal after it.
+    ///
+    /// On return every commit that was durable before the crash or close is
+    /// visible, and nothing else. Blocks the calling thread for recovery.
+    /// With the `.threads` journal runtime (the default) it starts a
+    /// maintenance thread that applies and checkpoints in the background.
+    ///
+    /// - Throws: `PageStoreError.locked` if another process or object holds
+    ///   the store, `.notAStore`, `.newerFormat`, `.corruption`,
+    ///   `.journalDoesNotCoverSnapshot`, `.journal` for the journal's own
+    ///   failures, `.io`, `.dataFile` when the data file's pool is too small.
+    /// - Complexity: O(snapshot bytes + journal bytes since it).
     public static func open(location: PageStoreLocation, options: PageStoreOptions = PageStoreOptions()) throws(PageStoreError) -> PageStore {
         let start = monotonicNanos()
         let hold: (any StorageLock)?
@@ -190,11 +210,13 @@ public final class PageStore: @unchecked Sendable {
     // MARK: State
 
     /// The newest commit published (visible to write transactions; durable
-    /// or on its way).
+    /// or on its way). Takes the table lock briefly.
     public var publishedLSN: LSN { table.withLock { $0.publishedLSN } }
-    /// The newest commit on stable storage.
+    /// The newest commit on stable storage: read transactions begun now see
+    /// exactly the commits at or below it. Never decreases.
     public var durableLSN: LSN { min(journal.durableLSN, publishedLSN) }
-    /// The data file holds every commit at or below this LSN.
+    /// The data file holds every commit at or below this LSN. Takes the
+    /// table lock briefly.
     public var appliedLSN: LSN { table.withLock { $0.appliedLSN } }
     /// The most pages one transaction may write: its record must fit in
     /// the journal's largest record.
@@ -209,6 +231,11 @@ public final class PageStore: @unchecked Sendable {
     /// Closes the journal (everything enqueued is written) and the data
     /// file, and releases the lock. Idempotent. Open transactions fail from
     /// then on.
+    ///
+    /// Blocks the calling thread until a checkpoint in progress finishes,
+    /// the maintenance thread stops and the journal has written everything
+    /// enqueued: lazy commits are then durable unless a write failed.
+    /// Thread-safe; runs on deinit if not called.
     public func close() {
         let first = closeLock.withLock { closed -> Bool in
             defer { closed = true }

@@ -11,7 +11,9 @@ public import Journal
 ///
 /// Use from one thread at a time.
 public final class WriteTransaction: @unchecked Sendable {
+    /// The store the transaction writes.
     public let store: PageStore
+    /// The snapshot it reads: the newest published commit when it began.
     public let startLSN: LSN
     private var writes: [UInt64: [UInt8]] = [:]
     private var finished = false
@@ -26,7 +28,12 @@ public final class WriteTransaction: @unchecked Sendable {
     /// Pages written so far.
     public var writtenPageCount: Int { writes.count }
 
-    /// Copies page `page` as this transaction sees it into `buffer`.
+    /// Copies page `page` as this transaction sees it into `buffer`
+    /// (exactly `pageBytes` long): its own write, or the page at `startLSN`.
+    ///
+    /// - Throws: `PageStoreError.transactionFinished`, `.wrongPageSize`,
+    ///   `.pageOutOfRange`, `.journal` or `.dataFile` if a read fails.
+    /// - Complexity: O(page bytes + versions of the page in the table).
     public func read(page: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(PageStoreError) {
         guard !finished else { throw .transactionFinished }
         guard buffer.count == store.pageBytes else { throw .wrongPageSize(bytes: buffer.count, pageBytes: store.pageBytes) }
@@ -38,6 +45,9 @@ public final class WriteTransaction: @unchecked Sendable {
     }
 
     /// Page `page` as this transaction sees it, copied.
+    ///
+    /// - Throws: as `read(page:into:)`.
+    /// - Complexity: O(page bytes + versions of the page in the table).
     public func read(page: UInt64) throws(PageStoreError) -> [UInt8] {
         guard !finished else { throw .transactionFinished }
         if let own = writes[page] { return own }
@@ -50,6 +60,10 @@ public final class WriteTransaction: @unchecked Sendable {
 
     /// Replaces page `page` with `image` (exactly `pageBytes` long) in this
     /// transaction. Nothing reaches the journal before commit.
+    ///
+    /// - Throws: `PageStoreError.transactionFinished`, `.pageOutOfRange`,
+    ///   `.wrongPageSize`.
+    /// - Complexity: O(1) amortized (the image is kept, not copied).
     public func write(page: UInt64, _ image: [UInt8]) throws(PageStoreError) {
         guard !finished else { throw .transactionFinished }
         try store.checkPage(page)
@@ -62,6 +76,15 @@ public final class WriteTransaction: @unchecked Sendable {
     /// written). On `conflict`, `transactionTooLarge` or `closed` nothing was
     /// written; on a journal error after the record was queued the outcome
     /// is unknown until the store is reopened.
+    ///
+    /// Blocks the calling thread for the durable write, shared with
+    /// concurrent commits (the journal's group commit). May apply or
+    /// checkpoint on this thread first when commits outrun the maintenance
+    /// thread (`PageStoreOptions.maintenanceBackpressureFactor`).
+    ///
+    /// - Throws: `PageStoreError.conflict`, `.transactionTooLarge`,
+    ///   `.transactionFinished`, `.closed`, `.journal`.
+    /// - Complexity: O(pages written × page bytes) to encode the record.
     @discardableResult
     public func commit() throws(PageStoreError) -> LSN {
         let lsn = try commitLazy()
@@ -69,7 +92,11 @@ public final class WriteTransaction: @unchecked Sendable {
         return lsn
     }
 
-    /// Commits and resumes once the commit is durable (see `commit()`).
+    /// Commits and resumes once the commit is durable (see `commit()`):
+    /// suspends the task for the durable write instead of blocking a thread.
+    /// Not cancellable.
+    ///
+    /// - Throws: as `commit()`.
     @discardableResult
     public func commit() async throws(PageStoreError) -> LSN {
         let lsn = try commitLazy()
@@ -82,6 +109,13 @@ public final class WriteTransaction: @unchecked Sendable {
     /// visible to read transactions, and survives a crash, only once
     /// durable (`store.waitUntilDurable(lsn)`); a crash before that loses it
     /// and every later commit, never an earlier one.
+    ///
+    /// Does not wait for the disk; blocks only while the journal's batch
+    /// buffers are all busy. The transaction is finished afterwards, even
+    /// when it throws.
+    ///
+    /// - Throws: as `commit()`.
+    /// - Complexity: O(pages written × page bytes) to encode the record.
     @discardableResult
     public func commitLazy() throws(PageStoreError) -> LSN {
         guard !finished else { throw .transactionFinished }
@@ -93,7 +127,8 @@ public final class WriteTransaction: @unchecked Sendable {
         return try store.commit(pages: pages, startLSN: startLSN)
     }
 
-    /// Drops the transaction's writes. Idempotent.
+    /// Drops the transaction's writes. Idempotent; runs on deinit if the
+    /// transaction was neither committed nor aborted. Never waits.
     public func abort() {
         guard !finished else { return }
         finished = true
