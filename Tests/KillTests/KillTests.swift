@@ -32,10 +32,16 @@ import Glibc
 // KILL_TEST_SEED=<n> replays a run (the seed is in every failure message);
 // KILL_TEST_KILLS=<n> changes the number of kills (default 60): runs go on
 // until that many children died of SIGKILL.
+//
+// How many children finish their input before the kill lands depends on
+// the schedule (a loaded machine oversleeps the delays while the child
+// runs on), so the runs are bounded by a count far above any share of them
+// that finishes first, and the time limit only catches a hang: the test
+// takes about a minute, several times that under load or a sanitizer.
 
 @Suite("SIGKILL during append")
 struct KillTests {
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.timeLimit(.minutes(30)))
     func everyPrintedLSNSurvivesSIGKILL() throws {
         guard let executable = Executable.journalctl else {
             Issue.record(Comment(rawValue: ChildError.missingExecutable.description))
@@ -49,9 +55,9 @@ struct KillTests {
         defer { harness.removeJournals() }
         let started = Date()
         // Until `kills` children died of SIGKILL (some finish their input
-        // before the kill lands), within twice as many runs.
+        // before the kill lands), within 20 times as many runs.
         var iteration = 0
-        while harness.stats.sigkilled < kills && iteration < 2 * kills && !harness.failed {
+        while harness.stats.sigkilled < kills && iteration < 20 * kills && !harness.failed {
             try harness.killOnce(iteration)
             iteration += 1
         }

@@ -172,21 +172,29 @@ struct PageStoreTests {
         let commitsPerWriter = 120
         let recordBytes = TransactionRecord.recordBytes(pageCount: 2, pageBytes: 4096)
         let factor = options.maintenanceBackpressureFactor
-        // Past the hard bound the committer applies itself, but versions not
-        // yet durable, or above an open transaction's start, stay: each
-        // writer can pin a few commits of two pages (and publish one more
-        // before its check reads the counts).
-        let versionsBound = 16 * factor + 4 * 2 * writers
-        let bytesBound = (64 << 10) * factor + 2 * recordBytes * writers
+        // An open transaction holds the apply horizon at its start: while a
+        // writer is descheduled inside one, the others' versions pile up past
+        // the bound for as long as it stays there. So the writers take turns
+        // from begin to the commit's LSN (the committer applies or
+        // checkpoints within its turn) and wait for durability together.
+        // Past the hard bound the committer's apply then leaves only versions
+        // not yet durable (two per writer at most), and the commit that
+        // crosses it adds one record and two versions to counts at the bound.
+        let versionsBound = 16 * factor + 2
+        let bytesBound = (64 << 10) * factor + recordBytes
+        let turn = Mutex<Void>(())
         let failures = Mutex<[String]>([])
         let threads = (0..<writers).map { w in
             TestThread {
                 do {
                     for n in 1...commitsPerWriter {
-                        let tx = try store.beginWrite()
-                        try tx.write(page: UInt64(2 * w), page(UInt64(n)))
-                        try tx.write(page: UInt64(100 + w * commitsPerWriter + n), page(UInt64(n)))
-                        try tx.commit()
+                        let lsn = try turn.withLock { _ throws(PageStoreError) -> LSN in
+                            let tx = try store.beginWrite()
+                            try tx.write(page: UInt64(2 * w), page(UInt64(n)))
+                            try tx.write(page: UInt64(100 + w * commitsPerWriter + n), page(UInt64(n)))
+                            return try tx.commitLazy()
+                        }
+                        try store.waitUntilDurable(lsn)
                         let statistics = store.statistics
                         let versions = statistics.tableVersionCount
                         let bytes = statistics.journalBytesSinceCheckpoint
