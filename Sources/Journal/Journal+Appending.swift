@@ -82,9 +82,14 @@ extension Journal {
     ///
     /// - Throws: `JournalError.poisoned` if a write failed before `lsn`
     ///   became durable (its record's fate is then known only after a
-    ///   reopen), `.closed` if the journal closed first.
+    ///   reopen), `.closed` if the journal closed first,
+    ///   `.invalidArgument` on a journal open for reading only (nothing
+    ///   there ever becomes durable: it would wait forever).
     public func waitUntilDurableBlocking(_ lsn: LSN) throws(JournalError) {
         if durable.load(ordering: .acquiring) >= lsn { return }
+        if isReadOnly {
+            throw .invalidArgument("LSN \(lsn) is above the durable LSN \(durableLSN) of a journal open for reading only, which never advances")
+        }
         if options.runtime == .manual {
             while durable.load(ordering: .acquiring) < lsn {
                 if let p = lock.withLock({ poison }) { throw .poisoned(p) }

@@ -193,6 +193,29 @@ import Uring
         #expect(throws: JournalError.self) { try reader.truncate(before: 1) }
     }
 
+    @Test func readOnlyJournalsRefuseToWaitForWhatNeverBecomesDurable() async throws {
+        let dir = TemporaryDirectory(on: .shm)
+        try Journal.create(path: dir.path, configuration: smallConfiguration())
+        let writer = try Journal.open(path: dir.path)
+        _ = try writer.appendBlocking([1])
+        writer.close()
+        let reader = try Journal.openForReading(path: dir.path)
+        try reader.waitUntilDurableBlocking(1)
+        try await reader.waitUntilDurable(1)
+        #expect {
+            try reader.waitUntilDurableBlocking(2)
+        } throws: { error in
+            guard case JournalError.invalidArgument = error else { return false }
+            return true
+        }
+        await #expect {
+            try await reader.waitUntilDurable(2)
+        } throws: { error in
+            guard case JournalError.invalidArgument = error else { return false }
+            return true
+        }
+    }
+
     @Test func readsAboveTheDurableWatermarkAreRefused() throws {
         let dir = TemporaryDirectory(on: .shm)
         try Journal.create(path: dir.path, configuration: smallConfiguration())
