@@ -2,12 +2,12 @@
 # `make run` runs the main job, `make test` runs the tests.
 SHELL := /bin/bash
 SWIFT ?= swift
-DEBIAN_PACKAGES := liburing-dev pkg-config spin fio gnuplot-nox valgrind sqlite3 libsqlite3-dev
+DEBIAN_PACKAGES := liburing-dev pkg-config python3 spin fio gnuplot-nox valgrind sqlite3 libsqlite3-dev
 DATA ?= ./data
 CLI_DEBUG := .build/debug/journalctl-swift
 CLI_RELEASE := .build/release/journalctl-swift
 
-.PHONY: setup build release run test test-unit test-models test-tsan docs bench bench-cpu bench-micro bench-micro-baseline fuzz clean crash-long
+.PHONY: setup build release run test test-unit test-models test-tsan lint docs bench bench-cpu bench-micro bench-micro-baseline fuzz clean crash-long
 
 # Installs the Debian packages only when one is missing.
 setup:
@@ -30,7 +30,13 @@ release: setup
 run: release
 	$(CLI_RELEASE) demo --journal $(DATA)/journal
 
-test: setup test-models test-unit
+test: setup lint test-models test-unit
+
+# The size limits of the library code: no function over 70 lines, no file
+# over 500 (Tools/lint/function-length.py).
+LINT_DIRS := $(filter-out Sources/CJournalShims Sources/CLiburing Sources/CSQLite,$(wildcard Sources/*))
+lint:
+	python3 Tools/lint/function-length.py $(LINT_DIRS)
 
 test-unit:
 	$(SWIFT) build --build-tests

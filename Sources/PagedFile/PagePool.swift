@@ -66,7 +66,7 @@ public final class PagePool: @unchecked Sendable {
     private let arenaBases: UnsafeMutablePointer<UnsafeMutableRawPointer>
 
     /// Free-list links: `next[i]` is "index + 1" of the page below page `i`.
-    private let next: UnsafeMutablePointer<Atomic<UInt32>>
+    let next: UnsafeMutablePointer<Atomic<UInt32>>
     /// `shardCount` tagged heads, `slotStrideWords` words apart.
     private let heads: UnsafeMutablePointer<Atomic<UInt64>>
     private let counters: UnsafeMutablePointer<Atomic<Int>>
@@ -74,7 +74,7 @@ public final class PagePool: @unchecked Sendable {
     /// the pool mapped it, or given back to the kernel by `trim()`. Read and
     /// written only by the thread that owns the page (on no free list), so
     /// the free list's compare-and-swaps order the accesses.
-    private let coldFlags: UnsafeMutablePointer<UInt8>
+    let coldFlags: UnsafeMutablePointer<UInt8>
     private static let committedSlot = 0
     private static let rentedSlot = 1
     private static let bumpSlot = 2
@@ -171,7 +171,7 @@ public final class PagePool: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func head(_ shard: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+    func head(_ shard: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
         heads + shard * Self.slotStrideWords
     }
 
@@ -402,42 +402,6 @@ public final class PagePool: @unchecked Sendable {
         }
     }
 
-    // MARK: Trim
-
-    /// Gives the physical memory of every free-listed page back to the
-    /// kernel. Pages stay in the pool and read as zeros.
-    ///
-    /// Safe to call concurrently with anything; a writer that needs a page
-    /// while trim holds the free pages waits for it.
-    /// - Complexity: O(free pages) system calls.
-    public func trim() {
-        for shard in 0 ..< Self.shardCount {
-            let h = head(shard)
-            var current = h.pointee.load(ordering: .acquiring)
-            // Detach the whole shard with one compare-and-swap.
-            while current & 0xFFFF_FFFF != 0 {
-                let detached = (current >> 32 &+ 1) << 32
-                let (exchanged, original) = h.pointee.compareExchange(
-                    expected: current, desired: detached, ordering: .acquiringAndReleasing)
-                if exchanged { break }
-                current = original
-            }
-            let first = UInt32(truncatingIfNeeded: current)
-            guard first != 0 else { continue }
-            var page = first - 1
-            var tail = page
-            while true {
-                VirtualMemory.discard(address(of: page), byteCount: pageBytes)
-                coldFlags[Int(page)] = 1
-                tail = page
-                let link = next[Int(page)].load(ordering: .relaxed)
-                if link == 0 { break }
-                page = link - 1
-            }
-            push(chainHead: first - 1, chainTail: tail, shard: shard)
-        }
-    }
-
     // MARK: Treiber stacks
 
     @inline(__always)
@@ -458,7 +422,7 @@ public final class PagePool: @unchecked Sendable {
         }
     }
 
-    private func push(chainHead: PageIndex, chainTail: PageIndex, shard: Int) {
+    func push(chainHead: PageIndex, chainTail: PageIndex, shard: Int) {
         let h = head(shard)
         var current = h.pointee.load(ordering: .relaxed)
         while true {
