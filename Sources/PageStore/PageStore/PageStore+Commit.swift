@@ -1,4 +1,4 @@
-public import Journal
+@_spi(Testing) public import Journal
 import PagedFile
 
 // Transactions against the store (protocol steps C1-C4 and the snapshot

@@ -1,4 +1,4 @@
-public import Journal
+@_spi(Testing) public import Journal
 import JournalStorage
 import Logging
 import PagedFile
