@@ -2,8 +2,11 @@
 import PackageDescription
 
 // Layers, top to bottom (see README.md):
-//   journalctl-swift -> JournalCLI -> Journal -> JournalStorage -> Uring -> CLiburing
+//   journalctl-swift -> JournalCLI -> KeyValueStore -> PageStore -> Journal -> JournalStorage (the seam)
+//   JournalFileStorage: the real storage behind the seam (files, io_uring through Uring -> CLiburing)
 //   PagedFile stands beside the journal (the RAM-backed data file).
+//   JournalPrimitives under all of them: errno, CRC32C, the little-endian
+//   codec, alignment, the clock, threads, locks, the parker, SplitMix64.
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
@@ -14,7 +17,7 @@ let package = Package(
     name: "swift-journal",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "Journal", targets: ["Journal"]),
+        .library(name: "Journal", targets: ["Journal", "JournalFileStorage"]),
         .library(name: "PagedFile", targets: ["PagedFile"]),
         .library(name: "PageStore", targets: ["PageStore"]),
         .library(name: "KeyValueStore", targets: ["KeyValueStore"]),
@@ -32,29 +35,50 @@ let package = Package(
             pkgConfig: "liburing",
             providers: [.apt(["liburing-dev"])]
         ),
-        // Tiny C helpers Swift cannot express: CRC32C with the SSE4.2 instruction,
-        // statx(STATX_DIOALIGN), and a few constants that do not import.
+        // C helpers Swift cannot express, one target per job. CRC32C with the
+        // SSE4.2 instruction, statx(STATX_DIOALIGN), open flags and eventfd:
         .target(name: "CJournalShims"),
+        // The futex parking spot, membarrier, the thread-local writer slot,
+        // thread names, compiler barriers:
+        .target(name: "CJournalConcurrency"),
+        // Valgrind's client requests, for the CPU benchmark only:
+        .target(name: "CValgrind"),
+        // The support module every layer shares (one concept per file).
         .target(
-            name: "Uring",
-            dependencies: [
-                "CLiburing"
-            ],
+            name: "JournalPrimitives",
+            dependencies: ["CJournalShims", "CJournalConcurrency"],
             swiftSettings: strict
         ),
         .target(
+            name: "Uring",
+            dependencies: [
+                "CLiburing", "JournalPrimitives"
+            ],
+            swiftSettings: strict
+        ),
+        // The storage seam: protocols and errors, no implementation.
+        .target(
             name: "JournalStorage",
             dependencies: [
-                "Uring", "CJournalShims"
+                "JournalPrimitives"
             ],
             swiftSettings: strict
         ),
         .target(
             name: "Journal",
             dependencies: [
-                "JournalStorage", "CJournalShims",
+                "JournalStorage", "JournalPrimitives",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics")
+            ],
+            swiftSettings: strict
+        ),
+        // The real storage (files with O_DIRECT|O_DSYNC, writes through
+        // io_uring) and the journal at a directory path over it.
+        .target(
+            name: "JournalFileStorage",
+            dependencies: [
+                "JournalStorage", "JournalPrimitives", "Uring", "CJournalShims", "Journal"
             ],
             swiftSettings: strict
         ),
@@ -62,19 +86,19 @@ let package = Package(
         // `journalctl-swift crash-sim`.
         .target(
             name: "JournalTesting",
-            dependencies: ["Journal", "JournalStorage"],
+            dependencies: ["Journal", "JournalStorage", "JournalPrimitives"],
             swiftSettings: strict
         ),
         .target(
             name: "PagedFile",
-            dependencies: ["CJournalShims"],
+            dependencies: ["CJournalConcurrency", "JournalPrimitives"],
             swiftSettings: strict
         ),
         // Transactions of page writes over the journal and the RAM data file.
         .target(
             name: "PageStore",
             dependencies: [
-                "Journal", "JournalStorage", "PagedFile",
+                "Journal", "JournalStorage", "JournalFileStorage", "PagedFile", "JournalPrimitives",
                 .product(name: "Logging", package: "swift-log")
             ],
             swiftSettings: strict
@@ -82,7 +106,7 @@ let package = Package(
         // A B+tree key-value store on the page store.
         .target(
             name: "KeyValueStore",
-            dependencies: ["PageStore", "Journal", "JournalStorage", "CJournalShims"],
+            dependencies: ["PageStore", "Journal", "JournalStorage", "JournalPrimitives"],
             swiftSettings: strict
         ),
         // The key-value store as a workload of the power-cut explorer: used by
@@ -100,8 +124,8 @@ let package = Package(
         .target(
             name: "JournalCLI",
             dependencies: [
-                "Journal", "JournalStorage", "JournalTesting", "PagedFile",
-                "KeyValueStore", "CSQLite", "CJournalShims",
+                "Journal", "JournalStorage", "JournalFileStorage", "JournalTesting", "PagedFile",
+                "KeyValueStore", "CSQLite", "CJournalShims", "CValgrind", "JournalPrimitives",
                 "StoreCrashTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")
@@ -116,36 +140,36 @@ let package = Package(
         .testTarget(
             name: "JournalTests",
             dependencies: [
-                "Journal", "JournalStorage", "JournalTesting", "Uring", "CJournalShims",
+                "Journal", "JournalStorage", "JournalFileStorage", "JournalTesting", "JournalPrimitives",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "JournalTestingTests",
-            dependencies: ["JournalTesting", "Journal", "JournalStorage"],
+            dependencies: ["JournalTesting", "Journal", "JournalStorage", "JournalPrimitives"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "PagedFileTests",
-            dependencies: ["PagedFile"],
+            dependencies: ["PagedFile", "JournalPrimitives"],
             swiftSettings: strict
         ),
         // Kills `journalctl-swift append` at random moments and checks every
         // LSN it printed.
         .testTarget(
             name: "KillTests",
-            dependencies: ["Journal"],
+            dependencies: ["Journal", "JournalFileStorage"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "PageStoreTests",
-            dependencies: ["PageStore", "Journal", "JournalStorage", "JournalTesting"],
+            dependencies: ["PageStore", "Journal", "JournalStorage", "JournalFileStorage", "JournalTesting", "JournalPrimitives"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "KeyValueStoreTests",
-            dependencies: ["KeyValueStore", "PageStore", "Journal", "JournalStorage", "JournalTesting"],
+            dependencies: ["KeyValueStore", "PageStore", "Journal", "JournalStorage", "JournalTesting", "JournalPrimitives"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -155,7 +179,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["JournalCLI", "Journal"],
+            dependencies: ["JournalCLI", "Journal", "JournalStorage", "JournalFileStorage", "JournalPrimitives"],
             swiftSettings: strict
         ),
     ]

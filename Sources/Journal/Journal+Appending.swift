@@ -1,3 +1,5 @@
+import JournalPrimitives
+
 // The public append and wait API. Every append goes through placement
 // (`Writer/Placement.swift`); one that waits for its record and finds the
 // journal idle may write its batch itself (`Writer/InlineWrite.swift`).

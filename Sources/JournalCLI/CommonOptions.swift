@@ -1,5 +1,6 @@
 import ArgumentParser
 import Journal
+import JournalFileStorage
 import JournalStorage
 import JournalTesting
 import Logging

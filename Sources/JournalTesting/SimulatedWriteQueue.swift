@@ -1,5 +1,5 @@
 public import JournalStorage
-import Uring
+import JournalPrimitives
 #if canImport(Glibc)
 import Glibc
 #endif

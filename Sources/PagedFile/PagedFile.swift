@@ -1,3 +1,4 @@
+import JournalPrimitives
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -117,8 +118,8 @@ public final class PagedFile: @unchecked Sendable {
     /// This file's name in the writer slots; unique in the process.
     private let id: UInt
     private let epochs = ReaderEpochs()
-    private let resizeLock = Mutex<Bool>(false)  // true once closed
-    private let reclaimLock = Mutex<Void>(())
+    private let resizeLock = LockedValue<Bool>(false)  // true once closed
+    private let reclaimLock = LockedValue<Void>(())
 
     private let pageBytes: Int
     private let pageShift: Int

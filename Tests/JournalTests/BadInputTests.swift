@@ -1,9 +1,10 @@
 import Foundation
 import Journal
+import JournalFileStorage
 import JournalStorage
 import JournalTesting
 import Testing
-import Uring
+import JournalPrimitives
 
 @Suite struct BadInputTests {
     @Test func missingDirectory() {

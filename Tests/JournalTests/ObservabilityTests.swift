@@ -1,4 +1,5 @@
 import Journal
+import JournalFileStorage
 import Logging
 import Metrics
 import MetricsTestKit

@@ -1,4 +1,5 @@
 @_spi(Testing) import Journal
+import JournalPrimitives
 import JournalStorage
 @_spi(Testing) import JournalTesting
 @testable import KeyValueStore
@@ -27,7 +28,7 @@ struct AsyncWriteTests {
         let outcomes = await withTaskGroup(of: (model: [[UInt8]: [UInt8]], failures: [String]).self) { group in
             for w in 0..<writers {
                 group.addTask {
-                    var random = SplitMix(state: seed &+ UInt64(w))
+                    var random = SplitMix64(seed: seed &+ UInt64(w))
                     var model: [[UInt8]: [UInt8]] = [:]
                     var failures: [String] = []
                     // Each writer owns its keys, so its results are its model's.

@@ -1,4 +1,5 @@
 @_spi(Testing) import Journal
+import JournalPrimitives
 import JournalStorage
 @_spi(Testing) import JournalTesting
 import KeyValueStore
@@ -63,19 +64,10 @@ func name(_ i: Int) -> [UInt8] {
 }
 
 /// A deterministic generator for the model test.
-struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix64 {
+    /// A number in `0..<n`, by modulo (the workloads' draws since their seeds were chosen).
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }
-
-extension SplitMix: RandomNumberGenerator {}
 
 @Suite("Key-value store")
 struct KeyValueStoreTests {
@@ -121,7 +113,7 @@ struct KeyValueStoreTests {
     @Test("randomized model test against a dictionary, with checkpoints and a reopen every few operations")
     func modelWithReopen() throws {
         let seed: UInt64 = 0x5EED_0001
-        var random = SplitMix(state: seed)
+        var random = SplitMix64(seed: seed)
         let disk = SimulatedDisk(seed: seed)
         try KeyValueStore.create(location: PageStoreLocation(sharing: disk.storage()), configuration: simConfiguration())
         var model: [[UInt8]: [UInt8]] = [:]
@@ -167,7 +159,7 @@ struct KeyValueStoreTests {
     @Test("heavy deletes against a dictionary model, with reopens: nodes merge, pages return to the free list, and the same keys inserted and deleted again do not grow the store")
     func heavyDeletesWithReopen() throws {
         let seed: UInt64 = 0x5EED_0002
-        var random = SplitMix(state: seed)
+        var random = SplitMix64(seed: seed)
         let disk = SimulatedDisk(seed: seed)
         let location = PageStoreLocation(sharing: disk.storage())
         var config = simConfiguration()

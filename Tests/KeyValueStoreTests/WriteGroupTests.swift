@@ -1,4 +1,5 @@
 @_spi(Testing) import Journal
+import JournalPrimitives
 import JournalStorage
 @_spi(Testing) import JournalTesting
 @testable import KeyValueStore
@@ -72,7 +73,7 @@ struct WriteGroupTests {
         let failures = Mutex<[String]>([])
         let models = Mutex<[[[UInt8]: [UInt8]]]>(Array(repeating: [:], count: writers))
         runThreads(writers) { w in
-            var random = SplitMix(state: seed &+ UInt64(w))
+            var random = SplitMix64(seed: seed &+ UInt64(w))
             var model: [[UInt8]: [UInt8]] = [:]
             // Each writer owns its keys, so its results are its model's.
             func key() -> [UInt8] { Array("w\(w):\(random.below(120))".utf8) }

@@ -1,6 +1,7 @@
 public import ArgumentParser
 import Foundation
 import Journal
+import JournalFileStorage
 import JournalStorage
 import Logging
 

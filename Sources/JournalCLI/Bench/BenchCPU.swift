@@ -1,7 +1,8 @@
 public import ArgumentParser
-internal import CJournalShims
+internal import CValgrind
 import Foundation
 @_spi(Testing) import Journal
+import JournalFileStorage
 import JournalStorage
 import Logging
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CSQLite
 import Journal
+import JournalFileStorage
 import JournalStorage
 import KeyValueStore
 import PageStore

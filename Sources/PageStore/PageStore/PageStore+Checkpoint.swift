@@ -1,4 +1,5 @@
 public import Journal
+import JournalPrimitives
 
 // Checkpoints (Docs/page-store.md, "Checkpoints"): apply, write the data
 // file as a snapshot into the slot not in use (header last), switch to it,

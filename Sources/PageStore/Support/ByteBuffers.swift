@@ -1,27 +1,6 @@
-// Little-endian fields in raw buffers: every integer of the page store's
-// formats is little-endian at a fixed offset.
-
-extension UnsafeMutableRawBufferPointer {
-    @inline(__always)
-    func storeLE<T: FixedWidthInteger>(_ value: T, at offset: Int) {
-        assert(offset >= 0 && offset + MemoryLayout<T>.size <= count, "field inside the buffer")
-        storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
-    }
-}
-
-extension UnsafeRawBufferPointer {
-    @inline(__always)
-    func loadLE<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
-        assert(offset >= 0 && offset + MemoryLayout<T>.size <= count, "field inside the buffer")
-        return T(littleEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
-    }
-}
-
-@inline(__always)
-func roundUp(_ value: Int, _ multiple: Int) -> Int {
-    assert(multiple > 0)
-    return (value + multiple - 1) / multiple * multiple
-}
+// Byte buffers of the page store's formats: aligned I/O buffers, magic
+// numbers, and array access that keeps typed errors. Integers go through
+// the shared little-endian codec (JournalPrimitives).
 
 /// Memory aligned for direct I/O, owned by one object.
 final class AlignedBuffer {
