@@ -17,7 +17,7 @@ let package = Package(
     name: "swift-journal",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "Journal", targets: ["Journal", "JournalFileStorage"]),
+        .library(name: "Journal", targets: ["Journal", "JournalFileStorage", "JournalPrimitives"]),
         .library(name: "PagedFile", targets: ["PagedFile"]),
         .library(name: "PageStore", targets: ["PageStore"]),
         .library(name: "KeyValueStore", targets: ["KeyValueStore"]),
@@ -159,7 +159,7 @@ let package = Package(
         // LSN it printed.
         .testTarget(
             name: "KillTests",
-            dependencies: ["Journal", "JournalFileStorage"],
+            dependencies: ["Journal", "JournalFileStorage", "JournalPrimitives"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -199,14 +199,3 @@ extension Journal {
         return lsns
     }
 }
-
-/// Runs `body` over an array's bytes, keeping the typed error.
-@inline(__always)
-func withBytes<R>(_ array: [UInt8], _ body: (UnsafeRawBufferPointer) throws(JournalError) -> R) throws(JournalError) -> R {
-    var result: Result<R, JournalError>?
-    array.withUnsafeBytes { p in
-        do throws(JournalError) { result = .success(try body(p)) } catch { result = .failure(error) }
-    }
-    guard let result else { preconditionFailure("withUnsafeBytes runs its body") }
-    return try result.get()
-}

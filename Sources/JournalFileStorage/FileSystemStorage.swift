@@ -1,7 +1,7 @@
 internal import CJournalShims
 import Uring
 public import JournalStorage
-public import JournalPrimitives
+import JournalPrimitives
 #if canImport(Glibc)
 import Glibc
 #endif

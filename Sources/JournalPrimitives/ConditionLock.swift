@@ -37,6 +37,15 @@ public final class ConditionLock: @unchecked Sendable {
         return try body()
     }
 
+    /// Runs `body` with the lock held if no thread holds it, and returns its
+    /// result; returns nil at once otherwise.
+    @inlinable
+    public func withLockIfAvailable<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R? {
+        guard tryLock() else { return nil }
+        defer { unlock() }
+        return try body()
+    }
+
     /// A condition variable used with this lock.
     public final class Condition: @unchecked Sendable {
         // @unchecked: used only with the owner's mutex held.

@@ -119,7 +119,7 @@ public final class PagedFile: @unchecked Sendable {
     private let id: UInt
     private let epochs = ReaderEpochs()
     private let resizeLock = LockedValue<Bool>(false)  // true once closed
-    private let reclaimLock = LockedValue<Void>(())
+    private let reclaimLock = ConditionLock()
 
     private let pageBytes: Int
     private let pageShift: Int
@@ -480,7 +480,7 @@ public final class PagedFile: @unchecked Sendable {
     /// them back. Reclaimers are serialized so that each epoch flip drains.
     private func reclaim(_ chainHead: PagePool.PageIndex?, count: Int) {
         guard count > 0 else { return }
-        reclaimLock.withLock { _ in
+        reclaimLock.withLock {
             epochs.synchronize()
             pool.release(chain: chainHead, count: count)
         }

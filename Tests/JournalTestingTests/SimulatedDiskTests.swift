@@ -197,12 +197,12 @@ struct StorageSeamTests {
 
         // Nothing in flight: a wake from another thread ends a blocked wait.
         let waker = queue.waker
-        let thread = try SimpleThread { waker.wake() }
+        let thread = JoinableThread(name: "waker") { waker.wake() }
         #expect(try queue.waitForCompletions { _ in } == 0)
         thread.join()
 
         // A power cut from another thread ends a blocked wait with an error.
-        let cutter = try SimpleThread { disk.powerCut() }
+        let cutter = JoinableThread(name: "cutter") { disk.powerCut() }
         #expect {
             try queue.waitForCompletions { _ in }
         } throws: { error in

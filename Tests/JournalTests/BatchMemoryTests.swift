@@ -1,7 +1,7 @@
 import Foundation
 import Journal
+import JournalPrimitives
 import JournalStorage
-import Synchronization
 import Testing
 
 /// The batch buffers: one mapping advised for transparent huge pages
@@ -47,8 +47,8 @@ import Testing
             let start = (seed * 4099) % (2 << 20)
             return Array(base[start..<start + sizes[seed % sizes.count]])
         }
-        let written = Mutex<[LSN: Int]>([:])
-        let failures = Mutex<[String]>([])
+        let written = LockedValue<[LSN: Int]>([:])
+        let failures = LockedValue<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 4) { thread in
             for i in 0..<5 {
                 let seed = thread * 5 + i

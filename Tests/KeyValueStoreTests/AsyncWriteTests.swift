@@ -4,7 +4,6 @@ import JournalStorage
 @_spi(Testing) import JournalTesting
 @testable import KeyValueStore
 import PageStore
-import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -105,7 +104,7 @@ struct AsyncWriteTests {
             (.put(name(3), [UInt8](repeating: 8, count: 100)), true),  // a task
         ]
         // A class: the writer tasks outlive the closure that starts them.
-        final class Results: Sendable { let byCall = Mutex<[Int: Result<Bool, KeyValueError>]>([:]) }
+        final class Results: Sendable { let byCall = LockedValue<[Int: Result<Bool, KeyValueError>]>([:]) }
         let results = Results()
         queueBehindAHeldLeader(kv, callers: calls.count) { i in
             let (call, isTask) = calls[i]

@@ -4,7 +4,6 @@ import JournalStorage
 @_spi(Testing) import JournalTesting
 import KeyValueStore
 import PageStore
-import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -235,33 +234,18 @@ struct KeyValueStoreTests {
         let kv = try KeyValueStore.open(location: location, options: simOptions(runtime: .threads, applyThreshold: 256))
         let writers = 64
         let putsPerWriter = 20
-        let failures = Mutex<[String]>([])
-        var threads: [pthread_t] = []
-        final class Job: @unchecked Sendable {
-            let body: () -> Void
-            init(_ body: @escaping () -> Void) { self.body = body }
-        }
-        for w in 0..<writers {
-            let job = Job {
-                for i in 0..<putsPerWriter {
-                    do {
-                        try kv.put(Array("w\(w)-\(i)".utf8), [UInt8](repeating: UInt8(w), count: 100))
-                        // Durable before it returns: a read sees it at once.
-                        if try kv.get(Array("w\(w)-\(i)".utf8)) == nil { failures.withLock { $0.append("w\(w)-\(i) not visible after put") } }
-                    } catch {
-                        failures.withLock { $0.append("\(error)") }
-                    }
+        let failures = LockedValue<[String]>([])
+        runThreads(writers) { w in
+            for i in 0..<putsPerWriter {
+                do {
+                    try kv.put(Array("w\(w)-\(i)".utf8), [UInt8](repeating: UInt8(w), count: 100))
+                    // Durable before it returns: a read sees it at once.
+                    if try kv.get(Array("w\(w)-\(i)".utf8)) == nil { failures.withLock { $0.append("w\(w)-\(i) not visible after put") } }
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
                 }
             }
-            var t = pthread_t()
-            let rc = pthread_create(&t, nil, { raw in
-                Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue().body()
-                return nil
-            }, Unmanaged.passRetained(job).toOpaque())
-            #expect(rc == 0)
-            threads.append(t)
         }
-        for t in threads { pthread_join(t, nil) }
         #expect(failures.withLock { $0 }.isEmpty)
         #expect(try kv.count() == UInt64(writers * putsPerWriter))
         // Write groups: at most one transaction per put.

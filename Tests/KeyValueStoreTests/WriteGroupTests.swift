@@ -13,22 +13,8 @@ import Glibc
 
 /// Runs `body(i)` on `count` threads and joins them.
 func runThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
-    final class Job: @unchecked Sendable {
-        let body: () -> Void
-        init(_ body: @escaping () -> Void) { self.body = body }
-    }
-    var threads: [pthread_t] = []
-    for i in 0..<count {
-        var t = pthread_t()
-        let rc = pthread_create(&t, nil, { raw in
-            guard let raw else { return nil }
-            Unmanaged<Job>.fromOpaque(raw).takeRetainedValue().body()
-            return nil
-        }, Unmanaged.passRetained(Job { body(i) }).toOpaque())
-        precondition(rc == 0, "pthread_create")
-        threads.append(t)
-    }
-    for t in threads { pthread_join(t, nil) }
+    let threads = (0..<count).map { i in JoinableThread(name: "writer-\(i)") { body(i) } }
+    for thread in threads { thread.join() }
 }
 
 /// Spins (yielding the CPU) until `condition` holds: waits for a state
@@ -70,8 +56,8 @@ struct WriteGroupTests {
         try KeyValueStore.create(location: PageStoreLocation(sharing: disk.storage()), configuration: simConfiguration())
         let kv = try KeyValueStore.open(location: PageStoreLocation(sharing: disk.storage()), options: simOptions(runtime: .threads, applyThreshold: 128))
         let writers = 8
-        let failures = Mutex<[String]>([])
-        let models = Mutex<[[[UInt8]: [UInt8]]]>(Array(repeating: [:], count: writers))
+        let failures = LockedValue<[String]>([])
+        let models = LockedValue<[[[UInt8]: [UInt8]]]>(Array(repeating: [:], count: writers))
         runThreads(writers) { w in
             var random = SplitMix64(seed: seed &+ UInt64(w))
             var model: [[UInt8]: [UInt8]] = [:]
@@ -142,7 +128,7 @@ struct WriteGroupTests {
             .delete(Array("absent".utf8)),  // not there: false
             .put(name(3), [UInt8](repeating: 8, count: 100)),
         ]
-        let results = Mutex<[Int: Result<Bool, KeyValueError>]>([:])
+        let results = LockedValue<[Int: Result<Bool, KeyValueError>]>([:])
         queueBehindAHeldLeader(kv, callers: calls.count) { i in
             let r: Result<Bool, KeyValueError>
             switch calls[i] {

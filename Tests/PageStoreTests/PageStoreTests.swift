@@ -1,9 +1,9 @@
 import Foundation
 import Journal
+import JournalPrimitives
 import JournalStorage
 import JournalTesting
 import PageStore
-import Synchronization
 import Testing
 
 @Suite("Page store: transactions, page table, recovery")
@@ -105,9 +105,9 @@ struct PageStoreTests {
         let commitsPerWriter = 60
         // Writer w owns pages 2w and 2w+1 and writes its counter into both in
         // one transaction: a reader must always see them equal.
-        let failures = Mutex<[String]>([])
+        let failures = LockedValue<[String]>([])
         let threads = (0..<writers).map { w in
-            TestThread {
+            JoinableThread(name: "test") {
                 do {
                     for n in 1...commitsPerWriter {
                         let tx = try store.beginWrite()
@@ -177,9 +177,9 @@ struct PageStoreTests {
         // before its check reads the counts).
         let versionsBound = 16 * factor + 4 * 2 * writers
         let bytesBound = (64 << 10) * factor + 2 * recordBytes * writers
-        let failures = Mutex<[String]>([])
+        let failures = LockedValue<[String]>([])
         let threads = (0..<writers).map { w in
-            TestThread {
+            JoinableThread(name: "test") {
                 do {
                     for n in 1...commitsPerWriter {
                         let tx = try store.beginWrite()

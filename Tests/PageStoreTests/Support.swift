@@ -1,6 +1,7 @@
 import Foundation
 @_spi(Testing) import Journal
 import JournalFileStorage
+import JournalPrimitives
 import JournalStorage
 @_spi(Testing) import JournalTesting
 import PageStore
@@ -64,23 +65,4 @@ func manualOptions(applyThreshold: Int = 4096) -> PageStoreOptions {
     o.applyThresholdVersions = applyThreshold
     o.tableImageBytesMax = 0  // durable versions are read through the journal's mapping
     return o
-}
-
-/// A thread that runs `body`; `join()` waits for it.
-final class TestThread: @unchecked Sendable {
-    private var thread = pthread_t()
-    private let body: @Sendable () -> Void
-
-    init(_ body: @escaping @Sendable () -> Void) {
-        self.body = body
-        let box = Unmanaged.passRetained(self)
-        let rc = pthread_create(&thread, nil, { raw in
-            let me = Unmanaged<TestThread>.fromOpaque(raw!).takeRetainedValue()
-            me.body()
-            return nil
-        }, box.toOpaque())
-        precondition(rc == 0, "pthread_create")
-    }
-
-    func join() { pthread_join(thread, nil) }
 }

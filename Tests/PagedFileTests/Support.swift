@@ -1,3 +1,4 @@
+import JournalPrimitives
 import Synchronization
 @testable import PagedFile
 #if canImport(Glibc)
@@ -10,40 +11,22 @@ var longMode: Bool {
     return String(cString: value) == "1"
 }
 
-private final class ThreadStart: @unchecked Sendable {
-    let body: @Sendable (Int) -> Void
-    let index: Int
-    init(body: @escaping @Sendable (Int) -> Void, index: Int) {
-        self.body = body
-        self.index = index
-    }
-}
-
 /// Runs `body(i)` on `count` new threads at once and joins them all.
 /// The threads wait on an atomic start line so that they overlap.
 func runThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
     let ready = Atomic<Int>(0)
     withUnsafePointer(to: ready) { readyPointer in
         let address = UInt(bitPattern: readyPointer)
-        var threads: [pthread_t] = []
+        var threads: [JoinableThread] = []
         for index in 0 ..< count {
-            let start = ThreadStart(body: { i in
+            threads.append(JoinableThread(name: "test-\(index)") {
                 let ready = UnsafePointer<Atomic<Int>>(bitPattern: address)!
                 ready.pointee.wrappingAdd(1, ordering: .acquiringAndReleasing)
                 while ready.pointee.load(ordering: .acquiring) < count { sched_yield() }
-                body(i)
-            }, index: index)
-            let argument = Unmanaged.passRetained(start).toOpaque()
-            var thread = pthread_t()
-            let result = pthread_create(&thread, nil, { argument in
-                let start = Unmanaged<ThreadStart>.fromOpaque(argument!).takeRetainedValue()
-                start.body(start.index)
-                return nil
-            }, argument)
-            precondition(result == 0, "pthread_create failed")
-            threads.append(thread)
+                body(index)
+            })
         }
-        for thread in threads { pthread_join(thread, nil) }
+        for thread in threads { thread.join() }
     }
 }
 
@@ -75,7 +58,7 @@ final class PerThread<Value>: @unchecked Sendable {
 
 /// Failures collected from many threads, checked once after they join.
 final class Failures: Sendable {
-    private let messages = Mutex<[String]>([])
+    private let messages = LockedValue<[String]>([])
     func record(_ message: String) { messages.withLock { $0.append(message) } }
     var all: [String] { messages.withLock { $0 } }
 }

@@ -65,7 +65,7 @@ extension PageStore {
     }
 
     private func writeSnapshotAndTruncate(_ slotState: inout SlotState, start: UInt64) throws(PageStoreError) -> CheckpointReport {
-        let (header, slot) = try applyLock.withLock { _ throws(PageStoreError) -> (SnapshotHeader, Int) in
+        let (header, slot) = try applyLock.withLock { () throws(PageStoreError) -> (SnapshotHeader, Int) in
             try applyLocked()
             let (lsn, txid) = table.withLock { s in (s.appliedLSN, s.nextTxID - 1) }
             let slot = slotState.current.map { 1 - $0.slot } ?? 0

@@ -122,8 +122,8 @@ public final class PageStore: @unchecked Sendable {
     }
 
     let table: LockedValue<TableState>
-    let commitLock = LockedValue<Void>(())
-    let applyLock = LockedValue<Void>(())
+    let commitLock = ConditionLock()
+    let applyLock = ConditionLock()
     let slots: LockedValue<SlotState>
     private let closeLock = LockedValue<Bool>(false)
     /// The maintenance thread (`.threads` runtime only; PageStore+Maintenance.swift).

@@ -1,6 +1,6 @@
-// Byte buffers of the page store's formats: aligned I/O buffers, magic
-// numbers, and array access that keeps typed errors. Integers go through
-// the shared little-endian codec (JournalPrimitives).
+// Byte buffers of the page store's formats: aligned I/O buffers and magic
+// numbers. Integers go through the shared little-endian codec
+// (JournalPrimitives).
 
 /// Memory aligned for direct I/O, owned by one object.
 final class AlignedBuffer {
@@ -28,22 +28,4 @@ func magic64(_ text: StaticString) -> UInt64 {
     var value: UInt64 = 0
     for i in 0..<8 { value |= UInt64(text.utf8Start[i]) << (8 * UInt64(i)) }
     return value
-}
-
-/// `withUnsafeMutableBytes` keeping a typed error.
-func withMutableBytes<E: Error>(_ array: inout [UInt8], _ body: (UnsafeMutableRawBufferPointer) throws(E) -> Void) throws(E) {
-    var failure: E?
-    array.withUnsafeMutableBytes { b in
-        do throws(E) { try body(b) } catch { failure = error }
-    }
-    if let failure { throw failure }
-}
-
-/// `withUnsafeBytes` keeping a typed error.
-func withBytes<E: Error>(_ array: [UInt8], _ body: (UnsafeRawBufferPointer) throws(E) -> Void) throws(E) {
-    var failure: E?
-    array.withUnsafeBytes { b in
-        do throws(E) { try body(b) } catch { failure = error }
-    }
-    if let failure { throw failure }
 }
