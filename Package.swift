@@ -1,17 +1,22 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// The module graph, top to bottom (README.md, "Layout"):
+// The module graph, top to bottom (README.md, "Layout"; Docs/architecture.md):
 //
-//   journalctl-swift -> JournalCLI -> JournalBench      (`bench`; alone links CSQLite)
+//   journalctl-swift -> JournalCLI -> JournalBench      (`bench`; alone links CSQLite and CValgrind)
 //                                  -> StoreCrashTesting (`crash-sim --workload kv`)
 //                                  -> JournalTesting    (`crash-sim`)
-//                                  -> JournalCLISupport (exit codes, JSON, clock; also under JournalBench)
+//                                  -> JournalCLISupport (exit codes, JSON; also under JournalBench)
 //   (the CLI modules use the libraries below, as the testing modules do)
-//   KeyValueStore -> PageStore -> Journal -> JournalStorage -> Uring -> CLiburing
+//   KeyValueStore -> PageStore -> Journal -> JournalStorage (the seam: protocols and errors)
 //                    PageStore -> PagedFile (the RAM-backed data file)
-//   CJournalShims (C: CRC32C, statx, futex, valgrind requests) under Journal,
-//   JournalStorage, PagedFile, KeyValueStore and JournalBench.
+//   JournalFileStorage: the real storage behind the seam (files with
+//   O_DIRECT|O_DSYNC, writes through io_uring: Uring -> CLiburing), the only
+//   module that imports Uring.
+//   JournalPrimitives under all of them: errno, CRC32C, the little-endian
+//   codec, alignment, the clock, threads, locks, the parker, SplitMix64; on
+//   the C shims CJournalShims (CRC32C, file calls) and CJournalConcurrency
+//   (futex, membarrier, thread-local slot).
 //
 // Testing modules, never in a library product: JournalTesting (the simulated
 // disk and the crash explorer, on Journal), StoreCrashTesting (the key-value
@@ -27,7 +32,7 @@ let package = Package(
     name: "swift-journal",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "Journal", targets: ["Journal"]),
+        .library(name: "Journal", targets: ["Journal", "JournalFileStorage", "JournalPrimitives"]),
         .library(name: "PagedFile", targets: ["PagedFile"]),
         .library(name: "PageStore", targets: ["PageStore"]),
         .library(name: "KeyValueStore", targets: ["KeyValueStore"]),
@@ -46,29 +51,50 @@ let package = Package(
             pkgConfig: "liburing",
             providers: [.apt(["liburing-dev"])]
         ),
-        // Tiny C helpers Swift cannot express: CRC32C with the SSE4.2 instruction,
-        // statx(STATX_DIOALIGN), and a few constants that do not import.
+        // C helpers Swift cannot express, one target per job. CRC32C with the
+        // SSE4.2 instruction, statx(STATX_DIOALIGN), open flags and eventfd:
         .target(name: "CJournalShims"),
+        // The futex parking spot, membarrier, the thread-local writer slot,
+        // thread names, compiler barriers:
+        .target(name: "CJournalConcurrency"),
+        // Valgrind's client requests, for the CPU benchmark only:
+        .target(name: "CValgrind"),
+        // The support module every layer shares (one concept per file).
         .target(
-            name: "Uring",
-            dependencies: [
-                "CLiburing"
-            ],
+            name: "JournalPrimitives",
+            dependencies: ["CJournalShims", "CJournalConcurrency"],
             swiftSettings: strict
         ),
         .target(
+            name: "Uring",
+            dependencies: [
+                "CLiburing", "JournalPrimitives"
+            ],
+            swiftSettings: strict
+        ),
+        // The storage seam: protocols and errors, no implementation.
+        .target(
             name: "JournalStorage",
             dependencies: [
-                "Uring", "CJournalShims"
+                "JournalPrimitives"
             ],
             swiftSettings: strict
         ),
         .target(
             name: "Journal",
             dependencies: [
-                "JournalStorage", "CJournalShims",
+                "JournalStorage", "JournalPrimitives",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics")
+            ],
+            swiftSettings: strict
+        ),
+        // The real storage (files with O_DIRECT|O_DSYNC, writes through
+        // io_uring) and the journal at a directory path over it.
+        .target(
+            name: "JournalFileStorage",
+            dependencies: [
+                "JournalStorage", "JournalPrimitives", "Uring", "CJournalShims", "Journal"
             ],
             swiftSettings: strict
         ),
@@ -76,19 +102,19 @@ let package = Package(
         // `journalctl-swift crash-sim`.
         .target(
             name: "JournalTesting",
-            dependencies: ["Journal", "JournalStorage"],
+            dependencies: ["Journal", "JournalStorage", "JournalPrimitives"],
             swiftSettings: strict
         ),
         .target(
             name: "PagedFile",
-            dependencies: ["CJournalShims"],
+            dependencies: ["CJournalConcurrency", "JournalPrimitives"],
             swiftSettings: strict
         ),
         // Transactions of page writes over the journal and the RAM data file.
         .target(
             name: "PageStore",
             dependencies: [
-                "Journal", "JournalStorage", "PagedFile",
+                "Journal", "JournalStorage", "JournalFileStorage", "PagedFile", "JournalPrimitives",
                 .product(name: "Logging", package: "swift-log")
             ],
             swiftSettings: strict
@@ -96,7 +122,7 @@ let package = Package(
         // A B+tree key-value store on the page store.
         .target(
             name: "KeyValueStore",
-            dependencies: ["PageStore", "Journal", "JournalStorage", "CJournalShims"],
+            dependencies: ["PageStore", "Journal", "JournalStorage", "JournalPrimitives"],
             swiftSettings: strict
         ),
         // The key-value store as a workload of the power-cut explorer: used by
@@ -116,7 +142,7 @@ let package = Package(
         .target(
             name: "JournalCLISupport",
             dependencies: [
-                "Journal", "JournalStorage",
+                "Journal", "JournalStorage", "JournalPrimitives",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -126,8 +152,8 @@ let package = Package(
         .target(
             name: "JournalBench",
             dependencies: [
-                "Journal", "JournalStorage", "PagedFile", "PageStore", "KeyValueStore",
-                "CSQLite", "CJournalShims", "JournalCLISupport",
+                "Journal", "JournalStorage", "JournalFileStorage", "JournalPrimitives", "PagedFile",
+                "PageStore", "KeyValueStore", "CSQLite", "CValgrind", "JournalCLISupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")
             ],
@@ -136,8 +162,8 @@ let package = Package(
         .target(
             name: "JournalCLI",
             dependencies: [
-                "Journal", "JournalStorage", "JournalTesting", "PageStore", "KeyValueStore",
-                "StoreCrashTesting", "JournalCLISupport", "JournalBench",
+                "Journal", "JournalStorage", "JournalFileStorage", "JournalPrimitives", "JournalTesting",
+                "PageStore", "KeyValueStore", "StoreCrashTesting", "JournalCLISupport", "JournalBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")
             ],
@@ -153,7 +179,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "JournalStorage", "JournalTesting",
+                "JournalStorage", "JournalFileStorage", "JournalPrimitives", "JournalTesting",
                 .product(name: "Logging", package: "swift-log")
             ],
             path: "Tests/TestSupport",
@@ -162,36 +188,36 @@ let package = Package(
         .testTarget(
             name: "JournalTests",
             dependencies: [
-                "Journal", "JournalStorage", "JournalTesting", "Uring", "CJournalShims", "TestSupport",
+                "Journal", "JournalStorage", "JournalFileStorage", "JournalTesting", "JournalPrimitives", "TestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "JournalTestingTests",
-            dependencies: ["JournalTesting", "Journal", "JournalStorage", "TestSupport"],
+            dependencies: ["JournalTesting", "Journal", "JournalStorage", "JournalPrimitives", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "PagedFileTests",
-            dependencies: ["PagedFile", "TestSupport"],
+            dependencies: ["PagedFile", "JournalPrimitives", "TestSupport"],
             swiftSettings: strict
         ),
         // Kills `journalctl-swift append` at random moments and checks every
         // LSN it printed.
         .testTarget(
             name: "KillTests",
-            dependencies: ["Journal", "TestSupport"],
+            dependencies: ["Journal", "JournalFileStorage", "JournalPrimitives", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "PageStoreTests",
-            dependencies: ["PageStore", "Journal", "JournalStorage", "JournalTesting", "TestSupport"],
+            dependencies: ["PageStore", "Journal", "JournalStorage", "JournalFileStorage", "JournalTesting", "JournalPrimitives", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "KeyValueStoreTests",
-            dependencies: ["KeyValueStore", "PageStore", "Journal", "JournalStorage", "JournalTesting", "StoreCrashTesting", "TestSupport"],
+            dependencies: ["KeyValueStore", "PageStore", "Journal", "JournalStorage", "JournalFileStorage", "JournalTesting", "JournalPrimitives", "StoreCrashTesting", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -201,7 +227,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["JournalCLI", "JournalCLISupport", "Journal", "TestSupport"],
+            dependencies: ["JournalCLI", "JournalCLISupport", "Journal", "JournalStorage", "JournalFileStorage", "JournalPrimitives", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

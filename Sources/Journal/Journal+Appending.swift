@@ -1,3 +1,5 @@
+import JournalPrimitives
+
 // The public append and wait API. Every append goes through placement
 // (`Writer/Placement.swift`); one that waits for its record and finds the
 // journal idle may write its batch itself (`Writer/InlineWrite.swift`).
@@ -280,15 +282,4 @@ extension Journal {
         if let last = lsns.last { try await waitUntilDurable(last) }
         return lsns
     }
-}
-
-/// Runs `body` over an array's bytes, keeping the typed error.
-@inline(__always)
-func withBytes<R>(_ array: [UInt8], _ body: (UnsafeRawBufferPointer) throws(JournalError) -> R) throws(JournalError) -> R {
-    var result: Result<R, JournalError>?
-    array.withUnsafeBytes { p in
-        do throws(JournalError) { result = .success(try body(p)) } catch { result = .failure(error) }
-    }
-    guard let result else { preconditionFailure("withUnsafeBytes runs its body") }
-    return try result.get()
 }

@@ -1,3 +1,4 @@
+import JournalPrimitives
 public import JournalStorage
 
 #if canImport(Glibc)

@@ -1,5 +1,5 @@
 public import JournalStorage
-import Uring
+import JournalPrimitives
 
 /// Every way a journal operation can fail. Each case names what went wrong
 /// and where, in words a user can act on.

@@ -2,6 +2,7 @@ public import ArgumentParser
 import Foundation
 import Journal
 import JournalCLISupport
+import JournalFileStorage
 import JournalStorage
 import Logging
 

@@ -1,8 +1,9 @@
 public import ArgumentParser
-internal import CJournalShims
+internal import CValgrind
 import Foundation
 @_spi(Testing) import Journal
 import JournalCLISupport
+import JournalFileStorage
 import JournalStorage
 import Logging
 

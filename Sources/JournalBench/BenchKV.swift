@@ -2,6 +2,7 @@ import ArgumentParser
 import CSQLite
 import Journal
 import JournalCLISupport
+import JournalFileStorage
 import JournalStorage
 import KeyValueStore
 import PageStore

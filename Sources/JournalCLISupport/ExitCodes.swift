@@ -1,7 +1,7 @@
 public import ArgumentParser
 public import Journal
 public import JournalStorage
-import Uring
+import JournalPrimitives
 
 /// The exit codes of `journalctl-swift`, after BSD's `sysexits.h` where one fits.
 ///

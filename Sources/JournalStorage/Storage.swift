@@ -1,4 +1,4 @@
-public import Uring
+public import JournalPrimitives
 
 // The storage seam.
 //

@@ -1,5 +1,5 @@
 import JournalStorage
-import Uring
+import JournalPrimitives
 
 /// One file's bytes: the durable image and the volatile view, each a stable
 /// buffer of the file's fixed size (so a mapping's address stays valid).

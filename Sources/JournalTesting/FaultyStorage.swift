@@ -1,6 +1,6 @@
 public import JournalStorage
 import Synchronization
-public import Uring
+public import JournalPrimitives
 
 /// Wraps a real storage and fails chosen durable writes with an errno, to
 /// test the journal's reaction without a failing disk (the library tests,

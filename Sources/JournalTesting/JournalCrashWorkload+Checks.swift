@@ -1,3 +1,4 @@
+import JournalPrimitives
 @_spi(Testing) import Journal
 import JournalStorage
 import Logging

@@ -1,4 +1,5 @@
 @_spi(Testing) public import Journal
+import JournalPrimitives
 import JournalStorage
 import Logging
 

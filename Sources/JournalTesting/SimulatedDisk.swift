@@ -1,6 +1,5 @@
 public import JournalStorage
-import Synchronization
-import Uring
+import JournalPrimitives
 
 // The simulated disk.
 //
@@ -50,7 +49,7 @@ public final class SimulatedDisk: Sendable {
     /// `ioAlignment`. A power of two.
     public let ioAlignment: Int
 
-    let state: Mutex<DiskState>
+    let state: LockedValue<DiskState>
 
     /// A disk with no files, deterministic from `seed`.
     ///
@@ -64,14 +63,14 @@ public final class SimulatedDisk: Sendable {
         faults.assertValid()
         self.seed = seed
         self.ioAlignment = ioAlignment
-        self.state = Mutex(DiskState(seed: seed, faults: faults))
+        self.state = LockedValue(DiskState(seed: seed, faults: faults))
     }
 
     /// A disk over a given state (see `copy()`).
     init(seed: UInt64, ioAlignment: Int, state: DiskState) {
         self.seed = seed
         self.ioAlignment = ioAlignment
-        self.state = Mutex(state)
+        self.state = LockedValue(state)
     }
 
     // MARK: Boots and power

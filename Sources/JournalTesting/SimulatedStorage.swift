@@ -1,5 +1,5 @@
 public import JournalStorage
-import Uring
+import JournalPrimitives
 
 /// One boot's view of a `SimulatedDisk` as a storage directory: what the
 /// journal opens instead of a `FileSystemStorage`.

@@ -1,5 +1,5 @@
 public import JournalStorage
-import Uring
+import JournalPrimitives
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -297,44 +297,31 @@ extension DiskState {
 /// (at a power cut) releases a blocked owner for good. The flag has its own
 /// mutex, never held while taking the disk's.
 final class WakeSignal: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let condition: UnsafeMutablePointer<pthread_cond_t>
-    // Guarded by `mutex`.
+    private let lock = ConditionLock()
+    private let condition: ConditionLock.Condition
+    // Guarded by `lock`.
     private var woken = false
     private var closed = false
 
     init() {
-        mutex = .allocate(capacity: 1)
-        condition = .allocate(capacity: 1)
-        let a = pthread_mutex_init(mutex, nil)
-        let b = pthread_cond_init(condition, nil)
-        precondition(a == 0 && b == 0, "pthread init")
-    }
-
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
+        condition = ConditionLock.Condition(lock)
     }
 
     private func locked<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body()
+        lock.withLock(body)
     }
 
     func wake() {
         locked {
             woken = true
-            pthread_cond_broadcast(condition)
+            condition.broadcast()
         }
     }
 
     func close() {
         locked {
             closed = true
-            pthread_cond_broadcast(condition)
+            condition.broadcast()
         }
     }
 
@@ -353,7 +340,7 @@ final class WakeSignal: @unchecked Sendable {
     func waitUntilWokenOrClosed() {
         locked {
             while !woken && !closed {
-                pthread_cond_wait(condition, mutex)
+                condition.wait()
             }
             woken = false
         }

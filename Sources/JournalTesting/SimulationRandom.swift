@@ -1,3 +1,5 @@
+import JournalPrimitives
+
 /// The simulation's pseudo-random number generator: xoshiro256** seeded
 /// through SplitMix64.
 ///
@@ -13,11 +15,11 @@ public struct SimulationRandom: Sendable {
 
     /// A generator whose whole output is determined by `seed`.
     public init(seed: UInt64) {
-        var mixer = seed
-        s0 = Self.splitMix64(&mixer)
-        s1 = Self.splitMix64(&mixer)
-        s2 = Self.splitMix64(&mixer)
-        s3 = Self.splitMix64(&mixer)
+        var mixer = SplitMix64(seed: seed)
+        s0 = mixer.next()
+        s1 = mixer.next()
+        s2 = mixer.next()
+        s3 = mixer.next()
         // xoshiro's state must not be all zero; SplitMix64 never yields four
         // zeros in a row, but say so.
         assert(s0 | s1 | s2 | s3 != 0)
@@ -27,17 +29,8 @@ public struct SimulationRandom: Sendable {
     /// separate concerns (one per write queue, reads, power cuts) draw
     /// without disturbing each other.
     public init(seed: UInt64, stream: UInt64) {
-        var mixer = stream
-        self.init(seed: seed ^ Self.splitMix64(&mixer))
-    }
-
-    /// One step of SplitMix64 (Steele, Lea, Flood 2014).
-    static func splitMix64(_ state: inout UInt64) -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        var mixer = SplitMix64(seed: stream)
+        self.init(seed: seed ^ mixer.next())
     }
 
     /// The next 64 random bits (xoshiro256**, Blackman and Vigna 2018).

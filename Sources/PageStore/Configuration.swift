@@ -1,4 +1,6 @@
 public import Journal
+import JournalPrimitives
+public import JournalFileStorage
 public import JournalStorage
 public import Logging
 

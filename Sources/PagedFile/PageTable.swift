@@ -1,4 +1,4 @@
-import CJournalShims
+import CJournalConcurrency
 import Synchronization
 
 /// The page table of one file: a reserved virtual range of atomic slots, one

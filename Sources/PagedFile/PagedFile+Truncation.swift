@@ -80,7 +80,7 @@ extension PagedFile {
     /// them back. Reclaimers are serialized so that each epoch flip drains.
     private func reclaim(_ chainHead: PagePool.PageIndex?, count: Int) {
         guard count > 0 else { return }
-        reclaimLock.withLock { _ in
+        reclaimLock.withLock {
             epochs.synchronize()
             pool.release(chain: chainHead, count: count)
         }

@@ -1,3 +1,4 @@
+import JournalPrimitives
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -125,8 +126,8 @@ public final class PagedFile: @unchecked Sendable {
     /// This file's name in the writer slots; unique in the process.
     let id: UInt
     let epochs = ReaderEpochs()
-    let resizeLock = Mutex<Bool>(false)  // true once closed
-    let reclaimLock = Mutex<Void>(())
+    let resizeLock = LockedValue<Bool>(false)  // true once closed
+    let reclaimLock = ConditionLock()
 
     let pageBytes: Int
     let pageShift: Int

@@ -1,4 +1,4 @@
-import CJournalShims
+import CJournalConcurrency
 import Synchronization
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+public import JournalPrimitives
 internal import CLiburing
 
 #if canImport(Glibc)

@@ -1,5 +1,7 @@
 import Foundation
 import Journal
+import JournalFileStorage
+import JournalPrimitives
 import JournalStorage
 import Testing
 

@@ -2,7 +2,7 @@ import Journal
 import JournalCLISupport
 import JournalStorage
 import Testing
-import Uring
+import JournalPrimitives
 @testable import JournalCLI
 
 /// The parts of the CLI that need no process: error mapping, encodings, sizes.

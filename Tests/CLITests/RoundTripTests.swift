@@ -1,4 +1,5 @@
 import Foundation
+import JournalPrimitives
 import Testing
 
 /// create -> append (lines, binary) -> replay (text, binary, json) ->
@@ -15,7 +16,7 @@ import Testing
     }
 
     static func binaryPayloads() -> [[UInt8]] {
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         var payloads: [[UInt8]] = [[], [0], [0x0A], [0x09, 0x5C, 0xFF, 0x00]]
         for i in 0..<96 {
             let n = i == 50 ? 40_000 : Int(rng.next() % 700)  // one record spans fragment pages
@@ -151,17 +152,5 @@ import Testing
         #expect(appendHelp.stdoutText.contains("4-byte little-endian length"))
         let replayHelp = try CLI.run(["replay", "--help"])
         #expect(replayHelp.stdoutText.contains("payload_base64"))
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,7 +1,7 @@
 import JournalStorage
 import JournalTesting
 import Testing
-import Uring
+import JournalPrimitives
 
 @Suite("Simulated disk: injected faults")
 struct FaultTests {

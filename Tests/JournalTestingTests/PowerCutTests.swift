@@ -1,7 +1,7 @@
 import JournalStorage
 import JournalTesting
 import Testing
-import Uring
+import JournalPrimitives
 
 /// Runs the workload on a fresh disk, cut after `boundary` (or not cut),
 /// and returns the disk (powered off) and the workload's record.

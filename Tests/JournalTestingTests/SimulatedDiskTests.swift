@@ -2,7 +2,7 @@ import JournalStorage
 import JournalTesting
 import TestSupport
 import Testing
-import Uring
+import JournalPrimitives
 
 @Suite("Simulated disk: the storage seam")
 struct StorageSeamTests {

@@ -1,10 +1,11 @@
 import Foundation
 import Journal
+import JournalFileStorage
 import JournalStorage
 import JournalTesting
 import TestSupport
 import Testing
-import Uring
+import JournalPrimitives
 
 @Suite struct BadInputTests {
     @Test func missingDirectory() {

@@ -1,5 +1,6 @@
 import Foundation
 import Journal
+import JournalPrimitives
 import JournalStorage
 import Synchronization
 import TestSupport
@@ -48,8 +49,8 @@ import Testing
             let start = (seed * 4099) % (2 << 20)
             return Array(base[start..<start + sizes[seed % sizes.count]])
         }
-        let written = Mutex<[LSN: Int]>([:])
-        let failures = Mutex<[String]>([])
+        let written = LockedValue<[LSN: Int]>([:])
+        let failures = LockedValue<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 4) { thread in
             for i in 0..<5 {
                 let seed = thread * 5 + i

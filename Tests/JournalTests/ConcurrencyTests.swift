@@ -1,5 +1,7 @@
 import Foundation
 import Journal
+import JournalFileStorage
+import JournalPrimitives
 import Synchronization
 import TestSupport
 import Testing
@@ -20,7 +22,7 @@ import Testing
         let journal = try Journal.open(path: dir.path, options: options)
         let threads = 16
         let perThread = 150
-        let results = Mutex<[[(LSN, Int)]]>(Array(repeating: [], count: threads))
+        let results = LockedValue<[[(LSN, Int)]]>(Array(repeating: [], count: threads))
         let violations = Atomic<Int>(0)
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             var mine: [(LSN, Int)] = []

@@ -1,4 +1,5 @@
 import Journal
+import JournalPrimitives
 import Testing
 
 @Suite struct CRC32CTests {

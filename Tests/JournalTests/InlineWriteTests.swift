@@ -1,5 +1,7 @@
 import Foundation
 import Journal
+import JournalFileStorage
+import JournalPrimitives
 import JournalStorage
 import JournalTesting
 import Metrics
@@ -89,7 +91,7 @@ import Testing
         #expect(Self.inlineWrites(options) == 10)
         let threads = 6
         let perThread = 60
-        let results = Mutex<[[(LSN, [UInt8])]]>(Array(repeating: [], count: threads))
+        let results = LockedValue<[[(LSN, [UInt8])]]>(Array(repeating: [], count: threads))
         let violations = Violations(journal)
         async let tasks: [(LSN, [UInt8])] = withThrowingTaskGroup(of: [(LSN, [UInt8])].self) { group in
             for t in 0..<4 {

@@ -1,4 +1,5 @@
 @_spi(Benchmarks) @testable import Journal
+import JournalPrimitives
 import Testing
 
 /// Encode/decode of every on-disk structure, against hand-written bytes.

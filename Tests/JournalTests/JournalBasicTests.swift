@@ -1,5 +1,6 @@
 import Foundation
 import Journal
+import JournalFileStorage
 import JournalStorage
 import TestSupport
 import Testing

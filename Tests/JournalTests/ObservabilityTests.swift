@@ -1,4 +1,6 @@
 import Journal
+import JournalFileStorage
+import JournalPrimitives
 import Logging
 import Metrics
 import MetricsTestKit
@@ -8,7 +10,7 @@ import Testing
 
 /// Captures log messages for assertions.
 final class CapturingLogHandler: LogHandler, @unchecked Sendable {
-    static let messages = Mutex<[String: [String]]>([:])
+    static let messages = LockedValue<[String: [String]]>([:])
     let label: String
     var metadata: Logger.Metadata = [:]
     var logLevel: Logger.Level = .trace

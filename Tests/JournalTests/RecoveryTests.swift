@@ -1,5 +1,6 @@
 import Foundation
 @_spi(Testing) import Journal
+import JournalFileStorage
 import JournalStorage
 import TestSupport
 import Testing

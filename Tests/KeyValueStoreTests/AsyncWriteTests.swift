@@ -1,4 +1,5 @@
 @_spi(Testing) import Journal
+import JournalPrimitives
 import JournalStorage
 @_spi(Testing) import JournalTesting
 @testable import KeyValueStore
@@ -28,7 +29,7 @@ struct AsyncWriteTests {
         let outcomes = await withTaskGroup(of: (model: [[UInt8]: [UInt8]], failures: [String]).self) { group in
             for w in 0..<writers {
                 group.addTask {
-                    var random = SplitMix(state: seed &+ UInt64(w))
+                    var random = SplitMix64(seed: seed &+ UInt64(w))
                     var model: [[UInt8]: [UInt8]] = [:]
                     var failures: [String] = []
                     // Each writer owns its keys, so its results are its model's.
@@ -105,7 +106,7 @@ struct AsyncWriteTests {
             (.put(name(3), [UInt8](repeating: 8, count: 100)), true),  // a task
         ]
         // A class: the writer tasks outlive the closure that starts them.
-        final class Results: Sendable { let byCall = Mutex<[Int: Result<Bool, KeyValueError>]>([:]) }
+        final class Results: Sendable { let byCall = LockedValue<[Int: Result<Bool, KeyValueError>]>([:]) }
         let results = Results()
         queueBehindAHeldLeader(kv, callers: calls.count) { i in
             let (call, isTask) = calls[i]

@@ -1,10 +1,12 @@
 @_spi(Testing) import Journal
+import JournalPrimitives
 import JournalStorage
 @_spi(Testing) import JournalTesting
 import KeyValueStore
 import PageStore
 import StoreCrashTesting
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -64,19 +66,10 @@ func name(_ i: Int) -> [UInt8] {
 }
 
 /// A deterministic generator for the model test.
-struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix64 {
+    /// A number in `0..<n`, by modulo (the workloads' draws since their seeds were chosen).
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }
-
-extension SplitMix: RandomNumberGenerator {}
 
 @Suite("Key-value store")
 struct KeyValueStoreTests {
@@ -122,7 +115,7 @@ struct KeyValueStoreTests {
     @Test("randomized model test against a dictionary, with checkpoints and a reopen every few operations")
     func modelWithReopen() throws {
         let seed: UInt64 = 0x5EED_0001
-        var random = SplitMix(state: seed)
+        var random = SplitMix64(seed: seed)
         let disk = SimulatedDisk(seed: seed)
         try KeyValueStore.create(location: PageStoreLocation(sharing: disk.storage()), configuration: simConfiguration())
         var model: [[UInt8]: [UInt8]] = [:]
@@ -168,7 +161,7 @@ struct KeyValueStoreTests {
     @Test("heavy deletes against a dictionary model, with reopens: nodes merge, pages return to the free list, and the same keys inserted and deleted again do not grow the store")
     func heavyDeletesWithReopen() throws {
         let seed: UInt64 = 0x5EED_0002
-        var random = SplitMix(state: seed)
+        var random = SplitMix64(seed: seed)
         let disk = SimulatedDisk(seed: seed)
         let location = PageStoreLocation(sharing: disk.storage())
         var config = simConfiguration()
@@ -244,33 +237,18 @@ struct KeyValueStoreTests {
         let kv = try KeyValueStore.open(location: location, options: simOptions(runtime: .threads, applyThreshold: 256))
         let writers = 64
         let putsPerWriter = 20
-        let failures = Mutex<[String]>([])
-        var threads: [pthread_t] = []
-        final class Job: @unchecked Sendable {
-            let body: () -> Void
-            init(_ body: @escaping () -> Void) { self.body = body }
-        }
-        for w in 0..<writers {
-            let job = Job {
-                for i in 0..<putsPerWriter {
-                    do {
-                        try kv.put(Array("w\(w)-\(i)".utf8), [UInt8](repeating: UInt8(w), count: 100))
-                        // Durable before it returns: a read sees it at once.
-                        if try kv.get(Array("w\(w)-\(i)".utf8)) == nil { failures.withLock { $0.append("w\(w)-\(i) not visible after put") } }
-                    } catch {
-                        failures.withLock { $0.append("\(error)") }
-                    }
+        let failures = LockedValue<[String]>([])
+        runThreads(writers) { w in
+            for i in 0..<putsPerWriter {
+                do {
+                    try kv.put(Array("w\(w)-\(i)".utf8), [UInt8](repeating: UInt8(w), count: 100))
+                    // Durable before it returns: a read sees it at once.
+                    if try kv.get(Array("w\(w)-\(i)".utf8)) == nil { failures.withLock { $0.append("w\(w)-\(i) not visible after put") } }
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
                 }
             }
-            var t = pthread_t()
-            let rc = pthread_create(&t, nil, { raw in
-                Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue().body()
-                return nil
-            }, Unmanaged.passRetained(job).toOpaque())
-            #expect(rc == 0)
-            threads.append(t)
         }
-        for t in threads { pthread_join(t, nil) }
         #expect(failures.withLock { $0 }.isEmpty)
         #expect(try kv.count() == UInt64(writers * putsPerWriter))
         // Write groups: at most one transaction per put.

@@ -1,4 +1,5 @@
 @_spi(Testing) import Journal
+import JournalPrimitives
 import JournalStorage
 @_spi(Testing) import JournalTesting
 @testable import KeyValueStore
@@ -51,10 +52,10 @@ struct WriteGroupTests {
         try KeyValueStore.create(location: PageStoreLocation(sharing: disk.storage()), configuration: simConfiguration())
         let kv = try KeyValueStore.open(location: PageStoreLocation(sharing: disk.storage()), options: simOptions(runtime: .threads, applyThreshold: 128))
         let writers = 8
-        let failures = Mutex<[String]>([])
-        let models = Mutex<[[[UInt8]: [UInt8]]]>(Array(repeating: [:], count: writers))
+        let failures = LockedValue<[String]>([])
+        let models = LockedValue<[[[UInt8]: [UInt8]]]>(Array(repeating: [:], count: writers))
         runThreads(writers) { w in
-            var random = SplitMix(state: seed &+ UInt64(w))
+            var random = SplitMix64(seed: seed &+ UInt64(w))
             var model: [[UInt8]: [UInt8]] = [:]
             // Each writer owns its keys, so its results are its model's.
             func key() -> [UInt8] { Array("w\(w):\(random.below(120))".utf8) }
@@ -123,7 +124,7 @@ struct WriteGroupTests {
             .delete(Array("absent".utf8)),  // not there: false
             .put(name(3), [UInt8](repeating: 8, count: 100)),
         ]
-        let results = Mutex<[Int: Result<Bool, KeyValueError>]>([:])
+        let results = LockedValue<[Int: Result<Bool, KeyValueError>]>([:])
         queueBehindAHeldLeader(kv, callers: calls.count) { i in
             let r: Result<Bool, KeyValueError>
             switch calls[i] {

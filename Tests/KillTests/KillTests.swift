@@ -1,6 +1,8 @@
 import Foundation
 import Journal
 import TestSupport
+import JournalFileStorage
+import JournalPrimitives
 import Testing
 
 #if canImport(Glibc)
@@ -446,19 +448,7 @@ struct KillHarness {
     }
 }
 
-/// A small seeded generator (SplitMix64): the same seed, the same run.
-struct SplitMix64 {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
+    /// A number below `bound`, by modulo (the runs' draws since their seeds were chosen).
     mutating func next(below bound: UInt64) -> UInt64 { next() % bound }
 }

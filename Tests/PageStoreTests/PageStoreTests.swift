@@ -1,5 +1,6 @@
 import Foundation
 import Journal
+import JournalPrimitives
 import JournalStorage
 import JournalTesting
 import PageStore
@@ -106,9 +107,9 @@ struct PageStoreTests {
         let commitsPerWriter = 60
         // Writer w owns pages 2w and 2w+1 and writes its counter into both in
         // one transaction: a reader must always see them equal.
-        let failures = Mutex<[String]>([])
+        let failures = LockedValue<[String]>([])
         let threads = (0..<writers).map { w in
-            TestThread {
+            JoinableThread(name: "test") {
                 do {
                     for n in 1...commitsPerWriter {
                         let tx = try store.beginWrite()
@@ -182,13 +183,13 @@ struct PageStoreTests {
         // crosses it adds one record and two versions to counts at the bound.
         let versionsBound = 16 * factor + 2
         let bytesBound = (64 << 10) * factor + recordBytes
-        let turn = Mutex<Void>(())
-        let failures = Mutex<[String]>([])
+        let turn = ConditionLock()
+        let failures = LockedValue<[String]>([])
         let threads = (0..<writers).map { w in
-            TestThread {
+            JoinableThread(name: "test") {
                 do {
                     for n in 1...commitsPerWriter {
-                        let lsn = try turn.withLock { _ throws(PageStoreError) -> LSN in
+                        let lsn = try turn.withLock { () throws(PageStoreError) -> LSN in
                             let tx = try store.beginWrite()
                             try tx.write(page: UInt64(2 * w), page(UInt64(n)))
                             try tx.write(page: UInt64(100 + w * commitsPerWriter + n), page(UInt64(n)))

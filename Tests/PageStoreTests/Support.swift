@@ -1,5 +1,7 @@
 import Foundation
 @_spi(Testing) import Journal
+import JournalFileStorage
+import JournalPrimitives
 import JournalStorage
 @_spi(Testing) import JournalTesting
 import PageStore

@@ -1,3 +1,4 @@
+import JournalPrimitives
 import Synchronization
 import TestSupport
 import Testing
@@ -139,7 +140,7 @@ struct ConcurrencyTests {
             let finishedAddress = UInt(bitPattern: finishedPointer)
             runThreads(4) { t in
                 let finished = UnsafePointer<Atomic<Int>>(bitPattern: finishedAddress)!
-                var random = SeededRandom(seed: UInt64(t) &* 7919 &+ 1)
+                var random = SplitMix64(seed: UInt64(t) &* 7919 &+ 1)
                 switch t {
                 case 0, 1:
                     // Each file: write a tagged span, cut it back, over and over,
@@ -188,7 +189,7 @@ struct ConcurrencyTests {
             try file.write(at: 0, bytes: [UInt8](repeating: 1, count: 8 * page))
             let failures = Failures()
             runThreads(4) { t in
-                var random = SeededRandom(seed: UInt64(iteration * 4 + t))
+                var random = SplitMix64(seed: UInt64(iteration * 4 + t))
                 if t == 3 {
                     for _ in 0 ..< Int(random.next() % 50) { _ = file.length }
                     file.close()

@@ -1,3 +1,4 @@
+import JournalPrimitives
 import Synchronization
 import TestSupport
 import Testing
@@ -58,7 +59,7 @@ struct DifferentialTests {
 
     @Test("random sequential operations on two files sharing a pool", arguments: seedsSequential)
     func sequential(seed: UInt64) throws {
-        var random = SeededRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         let pageBytes = [4096, 8192, 65536][Int(seed % 3)]
         let capacityPages = 24
         let pool = try PagePool(capacityBytes: capacityPages * pageBytes, pageBytes: pageBytes)
@@ -148,7 +149,7 @@ struct DifferentialTests {
         let results = PerThread<ReferenceFile>(count: rangeThreads + 2)
 
         runThreads(rangeThreads + 2) { t in
-            var random = SeededRandom(seed: seed &* 1_000_003 &+ UInt64(t))
+            var random = SplitMix64(seed: seed &* 1_000_003 &+ UInt64(t))
             var reference = ReferenceFile(pageBytes: pageBytes)
             let tag = UInt8(t + 1) << 5
             func data(_ count: Int) -> [UInt8] { (0 ..< count).map { _ in tag | UInt8(random.next() & 0x1F) } }

@@ -1,4 +1,5 @@
 import TestSupport
+import JournalPrimitives
 import Testing
 @testable import PagedFile
 
@@ -78,7 +79,7 @@ struct PagePoolTests {
         try pool.reserve(pages: count)
         var pages: [UInt32] = []
         for _ in 0 ..< count { pages.append(try #require(pool.tryRent())) }
-        var random = SeededRandom(seed: UInt64(count))
+        var random = SplitMix64(seed: UInt64(count))
         pages.shuffle(using: &random)
         var chain: UInt32?
         for page in pages { chain = pool.chain(page, before: chain) }
@@ -142,7 +143,7 @@ struct PagePoolTests {
         let rounds = longMode ? 20_000 : 2_000
         runThreads(threadCount) { t in
             var mine: [UInt32] = []
-            var random = SeededRandom(seed: UInt64(t) + 1)
+            var random = SplitMix64(seed: UInt64(t) + 1)
             for _ in 0 ..< rounds {
                 if mine.count < 64, random.next() % 2 == 0 {
                     guard let page = pool.tryRent() else {

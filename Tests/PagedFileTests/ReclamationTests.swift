@@ -1,3 +1,4 @@
+import JournalPrimitives
 import Synchronization
 import TestSupport
 import Testing
@@ -39,7 +40,7 @@ struct ReclamationTests {
             Signals.waitFor(signals.go)
         }
         let failures = Failures()
-        let result = Mutex<[UInt8]>([])
+        let result = LockedValue<[UInt8]>([])
         runThreads(2) { t in
             if t == 0 {
                 let bytes = (try? file.read(at: 0, count: page)) ?? []

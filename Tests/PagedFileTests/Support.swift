@@ -1,22 +1,9 @@
+import JournalPrimitives
 import Synchronization
 @testable import PagedFile
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// SplitMix64: a tiny seeded generator, so that a failing run can be
-/// reproduced from the seed it prints.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Whether long test modes are on (`PAGEDFILE_DIFF=1`).
 var longMode: Bool {
@@ -52,7 +39,7 @@ final class PerThread<Value>: @unchecked Sendable {
 
 /// Failures collected from many threads, checked once after they join.
 final class Failures: Sendable {
-    private let messages = Mutex<[String]>([])
+    private let messages = LockedValue<[String]>([])
     func record(_ message: String) { messages.withLock { $0.append(message) } }
     var all: [String] { messages.withLock { $0 } }
 }

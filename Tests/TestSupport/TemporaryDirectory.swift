@@ -1,5 +1,5 @@
 import Foundation
-public import JournalStorage
+public import JournalFileStorage
 
 /// File systems every journal test runs on: ext4 (or whatever /tmp is) and tmpfs.
 public enum TestFileSystem: String, CaseIterable, CustomStringConvertible, Sendable {

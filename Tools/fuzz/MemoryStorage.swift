@@ -6,7 +6,7 @@
 
 import JournalStorage
 import Synchronization
-import Uring
+import JournalPrimitives
 
 final class MemoryInode: @unchecked Sendable {
     let bytes: UnsafeMutableRawBufferPointer

@@ -43,7 +43,7 @@ build() {
     bin="$("$SWIFT" build -c release --scratch-path "$scratch" --sanitize=fuzzer --sanitize=address --show-bin-path)"
     mkdir -p "$out"
     local objects=()
-    for module in CJournalShims Uring JournalStorage Logging CoreMetrics Metrics Journal; do
+    for module in CJournalShims CJournalConcurrency JournalPrimitives JournalStorage Logging CoreMetrics Metrics Journal; do
         objects+=("$bin/$module.build/"*.o)
     done
     "$SWIFTC" -O -g -parse-as-library -swift-version 6 -module-name JournalFuzz \
@@ -51,9 +51,10 @@ build() {
         -I "$bin/Modules" \
         -Xcc -fmodule-map-file="$bin/CJournalShims.build/module.modulemap" \
         -Xcc -I -Xcc Sources/CJournalShims/include \
-        -Xcc -fmodule-map-file=Sources/CLiburing/module.modulemap \
+        -Xcc -fmodule-map-file="$bin/CJournalConcurrency.build/module.modulemap" \
+        -Xcc -I -Xcc Sources/CJournalConcurrency/include \
         "$here/JournalFuzz.swift" "$here/MemoryStorage.swift" "$here/Seeds.swift" \
-        "${objects[@]}" -luring \
+        "${objects[@]}" \
         -o "$binary"
 }
 

@@ -5,6 +5,7 @@
 
 import Benchmark
 @_spi(Benchmarks) import Journal
+import JournalPrimitives
 import PagedFile
 
 /// The configuration of every hot-path benchmark; figures are per inner

@@ -1,3 +1,5 @@
+import JournalPrimitives
+
 // The on-disk layout, as specified normatively in journal-format.md. This
 // file and that document change together; a change that old files cannot be
 // read with bumps `JournalFormat.version`.

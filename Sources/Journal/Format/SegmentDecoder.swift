@@ -1,3 +1,5 @@
+import JournalPrimitives
+
 /// Where the log stands after a record: what the next record must chain to.
 struct ChainState: Equatable, Sendable {
     /// Header checksum of the last fragment (the segment header's checksum

@@ -1,3 +1,5 @@
+import JournalPrimitives
+
 /// A record read from the journal, copied out of the mapping.
 public struct JournalRecord: Sendable, Equatable {
     /// The record's log sequence number.

@@ -1,3 +1,4 @@
+import JournalPrimitives
 import JournalStorage
 
 // Phase 3: past the end of the valid chain, recovery looks for evidence of

@@ -1,5 +1,5 @@
 import JournalStorage
-import Uring
+import JournalPrimitives
 
 // Recovery: how an open finds the valid end of the log.
 //

@@ -1,3 +1,4 @@
+import JournalPrimitives
 import JournalStorage
 
 /// A batch: records that go to the disk in one durable write.

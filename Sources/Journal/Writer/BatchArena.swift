@@ -1,5 +1,5 @@
 import JournalStorage
-import Uring
+import JournalPrimitives
 
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import JournalPrimitives
 import JournalStorage
 
 // Completion: writes finish in any order; the durable LSN advances only

@@ -1,3 +1,5 @@
+import JournalPrimitives
+
 // Deliberate defects (`JournalDefects`), for proving that the crash tests
 // catch what they claim to. All of them live here: the writer calls these
 // hooks through `Journal.defects`, which is nil unless a test switched a

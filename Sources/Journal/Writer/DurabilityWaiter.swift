@@ -1,3 +1,5 @@
+import JournalPrimitives
+
 // Durability waiters: appenders (tasks or threads) parked until the durable
 // LSN reaches their record. The writer wakes exactly those whose LSN it
 // passed, rather than every waiter on a shared condition.

@@ -1,3 +1,4 @@
+import JournalPrimitives
 import JournalStorage
 
 // Inline writes: an appender about to wait for its record that finds the

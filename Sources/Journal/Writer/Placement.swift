@@ -1,3 +1,4 @@
+import JournalPrimitives
 import JournalStorage
 
 // Placement: an appender, under the journal's lock, takes the next LSN and

@@ -1,3 +1,5 @@
+import JournalPrimitives
+
 /// Encodes records into a batch buffer following the fragment layout.
 ///
 /// Encoding is in two steps, so that appenders can copy records into a

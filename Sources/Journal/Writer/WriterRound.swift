@@ -1,3 +1,4 @@
+import JournalPrimitives
 import JournalStorage
 
 // The writer: one round submits what may go and takes completions. The I/O

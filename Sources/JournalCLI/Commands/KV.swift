@@ -1,6 +1,7 @@
 import ArgumentParser
 import Journal
 import JournalCLISupport
+import JournalFileStorage
 import JournalStorage
 import KeyValueStore
 import PageStore

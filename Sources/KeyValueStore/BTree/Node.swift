@@ -38,24 +38,26 @@ struct Meta: Equatable {
     }
 
     static func decode(_ page: UnsafeRawBufferPointer) throws(KeyValueError) -> Meta? {
-        let magic = page.loadLE(UInt32.self, at: 0)
+        let magic = page.le32(0)
         if magic == 0 && page.allSatisfy({ $0 == 0 }) { return nil }
         guard magic == Self.magic else { throw .corruption(page: 0, detail: "bad meta magic") }
-        let version = page.loadLE(UInt16.self, at: 4)
+        let version = page.le16(4)
         guard version <= Self.version else { throw .newerFormat(found: version, supported: Self.version) }
         return Meta(
-            root: page.loadLE(UInt64.self, at: 8), nextPage: page.loadLE(UInt64.self, at: 16), count: page.loadLE(UInt64.self, at: 24),
-            freeHead: page.loadLE(UInt64.self, at: 32))
+            root: page.le64(8), nextPage: page.le64(16), count: page.le64(24),
+            freeHead: page.le64(32))
     }
 
     func encode(pageBytes: Int) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: pageBytes)
-        out.storeLE(Self.magic, at: 0)
-        out.storeLE(Self.version, at: 4)
-        out.storeLE(root, at: 8)
-        out.storeLE(nextPage, at: 16)
-        out.storeLE(count, at: 24)
-        out.storeLE(freeHead, at: 32)
+        out.withUnsafeMutableBytes { b in
+            b.storeLE32(Self.magic, at: 0)
+            b.storeLE16(Self.version, at: 4)
+            b.storeLE64(root, at: 8)
+            b.storeLE64(nextPage, at: 16)
+            b.storeLE64(count, at: 24)
+            b.storeLE64(freeHead, at: 32)
+        }
         return out
     }
 }
@@ -92,26 +94,30 @@ struct Node {
     }
 
     static func decode(_ page: [UInt8], number: UInt64) throws(KeyValueError) -> Node {
+        try page.withUnsafeBytes { b in Result { () throws(KeyValueError) -> Node in try decode(b, number: number) } }.get()
+    }
+
+    static func decode(_ page: UnsafeRawBufferPointer, number: UInt64) throws(KeyValueError) -> Node {
         let kind = page[0]
-        let n = Int(page.loadLE(UInt16.self, at: 2))
+        let n = Int(page.le16(2))
         var node = Node(isLeaf: kind == 1)
         guard kind == 1 || kind == 2 || kind == 3 else { throw .corruption(page: number, detail: "not a node (kind \(kind))") }
         if kind == 3 {
             guard n == 0 else { throw .corruption(page: number, detail: "a free page with entries") }
-            return .free(next: page.loadLE(UInt64.self, at: 8))
+            return .free(next: page.le64(8))
         }
         var at = headerBytes
         func need(_ bytes: Int) throws(KeyValueError) {
             guard at + bytes <= page.count else { throw .corruption(page: number, detail: "entries overrun the page") }
         }
         if node.isLeaf {
-            node.next = page.loadLE(UInt64.self, at: 8)
+            node.next = page.le64(8)
             node.keys.reserveCapacity(n)
             node.values.reserveCapacity(n)
             for _ in 0..<n {
                 try need(4)
-                let k = Int(page.loadLE(UInt16.self, at: at))
-                let v = Int(page.loadLE(UInt16.self, at: at + 2))
+                let k = Int(page.le16(at))
+                let v = Int(page.le16(at + 2))
                 at += 4
                 try need(k + v)
                 node.keys.append(Array(page[at..<(at + k)]))
@@ -120,15 +126,15 @@ struct Node {
             }
         } else {
             try need(8)
-            node.children.append(page.loadLE(UInt64.self, at: at))
+            node.children.append(page.le64(at))
             at += 8
             for _ in 0..<n {
                 try need(2)
-                let k = Int(page.loadLE(UInt16.self, at: at))
+                let k = Int(page.le16(at))
                 at += 2
                 try need(k + 8)
                 node.keys.append(Array(page[at..<(at + k)]))
-                node.children.append(page.loadLE(UInt64.self, at: at + k))
+                node.children.append(page.le64(at + k))
                 at += k + 8
             }
         }
@@ -138,40 +144,47 @@ struct Node {
     func encode(pageBytes: Int) -> [UInt8] {
         precondition(encodedBytes <= pageBytes, "a node is split before it overflows its page")
         var out = [UInt8](repeating: 0, count: pageBytes)
-        if isFree {
-            assert(keys.isEmpty && children.isEmpty)
-            out[0] = 3
-            out.storeLE(next, at: 8)
-            return out
-        }
-        out[0] = isLeaf ? 1 : 2
-        out.storeLE(UInt16(keys.count), at: 2)
-        var at = Self.headerBytes
-        if isLeaf {
-            out.storeLE(next, at: 8)
-            for (k, v) in zip(keys, values) {
-                out.storeLE(UInt16(k.count), at: at)
-                out.storeLE(UInt16(v.count), at: at + 2)
-                at += 4
-                out.replaceSubrange(at..<(at + k.count), with: k)
-                at += k.count
-                out.replaceSubrange(at..<(at + v.count), with: v)
-                at += v.count
+        out.withUnsafeMutableBytes { b in
+            if isFree {
+                assert(keys.isEmpty && children.isEmpty)
+                b[0] = 3
+                b.storeLE64(next, at: 8)
+                return
             }
-        } else {
-            assert(children.count == keys.count + 1)
-            out.storeLE(children[0], at: at)
-            at += 8
-            for (i, k) in keys.enumerated() {
-                out.storeLE(UInt16(k.count), at: at)
-                at += 2
-                out.replaceSubrange(at..<(at + k.count), with: k)
-                at += k.count
-                out.storeLE(children[i + 1], at: at)
-                at += 8
-            }
+            b[0] = isLeaf ? 1 : 2
+            b.storeLE16(UInt16(keys.count), at: 2)
+            if isLeaf { encodeLeafEntries(into: b) } else { encodeInternalEntries(into: b) }
         }
         return out
+    }
+
+    private func encodeLeafEntries(into b: UnsafeMutableRawBufferPointer) {
+        var at = Self.headerBytes
+        b.storeLE64(next, at: 8)
+        for (k, v) in zip(keys, values) {
+            b.storeLE16(UInt16(k.count), at: at)
+            b.storeLE16(UInt16(v.count), at: at + 2)
+            at += 4
+            UnsafeMutableRawBufferPointer(rebasing: b[at..<(at + k.count)]).copyBytes(from: k)
+            at += k.count
+            UnsafeMutableRawBufferPointer(rebasing: b[at..<(at + v.count)]).copyBytes(from: v)
+            at += v.count
+        }
+    }
+
+    private func encodeInternalEntries(into b: UnsafeMutableRawBufferPointer) {
+        assert(children.count == keys.count + 1)
+        var at = Self.headerBytes
+        b.storeLE64(children[0], at: at)
+        at += 8
+        for (i, k) in keys.enumerated() {
+            b.storeLE16(UInt16(k.count), at: at)
+            at += 2
+            UnsafeMutableRawBufferPointer(rebasing: b[at..<(at + k.count)]).copyBytes(from: k)
+            at += k.count
+            b.storeLE64(children[i + 1], at: at)
+            at += 8
+        }
     }
 
     /// Leaf: the index of `key`, or where it would go.
@@ -226,16 +239,6 @@ struct Node {
     }
 }
 
-extension Array where Element == UInt8 {
-    func loadLE<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
-        withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
-    }
-
-    mutating func storeLE<T: FixedWidthInteger>(_ value: T, at offset: Int) {
-        withUnsafeMutableBytes { $0.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self) }
-    }
-}
-
 /// Searches encoded pages in place, without decoding whole nodes: the read
 /// path of `get` (one page buffer, no allocation but the value returned).
 enum NodeView {
@@ -254,17 +257,17 @@ enum NodeView {
 
     /// Internal node: the child that holds `key` (keys equal to a separator go right).
     static func child(_ page: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, number: UInt64) throws(KeyValueError) -> UInt64 {
-        let n = Int(page.loadLE(UInt16.self, at: 2))
+        let n = Int(page.le16(2))
         var at = Node.headerBytes
         guard at + 8 <= page.count else { throw .corruption(page: number, detail: "entries overrun the page") }
-        var child = page.loadLE(UInt64.self, at: at)
+        var child = page.le64(at)
         at += 8
         for _ in 0..<n {
             guard at + 2 <= page.count else { throw .corruption(page: number, detail: "entries overrun the page") }
-            let k = Int(page.loadLE(UInt16.self, at: at))
+            let k = Int(page.le16(at))
             guard at + 2 + k + 8 <= page.count else { throw .corruption(page: number, detail: "entries overrun the page") }
             if compare(key, UnsafeRawBufferPointer(rebasing: page[(at + 2)..<(at + 2 + k)])) < 0 { return child }
-            child = page.loadLE(UInt64.self, at: at + 2 + k)
+            child = page.le64(at + 2 + k)
             at += 2 + k + 8
         }
         return child
@@ -272,12 +275,12 @@ enum NodeView {
 
     /// Leaf: the value of `key`, copied, or nil.
     static func value(_ page: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, number: UInt64) throws(KeyValueError) -> [UInt8]? {
-        let n = Int(page.loadLE(UInt16.self, at: 2))
+        let n = Int(page.le16(2))
         var at = Node.headerBytes
         for _ in 0..<n {
             guard at + 4 <= page.count else { throw .corruption(page: number, detail: "entries overrun the page") }
-            let k = Int(page.loadLE(UInt16.self, at: at))
-            let v = Int(page.loadLE(UInt16.self, at: at + 2))
+            let k = Int(page.le16(at))
+            let v = Int(page.le16(at + 2))
             guard at + 4 + k + v <= page.count else { throw .corruption(page: number, detail: "entries overrun the page") }
             let c = compare(key, UnsafeRawBufferPointer(rebasing: page[(at + 4)..<(at + 4 + k)]))
             if c == 0 { return Array(UnsafeRawBufferPointer(rebasing: page[(at + 4 + k)..<(at + 4 + k + v)])) }
@@ -285,12 +288,5 @@ enum NodeView {
             at += 4 + k + v
         }
         return nil
-    }
-}
-
-extension UnsafeRawBufferPointer {
-    @inline(__always)
-    func loadLE<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
-        T(littleEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
     }
 }

@@ -1,5 +1,4 @@
 @_spi(Testing) public import PageStore
-import Synchronization
 
 // A key-value store on the page store: a B+tree of pages (BTree/), every
 // write a page-store transaction, the journal its commit log.

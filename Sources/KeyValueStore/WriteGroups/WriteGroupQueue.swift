@@ -1,17 +1,15 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import JournalPrimitives
 
 /// The queue of requests waiting for a leader, and who leads.
 final class WriteGroupQueue: @unchecked Sendable {
-    // @unchecked: every field is used under `mutex`.
+    // @unchecked: every field is used under `lock`.
     /// A group takes at most this many requests: bounds the time a leader
     /// works for others and the members woken at once.
     static let requestsMax = 256
 
     /// A pthread mutex: the sections are a few instructions, and waiters
     /// sleep in the kernel rather than spin on two cores.
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let lock = ConditionLock()
     private var waiting: [WriteRequest] = []
     private var head = 0
     private var leaderActive = false
@@ -26,21 +24,10 @@ final class WriteGroupQueue: @unchecked Sendable {
     init(inFlightMax: Int) {
         assert(inFlightMax >= 1)
         self.inFlightMax = inFlightMax
-
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init")
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
     }
 
     private func locked<R>(_ body: () -> R) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body()
+        lock.withLock(body)
     }
 
     /// Queues `requests` one after the other; returns true if the writer

@@ -1,6 +1,5 @@
-internal import CJournalShims
 import Journal
-import Synchronization
+import JournalPrimitives
 
 /// A writer's batch, queued for a write group.
 final class WriteRequest: @unchecked Sendable {
@@ -21,10 +20,10 @@ final class WriteRequest: @unchecked Sendable {
     var leads = false
     /// Keys removed by this batch's deletes in the chunk being applied.
     var removed = 0
-    /// A thread's futex word (`park`).
-    private let state: UnsafeMutablePointer<UInt32>
+    /// A thread's parking spot (`park`).
+    private let parker = Parker()
     /// A task's wake: woken before it suspended, or its continuation.
-    private let taskWake = Mutex<TaskWake>(.idle)
+    private let taskWake = LockedValue<TaskWake>(.idle)
 
     enum TaskWake {
         case idle
@@ -36,17 +35,13 @@ final class WriteRequest: @unchecked Sendable {
         self.operations = operations
         self.durable = durable
         self.isTask = isTask
-        state = .allocate(capacity: 1)
-        state.initialize(to: 0)
     }
-
-    deinit { state.deallocate() }
 
     /// A thread's writer: blocks until `unpark` (at once if it came first).
     /// Once per request.
     func park() {
         assert(!isTask, "a task suspends")
-        cjournal_park(state)
+        parker.park()
     }
 
     /// A task's writer: suspends until `unpark` (resumes at once if it came
@@ -71,7 +66,7 @@ final class WriteRequest: @unchecked Sendable {
 
     /// Wakes the writer: its outcome is set, or it leads. Once per request.
     func unpark() {
-        guard isTask else { return cjournal_unpark(state) }
+        guard isTask else { return parker.unpark() }
         let continuation = taskWake.withLock { wake -> UnsafeContinuation<Void, Never>? in
             switch wake {
             case .idle:

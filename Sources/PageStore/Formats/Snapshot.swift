@@ -1,4 +1,5 @@
 import Journal
+import JournalPrimitives
 import JournalStorage
 import PagedFile
 
@@ -47,16 +48,16 @@ struct SnapshotHeader: Equatable, Sendable {
     }
 
     func encode(into b: UnsafeMutableRawBufferPointer) {
-        b.storeLE(Self.magic, at: 0)
-        b.storeLE(Self.version, at: 8)
-        b.storeLE(UInt32(pageBytes), at: 12)
-        b.storeLE(UInt64(pageCount), at: 16)
-        b.storeLE(lsn, at: 24)
-        b.storeLE(storeID, at: 32)
-        b.storeLE(sequence, at: 40)
-        b.storeLE(lastTxID, at: 48)
-        b.storeLE(tableCRC, at: 56)
-        b.storeLE(CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[0..<60])), at: 60)
+        b.storeLE64(Self.magic, at: 0)
+        b.storeLE32(Self.version, at: 8)
+        b.storeLE32(UInt32(pageBytes), at: 12)
+        b.storeLE64(UInt64(pageCount), at: 16)
+        b.storeLE64(lsn, at: 24)
+        b.storeLE64(storeID, at: 32)
+        b.storeLE64(sequence, at: 40)
+        b.storeLE64(lastTxID, at: 48)
+        b.storeLE32(tableCRC, at: 56)
+        b.storeLE32(CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[0..<60])), at: 60)
     }
 
     enum Outcome {
@@ -67,17 +68,17 @@ struct SnapshotHeader: Equatable, Sendable {
     }
 
     static func decode(_ b: UnsafeRawBufferPointer) -> Outcome {
-        guard b.count >= 64, b.loadLE(UInt64.self, at: 0) == magic else { return .invalid("no snapshot magic") }
-        let version = b.loadLE(UInt32.self, at: 8)
+        guard b.count >= 64, b.le64(0) == magic else { return .invalid("no snapshot magic") }
+        let version = b.le32(8)
         guard version <= Self.version else { return .newerVersion(version) }
-        guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[0..<60])) == b.loadLE(UInt32.self, at: 60) else {
+        guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[0..<60])) == b.le32(60) else {
             return .invalid("header checksum mismatch")
         }
         return .valid(SnapshotHeader(
-            pageBytes: Int(b.loadLE(UInt32.self, at: 12)), pageCount: Int(b.loadLE(UInt64.self, at: 16)),
-            lsn: b.loadLE(UInt64.self, at: 24), storeID: b.loadLE(UInt64.self, at: 32),
-            sequence: b.loadLE(UInt64.self, at: 40), lastTxID: b.loadLE(UInt64.self, at: 48),
-            tableCRC: b.loadLE(UInt32.self, at: 56)))
+            pageBytes: Int(b.le32(12)), pageCount: Int(b.le64(16)),
+            lsn: b.le64(24), storeID: b.le64(32),
+            sequence: b.le64(40), lastTxID: b.le64(48),
+            tableCRC: b.le32(56)))
     }
 }
 
@@ -129,7 +130,7 @@ struct SnapshotIO {
                 }
                 for i in 0..<n {
                     let image = UnsafeRawBufferPointer(rebasing: bytes[(i * pageBytes)..<((i + 1) * pageBytes)])
-                    table.bytes.storeLE(CRC32C.checksum(image), at: (page + i) * 4)
+                    table.bytes.storeLE32(CRC32C.checksum(image), at: (page + i) * 4)
                 }
                 try file.writeDurably(UnsafeRawBufferPointer(bytes), at: headerBytes + tableBytes + page * pageBytes)
                 page += n
@@ -183,7 +184,7 @@ struct SnapshotIO {
                 }
                 for i in 0..<n {
                     let image = UnsafeRawBufferPointer(rebasing: bytes[(i * pageBytes)..<((i + 1) * pageBytes)])
-                    guard CRC32C.checksum(image) == tableView.loadLE(UInt32.self, at: (page + i) * 4) else {
+                    guard CRC32C.checksum(image) == tableView.le32((page + i) * 4) else {
                         throw PageStoreError.corruption(file: name, detail: "page \(page + i) fails its checksum")
                     }
                     if image.contains(where: { $0 != 0 }) {

@@ -1,4 +1,5 @@
 import Journal
+import JournalPrimitives
 import JournalStorage
 
 // `store.meta`: the store's fixed parameters, one block, written once at
@@ -28,12 +29,12 @@ struct StoreMetadata: Equatable {
         let size = Self.blockBytes(storage)
         let buffer = AlignedBuffer(count: size, alignment: storage.ioAlignment)
         let b = buffer.bytes
-        b.storeLE(Self.magic, at: 0)
-        b.storeLE(Self.version, at: 8)
-        b.storeLE(UInt32(pageBytes), at: 12)
-        b.storeLE(pageCountMax, at: 16)
-        b.storeLE(storeID, at: 24)
-        b.storeLE(CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[0..<32])), at: 32)
+        b.storeLE64(Self.magic, at: 0)
+        b.storeLE32(Self.version, at: 8)
+        b.storeLE32(UInt32(pageBytes), at: 12)
+        b.storeLE64(pageCountMax, at: 16)
+        b.storeLE64(storeID, at: 24)
+        b.storeLE32(CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[0..<32])), at: 32)
         do {
             if try storage.fileNames().contains(Self.temporaryName) { try storage.remove(Self.temporaryName) }
             let file = try storage.createZeroFilled(Self.temporaryName, bytes: size)
@@ -58,16 +59,16 @@ struct StoreMetadata: Equatable {
         let count: Int
         do { count = try file.read(into: buffer.bytes, at: 0) } catch { throw PageStoreError.from(error) }
         let b = UnsafeRawBufferPointer(buffer.bytes)
-        guard count >= 36, b.loadLE(UInt64.self, at: 0) == magic else {
+        guard count >= 36, b.le64(0) == magic else {
             throw .notAStore(path: storage.path, reason: "\(fileName) has no store magic")
         }
-        let version = b.loadLE(UInt32.self, at: 8)
+        let version = b.le32(8)
         guard version <= Self.version else { throw .newerFormat(file: fileName, found: version, supported: Self.version) }
-        guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[0..<32])) == b.loadLE(UInt32.self, at: 32) else {
+        guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[0..<32])) == b.le32(32) else {
             throw .corruption(file: fileName, detail: "checksum mismatch")
         }
         return StoreMetadata(
-            pageBytes: Int(b.loadLE(UInt32.self, at: 12)), pageCountMax: b.loadLE(UInt64.self, at: 16),
-            storeID: b.loadLE(UInt64.self, at: 24))
+            pageBytes: Int(b.le32(12)), pageCountMax: b.le64(16),
+            storeID: b.le64(24))
     }
 }

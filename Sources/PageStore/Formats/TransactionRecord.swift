@@ -1,4 +1,5 @@
 import Journal
+import JournalPrimitives
 
 // A transaction record: the journal payload of one committed transaction.
 // Normative description in Docs/page-store.md, "Transaction records".
@@ -48,23 +49,23 @@ public enum TransactionRecord {
         let total = recordBytes(pageCount: n, pageBytes: pageBytes)
         var out = [UInt8](repeating: 0, count: total)
         out.withUnsafeMutableBytes { b in
-            b.storeLE(magic, at: 0)
-            b.storeLE(version, at: 4)
-            b.storeLE(UInt16(0), at: 6)
-            b.storeLE(txid, at: 8)
-            b.storeLE(UInt32(pageBytes), at: 16)
-            b.storeLE(UInt32(n), at: 20)
+            b.storeLE32(magic, at: 0)
+            b.storeLE16(version, at: 4)
+            b.storeLE16(UInt16(0), at: 6)
+            b.storeLE64(txid, at: 8)
+            b.storeLE32(UInt32(pageBytes), at: 16)
+            b.storeLE32(UInt32(n), at: 20)
             for (i, page) in pages.enumerated() {
                 assert(i == 0 || pages[i - 1].number < page.number, "page numbers strictly increase")
                 assert(page.image.count == pageBytes, "whole pages only")
-                b.storeLE(page.number, at: headerBytes + 8 * i)
+                b.storeLE64(page.number, at: headerBytes + 8 * i)
                 let at = imageOffset(index: i, pageCount: n, pageBytes: pageBytes)
                 page.image.withUnsafeBytes { src in
                     UnsafeMutableRawBufferPointer(rebasing: b[at..<(at + pageBytes)]).copyMemory(from: src)
                 }
             }
             let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[0..<(total - trailerBytes)]))
-            b.storeLE(crc, at: total - trailerBytes)
+            b.storeLE32(crc, at: total - trailerBytes)
         }
         return out
     }
@@ -84,23 +85,23 @@ public enum TransactionRecord {
     /// header and page list.
     static func decode(_ bytes: UnsafeRawBufferPointer, pageBytes: Int) throws(Problem) -> Decoded {
         guard bytes.count >= headerBytes + trailerBytes else { throw .corrupt("record of \(bytes.count) bytes is shorter than a header") }
-        guard bytes.loadLE(UInt32.self, at: 0) == magic else { throw .corrupt("bad magic") }
-        let version = bytes.loadLE(UInt16.self, at: 4)
+        guard bytes.le32(0) == magic else { throw .corrupt("bad magic") }
+        let version = bytes.le16(4)
         guard version <= Self.version else { throw .newerVersion(version) }
-        guard Int(bytes.loadLE(UInt32.self, at: 16)) == pageBytes else { throw .corrupt("page size differs from the store's") }
-        let n = Int(bytes.loadLE(UInt32.self, at: 20))
+        guard Int(bytes.le32(16)) == pageBytes else { throw .corrupt("page size differs from the store's") }
+        let n = Int(bytes.le32(20))
         guard n >= 1, recordBytes(pageCount: n, pageBytes: pageBytes) == bytes.count else {
             throw .corrupt("page count \(n) does not match the record size \(bytes.count)")
         }
         let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<(bytes.count - trailerBytes)]))
-        guard crc == bytes.loadLE(UInt32.self, at: bytes.count - trailerBytes) else { throw .corrupt("checksum mismatch") }
+        guard crc == bytes.le32(bytes.count - trailerBytes) else { throw .corrupt("checksum mismatch") }
         var numbers: [UInt64] = []
         numbers.reserveCapacity(n)
         for i in 0..<n {
-            let number = bytes.loadLE(UInt64.self, at: headerBytes + 8 * i)
+            let number = bytes.le64(headerBytes + 8 * i)
             if let last = numbers.last, last >= number { throw .corrupt("page numbers do not increase") }
             numbers.append(number)
         }
-        return Decoded(txid: bytes.loadLE(UInt64.self, at: 8), pageNumbers: numbers)
+        return Decoded(txid: bytes.le64(8), pageNumbers: numbers)
     }
 }

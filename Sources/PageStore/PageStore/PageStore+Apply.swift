@@ -1,4 +1,5 @@
 import Journal
+import JournalPrimitives
 import PagedFile
 
 // Apply (protocol steps A1-A3 in PageStore.swift): copies the newest
@@ -9,7 +10,7 @@ import PagedFile
 extension PageStore {
     /// Applies unless another thread is applying (it will see our versions).
     func applyIfIdle() throws(PageStoreError) {
-        let result: Result<Void, PageStoreError>? = applyLock.withLockIfAvailable { _ in
+        let result: Result<Void, PageStoreError>? = applyLock.withLockIfAvailable {
             do throws(PageStoreError) { try applyLocked() } catch { return .failure(error) }
             return .success(())
         }
@@ -27,7 +28,7 @@ extension PageStore {
     ///   `.journal` if a version cannot be read from the journal.
     /// - Complexity: O(versions applied × page bytes).
     public func apply() throws(PageStoreError) {
-        try applyLock.withLock { _ throws(PageStoreError) in try applyLocked() }
+        try applyLock.withLock { () throws(PageStoreError) in try applyLocked() }
     }
 
     /// A1-A3. Apply lock held.

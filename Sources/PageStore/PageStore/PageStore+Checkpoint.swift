@@ -1,4 +1,5 @@
 public import Journal
+import JournalPrimitives
 
 // Checkpoints (Docs/page-store.md, "Checkpoints"): apply, write the data
 // file as a snapshot into the slot not in use (header last), switch to it,
@@ -79,7 +80,7 @@ extension PageStore {
     }
 
     private func writeSnapshotAndTruncate(_ slotState: inout SlotState, start: UInt64) throws(PageStoreError) -> CheckpointReport {
-        let (header, slot) = try applyLock.withLock { _ throws(PageStoreError) -> (SnapshotHeader, Int) in
+        let (header, slot) = try applyLock.withLock { () throws(PageStoreError) -> (SnapshotHeader, Int) in
             try applyLocked()
             let (lsn, txid) = table.withLock { s in (s.appliedLSN, s.nextTxID - 1) }
             let slot = slotState.current.map { 1 - $0.slot } ?? 0

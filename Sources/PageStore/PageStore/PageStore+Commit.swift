@@ -128,7 +128,7 @@ extension PageStore {
             return s.nextTxID
         }
         let record = TransactionRecord.encode(txid: txid, pageBytes: pageBytes, pages: sorted)
-        let (lsn, need) = try commitLock.withLock { _ throws(PageStoreError) -> (LSN, MaintenanceNeed) in
+        let (lsn, need) = try commitLock.withLock { () throws(PageStoreError) -> (LSN, MaintenanceNeed) in
             try table.withLock { s throws(PageStoreError) in
                 if s.closed { throw .closed }
                 if let poison = s.poison { throw .journal(poison) }

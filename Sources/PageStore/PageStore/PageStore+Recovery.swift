@@ -1,4 +1,5 @@
 public import Journal
+import JournalPrimitives
 import PagedFile
 
 // Recovery, when a store opens (Docs/page-store.md, "Recovery"): the
@@ -45,7 +46,7 @@ extension PageStore {
     static func recover(
         location: PageStoreLocation, meta: StoreMetadata, journal: Journal, options: PageStoreOptions, start: UInt64
     ) throws(PageStoreError) -> Recovered {
-        let poolBytes = roundUp(Int(meta.pageCountMax) * meta.pageBytes, options.dataPoolPageBytes)
+        let poolBytes = roundUp(Int(meta.pageCountMax) * meta.pageBytes, toMultipleOf: options.dataPoolPageBytes)
         let io = SnapshotIO(storage: location.root, pageBytes: meta.pageBytes)
         var report = PageStoreRecoveryReport(journal: journal.recoveryReport)
         let candidates = try snapshotCandidates(io: io, storeID: meta.storeID, report: &report)

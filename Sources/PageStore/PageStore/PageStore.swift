@@ -1,8 +1,8 @@
 @_spi(Testing) public import Journal
+import JournalPrimitives
 import JournalStorage
 import Logging
 import PagedFile
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -130,14 +130,14 @@ public final class PageStore: @unchecked Sendable {
         var lastError: PageStoreError?
     }
 
-    let table: Mutex<TableState>
-    let commitLock = Mutex<Void>(())
-    let applyLock = Mutex<Void>(())
-    let slots: Mutex<SlotState>
-    private let closeLock = Mutex<Bool>(false)
+    let table: LockedValue<TableState>
+    let commitLock = ConditionLock()
+    let applyLock = ConditionLock()
+    let slots: LockedValue<SlotState>
+    private let closeLock = LockedValue<Bool>(false)
     /// The maintenance thread (`.threads` runtime only; PageStore+Maintenance.swift).
     private(set) var maintenanceThread: MaintenanceThread?
-    let maintenanceState = Mutex(MaintenanceState())
+    let maintenanceState = LockedValue(MaintenanceState())
 
     // MARK: Opening
 
@@ -192,10 +192,10 @@ public final class PageStore: @unchecked Sendable {
         self.dataFile = recovered.dataFile
         self.recoveryReport = recovered.report
         let published = journal.durableLSN
-        self.table = Mutex(TableState(
+        self.table = LockedValue(TableState(
             pages: PageTable(pageBytes: meta.pageBytes), publishedLSN: published, appliedLSN: published,
             nextTxID: recovered.lastTxID + 1, pageCount: recovered.pageCount))
-        self.slots = Mutex(SlotState(current: recovered.snapshot, previous: nil))
+        self.slots = LockedValue(SlotState(current: recovered.snapshot, previous: nil))
         logger.info("page store recovered", metadata: ["report": "\(recovered.report)"])
         if options.journal.runtime == .threads {
             // unowned(unsafe): `close()`, which `deinit` calls, joins the

@@ -1,50 +1,33 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import JournalPrimitives
 
 /// A thread that sleeps until `request()` and then runs `work` once (several
 /// requests while it works fold into one more run).
 final class MaintenanceThread: @unchecked Sendable {
-    // @unchecked: `requested` and `stopping` are guarded by `mutex`.
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let cond: UnsafeMutablePointer<pthread_cond_t>
+    // @unchecked: `requested` and `stopping` are guarded by `lock`; `thread`
+    // is set once by init and read by `stop`, which one caller runs.
+    private let lock = ConditionLock()
+    private let wake: ConditionLock.Condition
     private var requested = false
     private var stopping = false
-    private var handle = pthread_t()
+    private var thread: JoinableThread?
     private var joined = false
     private let work: @Sendable () -> Void
 
     init(work: @escaping @Sendable () -> Void) {
         self.work = work
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        cond = .allocate(capacity: 1)
-        cond.initialize(to: pthread_cond_t())
-        precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init")
-        precondition(pthread_cond_init(cond, nil) == 0, "pthread_cond_init")
-        let box = Unmanaged.passRetained(self)
-        let rc = pthread_create(&handle, nil, { raw in
-            guard let raw else { return nil }
-            Unmanaged<MaintenanceThread>.fromOpaque(raw).takeRetainedValue().loop()
-            return nil
-        }, box.toOpaque())
-        precondition(rc == 0, "pthread_create: \(rc)")
-    }
-
-    deinit {
-        pthread_cond_destroy(cond)
-        pthread_mutex_destroy(mutex)
-        cond.deallocate()
-        mutex.deallocate()
+        wake = ConditionLock.Condition(lock)
+        // The thread holds the object until `loop` returns, as the object
+        // holds the thread until `stop` joins it.
+        thread = JoinableThread(name: "store-maint") { [self] in loop() }
     }
 
     private func loop() {
         while true {
-            pthread_mutex_lock(mutex)
-            while !requested && !stopping { pthread_cond_wait(cond, mutex) }
-            let stop = stopping
-            requested = false
-            pthread_mutex_unlock(mutex)
+            let stop = lock.withLock { () -> Bool in
+                while !requested && !stopping { wake.wait() }
+                requested = false
+                return stopping
+            }
             if stop { return }
             work()
         }
@@ -52,11 +35,12 @@ final class MaintenanceThread: @unchecked Sendable {
 
     /// Asks for one more run of `work`.
     func request() {
-        pthread_mutex_lock(mutex)
-        let wake = !requested
-        requested = true
-        pthread_mutex_unlock(mutex)
-        if wake { pthread_cond_signal(cond) }
+        let signal = lock.withLock { () -> Bool in
+            let wasIdle = !requested
+            requested = true
+            return wasIdle
+        }
+        if signal { wake.signal() }
     }
 
     /// Stops the thread after the run in progress, if any, and joins it.
@@ -64,10 +48,9 @@ final class MaintenanceThread: @unchecked Sendable {
     func stop() {
         guard !joined else { return }
         joined = true
-        pthread_mutex_lock(mutex)
-        stopping = true
-        pthread_mutex_unlock(mutex)
-        pthread_cond_signal(cond)
-        pthread_join(handle, nil)
+        lock.withLock { stopping = true }
+        wake.signal()
+        thread?.join()
+        thread = nil
     }
 }

@@ -1,4 +1,5 @@
 public import Journal
+import JournalPrimitives
 
 /// A read-only transaction: a snapshot at `lsn`, the newest durable commit
 /// when it began. It sees exactly the commits at or below `lsn`, however

@@ -1,4 +1,5 @@
 public import Journal
+import JournalPrimitives
 
 /// A write transaction: reads at `startLSN` (the newest published commit
 /// when it began) plus its own writes; writes whole pages; commits them as

@@ -1,4 +1,4 @@
-#include "CJournalShims.h"
+#include "CValgrind.h"
 
 // Valgrind's client requests are inline-assembly macros Swift cannot import.
 // They are no-ops (a few instructions) outside valgrind, and the header comes

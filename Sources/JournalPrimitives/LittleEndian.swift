@@ -1,35 +1,39 @@
-// Little-endian loads and stores at byte offsets. Every on-disk integer is
-// little-endian (journal-format.md, "Byte order").
+// Little-endian loads and stores at byte offsets: the one codec of every
+// on-disk format of the project (the journal's, the page store's, the
+// B+tree's), whose integers are all little-endian at fixed offsets. Each
+// access is bounds-checked even in release builds: decoders read bytes that
+// came from disk.
 
 extension UnsafeRawBufferPointer {
-    @inline(__always)
-    func le64(_ offset: Int) -> UInt64 {
+    @inlinable @inline(__always)
+    public func le64(_ offset: Int) -> UInt64 {
         precondition(offset >= 0 && offset + 8 <= count, "read past buffer")
         return UInt64(littleEndian: loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
-    @inline(__always)
-    func le32(_ offset: Int) -> UInt32 {
+    @inlinable @inline(__always)
+    public func le32(_ offset: Int) -> UInt32 {
         precondition(offset >= 0 && offset + 4 <= count, "read past buffer")
         return UInt32(littleEndian: loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
-    @inline(__always)
-    func le16(_ offset: Int) -> UInt16 {
+    @inlinable @inline(__always)
+    public func le16(_ offset: Int) -> UInt16 {
         precondition(offset >= 0 && offset + 2 <= count, "read past buffer")
         return UInt16(littleEndian: loadUnaligned(fromByteOffset: offset, as: UInt16.self))
     }
-    @inline(__always)
-    func u8(_ offset: Int) -> UInt8 {
+    @inlinable @inline(__always)
+    public func u8(_ offset: Int) -> UInt8 {
         precondition(offset >= 0 && offset < count, "read past buffer")
         return self[offset]
     }
     /// The sub-buffer `[offset, offset + length)`, which must lie inside.
-    @inline(__always)
-    func slice(_ offset: Int, _ length: Int) -> UnsafeRawBufferPointer {
+    @inlinable @inline(__always)
+    public func slice(_ offset: Int, _ length: Int) -> UnsafeRawBufferPointer {
         precondition(offset >= 0 && length >= 0 && offset + length <= count, "slice out of range")
         return UnsafeRawBufferPointer(rebasing: self[offset..<(offset + length)])
     }
     /// True when every byte of the buffer is zero.
-    func isAllZero() -> Bool {
+    @inlinable
+    public func isAllZero() -> Bool {
         var i = 0
         while i + 8 <= count {
             if loadUnaligned(fromByteOffset: i, as: UInt64.self) != 0 { return false }
@@ -44,31 +48,19 @@ extension UnsafeRawBufferPointer {
 }
 
 extension UnsafeMutableRawBufferPointer {
-    @inline(__always)
-    func storeLE64(_ value: UInt64, at offset: Int) {
+    @inlinable @inline(__always)
+    public func storeLE64(_ value: UInt64, at offset: Int) {
         precondition(offset >= 0 && offset + 8 <= count, "write past buffer")
         storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self)
     }
-    @inline(__always)
-    func storeLE32(_ value: UInt32, at offset: Int) {
+    @inlinable @inline(__always)
+    public func storeLE32(_ value: UInt32, at offset: Int) {
         precondition(offset >= 0 && offset + 4 <= count, "write past buffer")
         storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt32.self)
     }
-    @inline(__always)
-    func storeLE16(_ value: UInt16, at offset: Int) {
+    @inlinable @inline(__always)
+    public func storeLE16(_ value: UInt16, at offset: Int) {
         precondition(offset >= 0 && offset + 2 <= count, "write past buffer")
         storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt16.self)
     }
-}
-
-@inline(__always)
-func roundUp(_ value: Int, _ alignment: Int) -> Int {
-    assert(alignment > 0 && alignment & (alignment - 1) == 0, "alignment is a power of two")
-    return (value + alignment - 1) & ~(alignment - 1)
-}
-
-@inline(__always)
-func roundDown(_ value: Int, _ alignment: Int) -> Int {
-    assert(alignment > 0 && alignment & (alignment - 1) == 0, "alignment is a power of two")
-    return value & ~(alignment - 1)
 }

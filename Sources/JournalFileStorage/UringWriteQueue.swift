@@ -1,5 +1,7 @@
 internal import CJournalShims
 import Uring
+import JournalStorage
+import JournalPrimitives
 
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+public import Journal
 import JournalStorage
 
 extension Journal {

@@ -1,5 +1,7 @@
 internal import CJournalShims
 import Uring
+public import JournalStorage
+import JournalPrimitives
 #if canImport(Glibc)
 import Glibc
 #endif

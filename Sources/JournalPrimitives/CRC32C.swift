@@ -1,4 +1,4 @@
-internal import CJournalShims
+public import CJournalShims
 
 /// CRC32C (Castagnoli), the checksum of every header and payload on disk.
 ///
@@ -13,6 +13,7 @@ public enum CRC32C {
     }
 
     /// Continues `crc` over `bytes`.
+    @inlinable
     public static func update(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return crc }
         return cjournal_crc32c(crc, base, bytes.count)
@@ -21,6 +22,7 @@ public enum CRC32C {
     /// Copies `bytes` to `destination` (which must not overlap them) and
     /// returns their checksum, reading them once: cheaper than a copy
     /// followed by a checksum.
+    @inlinable
     public static func copy(_ bytes: UnsafeRawBufferPointer, to destination: UnsafeMutableRawPointer) -> UInt32 {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return 0 }
         return cjournal_crc32c_copy(0, destination, base, bytes.count)

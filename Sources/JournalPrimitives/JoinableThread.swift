@@ -1,0 +1,45 @@
+internal import CJournalConcurrency
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A named, joinable pthread running `body`: the journal's writer and
+/// segment preparer, the page store's maintenance, benchmark clients.
+/// Threads rather than tasks because they block (in system calls, on
+/// futexes and condition variables) for as long as they run.
+public final class JoinableThread: @unchecked Sendable {
+    // @unchecked: `handle` is written once by init; `joined` only by the
+    // one thread that joins.
+    private var handle = pthread_t()
+    private var joined = false
+
+    /// Starts the thread; `name` (its first 15 characters) shows in `top`
+    /// and debuggers.
+    public init(name: String, _ body: @escaping @Sendable () -> Void) {
+        let box = Unmanaged.passRetained(ThreadBody(name: name, body: body))
+        let rc = pthread_create(&handle, nil, { raw in
+            guard let raw else { return nil }
+            let box = Unmanaged<ThreadBody>.fromOpaque(raw).takeRetainedValue()
+            box.name.withCString { cjournal_set_thread_name($0) }
+            box.body()
+            return nil
+        }, box.toOpaque())
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+    }
+
+    /// Waits for `body` to return. Later calls return at once.
+    public func join() {
+        guard !joined else { return }
+        joined = true
+        pthread_join(handle, nil)
+    }
+}
+
+private final class ThreadBody {
+    let name: String
+    let body: @Sendable () -> Void
+    init(name: String, body: @escaping @Sendable () -> Void) {
+        self.name = String(name.prefix(15))
+        self.body = body
+    }
+}
