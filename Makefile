@@ -48,6 +48,9 @@ test-models: setup
 	  Tools/promela/check.sh "$$m" || exit 1; \
 	done
 
+# The whole suite under ThreadSanitizer, in a build of its own; any report
+# fails it (TSan's exit code). Locks between threads are pthread mutexes
+# (JournalPrimitives), which TSan sees; .ci/run runs it after `make test`.
 test-tsan: setup
 	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
 

@@ -1,10 +1,17 @@
 #include "CJournalShims.h"
+#include <pthread.h>
 
 // CRC32C, reflected, polynomial 0x82F63B78.
 // Slicing-by-8 tables for the portable path; the SSE4.2 instruction on x86-64.
+//
+// The tables are built on first use, once: the first callers of several
+// threads must not write them at the same time as one another, or as a
+// thread that already reads them. The ready flags keep the cost of a call
+// after the first at one load; pthread_once makes the first build single.
 
 static uint32_t table[8][256];
 static int table_ready;
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
 static void build_table(void) {
     for (uint32_t n = 0; n < 256; n++) {
@@ -23,7 +30,7 @@ static void build_table(void) {
 }
 
 uint32_t cjournal_crc32c_portable(uint32_t crc, const void *bytes, size_t count) {
-    if (!__atomic_load_n(&table_ready, __ATOMIC_ACQUIRE)) build_table();
+    if (!__atomic_load_n(&table_ready, __ATOMIC_ACQUIRE)) pthread_once(&table_once, build_table);
     const uint8_t *p = bytes;
     uint32_t c = ~crc;
     while (count && ((uintptr_t)p & 7)) { c = table[0][(c ^ *p++) & 0xff] ^ (c >> 8); count--; }
@@ -50,6 +57,7 @@ uint32_t cjournal_crc32c_portable(uint32_t crc, const void *bytes, size_t count)
 static uint32_t shift_long[4][256];
 static uint32_t shift_short[4][256];
 static int shift_ready;
+static pthread_once_t shift_once = PTHREAD_ONCE_INIT;
 
 // The raw register (no inversions) after feeding `n` zero bytes.
 static uint32_t zeros_raw(uint32_t c, size_t n) {
@@ -70,7 +78,7 @@ static void build_shift(uint32_t shift[4][256], size_t n) {
 }
 
 static void build_shifts(void) {
-    if (!__atomic_load_n(&table_ready, __ATOMIC_ACQUIRE)) build_table();
+    if (!__atomic_load_n(&table_ready, __ATOMIC_ACQUIRE)) pthread_once(&table_once, build_table);
     build_shift(shift_long, CRC_LONG);
     build_shift(shift_short, CRC_SHORT);
     __atomic_store_n(&shift_ready, 1, __ATOMIC_RELEASE);
@@ -128,7 +136,7 @@ static inline uint32_t crc32c_sse42_body(uint32_t crc, uint8_t *dst, const void 
         c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
         count--;
     }
-    if (count >= 3 * CRC_SHORT && !__atomic_load_n(&shift_ready, __ATOMIC_ACQUIRE)) build_shifts();
+    if (count >= 3 * CRC_SHORT && !__atomic_load_n(&shift_ready, __ATOMIC_ACQUIRE)) pthread_once(&shift_once, build_shifts);
     if (count >= 3 * CRC_LONG) c = three_streams(c, &p, &o, &count, CRC_LONG, shift_long, copy);
     if (count >= 3 * CRC_SHORT) c = three_streams(c, &p, &o, &count, CRC_SHORT, shift_short, copy);
     while (count >= 8) {
