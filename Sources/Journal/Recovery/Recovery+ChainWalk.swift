@@ -115,7 +115,8 @@ struct ChainWalk {
                 throw .corruption(segment: files[index].name, offset: end, detail: "record fails validation but valid records follow at \(files[evidence.segmentIndex].name):\(evidence.offset)")
             }
             report.outcome = .salvaged
-            report.gaps.append(.init(segment: files[index].name, offset: end, lastLSNBefore: chain.lastLSN, firstLSNAfter: resume.lsn))
+            report.gaps.append(.init(segment: files[index].name, offset: end, lastLSNBefore: chain.lastLSN, firstLSNAfter: resume.lsn,
+                                     resumeSegment: files[resume.segmentIndex].name, resumeOffset: resume.offset))
             if resume.segmentIndex != index {
                 // Resume in a later segment: the files between leave the log.
                 index = resume.segmentIndex
