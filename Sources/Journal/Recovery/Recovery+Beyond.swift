@@ -59,7 +59,8 @@ extension Recovery {
             // A later file was activated by a session no older than the one
             // that activated the end segment: its salt's epoch is at least that.
             let epochFloor = files[endIndex].header?.epoch ?? 1
-            forEachFragment(in: files[j], header: header, from: from, epochFloor: epochFloor, accept: accept) { offset, h in
+            forEachFragment(in: files[j], header: header, from: from, epochFloor: epochFloor,
+                            verifiedEpochMax: max(inventory.headerEpochMax, maxEpoch), accept: accept) { offset, h in
                 maxEpoch = max(maxEpoch, h.epoch)
                 if h.committedLSN > chain.lastLSN {
                     // Written after the record past the end was durable, hence
@@ -94,12 +95,13 @@ extension Recovery {
 
     /// Calls `body` with each fragment at or after `from` in `segment` whose
     /// header is valid and that `accept` takes, until `body` returns false.
-    /// With `header` nil (the segment header is damaged), fragments are
+    /// With `header` nil (the segment header cannot be used), fragments are
     /// checked with the salt the segment's activation epoch implies
-    /// (journal-format.md, section 4), found by search, so data behind a
-    /// damaged header is still seen.
+    /// (journal-format.md, section 4), found by a bounded search
+    /// (`DerivedSaltSearch`) from `epochFloor` up to `verifiedEpochMax` plus
+    /// a margin, so data behind a damaged header is still seen.
     func forEachFragment(
-        in segment: Segment, header: SegmentHeader?, from: Int, epochFloor: UInt32 = 1,
+        in segment: Segment, header: SegmentHeader?, from: Int, epochFloor: UInt32 = 1, verifiedEpochMax: UInt32,
         accept: (FragmentHeader) -> Bool, _ body: (Int, FragmentHeader) -> Bool
     ) {
         let bytes = segment.bytes
@@ -114,40 +116,27 @@ extension Recovery {
         }
         // The salt comes from the epoch that activated the segment, which is
         // at most the epoch of any fragment in it (later sessions continue a
-        // segment with its salt). Find it once, from the first fragment that
-        // validates, trying epochs downward from the fragment's own.
+        // segment with its salt). Found once, from the first fragment header
+        // that validates under a candidate; every later one must use it.
+        guard let epochs = DerivedSaltSearch.range(floor: epochFloor, verifiedEpochMax: verifiedEpochMax) else { return }
+        var search: DerivedSaltSearch?
         var seed: UInt32?
-        var candidatesTried = 0
-        let candidatesMax = 1 << 20
-        var p = roundUp(max(JournalFormat.segmentHeaderBytes, 0), JournalFormat.fragmentAlignment)
+        var p = JournalFormat.segmentHeaderBytes
         let limit = bytes.count - JournalFormat.fragmentHeaderBytes
         while p <= limit {
             let type = bytes[p + FragmentHeader.typeOffset]
             if type >= 1 && type <= 4 && bytes[p + 33] == 0 && bytes.le16(p + 34) == 0 {
-                if let seed {
-                    if p >= from, let h = FragmentHeader.decode(bytes, at: p, seed: seed), accept(h) {
-                        if !body(p, h) { return }
-                    }
-                } else if candidatesTried < candidatesMax {
-                    var epoch = bytes.le32(p + 36)
-                    while epoch >= max(epochFloor, 1) && candidatesTried < candidatesMax {
-                        candidatesTried += 1
-                        let candidate = FragmentHeader.seed(salt: JournalFormat.salt(journalID: metadata.journalID, index: segment.index, epoch: epoch))
-                        if FragmentHeader.decode(bytes, at: p, seed: candidate) != nil {
-                            seed = candidate
-                            break
-                        }
-                        epoch -= 1
-                    }
-                    if let seed, p >= from, let h = FragmentHeader.decode(bytes, at: p, seed: seed), accept(h) {
-                        if !body(p, h) { return }
-                    }
+                if seed == nil {
+                    if search == nil { search = DerivedSaltSearch(journalID: metadata.journalID, index: segment.index, epochs: epochs) }
+                    seed = search?.seed(forHeaderAt: p, in: bytes)
+                }
+                if let seed, p >= from, let h = FragmentHeader.decode(bytes, at: p, seed: seed), accept(h) {
+                    if !body(p, h) { return }
                 }
             }
             p += JournalFormat.fragmentAlignment
         }
     }
-
 
     /// The first record past the end, in the end segment or a later active
     /// one, that starts a record past the last LSN and decodes whole under

@@ -24,7 +24,8 @@ extension Recovery {
             if case .active = state { return .active(i) }
             guard state.mayHideData else { continue }
             var fragments: [FragmentHeader] = []
-            forEachFragment(in: inventory.files[i], header: nil, from: JournalFormat.segmentHeaderBytes, epochFloor: 1, accept: { _ in true }) { _, h in
+            forEachFragment(in: inventory.files[i], header: nil, from: JournalFormat.segmentHeaderBytes, epochFloor: 1,
+                            verifiedEpochMax: inventory.headerEpochMax, accept: { _ in true }) { _, h in
                 fragments.append(h)
                 return true
             }
