@@ -62,10 +62,10 @@ struct DerivedSaltSearch {
         FragmentHeader.seed(salt: JournalFormat.salt(journalID: journalID, index: index, epoch: epoch))
     }
 
-    /// The checksum seed under which the fragment header at `offset`
-    /// validates, with an activation epoch in range and not above the
-    /// fragment's own epoch; nil when none does.
-    func seed(forHeaderAt offset: Int, in bytes: UnsafeRawBufferPointer) -> UInt32? {
+    /// The highest candidate activation epoch, not above the fragment's own
+    /// epoch, under whose salt the fragment header at `offset` validates;
+    /// nil when none does.
+    func epoch(forHeaderAt offset: Int, in bytes: UnsafeRawBufferPointer) -> UInt32? {
         guard offset >= 0, offset + JournalFormat.fragmentHeaderBytes <= bytes.count else { return nil }
         let key = bytes.le32(offset) ^ CRC32C.update(0xFFFF_FFFF, bytes.slice(offset + 4, JournalFormat.fragmentHeaderBytes - 4))
         let ownEpoch = bytes.le32(offset + 36)
@@ -73,8 +73,7 @@ struct DerivedSaltSearch {
         if let epoch = epochByKey[key] { candidates.append(epoch) }
         for c in collided where c.key == key { candidates.append(c.epoch) }
         for epoch in candidates.sorted(by: >) where epoch <= ownEpoch {
-            let seed = Self.seed(journalID, index, epoch)
-            if FragmentHeader.decode(bytes, at: offset, seed: seed) != nil { return seed }
+            if FragmentHeader.decode(bytes, at: offset, seed: Self.seed(journalID, index, epoch)) != nil { return epoch }
         }
         return nil
     }

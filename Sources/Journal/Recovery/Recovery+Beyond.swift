@@ -10,7 +10,19 @@ extension Recovery {
         var segmentIndex: Int
         var offset: Int
         /// The first record past the end that decodes whole (salvage resumes there).
-        var resume: (segmentIndex: Int, lsn: LSN, offset: Int)?
+        var resume: Resume?
+    }
+
+    /// Where salvage resumes reading after a gap.
+    struct Resume {
+        /// The inventory index of the file.
+        var segmentIndex: Int
+        var lsn: LSN
+        /// The offset of the record's first fragment.
+        var offset: Int
+        /// The header derived for a file whose own header cannot be used
+        /// (nil for an active segment), with the record's LSN as base LSN.
+        var derivedHeader: SegmentHeader?
     }
 
     enum Verdict {
@@ -73,7 +85,10 @@ extension Recovery {
                 return true
             }
             if let proof {
-                return .corrupt(Evidence(segmentIndex: proof.j, offset: proof.offset, resume: findResume(inventory, endIndex: endIndex, end: end, chain: chain)))
+                let resume = mode == .salvage
+                    ? findResume(inventory, endIndex: endIndex, end: end, chain: chain, verifiedEpochMax: max(inventory.headerEpochMax, maxEpoch))
+                    : nil
+                return .corrupt(Evidence(segmentIndex: proof.j, offset: proof.offset, resume: resume))
             }
         }
         if lastEvidenceDistance < 0 {
@@ -116,53 +131,81 @@ extension Recovery {
         }
         // The salt comes from the epoch that activated the segment, which is
         // at most the epoch of any fragment in it (later sessions continue a
-        // segment with its salt). Found once, from the first fragment header
-        // that validates under a candidate; every later one must use it.
-        guard let epochs = DerivedSaltSearch.range(floor: epochFloor, verifiedEpochMax: verifiedEpochMax) else { return }
-        var search: DerivedSaltSearch?
-        var seed: UInt32?
-        var p = JournalFormat.segmentHeaderBytes
-        let limit = bytes.count - JournalFormat.fragmentHeaderBytes
-        while p <= limit {
-            let type = bytes[p + FragmentHeader.typeOffset]
-            if type >= 1 && type <= 4 && bytes[p + 33] == 0 && bytes.le16(p + 34) == 0 {
-                if seed == nil {
-                    if search == nil { search = DerivedSaltSearch(journalID: metadata.journalID, index: segment.index, epochs: epochs) }
-                    seed = search?.seed(forHeaderAt: p, in: bytes)
-                }
-                if let seed, p >= from, let h = FragmentHeader.decode(bytes, at: p, seed: seed), accept(h) {
-                    if !body(p, h) { return }
-                }
-            }
-            p += JournalFormat.fragmentAlignment
-        }
+        // segment with its salt); offsets before the first fragment that
+        // validates under it are not revisited.
+        guard let derived = derivedHeader(for: segment, epochFloor: epochFloor, verifiedEpochMax: verifiedEpochMax) else { return }
+        forEachFragment(in: segment, header: derived.header, from: max(from, derived.firstOffset),
+                        verifiedEpochMax: verifiedEpochMax, accept: accept, body)
     }
 
-    /// The first record past the end, in the end segment or a later active
-    /// one, that starts a record past the last LSN and decodes whole under
-    /// its own checksums: where salvage resumes.
-    private func findResume(
-        _ inventory: SegmentInventory, endIndex: Int, end: Int, chain: ChainState
-    ) -> (segmentIndex: Int, lsn: LSN, offset: Int)? {
+    /// The first record past the end that starts a record past the last
+    /// LSN, with an epoch not older, and decodes whole under its own
+    /// checksums: where salvage resumes. Searched from the end in the end
+    /// segment, then in every later file: an active one whose base LSN is
+    /// past the last LSN (the record at or above its base LSN), or one whose
+    /// header cannot be used, with the derived salt (journal-format.md,
+    /// section 7.6).
+    func findResume(_ inventory: SegmentInventory, endIndex: Int, end: Int, chain: ChainState, verifiedEpochMax: UInt32) -> Resume? {
         let files = inventory.files
+        let epochFloor = files[endIndex].header?.epoch ?? 1
         for j in endIndex..<files.count {
-            let header: SegmentHeader
-            if j == endIndex {
-                guard let h = files[j].header else { continue }
-                header = h
-            } else {
-                guard case .active(let h, _) = inventory.states[j], h.baseLSN > chain.lastLSN else { continue }
-                header = h
-            }
-            let decoder = SegmentDecoder(bytes: files[j].bytes, header: header, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
+            var header: SegmentHeader
             var from = j == endIndex ? end : JournalFormat.segmentHeaderBytes
+            var derived = false
+            if j == endIndex, let h = files[j].header {
+                header = h
+            } else if j > endIndex, case .active(let h, _) = inventory.states[j] {
+                guard h.baseLSN > chain.lastLSN else { continue }
+                header = h
+            } else if inventory.states[j].mayHideData,
+                      let d = derivedHeader(for: files[j], epochFloor: epochFloor, verifiedEpochMax: verifiedEpochMax) {
+                header = d.header
+                from = max(from, d.firstOffset)
+                derived = true
+            } else {
+                continue
+            }
+            let baseLSN = derived ? 1 : header.baseLSN
+            let decoder = SegmentDecoder(bytes: files[j].bytes, header: header, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
             while let found = decoder.firstValidFragment(from: from, to: metadata.segmentBytes, accept: {
-                $0.type.startsRecord && $0.lsn > chain.lastLSN && $0.lsn >= header.baseLSN && $0.epoch >= chain.lastEpoch
+                $0.type.startsRecord && $0.lsn > chain.lastLSN && $0.lsn >= baseLSN && $0.epoch >= chain.lastEpoch
             }) {
-                if decoder.record(at: found.offset, continuing: nil) != nil { return (j, found.header.lsn, found.offset) }
+                if decoder.record(at: found.offset, continuing: nil) != nil {
+                    if derived { header.baseLSN = found.header.lsn }
+                    return Resume(segmentIndex: j, lsn: found.header.lsn, offset: found.offset, derivedHeader: derived ? header : nil)
+                }
                 from = found.offset + JournalFormat.fragmentAlignment
             }
         }
         return nil
+    }
+
+    /// The highest LSN that evidence past the end names, as its own or as
+    /// durable (`committedLSN`): where numbering goes on when salvage finds
+    /// nothing to resume at, so that no LSN an acknowledged record had is
+    /// given to another.
+    func highestLSNBeyond(_ inventory: SegmentInventory, endIndex: Int, end: Int, chain: ChainState, maxEpoch: UInt32) -> LSN {
+        let files = inventory.files
+        let epochFloor = files[endIndex].header?.epoch ?? 1
+        let accept = { (h: FragmentHeader) -> Bool in h.epoch >= chain.lastEpoch && h.lsn > chain.lastLSN }
+        var highest = chain.lastLSN
+        for j in endIndex..<files.count {
+            var header = files[j].header
+            if j > endIndex {
+                switch inventory.states[j] {
+                case .active(let h, _):
+                    guard h.baseLSN > chain.lastLSN, h.epoch >= chain.lastEpoch else { continue }
+                    header = h
+                case .blank, .damaged, .stale:
+                    header = nil
+                }
+            }
+            forEachFragment(in: files[j], header: header, from: j == endIndex ? end : JournalFormat.segmentHeaderBytes, epochFloor: epochFloor,
+                            verifiedEpochMax: max(inventory.headerEpochMax, maxEpoch), accept: accept) { _, h in
+                highest = max(highest, h.lsn, h.committedLSN)
+                return true
+            }
+        }
+        return highest
     }
 }
