@@ -24,8 +24,19 @@ extension Recovery {
         while p <= limit {
             let type = bytes[p + FragmentHeader.typeOffset]
             if type >= 1 && type <= 4 && bytes[p + 33] == 0 && bytes.le16(p + 34) == 0 {
-                if search == nil { search = DerivedSaltSearch(journalID: metadata.journalID, index: segment.index, epochs: epochs) }
-                if let epoch = search?.epoch(forHeaderAt: p, in: bytes) {
+                // The fragment's own epoch, when it validates, is the highest
+                // candidate: the common case (the activating session wrote
+                // it) needs no table.
+                let own = bytes.le32(p + 36)
+                var found: UInt32?
+                if epochs.contains(own), FragmentHeader.decode(bytes, at: p, seed: FragmentHeader.seed(
+                    salt: JournalFormat.salt(journalID: metadata.journalID, index: segment.index, epoch: own))) != nil {
+                    found = own
+                } else {
+                    if search == nil { search = DerivedSaltSearch(journalID: metadata.journalID, index: segment.index, epochs: epochs) }
+                    found = search?.epoch(forHeaderAt: p, in: bytes)
+                }
+                if let epoch = found {
                     let header = SegmentHeader(
                         journalID: metadata.journalID, segmentIndex: segment.index, baseLSN: 1,
                         salt: JournalFormat.salt(journalID: metadata.journalID, index: segment.index, epoch: epoch),
