@@ -97,4 +97,21 @@ import Testing
         #expect(try records(again) == [1, 2, 3, 4, 11], "\(again.recoveryReport)")
         #expect(again.recoveryReport.gaps.map(\.firstLSNAfter) == [11])
     }
+
+    /// A gap that starts in one segment and ends in the next, skipping the
+    /// LSNs on both sides of the boundary: reading jumps from the last
+    /// record before it to the first after it.
+    @Test func aGapAcrossASegmentBoundary() throws {
+        let dir = TemporaryDirectory(on: .shm)
+        try FormatRulesTests.populate(dir, sizes: Array(repeating: 1000, count: 20))
+        try patchFile(FormatRulesTests.segment(dir, 1), at: 15 * 4096 + 40 + 500, [0xEE])  // record 16's payload
+        try patchFile(FormatRulesTests.segment(dir, 2), at: 128 + 40 + 500, [0xEE])  // record 17's payload
+        let journal = try Journal.openForReading(path: dir.path, recovery: .salvage)
+        let gap = try #require(journal.recoveryReport.gaps.first)
+        #expect(journal.recoveryReport.gaps.count == 1 && gap.lastLSNBefore == 15 && gap.firstLSNAfter == 18)
+        #expect(gap.segment == JournalFormat.segmentFileName(index: 1) && gap.resumeSegment == JournalFormat.segmentFileName(index: 2))
+        #expect(try records(journal) == Array(LSN(1)...LSN(15)) + Array(LSN(18)...LSN(20)))
+        #expect(try journal.records(from: 16).map(\.lsn) == [18, 19, 20], "a read from inside the gap starts after it")
+        #expect(throws: JournalError.self) { try journal.record(at: 17) }
+    }
 }
