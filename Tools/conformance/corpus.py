@@ -327,6 +327,27 @@ def cases():
         "salvage": opened([(lsn, payload(lsn, 100)) for lsn in (1, 2, 3, 4)], "salvaged", (seg_name(2), 4096 + FRAG + 100),
                           [(end[0], end[1], 2, 3)], exit_code=65)}
 
+    # §4 blank and stale headers (an activation write that went astray) on
+    # the newest segment hide nothing either.
+    for name, state in [("blank-header-newest", "blank"), ("stale-header-newest", "stale")]:
+        j = Journal()
+        for lsn in (1, 2):
+            j.batch([payload(lsn, 100)])
+        j.new_segment()
+        for lsn in (3, 4):
+            j.batch([payload(lsn, 100)])
+        if state == "blank":
+            j.segments[2][0:HEADER] = bytes(HEADER)
+        else:
+            old = Journal()
+            old.activate(7, 50, 1, 0)
+            j.segments[2][0:HEADER] = old.segments[7][0:HEADER]
+        end = (seg_name(1), 4096 + FRAG + 100)
+        yield name, "§4 (%s), §7.4 (derived salt), §7.6, issue point 2" % state, j, {
+            "tolerate-torn-tail": failed(65, *end), "absolute": failed(65, *end),
+            "salvage": opened([(lsn, payload(lsn, 100)) for lsn in (1, 2, 3, 4)], "salvaged", (seg_name(2), 4096 + FRAG + 100),
+                              [(end[0], end[1], 2, 3)], exit_code=65)}
+
     # Point 9: a garbage epoch (2^32 - 1) before the evidence in a damaged-header file.
     j = Journal()
     j.batch([payload(1, 100)])
