@@ -7,7 +7,7 @@ DATA ?= ./data
 CLI_DEBUG := .build/debug/journalctl-swift
 CLI_RELEASE := .build/release/journalctl-swift
 
-.PHONY: setup build release run test test-unit test-models test-tsan lint docs bench bench-cpu bench-micro bench-micro-baseline fuzz clean crash-long
+.PHONY: setup build release run test test-unit test-models test-conformance test-tsan lint docs bench bench-cpu bench-micro bench-micro-baseline fuzz clean crash-long
 
 # Installs the Debian packages only when one is missing.
 setup:
@@ -30,7 +30,15 @@ release: setup
 run: release
 	$(CLI_RELEASE) demo --journal $(DATA)/journal
 
-test: setup lint test-models test-unit
+test: setup lint test-models test-unit test-conformance
+
+# The conformance corpus (Tests/Conformance/README.md): journals crafted from
+# journal-format.md, read by the CLI in every recovery mode.
+test-conformance: setup
+	$(SWIFT) build --product journalctl-swift
+	rm -rf .build/conformance
+	python3 Tools/conformance/corpus.py generate .build/conformance
+	python3 Tools/conformance/corpus.py check .build/conformance $(CLI_DEBUG)
 
 # The size limits of the library code: no function over 70 lines, no file
 # over 500 (Tools/lint/function-length.py).

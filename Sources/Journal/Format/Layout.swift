@@ -228,7 +228,9 @@ struct SegmentHeader: Equatable, Sendable {
         guard CRC32C.checksum(bytes.slice(0, crcOffset)) == crc else { throw .badChecksum }
         let version = bytes.le32(8)
         guard version <= JournalFormat.version else { throw .newerVersion(version) }
-        guard version >= 1, bytes.le32(12) == 0, bytes.le32(60) == 0 else { throw .invalidField("version or reserved field") }
+        guard version >= 1 else { throw .invalidField("version 0") }
+        guard bytes.le32(12) == 0 else { throw .invalidField("flags not zero") }
+        guard bytes.le32(60) == 0, bytes.slice(76, crcOffset - 76).isAllZero() else { throw .invalidField("reserved bytes not zero") }
         let header = SegmentHeader(
             journalID: bytes.le64(16),
             segmentIndex: bytes.le64(24),

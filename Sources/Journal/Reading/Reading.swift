@@ -95,6 +95,10 @@ extension Journal {
         let limit = min(last ?? durableLSN, durableLSN)
         var next = max(lsn, oldestLSN)
         while next <= limit {
+            // A gap salvage skipped may begin at a segment's first record:
+            // then no index point of that segment precedes `next`.
+            next = lsnPastGaps(next)
+            guard next <= limit else { return }
             let before = next
             let (segment, header, entry) = try pinSegment(for: next)
             defer {
@@ -134,6 +138,15 @@ extension Journal {
                 next = following
             }
         }
+    }
+
+    /// `lsn`, or the first LSN after the salvage gap that holds it.
+    func lsnPastGaps(_ lsn: LSN) -> LSN {
+        var lsn = lsn
+        for gap in recoveryReport.gaps where gap.lastLSNBefore < lsn && lsn < gap.firstLSNAfter {
+            lsn = gap.firstLSNAfter
+        }
+        return lsn
     }
 
     /// Every durable record from `lsn` through `last` (default: the

@@ -11,7 +11,19 @@ extension Recovery {
         var segmentIndex: Int
         var offset: Int
         /// The first record past the end that decodes whole (salvage resumes there).
-        var resume: (segmentIndex: Int, lsn: LSN, offset: Int)?
+        var resume: Resume?
+    }
+
+    /// Where salvage resumes reading after a gap.
+    struct Resume {
+        /// The inventory index of the file.
+        var segmentIndex: Int
+        var lsn: LSN
+        /// The offset of the record's first fragment.
+        var offset: Int
+        /// The header derived for a file whose own header cannot be used
+        /// (nil for an active segment), with the record's LSN as base LSN.
+        var derivedHeader: SegmentHeader?
     }
 
     enum Verdict {
@@ -60,7 +72,8 @@ extension Recovery {
             // A later file was activated by a session no older than the one
             // that activated the end segment: its salt's epoch is at least that.
             let epochFloor = files[endIndex].header?.epoch ?? 1
-            forEachFragment(in: files[j], header: header, from: from, epochFloor: epochFloor, accept: accept) { offset, h in
+            forEachFragment(in: files[j], header: header, from: from, epochFloor: epochFloor,
+                            verifiedEpochMax: max(inventory.headerEpochMax, maxEpoch), accept: accept) { offset, h in
                 maxEpoch = max(maxEpoch, h.epoch)
                 if h.committedLSN > chain.lastLSN {
                     // Written after the record past the end was durable, hence
@@ -73,7 +86,10 @@ extension Recovery {
                 return true
             }
             if let proof {
-                return .corrupt(Evidence(segmentIndex: proof.j, offset: proof.offset, resume: findResume(inventory, endIndex: endIndex, end: end, chain: chain)))
+                let resume = mode == .salvage
+                    ? findResume(inventory, endIndex: endIndex, end: end, chain: chain, verifiedEpochMax: max(inventory.headerEpochMax, maxEpoch))
+                    : nil
+                return .corrupt(Evidence(segmentIndex: proof.j, offset: proof.offset, resume: resume))
             }
         }
         if lastEvidenceDistance < 0 {
@@ -95,12 +111,13 @@ extension Recovery {
 
     /// Calls `body` with each fragment at or after `from` in `segment` whose
     /// header is valid and that `accept` takes, until `body` returns false.
-    /// With `header` nil (the segment header is damaged), fragments are
+    /// With `header` nil (the segment header cannot be used), fragments are
     /// checked with the salt the segment's activation epoch implies
-    /// (journal-format.md, section 4), found by search, so data behind a
-    /// damaged header is still seen.
+    /// (journal-format.md, section 4), found by a bounded search
+    /// (`DerivedSaltSearch`) from `epochFloor` up to `verifiedEpochMax` plus
+    /// a margin, so data behind a damaged header is still seen.
     func forEachFragment(
-        in segment: Segment, header: SegmentHeader?, from: Int, epochFloor: UInt32 = 1,
+        in segment: Segment, header: SegmentHeader?, from: Int, epochFloor: UInt32 = 1, verifiedEpochMax: UInt32,
         accept: (FragmentHeader) -> Bool, _ body: (Int, FragmentHeader) -> Bool
     ) {
         let bytes = segment.bytes
@@ -115,66 +132,81 @@ extension Recovery {
         }
         // The salt comes from the epoch that activated the segment, which is
         // at most the epoch of any fragment in it (later sessions continue a
-        // segment with its salt). Find it once, from the first fragment that
-        // validates, trying epochs downward from the fragment's own.
-        var seed: UInt32?
-        var candidatesTried = 0
-        let candidatesMax = 1 << 20
-        var p = roundUp(max(JournalFormat.segmentHeaderBytes, 0), JournalFormat.fragmentAlignment)
-        let limit = bytes.count - JournalFormat.fragmentHeaderBytes
-        while p <= limit {
-            let type = bytes[p + FragmentHeader.typeOffset]
-            if type >= 1 && type <= 4 && bytes[p + 33] == 0 && bytes.le16(p + 34) == 0 {
-                if let seed {
-                    if p >= from, let h = FragmentHeader.decode(bytes, at: p, seed: seed), accept(h) {
-                        if !body(p, h) { return }
-                    }
-                } else if candidatesTried < candidatesMax {
-                    var epoch = bytes.le32(p + 36)
-                    while epoch >= max(epochFloor, 1) && candidatesTried < candidatesMax {
-                        candidatesTried += 1
-                        let candidate = FragmentHeader.seed(salt: JournalFormat.salt(journalID: metadata.journalID, index: segment.index, epoch: epoch))
-                        if FragmentHeader.decode(bytes, at: p, seed: candidate) != nil {
-                            seed = candidate
-                            break
-                        }
-                        epoch -= 1
-                    }
-                    if let seed, p >= from, let h = FragmentHeader.decode(bytes, at: p, seed: seed), accept(h) {
-                        if !body(p, h) { return }
-                    }
-                }
-            }
-            p += JournalFormat.fragmentAlignment
-        }
+        // segment with its salt); offsets before the first fragment that
+        // validates under it are not revisited.
+        guard let derived = derivedHeader(for: segment, epochFloor: epochFloor, verifiedEpochMax: verifiedEpochMax) else { return }
+        forEachFragment(in: segment, header: derived.header, from: max(from, derived.firstOffset),
+                        verifiedEpochMax: verifiedEpochMax, accept: accept, body)
     }
 
-
-    /// The first record past the end, in the end segment or a later active
-    /// one, that starts a record past the last LSN and decodes whole under
-    /// its own checksums: where salvage resumes.
-    private func findResume(
-        _ inventory: SegmentInventory, endIndex: Int, end: Int, chain: ChainState
-    ) -> (segmentIndex: Int, lsn: LSN, offset: Int)? {
+    /// The first record past the end that starts a record past the last
+    /// LSN, with an epoch not older, and decodes whole under its own
+    /// checksums: where salvage resumes. Searched from the end in the end
+    /// segment, then in every later file: an active one whose base LSN is
+    /// past the last LSN (the record at or above its base LSN), or one whose
+    /// header cannot be used, with the derived salt (journal-format.md,
+    /// section 7.6).
+    func findResume(_ inventory: SegmentInventory, endIndex: Int, end: Int, chain: ChainState, verifiedEpochMax: UInt32) -> Resume? {
         let files = inventory.files
+        let epochFloor = files[endIndex].header?.epoch ?? 1
         for j in endIndex..<files.count {
-            let header: SegmentHeader
-            if j == endIndex {
-                guard let h = files[j].header else { continue }
-                header = h
-            } else {
-                guard case .active(let h, _) = inventory.states[j], h.baseLSN > chain.lastLSN else { continue }
-                header = h
-            }
-            let decoder = SegmentDecoder(bytes: files[j].bytes, header: header, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
+            var header: SegmentHeader
             var from = j == endIndex ? end : JournalFormat.segmentHeaderBytes
+            var derived = false
+            if j == endIndex, let h = files[j].header {
+                header = h
+            } else if j > endIndex, case .active(let h, _) = inventory.states[j] {
+                guard h.baseLSN > chain.lastLSN else { continue }
+                header = h
+            } else if inventory.states[j].mayHideData,
+                      let d = derivedHeader(for: files[j], epochFloor: epochFloor, verifiedEpochMax: verifiedEpochMax) {
+                header = d.header
+                from = max(from, d.firstOffset)
+                derived = true
+            } else {
+                continue
+            }
+            let baseLSN = derived ? 1 : header.baseLSN
+            let decoder = SegmentDecoder(bytes: files[j].bytes, header: header, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
             while let found = decoder.firstValidFragment(from: from, to: metadata.segmentBytes, accept: {
-                $0.type.startsRecord && $0.lsn > chain.lastLSN && $0.lsn >= header.baseLSN && $0.epoch >= chain.lastEpoch
+                $0.type.startsRecord && $0.lsn > chain.lastLSN && $0.lsn >= baseLSN && $0.epoch >= chain.lastEpoch
             }) {
-                if decoder.record(at: found.offset, continuing: nil) != nil { return (j, found.header.lsn, found.offset) }
+                if decoder.record(at: found.offset, continuing: nil) != nil {
+                    if derived { header.baseLSN = found.header.lsn }
+                    return Resume(segmentIndex: j, lsn: found.header.lsn, offset: found.offset, derivedHeader: derived ? header : nil)
+                }
                 from = found.offset + JournalFormat.fragmentAlignment
             }
         }
         return nil
+    }
+
+    /// The highest LSN that evidence past the end names, as its own or as
+    /// durable (`committedLSN`): where numbering goes on when salvage finds
+    /// nothing to resume at, so that no LSN an acknowledged record had is
+    /// given to another.
+    func highestLSNBeyond(_ inventory: SegmentInventory, endIndex: Int, end: Int, chain: ChainState, maxEpoch: UInt32) -> LSN {
+        let files = inventory.files
+        let epochFloor = files[endIndex].header?.epoch ?? 1
+        let accept = { (h: FragmentHeader) -> Bool in h.epoch >= chain.lastEpoch && h.lsn > chain.lastLSN }
+        var highest = chain.lastLSN
+        for j in endIndex..<files.count {
+            var header = files[j].header
+            if j > endIndex {
+                switch inventory.states[j] {
+                case .active(let h, _):
+                    guard h.baseLSN > chain.lastLSN, h.epoch >= chain.lastEpoch else { continue }
+                    header = h
+                case .blank, .damaged, .stale:
+                    header = nil
+                }
+            }
+            forEachFragment(in: files[j], header: header, from: j == endIndex ? end : JournalFormat.segmentHeaderBytes, epochFloor: epochFloor,
+                            verifiedEpochMax: max(inventory.headerEpochMax, maxEpoch), accept: accept) { _, h in
+                highest = max(highest, h.lsn, h.committedLSN)
+                return true
+            }
+        }
+        return highest
     }
 }

@@ -42,6 +42,31 @@ struct ChainWalk {
         next = decoder.record(after: JournalFormat.segmentHeaderBytes, continuing: chain)
     }
 
+    /// A salvage walk that starts past a damaged log start, at `resume`;
+    /// `gap` reports the region skipped.
+    init(recovery: Recovery, inventory: SegmentInventory, resumingAt resume: Recovery.Resume, gap: RecoveryReport.Gap) {
+        let header: SegmentHeader
+        if let derived = resume.derivedHeader {
+            header = derived
+        } else if case .active(let h, _) = inventory.states[resume.segmentIndex] {
+            header = h
+        } else {
+            preconditionFailure("salvage resumes in an active segment or with a derived header")
+        }
+        self.recovery = recovery
+        self.inventory = inventory
+        self.index = resume.segmentIndex
+        self.chain = ChainState(lastCRC: 0, lastLSN: resume.lsn - 1, lastEpoch: 0)
+        self.decoder = SegmentDecoder(bytes: inventory.files[index].bytes, header: header, recordBytesMax: 0, verifiesPayloads: false)
+        report.firstLSN = resume.lsn
+        report.outcome = .salvaged
+        report.gaps = [gap]
+        decoder = enter(index, derived: resume.derivedHeader)
+        next = decoder.record(at: resume.offset, continuing: nil)
+        assert(next != nil, "salvage resumes at a record that decodes")
+        resumed = true
+    }
+
     /// Walks to the end of the log. Throws on damage the mode refuses.
     mutating func run() throws(JournalError) {
         while true {
@@ -51,9 +76,20 @@ struct ChainWalk {
         }
     }
 
-    /// Makes active segment `j` part of the log and returns its decoder.
-    private mutating func enter(_ j: Int) -> SegmentDecoder {
-        guard case .active(let header, let crc) = inventory.states[j] else { preconditionFailure("only active segments join the log") }
+    /// Makes segment `j` part of the log and returns its decoder: an active
+    /// one, or in salvage mode one whose header cannot be used, read with
+    /// the `derived` header.
+    private mutating func enter(_ j: Int, derived: SegmentHeader? = nil) -> SegmentDecoder {
+        let header: SegmentHeader
+        let crc: UInt32
+        if let derived {
+            assert(recovery.mode == .salvage, "only salvage reads files whose header cannot be used")
+            (header, crc) = (derived, 0)
+        } else if case .active(let h, let c) = inventory.states[j] {
+            (header, crc) = (h, c)
+        } else {
+            preconditionFailure("only active segments join the log outside salvage")
+        }
         let segment = inventory.files[j]
         segment.header = header
         segment.headerCRC = crc
@@ -111,15 +147,25 @@ struct ChainWalk {
             report.discardedFragments = fragments
             return false
         case .corrupt(let evidence):
-            guard recovery.mode == .salvage, let resume = evidence.resume else {
+            guard recovery.mode == .salvage else {
                 throw .corruption(segment: files[index].name, offset: end, detail: "record fails validation but valid records follow at \(files[evidence.segmentIndex].name):\(evidence.offset)")
             }
             report.outcome = .salvaged
-            report.gaps.append(.init(segment: files[index].name, offset: end, lastLSNBefore: chain.lastLSN, firstLSNAfter: resume.lsn))
+            guard let resume = evidence.resume else {
+                // Nothing past the end decodes whole: the log ends here, and
+                // numbering goes on past every LSN the evidence names.
+                let highest = recovery.highestLSNBeyond(inventory, endIndex: index, end: end, chain: chain, maxEpoch: maxEpoch)
+                report.gaps.append(.init(segment: files[index].name, offset: end, lastLSNBefore: chain.lastLSN, firstLSNAfter: highest + 1,
+                                         resumeSegment: "", resumeOffset: 0))
+                chain.lastLSN = highest
+                return false
+            }
+            report.gaps.append(.init(segment: files[index].name, offset: end, lastLSNBefore: chain.lastLSN, firstLSNAfter: resume.lsn,
+                                     resumeSegment: files[resume.segmentIndex].name, resumeOffset: resume.offset))
             if resume.segmentIndex != index {
                 // Resume in a later segment: the files between leave the log.
                 index = resume.segmentIndex
-                decoder = enter(index)
+                decoder = enter(index, derived: resume.derivedHeader)
             }
             next = decoder.record(at: resume.offset, continuing: nil)
             assert(next != nil, "salvage resumes at a record that decodes")

@@ -14,7 +14,8 @@ enum LogStart {
     /// The lowest file with fragments has a damaged header: the log is
     /// empty and resumes at `firstLSN`, unless evidence past it proves
     /// acknowledged data.
-    case damagedStart(Int, firstLSN: LSN, maxEpoch: UInt32)
+    /// `proven`: its fragments show some LSN was durable.
+    case damagedStart(Int, firstLSN: LSN, maxEpoch: UInt32, proven: Bool)
 }
 
 extension Recovery {
@@ -24,7 +25,8 @@ extension Recovery {
             if case .active = state { return .active(i) }
             guard state.mayHideData else { continue }
             var fragments: [FragmentHeader] = []
-            forEachFragment(in: inventory.files[i], header: nil, from: JournalFormat.segmentHeaderBytes, epochFloor: 1, accept: { _ in true }) { _, h in
+            forEachFragment(in: inventory.files[i], header: nil, from: JournalFormat.segmentHeaderBytes, epochFloor: 1,
+                            verifiedEpochMax: inventory.headerEpochMax, accept: { _ in true }) { _, h in
                 fragments.append(h)
                 return true
             }
@@ -40,7 +42,7 @@ extension Recovery {
             }
             return .damagedStart(
                 i, firstLSN: committedMax > 0 ? max(firstLSN, committedMax + 1) : 1,
-                maxEpoch: fragments.map(\.epoch).max() ?? 0)
+                maxEpoch: fragments.map(\.epoch).max() ?? 0, proven: committedMax > 0)
         }
         return .empty
     }
@@ -50,9 +52,10 @@ extension Recovery {
     /// otherwise it was the torn first write of its segment: the log is empty
     /// and resumes at the first LSN found there.
     func recoverFromDamagedStart(
-        _ inventory: SegmentInventory, at i: Int, firstLSN: LSN, maxEpoch: UInt32
+        _ inventory: SegmentInventory, at i: Int, firstLSN: LSN, maxEpoch: UInt32, proven: Bool
     ) throws(JournalError) -> RecoveredLog {
         let files = inventory.files
+        if mode == .salvage, proven, let salvaged = try salvageDamagedStart(inventory, at: i) { return salvaged }
         let chain = ChainState(lastCRC: 0, lastLSN: firstLSN - 1, lastEpoch: 0)
         var maxEpoch = maxEpoch
         var report = RecoveryReport()
@@ -64,8 +67,26 @@ extension Recovery {
             }
             report.outcome = .tornTailCut
         case .corrupt(let evidence):
+            if mode == .salvage, let salvaged = try salvageDamagedStart(inventory, at: i) { return salvaged }
             throw .corruption(segment: files[i].name, offset: 0, detail: "segment header fails its checksum, but acknowledged records follow at \(files[evidence.segmentIndex].name):\(evidence.offset)")
         }
         return finish(inventory, live: [], endIndex: i, end: end, chain: chain, maxEpoch: maxEpoch, report: report)
+    }
+
+    /// Salvage past a damaged log start: the walk begins at the first record
+    /// from the damaged file on that decodes whole (in that file with its
+    /// derived salt, or in a later file), and the damaged header is
+    /// reported as a gap. Nil when no record decodes.
+    private func salvageDamagedStart(_ inventory: SegmentInventory, at i: Int) throws(JournalError) -> RecoveredLog? {
+        let start = ChainState(lastCRC: 0, lastLSN: 0, lastEpoch: 0)
+        guard let resume = findResume(inventory, endIndex: i, end: JournalFormat.segmentHeaderBytes, chain: start,
+                                      verifiedEpochMax: inventory.headerEpochMax) else { return nil }
+        let files = inventory.files
+        let gap = RecoveryReport.Gap(segment: files[i].name, offset: 0, lastLSNBefore: resume.lsn - 1, firstLSNAfter: resume.lsn,
+                                     resumeSegment: files[resume.segmentIndex].name, resumeOffset: resume.offset)
+        var walk = ChainWalk(recovery: self, inventory: inventory, resumingAt: resume, gap: gap)
+        try walk.run()
+        return finish(inventory, live: walk.live, endIndex: walk.index, end: walk.end, chain: walk.chain,
+                      maxEpoch: walk.maxEpoch, report: walk.report)
     }
 }

@@ -8,10 +8,12 @@ enum SegmentHeaderState {
     case active(SegmentHeader, crc: UInt32)
     /// A valid header naming another index: a reused file not yet
     /// activated. Its fragments belong to another salt.
-    case stale
+    case stale(epoch: UInt32)
     /// No magic: zeros (never written) or a damaged header.
     case blank
-    /// Magic present but the checksum fails: a torn activation or damage.
+    /// Magic present but the checksum fails (a torn activation, or damage),
+    /// or, in salvage mode only, a valid checksum over fields this version
+    /// does not accept (journal-format.md, section 4: *invalid*).
     case damaged
 
     /// A file whose header cannot be used, but whose fragments might be
@@ -36,6 +38,9 @@ struct SegmentInventory {
     /// Files recovery leaves alone (temporary files of an interrupted create).
     var leftoverNames: [String]
     var highestIndex: UInt64
+    /// The highest epoch in any checksum-valid header of this journal (active
+    /// or stale): bounds the derived-salt search (`DerivedSaltSearch`).
+    var headerEpochMax: UInt32 = 0
 }
 
 extension Recovery {
@@ -60,7 +65,13 @@ extension Recovery {
         for (index, name) in indexed {
             let segment = try openSegment(index: index, name: name)
             inventory.files.append(segment)
-            inventory.states.append(try classify(segment))
+            let state = try classify(segment)
+            switch state {
+            case .active(let header, _): inventory.headerEpochMax = max(inventory.headerEpochMax, header.epoch)
+            case .stale(let epoch): inventory.headerEpochMax = max(inventory.headerEpochMax, epoch)
+            case .blank, .damaged: break
+            }
+            inventory.states.append(state)
         }
         inventory.highestIndex = indexed.last?.0 ?? 0
         assert(inventory.files.count == inventory.states.count)
@@ -86,15 +97,15 @@ extension Recovery {
             guard header.journalID == metadata.journalID else {
                 throw JournalError.corruption(segment: segment.name, offset: 0, detail: "segment belongs to another journal")
             }
-            guard header.segmentIndex == segment.index else { return .stale }
+            guard header.segmentIndex == segment.index else { return .stale(epoch: header.epoch) }
             guard header.blockBytes == metadata.blockBytes, header.pageBytes == metadata.pageBytes else {
-                throw JournalError.corruption(segment: segment.name, offset: 0, detail: "block or page size differs from the journal's")
+                return try invalid(segment, "block or page size differs from the journal's")
             }
             return .active(header, crc: crc)
         } catch let problem as HeaderProblem {
             switch problem {
             case .badMagic: return .blank
-            case .invalidField: return .damaged
+            case .invalidField(let field): return try invalid(segment, field)
             case .badChecksum: return .damaged
             case .newerVersion(let v): throw .newerFormat(path: storage.path + "/" + segment.name, found: v, supported: JournalFormat.version)
             }
@@ -103,5 +114,15 @@ extension Recovery {
         } catch {
             preconditionFailure("unexpected error \(error)")
         }
+    }
+
+    /// A header whose checksum holds but whose fields this version does
+    /// not accept: no torn write or stray bit makes one, so it is an error,
+    /// except that salvage treats the header as damaged and reads on.
+    private func invalid(_ segment: Segment, _ detail: String) throws(JournalError) -> SegmentHeaderState {
+        guard mode == .salvage else {
+            throw .corruption(segment: segment.name, offset: 0, detail: "segment header: \(detail)")
+        }
+        return .damaged
     }
 }

@@ -51,8 +51,8 @@ struct Recovery {
                 segments: [], unusedSegments: inventory.files, spareNames: inventory.spareNames,
                 leftoverNames: inventory.leftoverNames, chain: ChainState(lastCRC: 0, lastLSN: 0, lastEpoch: 0),
                 writeOffset: 0, nextEpoch: 1, highestIndex: inventory.highestIndex, report: RecoveryReport())
-        case .damagedStart(let i, let firstLSN, let maxEpoch):
-            return try recoverFromDamagedStart(inventory, at: i, firstLSN: firstLSN, maxEpoch: maxEpoch)
+        case .damagedStart(let i, let firstLSN, let maxEpoch, let proven):
+            return try recoverFromDamagedStart(inventory, at: i, firstLSN: firstLSN, maxEpoch: maxEpoch, proven: proven)
         case .active(let i):
             var walk = ChainWalk(recovery: self, inventory: inventory, from: i)
             try walk.run()

@@ -26,6 +26,10 @@ public struct RecoveryReport: Sendable, Equatable, CustomStringConvertible {
         public var lastLSNBefore: LSN
         /// The first valid record after it.
         public var firstLSNAfter: LSN
+        /// The segment file where reading resumed, at `firstLSNAfter`.
+        public var resumeSegment: String
+        /// The byte offset in that file of that record's first fragment.
+        public var resumeOffset: Int
     }
 
     /// How the log ended.
@@ -55,7 +59,7 @@ public struct RecoveryReport: Sendable, Equatable, CustomStringConvertible {
         var s = "\(outcome.rawValue): LSN \(firstLSN)...\(lastLSN), \(recordCount) records in \(segmentCount) segments"
         if !endSegment.isEmpty { s += ", end at \(endSegment):\(endOffset)" }
         if outcome == .tornTailCut { s += ", cut \(discardedBytes) bytes (\(discardedFragments) fragments)" }
-        for g in gaps { s += ", gap at \(g.segment):\(g.offset) (LSN \(g.lastLSNBefore) -> \(g.firstLSNAfter))" }
+        for g in gaps { s += ", gap at \(g.segment):\(g.offset) (LSN \(g.lastLSNBefore) -> \(g.firstLSNAfter) at \(g.resumeSegment):\(g.resumeOffset))" }
         return s
     }
 }

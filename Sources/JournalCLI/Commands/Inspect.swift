@@ -28,7 +28,8 @@ struct Inspect: ParsableCommand, LoggingCommand {
             }
             let gaps = r.gaps.map {
                 JSON.object([("segment", JSON.quote($0.segment)), ("offset", "\($0.offset)"),
-                             ("last_lsn_before", "\($0.lastLSNBefore)"), ("first_lsn_after", "\($0.firstLSNAfter)")])
+                             ("last_lsn_before", "\($0.lastLSNBefore)"), ("first_lsn_after", "\($0.firstLSNAfter)"),
+                ("resume_segment", JSON.quote($0.resumeSegment)), ("resume_offset", "\($0.resumeOffset)")])
             }
             print(JSON.object([
                 ("journal", JSON.quote(location.journal)),
@@ -51,6 +52,7 @@ struct Inspect: ParsableCommand, LoggingCommand {
                     ("gaps", JSON.array(gaps)), ("description", JSON.quote(r.description)),
                 ])),
             ]))
+            if let skipped = r.salvageError { throw skipped }
             return
         }
         var lines = [
@@ -64,6 +66,7 @@ struct Inspect: ParsableCommand, LoggingCommand {
             lines.append("  \(s.name)  base LSN \(s.baseLSN)  last LSN \(s.lastLSN)")
         }
         print(lines.joined(separator: "\n"))
+        if let skipped = r.salvageError { throw skipped }
     }
 }
 
@@ -119,8 +122,6 @@ struct Verify: ParsableCommand, LoggingCommand {
         if count != expected {
             throw CLIError(.corruption, "verify read \(count) records where the journal's LSN range holds \(expected)")
         }
-        if !report.gaps.isEmpty {
-            throw CLIError(.corruption, "corruption: salvage skipped \(report.gaps.count) damaged region\(report.gaps.count == 1 ? "" : "s")")
-        }
+        if let skipped = report.salvageError { throw skipped }
     }
 }

@@ -88,5 +88,6 @@ struct Replay: ParsableCommand, LoggingCommand {
         out.flush()
         progress.finish()
         if let e = out.failure { throw CLIError(.ioError, "writing standard output: errno \(e)") }
+        if let skipped = journal.recoveryReport.salvageError { throw skipped }
     }
 }
