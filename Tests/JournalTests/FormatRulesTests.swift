@@ -1,5 +1,6 @@
 import Foundation
 import Journal
+import JournalPrimitives
 import TestSupport
 import Testing
 

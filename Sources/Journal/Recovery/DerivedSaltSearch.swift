@@ -1,3 +1,5 @@
+import JournalPrimitives
+
 // The salt of a segment file whose header cannot be used (blank, damaged,
 // stale or invalid) is derived from the journal, the file's index and the
 // epoch of the session that activated it (journal-format.md, section 4).
