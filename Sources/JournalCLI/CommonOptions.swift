@@ -5,7 +5,7 @@ import JournalFileStorage
 import JournalStorage
 import JournalTesting
 import Logging
-import Synchronization
+import JournalPrimitives
 
 #if canImport(Glibc)
 import Glibc
@@ -131,7 +131,7 @@ protocol LoggingCommand {
 }
 
 enum LogSetup {
-    private static let done = Mutex(false)
+    private static let done = LockedValue(false)
 
     /// Logs go to stderr: warnings and above, or info and above with `--verbose`.
     /// Stdout carries only the command's output.
