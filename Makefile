@@ -65,7 +65,7 @@ test-tsan: setup
 # The DocC documentation of the library products, one archive each under
 # .build/docs (swift-docc-plugin). Any DocC warning, such as a link to a
 # symbol that no longer exists, fails it, so the catalogs cannot rot.
-DOC_TARGETS := Journal PagedFile PageStore KeyValueStore
+DOC_TARGETS := Journal JournalFileStorage PagedFile PageStore KeyValueStore
 docs: setup
 	@mkdir -p .build/docs
 	@for t in $(DOC_TARGETS); do \
