@@ -138,7 +138,7 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         // What the CLI's commands and its benches share: the exit codes and
-        // the error type, JSON text, the monotonic clock.
+        // the error type, JSON text.
         .target(
             name: "JournalCLISupport",
             dependencies: [

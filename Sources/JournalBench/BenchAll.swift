@@ -1,3 +1,4 @@
+import JournalPrimitives
 import ArgumentParser
 import Foundation
 import JournalCLISupport
@@ -106,7 +107,7 @@ struct BenchAll: ParsableCommand {
             }
             status.append(("command", .string(plan.display)))
             progress.begin(index: index, suite: plan.name)
-            let start = benchNanos()
+            let start = monotonicNanos()
             let lines = Mutex<[String]>([])
             let stderrTail = Mutex<[String]>([])
             let exit = runChild(plan.arguments, stdout: { line in
@@ -116,7 +117,7 @@ struct BenchAll: ParsableCommand {
                 stderrTail.withLock { $0 = Array(($0 + [line]).suffix(5)) }
                 progress.detail(line)
             })
-            let elapsed = Double(benchNanos() - start) / 1e9
+            let elapsed = Double(monotonicNanos() - start) / 1e9
             for line in lines.withLock({ $0 }) { emit(BenchRecord.tag(line, suite: plan.name)) }
             if exit == 0 {
                 progress.end("\(plan.name): done in \(formatDuration(elapsed))")
@@ -329,9 +330,9 @@ func runChild(_ arguments: [String], stdout: @escaping @Sendable (String) -> Voi
     }
     let outFD = out.fileHandleForReading.fileDescriptor
     let errFD = err.fileHandleForReading.fileDescriptor
-    var readers: [BenchThread] = []
-    if let t = try? BenchThread({ readLines(outFD, stdout) }) { readers.append(t) }
-    if let t = try? BenchThread({ readLines(errFD, stderr) }) { readers.append(t) }
+    var readers: [JoinableThread] = []
+    if let t = try? startBenchThread({ readLines(outFD, stdout) }) { readers.append(t) }
+    if let t = try? startBenchThread({ readLines(errFD, stderr) }) { readers.append(t) }
     if readers.count < 2 {
         // Without reader threads the child could block on a full pipe.
         process.terminate()
@@ -374,16 +375,16 @@ final class BenchProgress: Sendable {
     }
 
     private let suites: Int
-    private let runStart = benchNanos()
+    private let runStart = monotonicNanos()
     private let tty = isatty(2) == 1
     private let state = Mutex(State())
     private let stop = Atomic<Bool>(false)
-    private let ticker = Mutex<BenchThread?>(nil)
+    private let ticker = Mutex<JoinableThread?>(nil)
 
     init(suites: Int) {
         self.suites = suites
         guard tty else { return }
-        let t = try? BenchThread { [self] in
+        let t = try? startBenchThread { [self] in
             while !stop.load(ordering: .acquiring) {
                 benchSleep(seconds: 0.5)
                 if let line = statusLine() { write("\r\u{1B}[2K" + line) }
@@ -394,7 +395,7 @@ final class BenchProgress: Sendable {
 
     func begin(index: Int, suite: String) {
         state.withLock {
-            $0 = State(index: index, suite: suite, suiteStart: benchNanos(), running: true)
+            $0 = State(index: index, suite: suite, suiteStart: monotonicNanos(), running: true)
         }
         if !tty { write("[\(index + 1)/\(suites) \(suite)] started (total \(elapsed(runStart)))\n") }
     }
@@ -440,7 +441,7 @@ final class BenchProgress: Sendable {
         }
     }
 
-    private func elapsed(_ since: UInt64) -> String { formatDuration(Double(benchNanos() - since) / 1e9) }
+    private func elapsed(_ since: UInt64) -> String { formatDuration(Double(monotonicNanos() - since) / 1e9) }
 
     private func write(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
 }

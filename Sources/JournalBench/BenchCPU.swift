@@ -1,5 +1,6 @@
 public import ArgumentParser
 internal import CValgrind
+import JournalPrimitives
 import Foundation
 @_spi(Testing) import Journal
 import JournalCLISupport

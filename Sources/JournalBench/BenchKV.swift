@@ -1,3 +1,4 @@
+import JournalPrimitives
 import ArgumentParser
 import CSQLite
 import Journal
@@ -220,8 +221,8 @@ struct BenchKV: ParsableCommand {
         guard !writers.isEmpty else { return 0 }
         var state: UInt64 = 12345
         var done = 0
-        let start = nowSeconds()
-        while nowSeconds() - start < seconds {
+        let start = monotonicSeconds()
+        while monotonicSeconds() - start < seconds {
             for _ in 0..<64 {
                 state = state &* 6364136223846793005 &+ 1442695040888963407
                 let w = writers[Int((state >> 33) % UInt64(writers.count))]
@@ -230,7 +231,7 @@ struct BenchKV: ParsableCommand {
                 done += 1
             }
         }
-        return Double(done) / (nowSeconds() - start)
+        return Double(done) / (monotonicSeconds() - start)
     }
 
     func checkpointAndRecovery() throws {
@@ -282,11 +283,6 @@ private func key(_ writer: Int, _ i: Int) -> [UInt8] {
     Array("w\(writer):\(i)".utf8)
 }
 
-private func nowSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
 
 private func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()
@@ -333,42 +329,26 @@ private final class WriterRun: @unchecked Sendable {
     deinit { perWriter.deallocate() }
 }
 
-private final class ThreadStart: @unchecked Sendable {
-    let run: WriterRun
-    let writer: Int
-    init(_ run: WriterRun, _ writer: Int) {
-        self.run = run
-        self.writer = writer
-    }
-}
-
 /// Runs `writers` threads calling `body(writer, i)` for `seconds`; returns
 /// the calls that succeeded (per writer) and the elapsed seconds.
 private func runWriters(_ writers: Int, seconds: Double, _ body: @escaping @Sendable (Int, Int) -> Bool) -> ([Int], Double) {
     let run = WriterRun(writers: writers, body)
-    var threads: [pthread_t] = []
-    let start = nowSeconds()
-    for w in 0..<writers {
-        var t = pthread_t()
-        let rc = pthread_create(&t, nil, { raw in
-            guard let raw else { return nil }
-            let s = Unmanaged<ThreadStart>.fromOpaque(raw).takeRetainedValue()
+    let start = monotonicSeconds()
+    let threads = (0..<writers).map { w in
+        JoinableThread(name: "bench-writer") {
             var i = 0
-            while !s.run.stop.load(ordering: .relaxed) {
-                guard s.run.body(s.writer, i) else { break }
+            while !run.stop.load(ordering: .relaxed) {
+                guard run.body(w, i) else { break }
                 i += 1
-                s.run.total.add(1, ordering: .relaxed)
+                run.total.add(1, ordering: .relaxed)
             }
-            s.run.perWriter[s.writer] = i
-            return nil
-        }, Unmanaged.passRetained(ThreadStart(run, w)).toOpaque())
-        precondition(rc == 0, "pthread_create")
-        threads.append(t)
+            run.perWriter[w] = i
+        }
     }
-    while nowSeconds() - start < seconds { usleep(10_000) }
+    while monotonicSeconds() - start < seconds { usleep(10_000) }
     run.stop.store(true, ordering: .relaxed)
-    for t in threads { pthread_join(t, nil) }
-    let elapsed = nowSeconds() - start
+    for t in threads { t.join() }
+    let elapsed = monotonicSeconds() - start
     return ((0..<writers).map { run.perWriter[$0] }, elapsed)
 }
 
@@ -378,7 +358,7 @@ private func runWriters(_ writers: Int, seconds: Double, _ body: @escaping @Send
 /// sleeps in 10 ms steps until the window ends and every task stopped.
 private func runWriterTasks(_ writers: Int, seconds: Double, _ body: @escaping @Sendable (Int, Int) async -> Bool) -> ([Int], Double) {
     let run = WriterRun(writers: writers) { _, _ in true }
-    let start = nowSeconds()
+    let start = monotonicSeconds()
     for w in 0..<writers {
         Task.detached {
             var i = 0
@@ -391,10 +371,10 @@ private func runWriterTasks(_ writers: Int, seconds: Double, _ body: @escaping @
             run.stopped.add(1, ordering: .releasing)
         }
     }
-    while nowSeconds() - start < seconds { usleep(10_000) }
+    while monotonicSeconds() - start < seconds { usleep(10_000) }
     run.stop.store(true, ordering: .relaxed)
     while run.stopped.load(ordering: .acquiring) < writers { usleep(1_000) }
-    let elapsed = nowSeconds() - start
+    let elapsed = monotonicSeconds() - start
     return ((0..<writers).map { run.perWriter[$0] }, elapsed)
 }
 

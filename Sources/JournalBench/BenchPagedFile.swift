@@ -1,4 +1,5 @@
 public import ArgumentParser
+import JournalPrimitives
 import JournalCLISupport
 import PagedFile
 import Synchronization
@@ -172,7 +173,7 @@ final class PagedFileBench: @unchecked Sendable {
         assert(slices > 0 && slices <= Self.slicesMax)
         var paged = [[Double]](repeating: [], count: cells.count)
         var flatResults = [[Double]](repeating: [], count: cells.count)
-        var random = BenchRandom(seed: 0x5EED)
+        var random = SplitMix64(seed: 0x5EED)
         for round in 0 ..< rounds {
             for (index, cell) in cells.enumerated() {
                 let plan = makePlan(cell, random: &random)
@@ -209,7 +210,7 @@ final class PagedFileBench: @unchecked Sendable {
     /// Offsets per thread. Overwrites and reads: random request-aligned
     /// offsets in the file. First touch: every block of a fresh file exactly
     /// once, shuffled and dealt to the threads.
-    func makePlan(_ cell: Cell, random: inout BenchRandom) -> [[Int]] {
+    func makePlan(_ cell: Cell, random: inout SplitMix64) -> [[Int]] {
         var plan = [[Int]](repeating: [], count: cell.threads)
         switch cell.operation {
         case .firstTouch:
@@ -297,7 +298,7 @@ final class PagedFileBench: @unchecked Sendable {
     }
 }
 
-/// A start line, buffers and pthreads for one timed run.
+/// A start line, buffers and threads for one timed run.
 private final class BenchThreads: @unchecked Sendable {
     // @unchecked: each thread touches only its own buffer and plan row; the
     // start line and the clock are atomics.
@@ -321,15 +322,6 @@ private final class BenchThreads: @unchecked Sendable {
 
     deinit { for buffer in buffers { buffer.deallocate() } }
 
-    final class Start {
-        let owner: BenchThreads
-        let index: Int
-        init(owner: BenchThreads, index: Int) {
-            self.owner = owner
-            self.index = index
-        }
-    }
-
     func worker(_ index: Int) {
         ready.wrappingAdd(1, ordering: .releasing)
         while !go.load(ordering: .acquiring) {}
@@ -338,42 +330,15 @@ private final class BenchThreads: @unchecked Sendable {
     }
 
     func run() -> Double {
-        var threads: [pthread_t] = []
-        for index in 0 ..< count {
-            let argument = Unmanaged.passRetained(Start(owner: self, index: index)).toOpaque()
-            var thread = pthread_t()
-            let created = pthread_create(&thread, nil, { argument in
-                guard let argument else { return nil }
-                let start = Unmanaged<Start>.fromOpaque(argument).takeRetainedValue()
-                start.owner.worker(start.index)
-                return nil
-            }, argument)
-            precondition(created == 0, "pthread_create failed")
-            threads.append(thread)
+        let threads = (0 ..< count).map { index in
+            JoinableThread(name: "bench-reader") { self.worker(index) }
         }
         while ready.load(ordering: .acquiring) < count { sched_yield() }
         let start = monotonicSeconds()
         go.store(true, ordering: .releasing)
-        for thread in threads { pthread_join(thread, nil) }
+        for thread in threads { thread.join() }
         return monotonicSeconds() - start
     }
 }
 
-private func monotonicSeconds() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-}
 
-/// SplitMix64, so that both sides replay the same offsets.
-struct BenchRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,3 +1,4 @@
+import JournalPrimitives
 import ArgumentParser
 import Foundation
 import Journal
@@ -145,7 +146,7 @@ struct BenchReplay: ParsableCommand {
         var logger = Logger(label: "bench-replay")
         logger.logLevel = .error
         options.logger = logger
-        let start = benchNanos()
+        let start = monotonicNanos()
         let journal = try Journal.open(storage: storage, options: options)
         // Records differ from one another: slices of a pseudo-random pool.
         let pool = PseudoRandomBytes(count: recordBytes + 4096)
@@ -160,7 +161,7 @@ struct BenchReplay: ParsableCommand {
         }
         try journal.waitUntilDurableBlocking(last)
         journal.close()
-        let seconds = Double(benchNanos() - start) / 1e9
+        let seconds = Double(monotonicNanos() - start) / 1e9
 
         let reader = try Journal.openForReading(storage: storage)
         defer { reader.close() }
@@ -174,20 +175,20 @@ struct BenchReplay: ParsableCommand {
 
     private func replayRound(path: String, expectedRecords: Int, logBytes: Int, files: [String], residentBefore: Double) throws -> ReplayRound {
         let storage = try FileSystemStorage(path: path)
-        let t0 = benchNanos()
+        let t0 = monotonicNanos()
         let journal = try Journal.openForReading(storage: storage)
         defer { journal.close() }
-        let t1 = benchNanos()
+        let t1 = monotonicNanos()
         let warm = try iterate(journal)
-        let t2 = benchNanos()
+        let t2 = monotonicNanos()
         // Cold again: drop the journal's mapped pages, then the cache.
         let mapped = journalMappings(files)
         evictMappings(mapped)
         try evict(files)
         let residentBeforeIterate = residentFraction(mapped)
-        let t3 = benchNanos()
+        let t3 = monotonicNanos()
         let cold = try iterate(journal)
-        let t4 = benchNanos()
+        let t4 = monotonicNanos()
         guard warm == expectedRecords && cold == expectedRecords else {
             throw BenchError("replay: read \(warm) and \(cold) records, expected \(expectedRecords)")
         }

@@ -16,6 +16,22 @@ public final class JoinableThread: @unchecked Sendable {
     /// Starts the thread; `name` (its first 15 characters) shows in `top`
     /// and debuggers.
     public init(name: String, _ body: @escaping @Sendable () -> Void) {
+        let rc = start(name: name, body)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+    }
+
+    private init() {}
+
+    /// Starts the thread, or throws when the system cannot make one (for
+    /// callers that can go on without it, such as benchmark clients).
+    public static func start(name: String, _ body: @escaping @Sendable () -> Void) throws(Errno) -> JoinableThread {
+        let thread = JoinableThread()
+        let rc = thread.start(name: name, body)
+        guard rc == 0 else { throw Errno(rawValue: rc) }
+        return thread
+    }
+
+    private func start(name: String, _ body: @escaping @Sendable () -> Void) -> Int32 {
         let box = Unmanaged.passRetained(ThreadBody(name: name, body: body))
         let rc = pthread_create(&handle, nil, { raw in
             guard let raw else { return nil }
@@ -24,7 +40,8 @@ public final class JoinableThread: @unchecked Sendable {
             box.body()
             return nil
         }, box.toOpaque())
-        precondition(rc == 0, "pthread_create failed: \(rc)")
+        if rc != 0 { box.release() }
+        return rc
     }
 
     /// Waits for `body` to return. Later calls return at once.

@@ -11,3 +11,9 @@ public func monotonicNanos() -> UInt64 {
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
+
+/// Seconds of the monotonic clock, for reports of elapsed time.
+@inlinable
+public func monotonicSeconds() -> Double {
+    Double(monotonicNanos()) / 1e9
+}

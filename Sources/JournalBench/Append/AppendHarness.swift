@@ -1,3 +1,4 @@
+import JournalPrimitives
 import Dispatch
 import Journal
 import Synchronization
@@ -50,14 +51,6 @@ extension AppendRound {
             operations: operations, payloadBytes: operations * recordBytes, seconds: Double(nanoseconds) / 1e9,
             p50: percentile(all, 0.50), p99: percentile(all, 0.99), p999: percentile(all, 0.999), untimed: untimed)
     }
-}
-
-/// Monotonic time in nanoseconds.
-@inline(__always)
-func benchNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
 func benchSleep(seconds: Double) {
@@ -134,14 +127,14 @@ final class AppendWorker: @unchecked Sendable {
         while true {
             let phase = control.phase.load(ordering: .acquiring)
             if phase == RoundControl.stopping { return }
-            let start = benchNanos()
+            let start = monotonicNanos()
             do {
                 _ = try journal.appendBlocking(record)
             } catch {
                 control.fail(error)
                 return
             }
-            let end = benchNanos()
+            let end = monotonicNanos()
             // Counted only when the whole append lies inside the window: it
             // started after measuring began and ended before it stopped.
             if phase == RoundControl.measuring && control.phase.load(ordering: .acquiring) == RoundControl.measuring {
@@ -160,7 +153,7 @@ final class AppendWorker: @unchecked Sendable {
         defer { ring.deallocate() }
         while control.phase.load(ordering: .acquiring) != RoundControl.stopping {
             let phase = control.phase.load(ordering: .acquiring)
-            let start = benchNanos()
+            let start = monotonicNanos()
             do {
                 ring.push(lsn: try journal.enqueue(record), start: start, measured: phase == RoundControl.measuring)
                 if ring.isFull { try journal.waitUntilDurableBlocking(ring.oldestLSN) }
@@ -181,7 +174,7 @@ final class AppendWorker: @unchecked Sendable {
         defer { ring.deallocate() }
         while control.phase.load(ordering: .acquiring) != RoundControl.stopping {
             let phase = control.phase.load(ordering: .acquiring)
-            let start = benchNanos()
+            let start = monotonicNanos()
             do {
                 ring.push(lsn: try journal.enqueue(record), start: start, measured: phase == RoundControl.measuring)
                 if ring.isFull { try await journal.waitUntilDurable(ring.oldestLSN) }
@@ -199,7 +192,7 @@ final class AppendWorker: @unchecked Sendable {
     private func retire(_ ring: inout PendingRing, _ journal: Journal, _ control: RoundControl) {
         let durable = journal.durableLSN
         guard !ring.isEmpty, ring.oldestLSN <= durable else { return }
-        let now = benchNanos()
+        let now = monotonicNanos()
         let measuring = control.phase.load(ordering: .acquiring) == RoundControl.measuring
         while !ring.isEmpty && ring.oldestLSN <= durable {
             let (start, measured) = ring.pop()
@@ -213,14 +206,14 @@ final class AppendWorker: @unchecked Sendable {
         while true {
             let phase = control.phase.load(ordering: .acquiring)
             if phase == RoundControl.stopping { return }
-            let start = benchNanos()
+            let start = monotonicNanos()
             do {
                 _ = try await journal.append(record)
             } catch {
                 control.fail(error)
                 return
             }
-            let end = benchNanos()
+            let end = monotonicNanos()
             if phase == RoundControl.measuring && control.phase.load(ordering: .acquiring) == RoundControl.measuring {
                 note(end - start)
             }
@@ -275,30 +268,10 @@ struct PendingRing {
     }
 }
 
-/// A started pthread. Created from a nonisolated function, so the body runs
-/// on the new thread without any actor isolation.
-struct BenchThread {
-    private final class Body {
-        let run: @Sendable () -> Void
-        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
-    }
-
-    private var handle = pthread_t()
-
-    init(_ run: @escaping @Sendable () -> Void) throws(BenchError) {
-        let box = Unmanaged.passRetained(Body(run))
-        let rc = pthread_create(&handle, nil, { raw in
-            guard let raw else { return nil }
-            Unmanaged<Body>.fromOpaque(raw).takeRetainedValue().run()
-            return nil
-        }, box.toOpaque())
-        if rc != 0 {
-            box.release()
-            throw BenchError("pthread_create failed (\(rc))")
-        }
-    }
-
-    func join() { pthread_join(handle, nil) }
+/// Starts a benchmark thread; a thread the system cannot make ends the
+/// round with an error rather than a crash.
+func startBenchThread(_ body: @escaping @Sendable () -> Void) throws(BenchError) -> JoinableThread {
+    do { return try JoinableThread.start(name: "bench", body) } catch { throw BenchError("pthread_create failed (\(error))") }
 }
 
 struct BenchError: Error, CustomStringConvertible {
@@ -333,11 +306,11 @@ struct AppendHarness {
     /// seconds taken.
     func prime(rollovers: Int, maxSeconds: Double) throws(BenchError) -> (rollovers: Int, seconds: Double) {
         let first = activeSegmentIndex()
-        let start = benchNanos()
+        let start = monotonicNanos()
         _ = try runRound(measure: false) {
-            activeSegmentIndex() - first >= rollovers || Double(benchNanos() - start) / 1e9 >= maxSeconds
+            activeSegmentIndex() - first >= rollovers || Double(monotonicNanos() - start) / 1e9 >= maxSeconds
         }
-        return (activeSegmentIndex() - first, Double(benchNanos() - start) / 1e9)
+        return (activeSegmentIndex() - first, Double(monotonicNanos() - start) / 1e9)
     }
 
     func runRound() throws(BenchError) -> AppendRound {
@@ -352,7 +325,7 @@ struct AppendHarness {
         let control = RoundControl()
         let journal = self.journal
 
-        var threads: [BenchThread] = []
+        var threads: [JoinableThread] = []
         var asyncDone: DispatchSemaphore?
         do {
             try startWorkers(workers, journal: journal, control: control, threads: &threads, asyncDone: &asyncDone)
@@ -372,10 +345,10 @@ struct AppendHarness {
             return AppendRound(operations: 0, payloadBytes: 0, seconds: 0, p50: 0, p99: 0, p999: 0, untimed: 0)
         }
         benchSleep(seconds: warmupSeconds)
-        let start = benchNanos()
+        let start = monotonicNanos()
         _ = control.phase.compareExchange(expected: RoundControl.warmingUp, desired: RoundControl.measuring, ordering: .acquiringAndReleasing)
         benchSleep(seconds: seconds)
-        let end = benchNanos()
+        let end = monotonicNanos()
         control.phase.store(RoundControl.stopping, ordering: .releasing)
         for t in threads { t.join() }
         asyncDone?.wait()
@@ -396,13 +369,13 @@ struct AppendHarness {
     /// phase to change before they count anything.
     private func startWorkers(
         _ workers: [AppendWorker], journal: Journal, control: RoundControl,
-        threads: inout [BenchThread], asyncDone: inout DispatchSemaphore?
+        threads: inout [JoinableThread], asyncDone: inout DispatchSemaphore?
     ) throws(BenchError) {
         switch api {
         case .blocking:
             let window = self.window
             for w in workers {
-                threads.append(try BenchThread {
+                threads.append(try startBenchThread {
                     if window > 1 { w.runPipelined(journal, control, window: window) } else { w.runBlocking(journal, control) }
                 })
             }
@@ -422,7 +395,7 @@ struct AppendHarness {
             }
         }
         if truncateBehind {
-            threads.append(try BenchThread {
+            threads.append(try startBenchThread {
                 while control.phase.load(ordering: .acquiring) != RoundControl.stopping {
                     benchSleep(seconds: 0.02)
                     do throws(JournalError) { try journal.truncate(before: journal.durableLSN) } catch { control.fail(error) }

@@ -1,3 +1,4 @@
+import JournalPrimitives
 import Synchronization
 
 #if canImport(Glibc)
@@ -23,10 +24,10 @@ struct ClosedLoop {
         let capacity = max(4096, Int(seconds * 2_000_000) / threads + 1024)
         let workers = (0..<threads).map { _ in LoopWorker(capacity: capacity) }
         let control = LoopControl()
-        var started: [BenchThread] = []
+        var started: [JoinableThread] = []
         do {
             for (index, worker) in workers.enumerated() {
-                started.append(try BenchThread { worker.run(index, control, operation) })
+                started.append(try startBenchThread { worker.run(index, control, operation) })
             }
         } catch {
             control.phase.store(RoundControl.stopping, ordering: .releasing)
@@ -34,10 +35,10 @@ struct ClosedLoop {
             throw error
         }
         benchSleep(seconds: warmupSeconds)
-        let start = benchNanos()
+        let start = monotonicNanos()
         _ = control.phase.compareExchange(expected: RoundControl.warmingUp, desired: RoundControl.measuring, ordering: .acquiringAndReleasing)
         benchSleep(seconds: seconds)
-        let end = benchNanos()
+        let end = monotonicNanos()
         control.phase.store(RoundControl.stopping, ordering: .releasing)
         for t in started { t.join() }
         if let failure = control.failure.withLock({ $0 }) { throw BenchError(failure) }
@@ -81,12 +82,12 @@ private final class LoopWorker: @unchecked Sendable {
         while true {
             let phase = control.phase.load(ordering: .acquiring)
             if phase == RoundControl.stopping { return }
-            let start = benchNanos()
+            let start = monotonicNanos()
             do { try operation(index) } catch {
                 control.fail(error)
                 return
             }
-            let end = benchNanos()
+            let end = monotonicNanos()
             if phase == RoundControl.measuring && control.phase.load(ordering: .acquiring) == RoundControl.measuring {
                 if timed < capacity {
                     latencies[timed] = end - start

@@ -1,3 +1,4 @@
+import JournalPrimitives
 import ArgumentParser
 import Journal
 import JournalCLISupport
@@ -88,12 +89,12 @@ final class DurablePrinter: @unchecked Sendable {
     private var lastEnqueued: LSN = 0
     private var finished = false
     private var failure: JournalError?
-    private var thread: WorkerThread?
+    private var thread: JoinableThread?
 
     init(journal: Journal, printing: Bool) {
         self.journal = journal
         self.printing = printing
-        thread = WorkerThread { [self] in self.runLoop() }
+        thread = JoinableThread(name: "append-reader") { [self] in self.runLoop() }
     }
 
     /// Notes an enqueued LSN. LSNs arrive in order and without gaps: this

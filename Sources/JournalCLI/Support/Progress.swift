@@ -1,3 +1,4 @@
+import JournalPrimitives
 import JournalCLISupport
 
 #if canImport(Glibc)

@@ -51,32 +51,3 @@ final class Monitor: @unchecked Sendable {
     }
 }
 
-/// A joinable thread. Created from a nonisolated context: a closure formed
-/// in top-level code of `main.swift` would be main-actor isolated and trap
-/// on the new thread.
-final class WorkerThread: @unchecked Sendable {
-    private var handle = pthread_t()
-    private var joined = false
-
-    init(_ body: @escaping @Sendable () -> Void) {
-        let box = Unmanaged.passRetained(Box(body))
-        let rc = pthread_create(&handle, nil, { raw in
-            guard let raw else { return nil }
-            Unmanaged<Box>.fromOpaque(raw).takeRetainedValue().body()
-            return nil
-        }, box.toOpaque())
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-    }
-
-    /// Waits for the thread to finish. Called once, by the thread that made it.
-    func join() {
-        guard !joined else { return }
-        joined = true
-        pthread_join(handle, nil)
-    }
-
-    private final class Box {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-}
