@@ -16,6 +16,15 @@ import Testing
         #expect(r.stderr.contains(fragment), "stderr: \(r.stderr)", sourceLocation: sourceLocation)
     }
 
+    @Test func onlyTheSlowWriteWarningIsDroppedFromStderr() {
+        let slow = "2026-01-01T00:00:00+0000 warning swift-journal: bytes=4096 milliseconds=160 [Journal] slow durable write"
+        let other = "2026-01-01T00:00:00+0000 warning swift-journal: slot=0 [PageStore] snapshot rejected"
+        let error = "journalctl-swift: record of 5000 bytes is above recordBytesMax"
+        #expect(CLI.withoutTimingWarnings(slow + "\n" + error + "\n") == error + "\n")
+        #expect(CLI.withoutTimingWarnings(other + "\n" + error + "\n") == other + "\n" + error + "\n")
+        #expect(CLI.withoutTimingWarnings(error) == error)
+    }
+
     static func makeJournal(_ scratch: Scratch, _ extra: [String] = [], records: [String] = []) throws -> [String] {
         let j = ["--journal", scratch.path("j")]
         let create = try CLI.run(["create"] + j + extra)
