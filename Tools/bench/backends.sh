@@ -12,7 +12,9 @@
 # worth less than one to a peer measured in the same round).
 #
 # Usage: backends.sh [--runs N] [--rounds N] [--seconds S] [--binary PATH]
-#                    [--dirs "DIR ..."] [--cells "CELL ..."]
+#                    [--dirs "DIR ..."] [--cells "CELL ..."] [--jsonl FILE]
+# --jsonl keeps every run's `bench append --json` lines, tagged with
+# "io_backend", in FILE.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -22,6 +24,7 @@ rounds=3
 seconds=2
 dirs="$root/data/bench-backends /dev/shm/bench-backends"
 cells="append-128B-1 append-128B-64 append-1MiB-4"
+jsonl=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
@@ -30,6 +33,7 @@ while [ $# -gt 0 ]; do
     --binary) binary=$2; shift 2 ;;
     --dirs) dirs=$2; shift 2 ;;
     --cells) cells=$2; shift 2 ;;
+    --jsonl) jsonl=$2; shift 2 ;;
     *) echo "backends.sh: unknown argument $1" >&2; exit 64 ;;
   esac
 done
@@ -44,11 +48,12 @@ for dir in $dirs; do
       echo "run $run/$runs on $dir: $backend" >&2
       "$binary" bench append --dir "$dir" --io-backend "$backend" --peers none --json \
         --rounds "$rounds" --seconds "$seconds" "${cell_args[@]}" \
-        | sed "s/^{/{\"io_backend\": \"$backend\", \"dir\": \"$dir\", /" >> "$out"
+        | sed "s|^{|{\"io_backend\": \"$backend\", |" >> "$out"
     done
   done
 done
 
+[ -z "$jsonl" ] || cp "$out" "$jsonl"
 python3 - "$out" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
