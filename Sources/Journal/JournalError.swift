@@ -75,6 +75,8 @@ public enum JournalError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// Maps a storage failure to the error a user can act on.
     public static func from(_ error: StorageError) -> JournalError {
+        // The operations JournalFileStorage names when io_uring is required
+        // and cannot be used (IOBackendSelection.deniedOperation, .fuseOperation).
         if error.operation == "io_uring_setup" || error.operation == "io_uring on FUSE" { return .ioUringUnavailable(error) }
         return switch error.errno {
         case .noSuchFileOrDirectory, .notDirectory: .notFound(path: error.path)
