@@ -11,8 +11,8 @@ import PackageDescription
 //   KeyValueStore -> PageStore -> Journal -> JournalStorage (the seam: protocols and errors)
 //                    PageStore -> PagedFile (the RAM-backed data file)
 //   JournalFileStorage: the real storage behind the seam (files with
-//   O_DIRECT|O_DSYNC, writes through io_uring: Uring -> CLiburing), the only
-//   module that imports Uring.
+//   O_DIRECT|O_DSYNC, writes through io_uring: Uring -> CLiburing, or a
+//   thread pool where io_uring is denied), the only module that imports Uring.
 //   JournalPrimitives under all of them: errno, CRC32C, the little-endian
 //   codec, alignment, the clock, threads, locks, the parker, SplitMix64; on
 //   the C shims CJournalShims (CRC32C, file calls) and CJournalConcurrency
@@ -30,7 +30,6 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "swift-journal",
-    platforms: [.macOS(.v15)],
     products: [
         .library(name: "Journal", targets: ["Journal", "JournalFileStorage", "JournalPrimitives"]),
         .library(name: "PagedFile", targets: ["PagedFile"]),
@@ -90,11 +89,13 @@ let package = Package(
             swiftSettings: strict
         ),
         // The real storage (files with O_DIRECT|O_DSYNC, writes through
-        // io_uring) and the journal at a directory path over it.
+        // io_uring or, where it is denied, a pool of threads) and the journal
+        // at a directory path over it.
         .target(
             name: "JournalFileStorage",
             dependencies: [
-                "JournalStorage", "JournalPrimitives", "Uring", "CJournalShims", "Journal"
+                "JournalStorage", "JournalPrimitives", "Uring", "CJournalShims", "Journal",
+                .product(name: "Logging", package: "swift-log")
             ],
             swiftSettings: strict
         ),
@@ -174,6 +175,10 @@ let package = Package(
             dependencies: ["JournalCLI"],
             swiftSettings: strict
         ),
+        // Runs a program with the io_uring system calls failing with EPERM,
+        // as container seccomp profiles make them fail: for the tests of the
+        // thread backend on such hosts (a few lines of C, no library).
+        .executableTarget(name: "seccomp-deny-io-uring"),
         // What the test targets share: temporary directories, threads, the
         // built executable, silenced journal logs. Linked by tests only.
         .target(

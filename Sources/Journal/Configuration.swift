@@ -50,6 +50,21 @@ public enum RecoveryMode: String, Sendable, CaseIterable {
     case manual
 }
 
+/// How durable writes reach the disk. Only the submission mechanism differs:
+/// both write with `RWF_DSYNC` to the same `O_DSYNC` files, keep up to
+/// `inFlightBatchesMax` writes on the disk at once, and give the same
+/// guarantees. Used by storage on a real file system; ignored by others.
+public enum JournalIOBackend: String, Sendable, CaseIterable {
+    /// io_uring where the kernel allows it (`io_uring_setup` works; container
+    /// seccomp profiles, gVisor and `kernel.io_uring_disabled` deny it),
+    /// otherwise `threads`, logging why once.
+    case automatic = "auto"
+    /// io_uring, or a failure at open when the kernel denies it.
+    case ioUring = "io-uring"
+    /// A small fixed pool of threads, each issuing one `pwritev2` at a time.
+    case threads
+}
+
 /// Options of one open journal (not stored on disk).
 ///
 /// A value type, read once by `Journal.open`: changing a copy later has no
@@ -104,6 +119,10 @@ public struct JournalOptions: Sendable {
     /// again before the next. Up to this many times `segmentBytes` of disk
     /// stays allocated to released files.
     public var recycledSegmentsMax: Int = 8
+    /// How writes reach the disk when the journal is opened by path
+    /// (`Journal.open(path:options:)`). Storage given to `open(storage:)`
+    /// brings its own.
+    public var ioBackend: JournalIOBackend = .automatic
     /// A batch write slower than this is logged as a warning.
     public var slowWriteMilliseconds: Int = 100
     /// `.threads` outside tests.

@@ -42,6 +42,10 @@ public enum JournalError: Error, Sendable, Equatable, CustomStringConvertible {
     /// An argument or option out of its domain, or a write to a journal
     /// open for reading; the text names it.
     case invalidArgument(String)
+    /// io_uring was required (`JournalIOBackend.ioUring`) but the kernel
+    /// denies it (`io_uring_setup` fails, as under a container's seccomp
+    /// profile) or the file system cannot keep its writes durable (FUSE).
+    case ioUringUnavailable(StorageError)
 
     /// One line naming what failed and where.
     public var description: String {
@@ -62,12 +66,19 @@ public enum JournalError: Error, Sendable, Equatable, CustomStringConvertible {
         case .closed: "journal is closed"
         case .lsnOutOfRange(let r, let f, let d): "LSN \(r) is not in the journal (first \(f), durable \(d))"
         case .invalidArgument(let m): "invalid argument: \(m)"
+        case .ioUringUnavailable(let e) where e.operation == "io_uring on FUSE":
+            "io_uring cannot be used on the FUSE file system of \(e.path): its writes skip the data sync (use --io-backend threads or auto)"
+        case .ioUringUnavailable(let e):
+            "io_uring is unavailable: io_uring_setup failed with \(e.errno) (errno \(e.errno.rawValue)), as under a container's seccomp profile (use --io-backend threads or auto)"
         }
     }
 
     /// Maps a storage failure to the error a user can act on.
     public static func from(_ error: StorageError) -> JournalError {
-        switch error.errno {
+        // The operations JournalFileStorage names when io_uring is required
+        // and cannot be used (IOBackendSelection.deniedOperation, .fuseOperation).
+        if error.operation == "io_uring_setup" || error.operation == "io_uring on FUSE" { return .ioUringUnavailable(error) }
+        return switch error.errno {
         case .noSuchFileOrDirectory, .notDirectory: .notFound(path: error.path)
         case .permissionDenied, .notPermitted: .permissionDenied(path: error.path)
         case .readOnlyFileSystem: .readOnlyFileSystem(path: error.path)

@@ -102,12 +102,16 @@ public struct BenchAppend: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Run fio with GLIBC_TUNABLES=glibc.malloc.hugetlb=1, so that its buffers are huge pages as the journal's batches are; from 4 KiB pages fio's 1 MiB bandwidth swings with their physical layout (--no-fio-huge-pages: plain malloc).")
     var fioHugePages = true
 
+    @Option(name: .long, help: "How the journal's writes reach the disk: auto, io-uring or threads (JournalIOBackend). Tools/bench/backends.sh runs both, interleaved.")
+    var ioBackend: String = "auto"
+
     @Option(name: .long, help: "Peers beside fio, comma-separated: pwrite (a hand-written pwrite + fdatasync group commit, every cell), sqlite (SQLite WAL synchronous=FULL and NORMAL, 128 B cells), or none.")
     var peers: String = "pwrite,sqlite"
 
     public init() {}
 
     public func validate() throws {
+        guard JournalIOBackend(rawValue: ioBackend) != nil else { throw ValidationError("--io-backend must be auto, io-uring or threads") }
         guard AppendAPI(rawValue: api) != nil else { throw ValidationError("--api must be blocking or async") }
         guard seconds > 0, warmup >= 0 else { throw ValidationError("--seconds must be positive and --warmup not negative") }
         if !quick && rounds < 3 { throw ValidationError("--rounds must be at least 3 (the disk is noisy: only interleaved medians mean anything); use --quick for a smoke test") }
@@ -151,7 +155,7 @@ public struct BenchAppend: ParsableCommand {
         if !cells.isEmpty { selected = selected.filter { cells.contains($0.name) } }
 
         if !json {
-            printOut("bench append: \(dir) (\(fileSystem)), api \(api.rawValue), \(rounds) round(s)\(quick || bulkRounds == nil ? "" : " (MB/s cells \(bulkRounds ?? rounds))") x \(formatNumber(seconds)) s after \(formatNumber(warmup)) s warm-up, in flight \(inFlight), inline writes \(inlineWrites ? (inlineFromTasks ? "on (tasks too)" : "on") : "off"), huge-page batches \(hugePageBatches ? "on" : "off"), batch \(batchKiB) KiB, segment \(segmentMiB) MiB, spares \(spareSegments), recycled \(recycledSegments), truncate \(truncate ? "on" : "off"), priming \(primeRollovers) rollover(s) / \(formatNumber(primeSeconds)) s max")
+            printOut("bench append: \(dir) (\(fileSystem)), api \(api.rawValue), I/O backend \(ioBackend), \(rounds) round(s)\(quick || bulkRounds == nil ? "" : " (MB/s cells \(bulkRounds ?? rounds))") x \(formatNumber(seconds)) s after \(formatNumber(warmup)) s warm-up, in flight \(inFlight), inline writes \(inlineWrites ? (inlineFromTasks ? "on (tasks too)" : "on") : "off"), huge-page batches \(hugePageBatches ? "on" : "off"), batch \(batchKiB) KiB, segment \(segmentMiB) MiB, spares \(spareSegments), recycled \(recycledSegments), truncate \(truncate ? "on" : "off"), priming \(primeRollovers) rollover(s) / \(formatNumber(primeSeconds)) s max")
             printOut("fio: \(fioPath) (io_uring, direct, dsync, sequential writes over a zero-filled file\(fioHugePages ? ", buffers in huge pages" : "")); peers: \(peerList.isEmpty ? "none" : peerList.joined(separator: ", "))")
         }
         var results: [AppendCellResult] = []
@@ -273,6 +277,7 @@ public struct BenchAppend: ParsableCommand {
     private func openFreshJournal(in temp: String) throws -> Journal {
         var storageOptions = FileSystemStorage.Options()
         storageOptions.createDirectory = true
+        storageOptions.ioBackend = JournalIOBackend(rawValue: ioBackend) ?? .automatic
         let storage: FileSystemStorage
         do { storage = try FileSystemStorage(path: temp + "/journal", options: storageOptions) } catch {
             throw BenchError("cannot open \(temp)/journal: \(error)")

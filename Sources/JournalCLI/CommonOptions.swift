@@ -19,12 +19,16 @@ struct JournalLocation: ParsableArguments {
     @Flag(name: .long, help: "Open files without O_DIRECT (writes stay durable with O_DSYNC). For file systems that reject direct I/O.")
     var noDirect = false
 
+    @Option(name: .long, help: IOBackendArgument.help)
+    var ioBackend: IOBackendArgument = .auto
+
     @Flag(name: .long, help: "Log at level info (default: warnings only) to stderr.")
     var verbose = false
 
     func storageOptions(create: Bool = false) -> FileSystemStorage.Options {
         var options = FileSystemStorage.Options()
         options.directIO = !noDirect
+        options.ioBackend = ioBackend.backend
         options.createDirectory = create
         options.fileMode = 0o600  // the directory, when created, gets 0700
         return options
@@ -97,6 +101,25 @@ enum FaultInjection {
             throw CLIError(.usage, "\(variable) must be a positive write number, not '\(text)'")
         }
         return n
+    }
+}
+
+/// `--io-backend`: how durable writes reach the disk (`JournalIOBackend`).
+enum IOBackendArgument: String, CaseIterable, ExpressibleByArgument {
+    case auto
+    case ioUring = "io-uring"
+    case threads
+
+    static let help = ArgumentHelp(
+        "How durable writes reach the disk: auto (io_uring where the kernel allows it, else threads), io-uring (fail with exit 78 where it is denied), threads (a pool of threads issuing pwritev2).",
+        valueName: "backend")
+
+    var backend: JournalIOBackend {
+        switch self {
+        case .auto: .automatic
+        case .ioUring: .ioUring
+        case .threads: .threads
+        }
     }
 }
 

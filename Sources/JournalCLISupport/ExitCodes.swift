@@ -16,7 +16,7 @@ import JournalPrimitives
 /// | 75 | locked | another writer holds the journal (temporary: retry later) |
 /// | 76 | journalFull | the journal holds its `--segment-count-max` segments; `truncate` to make room |
 /// | 77 | permissionDenied | permission denied, or a read-only file system |
-/// | 78 | configuration | a newer format version, a file system that rejects `O_DIRECT` (use `--no-direct`), an inconsistent configuration |
+/// | 78 | configuration | a newer format version, a file system that rejects `O_DIRECT` (use `--no-direct`), `--io-backend io-uring` where io_uring is denied or on FUSE, an inconsistent configuration |
 /// | 70 | violation | `crash-sim` found a violation of the journal's guarantees (the reproducing seed is on stderr) |
 public enum JournalExitCode: Int32, Sendable, CaseIterable {
     case ok = 0
@@ -46,7 +46,8 @@ public enum JournalExitCode: Int32, Sendable, CaseIterable {
           75  locked: another process is writing the journal (retry later)
           76  journal full: the segment limit is reached; truncate to make room
           77  permission denied, or a read-only file system
-          78  configuration: newer format, O_DIRECT unsupported (--no-direct)
+          78  configuration: newer format, O_DIRECT unsupported (--no-direct),
+              io_uring denied with --io-backend io-uring
           70  violation: crash-sim found a broken guarantee (seed on stderr)
         Each error is one line on stderr: "journalctl-swift: <description>".
         """
@@ -69,7 +70,7 @@ public struct CLIError: Error, CustomStringConvertible, Sendable {
         switch error {
         case .notFound, .notAJournal: self.init(.notFound, error.description)
         case .alreadyExists: self.init(.cannotCreate, error.description)
-        case .newerFormat, .directIOUnsupported: self.init(.configuration, error.description)
+        case .newerFormat, .directIOUnsupported, .ioUringUnavailable: self.init(.configuration, error.description)
         case .locked: self.init(.locked, error.description)
         case .permissionDenied, .readOnlyFileSystem: self.init(.permissionDenied, error.description)
         case .journalFull: self.init(.journalFull, error.description)
@@ -88,6 +89,10 @@ public struct CLIError: Error, CustomStringConvertible, Sendable {
 
     /// The CLI's reading of a storage error (opening the directory, probing it).
     public init(_ error: StorageError) {
+        if case .ioUringUnavailable = JournalError.from(error) {
+            self.init(.configuration, JournalError.from(error).description)
+            return
+        }
         switch error.errno {
         case .noSuchFileOrDirectory, .notDirectory:
             self.init(.notFound, "journal directory not found: \(error.path) (\(error.errno))")

@@ -1,14 +1,17 @@
 internal import CJournalShims
 import Uring
 public import JournalStorage
-import JournalPrimitives
+public import JournalPrimitives
+public import Journal
+public import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The real storage: a directory on a Linux file system, files opened with
 /// `O_DIRECT|O_DSYNC` (or `O_DSYNC` alone when direct I/O is turned off),
-/// durable writes through io_uring.
+/// durable writes through io_uring or, where the kernel denies it, a pool of
+/// threads (`Options.ioBackend`, `IOBackendSelection`).
 public final class FileSystemStorage: StorageDirectory {
     public struct Options: Sendable {
         /// Open files with `O_DIRECT`. When false, writes go through the page
@@ -18,13 +21,32 @@ public final class FileSystemStorage: StorageDirectory {
         public var fileMode: UInt32 = 0o600
         /// Create the directory when it does not exist.
         public var createDirectory: Bool = false
+        /// How durable writes reach the disk. `.automatic` chooses io_uring
+        /// where it works, else threads, and logs why once.
+        public var ioBackend: JournalIOBackend = .automatic
+        /// Where the choice of backend is logged.
+        public var logger: Logger = Logger(label: "swift-journal")
+        /// Tests only: the file-system type to act on instead of the real one
+        /// (FUSE cannot be mounted everywhere tests run).
+        @_spi(Testing) public var fileSystemTypeOverride: Int64? = nil
+        /// Tests only: called on the I/O thread before each write of the
+        /// thread backend; may block, or return an errno to fail the write.
+        @_spi(Testing) public var threadWriteFault: (@Sendable (_ tag: UInt64, _ offset: Int) -> Errno?)? = nil
         public init() {}
     }
 
     public let path: String
     public let ioAlignment: Int
     public let options: Options
+    /// The write mechanism in use, and why.
+    public let ioBackend: IOBackendChoice
+    /// The file system's `statfs` type (`f_type`).
+    public let fileSystemType: Int64
     private let directoryFD: Int32
+    private let counters = StorageCounters()
+
+    /// Tests only: the `fdatasync` calls added after writes (FUSE).
+    @_spi(Testing) public var explicitSyncCount: Int { counters.explicitSyncCount }
 
     /// Opens (or, with `createDirectory`, creates) the directory at `path`
     /// and probes its file system: direct-I/O support and alignment.
@@ -41,6 +63,9 @@ public final class FileSystemStorage: StorageDirectory {
         let fd = try Self.retryingEINTR("open", path) { Glibc.open(path, flags) }
         self.directoryFD = fd
         do {
+            let type = options.fileSystemTypeOverride ?? cjournal_file_system_type(fd)
+            self.fileSystemType = type
+            self.ioBackend = try IOBackendSelection.choose(options.ioBackend, fileSystemType: type, path: path, logger: options.logger)
             self.ioAlignment = try Self.probeAlignment(directory: path, directIO: options.directIO, mode: options.fileMode)
         } catch {
             _ = Glibc.close(fd)
@@ -150,7 +175,7 @@ public final class FileSystemStorage: StorageDirectory {
         let temporaryPath = full(temporary)
         _ = unlink(temporaryPath)
         let fd = try Self.retryingEINTR("open", temporaryPath) { Glibc.open(temporaryPath, openFlags(create: true), options.fileMode) }
-        let file = FileSystemFile(name: temporary, path: temporaryPath, fd: fd, size: bytes, alignment: options.directIO ? ioAlignment : 1)
+        let file = FileSystemFile(name: temporary, path: temporaryPath, fd: fd, size: bytes, alignment: options.directIO ? ioAlignment : 1, syncAfterWrites: syncAfterWrites)
         do {
             let chunk = min(max(bytes, ioAlignment), 1 << 20)
             let zeros = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: max(ioAlignment, 4096))
@@ -183,6 +208,9 @@ public final class FileSystemStorage: StorageDirectory {
         return try openExisting(name, flags: flags)
     }
 
+    /// Counts the `fdatasync` a FUSE file adds after each durable write.
+    private var syncAfterWrites: StorageCounters? { ioBackend.syncsEachWrite ? counters : nil }
+
     private func openExisting(_ name: String, flags: Int32) throws(StorageError) -> FileSystemFile {
         let p = full(name)
         let fd = try Self.retryingEINTR("open", p) { Glibc.open(p, flags) }
@@ -192,7 +220,7 @@ public final class FileSystemStorage: StorageDirectory {
             _ = Glibc.close(fd)
             throw StorageError("fstat", path: p, errno: e)
         }
-        return FileSystemFile(name: name, path: p, fd: fd, size: Int(st.st_size), alignment: options.directIO ? ioAlignment : 1)
+        return FileSystemFile(name: name, path: p, fd: fd, size: Int(st.st_size), alignment: options.directIO ? ioAlignment : 1, syncAfterWrites: syncAfterWrites)
     }
 
     public func rename(_ from: String, to: String) throws(StorageError) {
@@ -226,7 +254,14 @@ public final class FileSystemStorage: StorageDirectory {
     }
 
     public func makeWriteQueue(depth: Int) throws(StorageError) -> any StorageWriteQueue {
-        try UringWriteQueue(depth: depth, alignment: ioAlignment)
+        switch ioBackend.backend {
+        case .ioUring, .automatic:
+            try UringWriteQueue(depth: depth, alignment: ioAlignment)
+        case .threads:
+            ThreadWriteQueue(
+                depth: depth, alignment: ioAlignment, syncEachWrite: ioBackend.syncsEachWrite,
+                counters: counters, fault: options.threadWriteFault)
+        }
     }
 }
 
@@ -257,13 +292,25 @@ public final class FileSystemFile: StorageFile, @unchecked Sendable {
     public let size: Int
     /// Direct-I/O alignment, or 1 when the file is not opened with O_DIRECT.
     let alignment: Int
+    /// Set on file systems where `O_DSYNC` is not trusted (FUSE): each
+    /// `writeDurably` ends with an `fdatasync`, counted here.
+    private let syncAfterWrites: StorageCounters?
 
-    init(name: String, path: String, fd: Int32, size: Int, alignment: Int) {
+    init(name: String, path: String, fd: Int32, size: Int, alignment: Int, syncAfterWrites: StorageCounters?) {
         self.name = name
         self.path = path
         self.fd = fd
         self.size = size
         self.alignment = alignment
+        self.syncAfterWrites = syncAfterWrites
+    }
+
+    /// `fdatasync`, retrying `EINTR`: nil, or the error.
+    func syncData() -> Errno? {
+        while fdatasync(fd) != 0 {
+            if Glibc.errno != EINTR { return Errno(rawValue: Glibc.errno) }
+        }
+        return nil
     }
 
     func renamed(name: String, path: String) {
@@ -317,6 +364,10 @@ public final class FileSystemFile: StorageFile, @unchecked Sendable {
             }
             if n == 0 { throw StorageError("pwrite", path: path, errno: .ioError) }
             done += n
+        }
+        if let counters = syncAfterWrites {
+            counters.countExplicitSync()
+            if let e = syncData() { throw StorageError("fdatasync", path: path, errno: e) }
         }
     }
 

@@ -1,5 +1,6 @@
 public import Journal
 import JournalStorage
+import Logging
 
 extension Journal {
     /// Creates a journal in the directory at `path` (created, mode 0700, if
@@ -25,10 +26,13 @@ extension Journal {
     /// the writer. See `open(storage:options:)` for the contract.
     ///
     /// - Throws: as `open(storage:options:)`, and
-    ///   `JournalError.directIOUnsupported`.
+    ///   `JournalError.directIOUnsupported`, and
+    ///   `JournalError.ioUringUnavailable` when `options.ioBackend` is
+    ///   `.ioUring` and the kernel denies it.
     /// - Complexity: O(log bytes) for recovery.
     public static func open(path: String, options: JournalOptions = JournalOptions(), directIO: Bool = true) throws(JournalError) -> Journal {
-        try open(storage: try fileSystemStorage(path, directIO: directIO), options: options)
+        let storage = try fileSystemStorage(path, directIO: directIO, ioBackend: options.ioBackend, logger: options.logger)
+        return try open(storage: storage, options: options)
     }
 
     /// Opens the journal at `path` for reading only, with no lock: it sees
@@ -41,9 +45,13 @@ extension Journal {
         try openForReading(storage: try fileSystemStorage(path, directIO: directIO), recovery: recovery)
     }
 
-    static func fileSystemStorage(_ path: String, directIO: Bool) throws(JournalError) -> FileSystemStorage {
+    static func fileSystemStorage(
+        _ path: String, directIO: Bool, ioBackend: JournalIOBackend = .automatic, logger: Logger? = nil
+    ) throws(JournalError) -> FileSystemStorage {
         var options = FileSystemStorage.Options()
         options.directIO = directIO
+        options.ioBackend = ioBackend
+        if let logger { options.logger = logger }
         do { return try FileSystemStorage(path: path, options: options) } catch { throw JournalError.from(error) }
     }
 }

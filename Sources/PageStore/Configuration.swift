@@ -101,7 +101,9 @@ public struct PageStoreLocation: Sendable {
 
     /// The layout on a real file system: `path/` holds the store's files,
     /// `path/journal/` the journal. With `create`, both directories are
-    /// made when missing (not their parents).
+    /// made when missing (not their parents). `options.ioBackend` chooses how
+    /// the journal's and the snapshots' durable writes reach the disk
+    /// (`JournalIOBackend`; `.automatic` by default).
     ///
     /// - Throws: `PageStoreError.notAStore` if `path` does not exist and
     ///   `create` is false, `.io` for other failures.

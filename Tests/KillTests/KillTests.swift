@@ -45,6 +45,22 @@ import Glibc
 struct KillTests {
     @Test(.timeLimit(.minutes(30)))
     func everyPrintedLSNSurvivesSIGKILL() throws {
+        try Self.run(prefix: [], defaultKills: 60)
+    }
+
+    /// The same on a host that denies io_uring (the thread backend), as
+    /// under a container's seccomp profile: fewer kills, the guarantee is
+    /// the same.
+    @Test(.timeLimit(.minutes(30)))
+    func everyPrintedLSNSurvivesSIGKILLWithoutIOUring() throws {
+        guard let deny = Executable.denyIOUring else {
+            Issue.record("seccomp-deny-io-uring not found beside journalctl-swift; build it (swift build)")
+            return
+        }
+        try Self.run(prefix: [deny], defaultKills: 20)
+    }
+
+    static func run(prefix: [String], defaultKills: Int) throws {
         guard let executable = Executable.journalctl else {
             Issue.record(Comment(rawValue: ChildError.missingExecutable.description))
             return
@@ -52,8 +68,8 @@ struct KillTests {
         signal(SIGPIPE, SIG_IGN)  // a feeder writing to a killed child gets EPIPE
         let environment = ProcessInfo.processInfo.environment
         let seed = environment["KILL_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...UInt64(UInt32.max))
-        let kills = environment["KILL_TEST_KILLS"].flatMap { Int($0) } ?? 60
-        var harness = try KillHarness(executable: executable, seed: seed)
+        let kills = environment["KILL_TEST_KILLS"].flatMap { Int($0) } ?? defaultKills
+        var harness = try KillHarness(executable: executable, prefix: prefix, seed: seed)
         defer { harness.removeJournals() }
         let started = Date()
         // Until `kills` children died of SIGKILL (some finish their input
@@ -65,7 +81,8 @@ struct KillTests {
         }
         if !harness.failed { try harness.retireAll() }
         let seconds = Date().timeIntervalSince(started)
-        print("kill test (seed \(seed)): \(harness.summary) in \(String(format: "%.1f", seconds)) s")
+        let under = prefix.isEmpty ? "" : " under \(prefix.map { URL(fileURLWithPath: $0).lastPathComponent })"
+        print("kill test\(under) (seed \(seed)): \(harness.summary) in \(String(format: "%.1f", seconds)) s")
         #expect(harness.failed || harness.stats.sigkilled >= kills, "\(kills) children should have died of SIGKILL (seed \(seed)): \(harness.summary)")
     }
 }
@@ -117,6 +134,9 @@ enum KillMoment: CustomStringConvertible {
 
 struct KillHarness {
     let executable: String
+    /// A program (and its arguments) the child runs under, e.g. the seccomp
+    /// filter; it execs the CLI, so the kill reaches the CLI itself.
+    let prefix: [String]
     let seed: UInt64
     var random: SplitMix64
     /// The journal in use on each file system.
@@ -128,8 +148,9 @@ struct KillHarness {
 
     static let fileSystems = ["/tmp", "/dev/shm"]
 
-    init(executable: String, seed: UInt64) throws {
+    init(executable: String, prefix: [String] = [], seed: UInt64) throws {
         self.executable = executable
+        self.prefix = prefix
         self.seed = seed
         self.random = SplitMix64(seed: seed)
         scratch = NSTemporaryDirectory() + "/kill-test-\(UUID().uuidString.prefix(8))"
@@ -382,8 +403,8 @@ struct KillHarness {
         setCloseOnExec(output.fileHandleForReading.fileDescriptor)
 
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["append", "--journal", journal]
+        process.executableURL = URL(fileURLWithPath: prefix.first ?? executable)
+        process.arguments = prefix.dropFirst() + (prefix.isEmpty ? [] : [executable]) + ["append", "--journal", journal]
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errorFile

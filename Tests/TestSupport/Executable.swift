@@ -26,4 +26,10 @@ public enum Executable {
         }
         return nil
     }()
+
+    /// `seccomp-deny-io-uring`, built beside `journalctl-swift`: runs a
+    /// program with the io_uring system calls failing with EPERM.
+    public static let denyIOUring: String? = journalctl.map {
+        URL(fileURLWithPath: $0).deletingLastPathComponent().appendingPathComponent("seccomp-deny-io-uring").path
+    }.flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil }
 }

@@ -2,7 +2,8 @@
 #define CJOURNALSHIMS_H
 
 // CRC32C and the file calls Swift cannot express: statx(STATX_DIOALIGN),
-// open(2) flags that do not import, eventfd.
+// open(2) flags that do not import, eventfd,
+// pwritev2(RWF_DSYNC), the file system type.
 
 #include <stddef.h>
 #include <stdint.h>
@@ -36,5 +37,14 @@ int cjournal_o_cloexec(void);
 
 /// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK).
 int cjournal_eventfd(void);
+
+/// pwritev2(fd, {buffer, count}, 1, offset, RWF_DSYNC): returns when the
+/// bytes are durable. Falls back to pwrite (durable on an O_DSYNC file) where
+/// pwritev2 is unavailable. Returns the count written, or -1 with errno set.
+long cjournal_pwrite_dsync(int fd, const void *buffer, size_t count, int64_t offset);
+
+/// The file system type (statfs f_type, e.g. 0x65735546 for FUSE) of the
+/// file system holding `fd`, or -1 with errno set.
+int64_t cjournal_file_system_type(int fd);
 
 #endif

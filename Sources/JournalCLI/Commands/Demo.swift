@@ -64,6 +64,7 @@ struct Demo: AsyncParsableCommand, LoggingCommand {
             rate      \(formatDecimal(Double(total) / seconds, places: 0)) appends/s, \(formatBytes(Int(Double(expected.bytes) / seconds)))/s
             latency   p50 \(percentile(latencies, 0.50)), p99 \(percentile(latencies, 0.99)), max \(latencies.last.map(formatMicros) ?? "-") (append until durable)
             recovery  \(reader.recoveryReport.description)
+            backend   \(storage.ioBackend.backend.rawValue) (\(storage.ioBackend.reason))
             replay    \(matched) of \(total) new records match, LSN \(base)...\(base + LSN(total) - 1): \(ok ? "OK" : "FAILED")
             """)
         if !ok {

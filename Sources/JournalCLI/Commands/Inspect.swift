@@ -22,6 +22,8 @@ struct Inspect: ParsableCommand, LoggingCommand {
         let r = journal.recoveryReport
         let segments = journal.segmentSummaries
         let blockBytes = c.blockBytes ?? 0
+        // What a writer opening this journal with these options would use.
+        let backend = try location.storage().ioBackend
         if json {
             let segmentObjects = segments.map {
                 JSON.object([("name", JSON.quote($0.name)), ("base_lsn", "\($0.baseLSN)"), ("last_lsn", "\($0.lastLSN)")])
@@ -38,6 +40,9 @@ struct Inspect: ParsableCommand, LoggingCommand {
                     ("segment_bytes", "\(c.segmentBytes)"), ("segment_count_max", "\(c.segmentCountMax)"),
                     ("record_bytes_max", "\(c.recordBytesMax)"), ("page_bytes", "\(c.pageBytes)"),
                     ("block_bytes", "\(blockBytes)"),
+                ])),
+                ("io_backend", JSON.object([
+                    ("backend", JSON.quote(backend.backend.rawValue)), ("reason", JSON.quote(backend.reason)),
                 ])),
                 ("oldest_lsn", "\(journal.oldestLSN)"),
                 ("durable_lsn", "\(journal.durableLSN)"),
@@ -60,6 +65,7 @@ struct Inspect: ParsableCommand, LoggingCommand {
             "configuration  segments of \(c.segmentBytes) bytes, limit \(c.segmentCountMax == 0 ? "none" : String(c.segmentCountMax)), records up to \(c.recordBytesMax) bytes, pages \(c.pageBytes) bytes, blocks \(blockBytes) bytes",
             "LSN range      oldest \(journal.oldestLSN), durable \(journal.durableLSN), next \(journal.nextLSN)",
             "recovery       \(r.description)",
+            "I/O backend    \(backend.backend.rawValue) for writes (\(backend.reason))",
             "segments       \(segments.count)",
         ]
         for s in segments {

@@ -27,12 +27,16 @@ struct KV: ParsableCommand {
         @Flag(name: .long, help: "Open files without O_DIRECT (writes stay durable with O_DSYNC).")
         var noDirect = false
 
+        @Option(name: .long, help: IOBackendArgument.help)
+        var ioBackend: IOBackendArgument = .auto
+
         @Flag(name: .long, help: "Log at level info to stderr.")
         var verbose = false
 
         func open(create: Bool) throws(CLIError) -> KeyValueStore {
             var fs = FileSystemStorage.Options()
             fs.directIO = !noDirect
+            fs.ioBackend = ioBackend.backend
             fs.fileMode = 0o600
             do throws(KeyValueError) {
                 let location: PageStoreLocation
