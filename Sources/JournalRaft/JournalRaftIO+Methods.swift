@@ -58,9 +58,7 @@ extension JournalRaftIO {
 
     func close(_ cb: raft_io_close_cb?) {
         isClosed = true
-        let waits = durableWaits
-        durableWaits.removeAll()
-        for wait in waits { wait.complete(RAFT_CANCELED) }
+        failWaits(RAFT_CANCELED)
         while !deferred.isEmpty {
             let callbacks = deferred
             deferred.removeAll()

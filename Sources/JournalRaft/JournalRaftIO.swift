@@ -103,24 +103,31 @@ public final class JournalRaftIO {
     /// puts, then deferred callbacks, until none is left.
     public func runCompletions() {
         while true {
-            let durable = store.journal.durableLSN
-            var ready: [(Int32) -> Void] = []
-            var status: Int32 = 0
-            if let failure {
-                status = Self.code(failure)
-                ready = durableWaits.map(\.complete)
-                durableWaits.removeAll()
-            } else {
-                let count = durableWaits.prefix { $0.lsn <= durable }.count
-                ready = durableWaits.prefix(count).map(\.complete)
-                durableWaits.removeFirst(count)
-            }
+            if let failure { failWaits(Self.code(failure)) } else { completeDurableWaits() }
+            if deferred.isEmpty { return }
             let callbacks = deferred
             deferred.removeAll()
-            if ready.isEmpty && callbacks.isEmpty { return }
-            for complete in ready { complete(status) }
             for callback in callbacks { callback() }
         }
+    }
+
+    /// Completes, in order, the waits whose LSN is durable.
+    func completeDurableWaits() {
+        let durable = store.journal.durableLSN
+        let count = durableWaits.prefix { $0.lsn <= durable }.count
+        let ready = durableWaits.prefix(count).map(\.complete)
+        durableWaits.removeFirst(count)
+        for complete in ready { complete(0) }
+    }
+
+    /// Completes the durable waits, then fails the others newest first:
+    /// raft truncates its in-memory log from a failed append's first index,
+    /// so an older failure must come after the newer ones it removes.
+    func failWaits(_ status: Int32) {
+        completeDurableWaits()
+        let failed = durableWaits.reversed().map(\.complete)
+        durableWaits.removeAll()
+        for complete in failed { complete(status) }
     }
 
     /// Whether completions are waiting for the journal.

@@ -202,6 +202,8 @@ public final class RaftLogStore {
     // MARK: Journal
 
     private func enqueue(_ record: RaftRecord) throws(RaftLogError) -> LSN {
+        // What recovery found no longer describes the store.
+        recovered = nil
         do { return try journal.enqueue(record.encoded()) } catch { throw .journal(error) }
     }
 
