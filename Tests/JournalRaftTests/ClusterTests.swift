@@ -16,7 +16,7 @@ struct ClusterTests {
     }
 
     @Test("acknowledged writes survive loss, reordering, partitions, crashes and power cuts; the history is linearizable",
-          arguments: 1...12)
+          arguments: 1...16)
     func faults(seed: UInt64) throws {
         let cluster = try SimCluster(seed: seed)
         cluster.run(milliseconds: 4_000)

@@ -19,6 +19,11 @@ final class SimCluster {
     var nextValue: UInt64 = 1
     let keys: UInt8 = 3
     var faults = true
+    /// Most journal pump rounds a node gets per step: a slow disk leaves
+    /// appends in flight for longer, so more are lost at a power cut.
+    var pumpsMax = 2
+    /// Per node: until when (ms) its disk completes nothing (a slow sync).
+    var stalledUntil: [UInt64: UInt64] = [:]
     /// Whether clients start new operations.
     var clientsActive = true
 
@@ -28,6 +33,7 @@ final class SimCluster {
         network = SimNetwork(seed: seed)
         network.lossProbability = [0, 0.02, 0.1][random.below(3)]
         network.delayMillisecondsMax = random.int(in: 1...20)
+        pumpsMax = random.int(in: 1...2)
         clients = Array(repeating: nil, count: clientCount)
         let ids: [UInt64] = [1, 2, 3]
         for id in ids {
@@ -49,7 +55,8 @@ final class SimCluster {
         var order = nodes
         random.shuffle(&order)
         for node in order {
-            node.step(pumps: random.int(in: 0...2))
+            let stalled = (stalledUntil[node.id] ?? 0) > clock.nowMilliseconds
+            node.step(pumps: stalled || random.chance(0.5) ? 0 : random.int(in: 1...pumpsMax))
         }
         if faults { injectFault() }
         runClients()
@@ -72,6 +79,11 @@ final class SimCluster {
             network.isolate(node.id, among: ids)
         case 180..<250:
             network.heal()
+        case 250..<262:
+            // Every node loses power at once.
+            for n in nodes { n.crash() }
+        case 262..<400:
+            stalledUntil[node.id] = clock.nowMilliseconds + UInt64(random.int(in: 20...300))
         default:
             break
         }
