@@ -92,18 +92,26 @@ public final class JournalRaftIO {
         return true
     }
 
+    /// Whether the journal failed: the loop must close raft.
+    public var hasFailed: Bool { failure != nil }
+
     /// Reports that the journal failed (a loop that pumps a journal in
-    /// manual runtime learns it there): every waiting completion, and every
-    /// later one, fails with it.
+    /// manual runtime learns it there): later appends fail with it, and
+    /// pending ones are cancelled at close.
     public func journalFailed(_ error: JournalError) {
         if failure == nil { failure = .journal(error) }
     }
 
     /// Fires the completions that are ready: durable appends and snapshot
-    /// puts, then deferred callbacks, until none is left.
+    /// puts, then deferred callbacks, until none is left. After a journal
+    /// failure the appends that did not become durable stay pending until
+    /// `raft_close` cancels them: failing them while raft runs would make a
+    /// leader look up its pending requests by index, which canonical raft
+    /// 0.15 gets wrong for barriers. A loop that sees `hasFailed` closes raft
+    /// (the journal must be reopened anyway).
     public func runCompletions() {
         while true {
-            if let failure { failWaits(Self.code(failure)) } else { completeDurableWaits() }
+            completeDurableWaits()
             if deferred.isEmpty { return }
             let callbacks = deferred
             deferred.removeAll()

@@ -58,6 +58,8 @@ final class SimCluster {
             let stalled = (stalledUntil[node.id] ?? 0) > clock.nowMilliseconds
             node.step(pumps: stalled || random.chance(0.5) ? 0 : random.int(in: 1...pumpsMax))
         }
+        // A node whose power went in the middle of an operation is down.
+        for node in nodes where node.isUp && (node.disk.isPoweredOff || node.io?.hasFailed == true) { node.crash() }
         if faults { injectFault() }
         runClients()
     }
@@ -72,7 +74,9 @@ final class SimCluster {
         let node = nodes[random.below(nodes.count)]
         switch roll {
         case 0..<30:
-            if node.isUp && nodes.filter(\.isUp).count > 1 { node.crash() }
+            if node.isUp && nodes.filter(\.isUp).count > 1 {
+                if random.chance(0.5) { node.crash() } else { node.cutPower(afterOperations: random.int(in: 1...40)) }
+            }
         case 30..<150:
             if !node.isUp { node.restart() }
         case 150..<180:

@@ -88,7 +88,7 @@ final class SimNode {
     func crash() {
         guard let raft else { return }
         crashes += 1
-        _ = disk.powerCut()
+        if !disk.isPoweredOff { disk.powerCut() }
         raft_close(raft, nil)
         io?.runCompletions()
         raft.deinitialize(count: 1)
@@ -98,6 +98,13 @@ final class SimNode {
         journal = nil
         io = nil
         machine = nil
+    }
+
+    /// Cuts the power after `operations` more I/O operations: in the middle
+    /// of whatever the node does then (an append, a term change, a snapshot).
+    func cutPower(afterOperations operations: Int) {
+        guard isUp, !disk.isPoweredOff else { return }
+        disk.cutAfter(ioBoundary: disk.ioCount + operations)
     }
 
     /// Reboots the disk and recovers.
