@@ -89,10 +89,8 @@ extension JournalRaftIO {
     ) -> Int32 {
         guard let req, let message else { return RAFT_INVALID }
         req.pointee.cb = cb
-        let to = message.pointee.server_id
-        let address = message.pointee.server_address.map { String(cString: $0) } ?? ""
         let bytes = RaftMessageCodec.encode(message, senderID: serverID, senderAddress: serverAddress)
-        environment.send(from: serverID, to: to, address: address, bytes: bytes)
+        environment.send(from: serverID, to: message.pointee.server_id, bytes: bytes)
         deferred.append { cb?(req, 0) }
         return 0
     }

@@ -19,9 +19,13 @@ public protocol RaftEnvironment: AnyObject {
     var nowMilliseconds: UInt64 { get }
     /// A random integer in `min...max`.
     func random(min: Int32, max: Int32) -> Int32
-    /// Sends an encoded message to server `to` at `address`; delivery is the
-    /// network's business (it may lose or reorder it).
-    func send(from: UInt64, to: UInt64, address: String, bytes: [UInt8])
+    /// Sends an encoded message to server `to`; delivery is the network's
+    /// business (it may lose or reorder it, and must drop a message to an
+    /// id it does not know). The address raft gives is not passed on:
+    /// canonical raft 0.15 may read it from the wrong member of a union
+    /// (a follower that became candidate while installing a snapshot), so
+    /// the transport finds peers by id.
+    func send(from: UInt64, to: UInt64, bytes: [UInt8])
 }
 
 public final class JournalRaftIO {

@@ -13,22 +13,33 @@ extension SimCluster {
         for node in nodes where !node.isUp { node.restart() }
         if let failure { return failure }
         let deadline = clock.nowMilliseconds + millisecondsMax
-        var finalReads: [Int] = []
+        // A write then a read of each key, one at a time, each retried until
+        // it succeeds: the healed cluster must make progress.
+        var finals: [Int] = []
+        let wanted = 2 * Int(keys)
         while clock.nowMilliseconds < deadline {
             step()
             if let failure { return failure }
-            if finalReads.count < Int(keys), clients.allSatisfy({ $0 == nil }), let leader = nodes.first(where: \.isLeader) {
-                let op = read(key: UInt8(finalReads.count), on: leader)
+            if let last = finals.last, history.operations[last].failed || clients[0] == nil && history.operations[last].end == nil {
+                finals.removeLast() // failed or abandoned: again
+            }
+            let idle = finals.last.map { history.operations[$0].end != nil } ?? true
+            if finals.count < wanted, idle, clients.allSatisfy({ $0 == nil }), let leader = nodes.first(where: \.isLeader) {
+                let key = UInt8(finals.count / 2)
+                let op: Int
+                if finals.count % 2 == 0 {
+                    op = write(key: key, value: nextValue, on: leader)
+                    nextValue += 1
+                } else {
+                    op = read(key: key, on: leader)
+                }
                 clients[0] = (op, clock.nowMilliseconds)
-                finalReads.append(op)
+                finals.append(op)
                 continue
             }
-            let readsDone = finalReads.count == Int(keys) && finalReads.allSatisfy { history.operations[$0].end != nil }
-            if readsDone && missingWrites().isEmpty { return nil }
-            // A final read that failed (leadership moved) is retried.
-            if let last = finalReads.last, history.operations[last].failed { finalReads.removeLast() }
+            if finals.count == wanted && idle && missingWrites().isEmpty { return nil }
         }
-        return "no settled cluster after \(millisecondsMax) ms: final reads \(finalReads.map { history.operations[$0].end != nil }), missing \(missingWrites().prefix(5))"
+        return "no settled cluster after \(millisecondsMax) ms: \(finals.count) of \(wanted) final operations, missing \(missingWrites().prefix(5))"
     }
 
     /// Acknowledged writes some node has not applied: (node, value).
@@ -46,6 +57,6 @@ extension SimCluster {
         let ops = history.operations
         return "seed \(seed): \(ops.count) operations, \(history.acknowledgedWrites.count) acknowledged writes, "
             + "\(ops.filter { $0.kind == .read && $0.end != nil }.count) reads, crashes \(nodes.map(\.crashes)), "
-            + "messages \(network.sent) (\(network.dropped) dropped), \(clock.nowMilliseconds) ms"
+            + "messages \(network.sent) (\(network.dropped) dropped, \(strayMessages.count) stray), \(clock.nowMilliseconds) ms"
     }
 }

@@ -75,7 +75,7 @@ final class SimEnvironment: RaftEnvironment {
         Int32(random.int(in: Int(min)...Int(max)))
     }
 
-    func send(from: UInt64, to: UInt64, address: String, bytes: [UInt8]) {
+    func send(from: UInt64, to: UInt64, bytes: [UInt8]) {
         network.send(from: from, to: to, bytes: bytes, now: clock.nowMilliseconds)
     }
 }
