@@ -250,7 +250,7 @@ let package = Package(
         // process over a simulated network, clock and disks.
         .testTarget(
             name: "JournalRaftTests",
-            dependencies: ["JournalRaft", "CRaft", "Journal", "JournalStorage", "JournalTesting", "JournalPrimitives", "TestSupport"],
+            dependencies: ["JournalRaft", "CRaft", "Journal", "JournalStorage", "JournalFileStorage", "JournalTesting", "JournalPrimitives", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

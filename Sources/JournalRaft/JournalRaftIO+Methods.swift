@@ -111,6 +111,7 @@ extension JournalRaftIO {
         let lsn: LSN
         do throws(RaftLogError) { lsn = try store.append(copies) } catch { return fail(error) }
         durableWaits.append((lsn, { status in cb?(req, status) }))
+        durabilityRequested?(lsn)
         return 0
     }
 
@@ -138,6 +139,7 @@ extension JournalRaftIO {
             }
             cb?(req, status)
         }))
+        durabilityRequested?(lsn)
         return 0
     }
 

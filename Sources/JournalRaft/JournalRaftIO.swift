@@ -48,6 +48,10 @@ public final class JournalRaftIO {
     var durableWaits: [(lsn: LSN, complete: (Int32) -> Void)] = []
     /// A failure of the journal: every later completion reports it.
     var failure: RaftLogError?
+    /// Called on the loop with the LSN a new completion waits for: a loop
+    /// whose journal runs its own threads passes it to a
+    /// `RaftDurabilityNotifier`; one that pumps a manual journal needs none.
+    public var durabilityRequested: ((LSN) -> Void)?
     var isClosed = false
 
     /// An I/O on `store`; `environment` is held strongly.
