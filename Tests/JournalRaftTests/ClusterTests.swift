@@ -1,4 +1,9 @@
+import Glibc
 import Testing
+
+/// The seeds of the fault test: 16 in the suite; a long run sets
+/// `RAFT_SIM_SEEDS` (e.g. `RAFT_SIM_SEEDS=2000 swift test --filter ClusterTests`).
+let clusterSeeds: ClosedRange<UInt64> = 1...(getenv("RAFT_SIM_SEEDS").flatMap { UInt64(String(cString: $0)) } ?? 16)
 
 @Suite("Raft cluster on the journal, simulated")
 struct ClusterTests {
@@ -16,7 +21,7 @@ struct ClusterTests {
     }
 
     @Test("acknowledged writes survive loss, reordering, partitions, crashes and power cuts; the history is linearizable",
-          arguments: 1...16)
+          arguments: clusterSeeds)
     func faults(seed: UInt64) throws {
         let cluster = try SimCluster(seed: seed)
         cluster.run(milliseconds: 4_000)

@@ -19,6 +19,8 @@ extension SimCluster {
         let wanted = 2 * Int(keys)
         while clock.nowMilliseconds < deadline {
             step()
+            // A power cut scheduled before the faults ended may still come.
+            for node in nodes where !node.isUp { node.restart() }
             if let failure { return failure }
             if let last = finals.last, history.operations[last].failed || clients[0] == nil && history.operations[last].end == nil {
                 finals.removeLast() // failed or abandoned: again
