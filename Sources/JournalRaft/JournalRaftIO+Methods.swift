@@ -109,7 +109,12 @@ extension JournalRaftIO {
         }
         if let failure { return fail(failure) }
         let lsn: LSN
-        do throws(RaftLogError) { lsn = try store.append(copies) } catch { return fail(error) }
+        let start = store.nextIndex
+        do throws(RaftLogError) { lsn = try store.append(copies) } catch {
+            // Entries the store kept that raft will not count: stop the node.
+            if store.nextIndex != start { failure = error }
+            return fail(error)
+        }
         durableWaits.append((lsn, { status in cb?(req, status) }))
         durabilityRequested?(lsn)
         return 0

@@ -120,10 +120,21 @@ public final class RaftLogStore {
 
     /// Appends `entries` at `nextIndex` onwards, without waiting; returns the
     /// LSN whose durability makes them all durable.
+    ///
+    /// On an error none of the entries counts: those already enqueued are
+    /// removed again by a truncation marker. If even the marker cannot be
+    /// appended the store holds them, `nextIndex` says so, and the error is
+    /// `.journal` (the node must stop: raft believes they are not there).
     public func append(_ entries: [RaftLogEntry]) throws(RaftLogError) -> LSN {
         var last = journal.durableLSN
+        let start = nextIndex
         for entry in entries {
-            last = try enqueue(.entry(index: nextIndex, entry: entry))
+            do {
+                last = try enqueue(.entry(index: nextIndex, entry: entry))
+            } catch {
+                if nextIndex > start { try truncate(from: start) }
+                throw error
+            }
             if entryLSNs.isEmpty { firstIndex = nextIndex }
             entryLSNs.append(last)
             nextIndex += 1

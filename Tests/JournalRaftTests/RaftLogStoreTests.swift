@@ -1,6 +1,7 @@
 @_spi(Testing) import Journal
 @testable import JournalRaft
 import JournalTesting
+import TestSupport
 import Testing
 
 @Suite("Raft log store on the journal")
@@ -85,6 +86,42 @@ struct RaftLogStoreTests {
         loaded = try reopen(disk).load()
         #expect(loaded.snapshot == installed && loaded.entries.isEmpty && loaded.startIndex == 501)
         #expect(try disk.storage().fileNames().filter { $0.hasPrefix("raft-snapshot-") }.count == 1)
+    }
+
+    @Test("an append that fills the journal halfway leaves the store as recovery will see it")
+    func fullJournal() throws {
+        _ = journalLogsSilenced
+        let disk = SimulatedDisk(seed: 4)
+        var c = JournalConfiguration()
+        c.segmentBytes = 16 << 10
+        c.segmentCountMax = 2
+        c.pageBytes = 4096
+        c.blockBytes = 512
+        c.recordBytesMax = 8000
+        try Journal.create(storage: disk.storage(), configuration: c, journalID: 12)
+        var o = JournalOptions()
+        o.runtime = .manual
+        let journal = try Journal.open(storage: disk.storage(), options: o)
+        let store = try RaftLogStore(journal: journal, snapshotStorage: disk.storage())
+        try store.setTerm(1)
+        let big = RaftLogEntry(term: 1, type: 1, payload: [UInt8](repeating: 7, count: 5000))
+        var failed = false
+        for _ in 0..<20 where !failed {
+            let before = store.nextIndex
+            do {
+                _ = try store.append([big, big, big])
+                try drain(journal)
+            } catch {
+                failed = true
+                #expect(store.nextIndex == before || store.nextIndex == before + 1 || store.nextIndex == before + 2)
+            }
+        }
+        #expect(failed, "the journal filled up")
+        try drain(journal)
+        let expectedNext = store.nextIndex
+        journal.close()
+        let loaded = try reopen(disk).load()
+        #expect(loaded.startIndex + UInt64(loaded.entries.count) == expectedNext)
     }
 
     @Test("after a power cut the store recovers a state that holds everything durable", arguments: 0..<40)
