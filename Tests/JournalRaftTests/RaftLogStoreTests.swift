@@ -15,12 +15,17 @@ struct RaftLogStoreTests {
         return try RaftLogStore(journal: openRaftJournal(on: storage, create: false), snapshotStorage: storage)
     }
 
+    /// A new store on a new simulated disk.
+    func freshStore(seed: UInt64) throws -> (SimulatedDisk, RaftLogStore) {
+        let disk = SimulatedDisk(seed: seed)
+        let storage = disk.storage()
+        return (disk, try RaftLogStore(journal: openRaftJournal(on: storage, create: true), snapshotStorage: storage))
+    }
+
     @Test("bootstrap, term, vote and entries come back after a reopen")
     func reload() throws {
-        let disk = SimulatedDisk(seed: 1)
-        let storage = disk.storage()
-        let journal = try openRaftJournal(on: storage, create: true)
-        let store = try RaftLogStore(journal: journal, snapshotStorage: storage)
+        let (disk, store) = try freshStore(seed: 1)
+        let journal = store.journal
         #expect(store.isPristine)
         try store.bootstrap(configuration: [1, 2, 3])
         #expect(throws: RaftLogError.notPristine) { try store.bootstrap(configuration: [1]) }
@@ -37,10 +42,8 @@ struct RaftLogStoreTests {
 
     @Test("a truncation marker removes the conflicting suffix on recovery")
     func truncationMarker() throws {
-        let disk = SimulatedDisk(seed: 2)
-        let storage = disk.storage()
-        let journal = try openRaftJournal(on: storage, create: true)
-        let store = try RaftLogStore(journal: journal, snapshotStorage: storage)
+        let (disk, store) = try freshStore(seed: 2)
+        let journal = store.journal
         try store.setTerm(1)
         _ = try store.append((1...10).map { entry(1, UInt8($0)) })
         try store.truncate(from: 6)
@@ -54,10 +57,8 @@ struct RaftLogStoreTests {
 
     @Test("a snapshot with trailing entries compacts the journal; an installed one replaces the log")
     func snapshots() throws {
-        let disk = SimulatedDisk(seed: 3)
-        let storage = disk.storage()
-        let journal = try openRaftJournal(on: storage, create: true)
-        let store = try RaftLogStore(journal: journal, snapshotStorage: storage)
+        let (disk, store) = try freshStore(seed: 3)
+        let journal = store.journal
         try store.setTerm(1)
         let payload = (0..<600).map { UInt8(truncatingIfNeeded: $0) }
         for i in 1...200 { _ = try store.append([RaftLogEntry(term: 1, type: 1, payload: payload + [UInt8(i)])]) }
