@@ -2,7 +2,7 @@
 # `make run` runs the main job, `make test` runs the tests.
 SHELL := /bin/bash
 SWIFT ?= swift
-DEBIAN_PACKAGES := liburing-dev pkg-config python3 spin fio gnuplot-nox valgrind sqlite3 libsqlite3-dev bindfs
+DEBIAN_PACKAGES := liburing-dev pkg-config python3 spin fio gnuplot-nox valgrind sqlite3 libsqlite3-dev bindfs libraft-dev libuv1-dev
 DATA ?= ./data
 CLI_DEBUG := .build/debug/journalctl-swift
 CLI_RELEASE := .build/release/journalctl-swift

@@ -13,6 +13,8 @@ import PackageDescription
 //   JournalFileStorage: the real storage behind the seam (files with
 //   O_DIRECT|O_DSYNC, writes through io_uring: Uring -> CLiburing, or a
 //   thread pool where io_uring is denied), the only module that imports Uring.
+//   JournalRaft -> Journal, CRaft (canonical raft's log store and I/O on the
+//   journal; CRaft is Debian's libraft-dev).
 //   JournalPrimitives under all of them: errno, CRC32C, the little-endian
 //   codec, alignment, the clock, threads, locks, the parker, SplitMix64; on
 //   the C shims CJournalShims (CRC32C, file calls) and CJournalConcurrency
@@ -133,6 +135,20 @@ let package = Package(
             dependencies: ["KeyValueStore", "PageStore", "Journal", "JournalStorage", "JournalTesting"],
             swiftSettings: strict
         ),
+        // Canonical raft 0.15 from Debian's libraft-dev (with libuv1-dev, which
+        // its pkg-config file and its uv transport bring along).
+        .systemLibrary(
+            name: "CRaft",
+            pkgConfig: "raft",
+            providers: [.apt(["libraft-dev", "libuv1-dev"])]
+        ),
+        // Canonical raft's log store, snapshots and I/O on the journal: a
+        // `raft_io` whose entries are journal records (raft-log-format.md).
+        .target(
+            name: "JournalRaft",
+            dependencies: ["CRaft", "Journal", "JournalStorage", "JournalPrimitives"],
+            swiftSettings: strict
+        ),
         // SQLite from the system (libsqlite3-dev), for `bench kv`.
         .systemLibrary(
             name: "CSQLite",
@@ -233,6 +249,13 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             dependencies: ["JournalCLI", "JournalCLISupport", "Journal", "JournalStorage", "JournalFileStorage", "JournalPrimitives", "TestSupport"],
+            swiftSettings: strict
+        ),
+        // The raft log store on the simulated disk, and three raft nodes in one
+        // process over a simulated network, clock and disks.
+        .testTarget(
+            name: "JournalRaftTests",
+            dependencies: ["JournalRaft", "CRaft", "Journal", "JournalStorage", "JournalFileStorage", "JournalTesting", "JournalPrimitives", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,0 +1,186 @@
+import CRaft
+import Journal
+
+// The method table of `struct raft_io`: C entry points that find the Swift
+// object through `impl` and call it. Requests that complete later keep the
+// callback raft gave (in the request's `cb`, as raft expects) and fire it
+// from `runCompletions()`.
+
+extension JournalRaftIO {
+    static func installMethods(_ io: UnsafeMutablePointer<raft_io>) {
+        io.pointee.`init` = { io, id, address in
+            let me = JournalRaftIO.from(io)
+            me.serverID = id
+            me.serverAddress = address.map { String(cString: $0) } ?? ""
+            return 0
+        }
+        io.pointee.close = { io, cb in JournalRaftIO.from(io).close(cb) }
+        io.pointee.load = { io, term, vote, snapshot, start, entries, count in
+            JournalRaftIO.from(io).load(term, vote, snapshot, start, entries, count)
+        }
+        io.pointee.start = { io, msecs, tick, recv in
+            let me = JournalRaftIO.from(io)
+            me.tickIntervalMilliseconds = UInt64(msecs)
+            me.lastTickMilliseconds = me.environment.nowMilliseconds
+            me.tickCallback = tick
+            me.receiveCallback = recv
+            return 0
+        }
+        io.pointee.bootstrap = { io, conf in
+            let me = JournalRaftIO.from(io)
+            guard let conf, let encoded = RaftMemory.encoded(conf) else { return RAFT_NOMEM }
+            do throws(RaftLogError) { try me.store.bootstrap(configuration: encoded) } catch { return me.fail(error) }
+            return 0
+        }
+        io.pointee.recover = { _, _ in RAFT_IOERR }
+        io.pointee.set_term = { io, term in
+            let me = JournalRaftIO.from(io)
+            do throws(RaftLogError) { try me.store.setTerm(term) } catch { return me.fail(error) }
+            return 0
+        }
+        io.pointee.set_vote = { io, id in
+            let me = JournalRaftIO.from(io)
+            do throws(RaftLogError) { try me.store.setVote(id) } catch { return me.fail(error) }
+            return 0
+        }
+        io.pointee.send = { io, req, message, cb in JournalRaftIO.from(io).send(req, message, cb) }
+        io.pointee.append = { io, req, entries, n, cb in JournalRaftIO.from(io).append(req, entries, n, cb) }
+        io.pointee.truncate = { io, index in
+            let me = JournalRaftIO.from(io)
+            do throws(RaftLogError) { try me.store.truncate(from: index) } catch { return me.fail(error) }
+            return 0
+        }
+        io.pointee.snapshot_put = { io, trailing, req, snapshot, cb in JournalRaftIO.from(io).snapshotPut(trailing, req, snapshot, cb) }
+        io.pointee.snapshot_get = { io, req, cb in JournalRaftIO.from(io).snapshotGet(req, cb) }
+        io.pointee.time = { io in JournalRaftIO.from(io).environment.nowMilliseconds }
+        io.pointee.random = { io, min, max in JournalRaftIO.from(io).environment.random(min: min, max: max) }
+    }
+
+    func close(_ cb: raft_io_close_cb?) {
+        isClosed = true
+        failWaits(RAFT_CANCELED)
+        while !deferred.isEmpty {
+            let callbacks = deferred
+            deferred.removeAll()
+            for callback in callbacks { callback() }
+        }
+        cb?(io)
+    }
+
+    func load(
+        _ term: UnsafeMutablePointer<raft_term>?, _ vote: UnsafeMutablePointer<raft_id>?,
+        _ snapshot: UnsafeMutablePointer<UnsafeMutablePointer<raft_snapshot>?>?,
+        _ start: UnsafeMutablePointer<raft_index>?,
+        _ entries: UnsafeMutablePointer<UnsafeMutablePointer<raft_entry>?>?, _ count: UnsafeMutablePointer<Int>?
+    ) -> Int32 {
+        let loaded: RaftLoadedLog
+        do throws(RaftLogError) { loaded = try store.load() } catch { return fail(error) }
+        term?.pointee = loaded.term
+        vote?.pointee = loaded.votedFor
+        snapshot?.pointee = loaded.snapshot.map(Self.makeSnapshot)
+        start?.pointee = loaded.startIndex
+        entries?.pointee = RaftMemory.entries(loaded.entries)
+        count?.pointee = loaded.entries.count
+        return 0
+    }
+
+    func send(
+        _ req: UnsafeMutablePointer<raft_io_send>?, _ message: UnsafePointer<raft_message>?, _ cb: raft_io_send_cb?
+    ) -> Int32 {
+        guard let req, let message else { return RAFT_INVALID }
+        req.pointee.cb = cb
+        let bytes = RaftMessageCodec.encode(message, senderID: serverID, senderAddress: serverAddress)
+        environment.send(from: serverID, to: message.pointee.server_id, bytes: bytes)
+        deferred.append { cb?(req, 0) }
+        return 0
+    }
+
+    func append(
+        _ req: UnsafeMutablePointer<raft_io_append>?, _ entries: UnsafePointer<raft_entry>?, _ n: UInt32,
+        _ cb: raft_io_append_cb?
+    ) -> Int32 {
+        guard let req else { return RAFT_INVALID }
+        req.pointee.cb = cb
+        var copies: [RaftLogEntry] = []
+        for i in 0..<Int(n) {
+            guard let e = entries?[i] else { return RAFT_INVALID }
+            let payload = e.buf.base.map { Array(UnsafeRawBufferPointer(start: $0, count: e.buf.len)) } ?? []
+            copies.append(RaftLogEntry(term: e.term, type: e.type, payload: payload))
+        }
+        if let failure { return fail(failure) }
+        let lsn: LSN
+        let start = store.nextIndex
+        do throws(RaftLogError) { lsn = try store.append(copies) } catch {
+            // Entries the store kept that raft will not count: stop the node.
+            if store.nextIndex != start { failure = error }
+            return fail(error)
+        }
+        durableWaits.append((lsn, { status in cb?(req, status) }))
+        durabilityRequested?(lsn)
+        return 0
+    }
+
+    func snapshotPut(
+        _ trailing: UInt32, _ req: UnsafeMutablePointer<raft_io_snapshot_put>?, _ snapshot: UnsafePointer<raft_snapshot>?,
+        _ cb: raft_io_snapshot_put_cb?
+    ) -> Int32 {
+        guard let req, let s = snapshot?.pointee else { return RAFT_INVALID }
+        req.pointee.cb = cb
+        var data: [UInt8] = []
+        for i in 0..<Int(s.n_bufs) {
+            let b = s.bufs[i]
+            if let base = b.base { data.append(contentsOf: UnsafeRawBufferPointer(start: base, count: b.len)) }
+        }
+        let image = RaftSnapshot(
+            index: s.index, term: s.term, configuration: RaftMemory.servers(s.configuration),
+            configurationIndex: s.configuration_index, data: data)
+        if let failure { return fail(failure) }
+        let lsn: LSN
+        do throws(RaftLogError) { lsn = try store.putSnapshot(image, trailing: UInt64(trailing)) } catch { return fail(error) }
+        durableWaits.append((lsn, { [unowned self] status in
+            var status = status
+            if status == 0 {
+                do throws(RaftLogError) { try store.compact() } catch { status = fail(error) }
+            }
+            cb?(req, status)
+        }))
+        durabilityRequested?(lsn)
+        return 0
+    }
+
+    func snapshotGet(_ req: UnsafeMutablePointer<raft_io_snapshot_get>?, _ cb: raft_io_snapshot_get_cb?) -> Int32 {
+        guard let req else { return RAFT_INVALID }
+        req.pointee.cb = cb
+        deferred.append { [unowned self] in
+            do throws(RaftLogError) {
+                guard let image = try store.currentSnapshot() else {
+                    cb?(req, nil, RAFT_NOTFOUND)
+                    return
+                }
+                cb?(req, Self.makeSnapshot(image), 0)
+            } catch {
+                cb?(req, nil, fail(error))
+            }
+        }
+        return 0
+    }
+
+    /// A snapshot in raft's allocator: raft frees the struct, takes the
+    /// configuration and gives the single buffer to the state machine.
+    static func makeSnapshot(_ image: RaftSnapshot) -> UnsafeMutablePointer<raft_snapshot> {
+        guard let raw = raft_calloc(1, MemoryLayout<raft_snapshot>.stride),
+              let bufs = raft_calloc(1, MemoryLayout<raft_buffer>.stride) else {
+            fatalError("raft_calloc failed: out of memory")
+        }
+        let s = raw.bindMemory(to: raft_snapshot.self, capacity: 1)
+        let b = bufs.bindMemory(to: raft_buffer.self, capacity: 1)
+        b.pointee = image.data.withUnsafeBytes { RaftMemory.buffer($0) }
+        s.pointee.index = image.index
+        s.pointee.term = image.term
+        s.pointee.configuration = RaftMemory.configuration(image.configuration)
+        s.pointee.configuration_index = image.configurationIndex
+        s.pointee.bufs = b
+        s.pointee.n_bufs = 1
+        return s
+    }
+}

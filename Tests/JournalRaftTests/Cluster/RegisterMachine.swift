@@ -1,0 +1,105 @@
+import CRaft
+import JournalPrimitives
+
+/// The state machine of the cluster tests: single-key registers (key u8,
+/// value u64 per command), plus the set of every value ever applied, so that
+/// a check can ask whether an acknowledged write reached a node.
+final class RegisterMachine {
+    var values: [UInt8: UInt64] = [:]
+    var applied: Set<UInt64> = []
+    let fsm: UnsafeMutablePointer<raft_fsm>
+
+    init() {
+        fsm = .allocate(capacity: 1)
+        fsm.initialize(to: raft_fsm())
+        fsm.pointee.version = 1
+        fsm.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        fsm.pointee.apply = { fsm, buf, result in
+            result?.pointee = nil
+            guard let buf, let base = buf.pointee.base, buf.pointee.len == 9 else { return RAFT_MALFORMED }
+            let b = UnsafeRawBufferPointer(start: base, count: 9)
+            RegisterMachine.from(fsm).set(key: b.u8(0), value: b.le64(1))
+            return 0
+        }
+        fsm.pointee.snapshot = { fsm, bufs, count in
+            let bytes = RegisterMachine.from(fsm).encoded()
+            guard let array = raft_calloc(1, MemoryLayout<raft_buffer>.stride)?.bindMemory(to: raft_buffer.self, capacity: 1),
+                  let base = raft_malloc(max(bytes.count, 1)) else { return RAFT_NOMEM }
+            bytes.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            array.pointee = raft_buffer(base: base, len: bytes.count)
+            bufs?.pointee = array
+            count?.pointee = 1
+            return 0
+        }
+        fsm.pointee.restore = { fsm, buf in
+            guard let buf else { return RAFT_MALFORMED }
+            defer { raft_free(buf.pointee.base) }
+            let bytes = buf.pointee.base.map { Array(UnsafeRawBufferPointer(start: $0, count: buf.pointee.len)) } ?? []
+            return RegisterMachine.from(fsm).restore(bytes) ? 0 : RAFT_MALFORMED
+        }
+    }
+
+    deinit {
+        fsm.deinitialize(count: 1)
+        fsm.deallocate()
+    }
+
+    static func from(_ fsm: UnsafeMutablePointer<raft_fsm>?) -> RegisterMachine {
+        guard let data = fsm?.pointee.data else { preconditionFailure("an FSM without its machine") }
+        return Unmanaged<RegisterMachine>.fromOpaque(data).takeUnretainedValue()
+    }
+
+    func set(key: UInt8, value: UInt64) {
+        values[key] = value
+        applied.insert(value)
+    }
+
+    static func command(key: UInt8, value: UInt64) -> [UInt8] {
+        var out: [UInt8] = [key]
+        for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: value >> (8 * UInt64(i)))) }
+        return out
+    }
+
+    /// Sorted key/value pairs, then the sorted applied set.
+    func encoded() -> [UInt8] {
+        var out: [UInt8] = []
+        func put(_ v: UInt64) { for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) } }
+        put(UInt64(values.count))
+        for (k, v) in values.sorted(by: { $0.key < $1.key }) {
+            out.append(k)
+            put(v)
+        }
+        put(UInt64(applied.count))
+        for v in applied.sorted() { put(v) }
+        return out
+    }
+
+    func restore(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { b -> Bool in
+            var offset = 0
+            func take() -> UInt64? {
+                guard offset + 8 <= b.count else { return nil }
+                defer { offset += 8 }
+                return b.le64(offset)
+            }
+            guard let n = take() else { return false }
+            var values: [UInt8: UInt64] = [:]
+            for _ in 0..<n {
+                guard offset < b.count else { return false }
+                let k = b.u8(offset)
+                offset += 1
+                guard let v = take() else { return false }
+                values[k] = v
+            }
+            guard let m = take() else { return false }
+            var applied: Set<UInt64> = []
+            for _ in 0..<m {
+                guard let v = take() else { return false }
+                applied.insert(v)
+            }
+            self.values = values
+            self.applied = applied
+            return offset == b.count
+        }
+    }
+}

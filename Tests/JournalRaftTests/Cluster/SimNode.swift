@@ -1,0 +1,137 @@
+import CRaft
+@_spi(Testing) import Journal
+import JournalRaft
+import JournalTesting
+
+/// One raft node of the simulated cluster: its own simulated disk (journal
+/// and snapshots), and while up a journal, a log store, the raft I/O, the
+/// register machine and a `struct raft`. A crash cuts the disk's power
+/// (writes in flight survive whole, torn or not at all) and closes raft; a
+/// restart recovers everything from the disk.
+final class SimNode {
+    let id: UInt64
+    let disk: SimulatedDisk
+    let environment: SimEnvironment
+    var journal: Journal?
+    var io: JournalRaftIO?
+    var raft: UnsafeMutablePointer<raft>?
+    var machine: RegisterMachine?
+    var crashes = 0
+    /// Set when the node could not start or recover: the test fails.
+    var failure: String?
+
+    init(id: UInt64, seed: UInt64, environment: SimEnvironment) {
+        self.id = id
+        self.environment = environment
+        var faults = SimulatedDisk.Faults()
+        faults.crashWholeProbability = 1.0 / 3.0
+        faults.crashTornProbability = 1.0 / 3.0
+        disk = SimulatedDisk(seed: seed &* 31 &+ id, faults: faults)
+    }
+
+    var isUp: Bool { raft != nil }
+    var address: String { "n\(id)" }
+
+    var isLeader: Bool {
+        guard let raft else { return false }
+        return raft_state(raft) == Int32(RAFT_LEADER)
+    }
+
+    /// Creates the journal and bootstraps the configuration of `ids`.
+    func create(ids: [UInt64]) throws {
+        _ = try openRaftJournal(on: disk.storage(), create: true)
+        try start(bootstrap: ids)
+    }
+
+    /// Opens the journal and the store, and starts raft (bootstrapping
+    /// first when `bootstrap` is given).
+    func start(bootstrap ids: [UInt64]? = nil) throws {
+        let storage = disk.storage()
+        let journal = try openRaftJournal(on: storage, create: false)
+        let store = try RaftLogStore(journal: journal, snapshotStorage: storage)
+        let io = JournalRaftIO(store: store, environment: environment)
+        let machine = RegisterMachine()
+        let r = UnsafeMutablePointer<raft>.allocate(capacity: 1)
+        r.initialize(to: CRaft.raft())
+        guard raft_init(r, io.io, machine.fsm, id, address) == 0 else {
+            throw RaftLogError.inconsistentLog("raft_init: \(String(cString: raft_errmsg(r)))")
+        }
+        raft_set_election_timeout(r, 150)
+        raft_set_heartbeat_timeout(r, 30)
+        raft_set_install_snapshot_timeout(r, 400)
+        raft_set_snapshot_threshold(r, 24)
+        raft_set_snapshot_trailing(r, 6)
+        if let ids {
+            var conf = raft_configuration()
+            raft_configuration_init(&conf)
+            defer { raft_configuration_close(&conf) }
+            for other in ids { _ = raft_configuration_add(&conf, other, "n\(other)", Int32(RAFT_VOTER)) }
+            guard raft_bootstrap(r, &conf) == 0 else {
+                throw RaftLogError.inconsistentLog("raft_bootstrap: \(String(cString: raft_errmsg(r)))")
+            }
+        }
+        let rv = raft_start(r)
+        guard rv == 0 else {
+            let message = String(cString: raft_errmsg(r))
+            raft_close(r, nil)
+            r.deinitialize(count: 1)
+            r.deallocate()
+            throw RaftLogError.inconsistentLog("raft_start: \(message) (\(rv))")
+        }
+        self.journal = journal
+        self.io = io
+        self.machine = machine
+        self.raft = r
+    }
+
+    /// Cuts the power and drops the node's memory.
+    func crash() {
+        guard let raft else { return }
+        crashes += 1
+        if !disk.isPoweredOff { disk.powerCut() }
+        raft_close(raft, nil)
+        io?.runCompletions()
+        raft.deinitialize(count: 1)
+        raft.deallocate()
+        self.raft = nil
+        journal?.close()
+        journal = nil
+        io = nil
+        machine = nil
+    }
+
+    /// Cuts the power after `operations` more I/O operations: in the middle
+    /// of whatever the node does then (an append, a term change, a snapshot).
+    func cutPower(afterOperations operations: Int) {
+        guard isUp, !disk.isPoweredOff else { return }
+        disk.cutAfter(ioBoundary: disk.ioCount + operations)
+    }
+
+    /// Reboots the disk and recovers.
+    func restart() {
+        _ = disk.reboot()
+        do { try start() } catch { failure = "node \(id) did not recover after crash \(crashes): \(error)" }
+    }
+
+    /// Lets the disk complete writes (`pumps` rounds), fires completions and
+    /// the tick.
+    func step(pumps: Int) {
+        guard let journal, let io else { return }
+        for _ in 0..<pumps {
+            do { try journal.pump() } catch {
+                io.journalFailed(error)
+                break
+            }
+        }
+        io.runCompletions()
+        guard isUp else { return }
+        io.tickIfDue()
+        io.runCompletions()
+    }
+
+    func deliver(_ bytes: [UInt8]) {
+        guard isUp, let io else { return }
+        io.deliver(bytes)
+        io.runCompletions()
+    }
+}

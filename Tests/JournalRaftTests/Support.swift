@@ -1,0 +1,32 @@
+@_spi(Testing) import Journal
+import JournalRaft
+import JournalTesting
+import TestSupport
+
+/// A small journal (16 KiB segments, so that compaction releases some) on
+/// `disk`, created if absent, open in the manual runtime.
+func openRaftJournal(on storage: SimulatedStorage, create: Bool) throws -> Journal {
+    _ = journalLogsSilenced
+    if create {
+        var c = JournalConfiguration()
+        c.segmentBytes = 16 << 10
+        c.pageBytes = 4096
+        c.blockBytes = 512
+        c.recordBytesMax = 8000
+        try Journal.create(storage: storage, configuration: c, journalID: 11)
+    }
+    var o = JournalOptions()
+    o.runtime = .manual
+    o.spareSegments = 1
+    return try Journal.open(storage: storage, options: o)
+}
+
+/// Pumps `journal` until everything enqueued is durable.
+func drain(_ journal: Journal) throws {
+    var rounds = 0
+    while journal.durableLSN < journal.nextLSN - 1 {
+        try journal.pump()
+        rounds += 1
+        precondition(rounds < 100_000, "the journal makes no progress")
+    }
+}
