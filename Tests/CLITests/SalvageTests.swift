@@ -5,7 +5,8 @@ import Testing
 /// damage, and the exit code that says records were skipped.
 @Suite struct SalvageCLITests {
     /// A journal of 1000 records of 1000 bytes in 256 KiB segments, each
-    /// payload starting with its index (little-endian u16). Returns the
+    /// payload starting with its index (little-endian u16), written by two
+    /// sessions (999 records, then 1). Returns the
     /// journal arguments and the payloads.
     static func makeSegmentedJournal(_ scratch: Scratch) throws -> ([String], [[UInt8]]) {
         let j = try BadInputTests.makeJournal(
@@ -16,8 +17,14 @@ import Testing
             p[1] = UInt8(i >> 8)
             return p
         }
-        let append = try CLI.run(["append", "--binary", "--quiet"] + j, stdin: CLI.frames(payloads))
-        #expect(append.status == 0, "\(append.stderr)")
+        // Two sessions: the second's records carry committedLSN 999, proof
+        // that every record of the first was acknowledged, so damage to any
+        // of them is corruption whatever the batches were (in one session,
+        // damage whose batch held every later record is a torn tail).
+        for part in [payloads[..<999], payloads[999...]] {
+            let append = try CLI.run(["append", "--binary", "--quiet"] + j, stdin: CLI.frames(Array(part)))
+            #expect(append.status == 0, "\(append.stderr)")
+        }
         return (j, payloads)
     }
 

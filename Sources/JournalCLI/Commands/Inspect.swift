@@ -49,7 +49,8 @@ struct Inspect: ParsableCommand, LoggingCommand {
                     ("record_count", "\(r.recordCount)"), ("segment_count", "\(r.segmentCount)"),
                     ("end_segment", JSON.quote(r.endSegment)), ("end_offset", "\(r.endOffset)"),
                     ("discarded_bytes", "\(r.discardedBytes)"), ("discarded_fragments", "\(r.discardedFragments)"),
-                    ("gaps", JSON.array(gaps)), ("description", JSON.quote(r.description)),
+                    ("gaps", JSON.array(gaps)), ("set_aside", JSON.array(r.setAsideSegments.map { JSON.quote($0) })),
+                    ("description", JSON.quote(r.description)),
                 ])),
             ]))
             if let skipped = r.salvageError { throw skipped }
