@@ -3,6 +3,7 @@
 every recovery mode."""
 import base64
 
+from rule_cases import geometry_cases, validity_cases
 from writer import FRAG, HEADER, Journal, flip, payload, seg_name
 
 # --- the cases --------------------------------------------------------------
@@ -225,6 +226,8 @@ def cases():
     j.extra[seg_name(2)] = bytes(stale.segments[7])
     yield "stale-past-end", "§4 (stale), §8", j, same(opened([(1, payload(1, 100))], "clean", (seg_name(1), HEADER + FRAG + 100)))
     yield from wrong_size_cases()
+    yield from validity_cases(opened, failed)
+    yield from geometry_cases(failed, opened)
 
 
 def wrong_size(name, salvage):
