@@ -227,7 +227,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["JournalCLI", "JournalCLISupport", "Journal", "JournalStorage", "JournalFileStorage", "JournalPrimitives", "TestSupport"],
+            dependencies: ["JournalCLI", "JournalCLISupport", "Journal", "JournalStorage", "JournalFileStorage", "JournalPrimitives", "JournalTesting", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -95,5 +95,12 @@ import Testing
         BadInputTests.expectOneLine(replay, 65, contains: "salvage skipped 1 damaged region")
         let kept = try #require(CLI.unframe(replay.stdout))
         #expect(kept.count == 999 && kept == Array(payloads.dropFirst()), "every record but the first, intact (\(kept.count) records)")
+        // The log's first LSN is its first record's (it used to be segment
+        // 1's base LSN, a record salvage had skipped).
+        let inspect = try CLI.run(["inspect", "--json", "--recovery", "salvage"] + j)
+        let recovery = (try JSONSerialization.jsonObject(with: inspect.stdout) as? [String: Any])?["recovery"] as? [String: Any]
+        #expect(inspect.status == 65 && recovery?["first_lsn"] as? Int == 2, "\(inspect.stdoutText)")
+        let verify = try CLI.run(["verify", "--recovery", "salvage"] + j)
+        #expect(verify.status == 65 && verify.stdoutText.hasPrefix("verified 999 records"), "\(verify.stdoutText)")
     }
 }
