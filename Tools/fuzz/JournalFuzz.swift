@@ -34,7 +34,8 @@
 // 7.4's bound), which the unit tests and the conformance corpus cover;
 // repeated for every input it would cost most of the run. For the same
 // reason segment indices stay below 16, so that the tables recovery keeps
-// serve the next inputs. Epochs that fail their checksum stay as they are.
+// serve the next inputs, and raw metadata keeps the seeds' journal ID.
+// Epochs that fail their checksum stay as they are.
 
 import CJournalShims
 import Journal
@@ -116,6 +117,8 @@ struct FuzzInput {
         var meta = [UInt8](repeating: 0, count: 4096)
         if rawMeta {
             meta.replaceSubrange(0..<rawMetadata.count, with: rawMetadata)
+            // The journal ID stays the seeds' (see the top of this file).
+            if rawMetadata.count >= 24 { meta.storeLE64(fuzzJournalID, at: 16) }
         } else {
             meta.replaceSubrange(0..<8, with: Array("SWJNLMTA".utf8))
             meta.storeLE32(1, at: 8)

@@ -76,11 +76,18 @@ struct DerivedSaltSearch {
 
     /// The search for `epochs` of this file: a table built earlier in this
     /// process that contains them, or a new one over the whole blocks of
-    /// `epochMargin` epochs around them (kept in place of the oldest).
+    /// `epochMargin` epochs around them (kept in place of the least
+    /// recently used).
     static func cached(journalID: UInt64, index: UInt64, epochs: ClosedRange<UInt32>) -> DerivedSaltSearch {
-        let hit = recent.withLock { tables in
-            tables.first { $0.journalID == journalID && $0.index == index && $0.epochs.lowerBound <= epochs.lowerBound
-                && $0.epochs.upperBound >= epochs.upperBound }
+        let hit = recent.withLock { tables -> DerivedSaltSearch? in
+            guard let i = tables.firstIndex(where: {
+                $0.journalID == journalID && $0.index == index && $0.epochs.lowerBound <= epochs.lowerBound
+                    && $0.epochs.upperBound >= epochs.upperBound
+            }) else { return nil }
+            // Most recently used last: the oldest use goes first.
+            let table = tables.remove(at: i)
+            tables.append(table)
+            return table
         }
         if let hit { return hit }
         let block = UInt64(epochMargin)
