@@ -248,7 +248,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["JournalCLI", "JournalCLISupport", "Journal", "JournalStorage", "JournalFileStorage", "JournalPrimitives", "TestSupport"],
+            dependencies: ["JournalCLI", "JournalCLISupport", "Journal", "JournalStorage", "JournalFileStorage", "JournalPrimitives", "JournalTesting", "TestSupport"],
             swiftSettings: strict
         ),
         // The raft log store on the simulated disk, and three raft nodes in one

@@ -17,25 +17,7 @@ extension JournalCrashWorkload {
             if parameters.profile.damagesDataAtRest { model.headerless = Self.headerlessSegments(disk.durableImage()) }
         }
         guard parameters.profile == .bitFlips else { return }
-        let image = disk.durableImage()
-        var extents: [(String, Int)] = []
-        for name in image.keys.sorted() where JournalFormat.segmentIndex(fileName: name) != nil {
-            guard let bytes = image[name], let lastNonZero = bytes.lastIndex(where: { $0 != 0 }) else { continue }
-            extents.append((name, lastNonZero + 1))
-        }
-        let total = extents.reduce(0) { $0 + $1.1 }
-        guard total > 0 else { return }
-        var random = SimulationRandom(seed: seed, stream: 0xF11B)
-        var position = random.below(total)
-        let bit = random.below(8)
-        for (name, extent) in extents {
-            if position < extent {
-                disk.flipBit(file: name, offset: position, bit: bit)
-                model.damage = "bit \(bit) of \(name)@\(position) flipped"
-                return
-            }
-            position -= extent
-        }
+        model.damage = disk.flipWrittenBit(seed: seed) { JournalFormat.segmentIndex(fileName: $0) != nil }.map { "\($0) flipped" }
     }
 
     /// Segment files whose header is not a valid one (bad magic or

@@ -29,6 +29,17 @@ import JournalStorage
 //    page leaked or reached twice), unless the store's creation never
 //    finished (then "not a store" is right: nothing was promised);
 // 3. the simulated disk saw no breach of the storage contract.
+//
+// Fault profiles (`CrashFaultProfile`, the journal workload's): write errors
+// poison the store, which stops the run (what was acknowledged before must
+// survive); garbage sectors only hit writes in flight, so the checks stay as
+// above. Under the profiles that damage data at rest (a bit flipped in a
+// written region after the cut, misdirected writes), a refusal as
+// corruption is a detected fault, and contents equal to the state after a
+// shorter prefix than acknowledged are a tolerated loss (damage to the
+// journal's last acknowledged writes that looks like a torn write; a flip
+// outside the journal's segments must be detected instead); contents equal
+// to no prefix at all are still a violation: damage returned as data.
 // A recovery cut by the explorer and recovered again must give the same
 // contents (the explorer's own check).
 
@@ -48,10 +59,13 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
     /// (`KeyValueStore.writeLazy(batches:)`), so cuts land in grouped
     /// transactions too.
     public var groupSize: Int
+    /// The faults of the run and the damage after the cut.
+    public var profile: CrashFaultProfile
 
     public init(
         batchCount: Int = 40, operationsPerBatchMax: Int = 5, keySpace: Int = 200, valueBytesMax: Int = 300,
-        durableEvery: Int = 2, checkpointEvery: Int = 8, retention: JournalRetention = .previousSnapshot, groupSize: Int = 3
+        durableEvery: Int = 2, checkpointEvery: Int = 8, retention: JournalRetention = .previousSnapshot, groupSize: Int = 3,
+        profile: CrashFaultProfile = .none
     ) {
         precondition(batchCount >= 1 && operationsPerBatchMax >= 1 && keySpace >= 1 && valueBytesMax >= 1)
         precondition(durableEvery >= 1 && checkpointEvery >= 0 && groupSize >= 1)
@@ -63,11 +77,12 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
         self.durableEvery = durableEvery
         self.checkpointEvery = checkpointEvery
         self.retention = retention
+        self.profile = profile
     }
 
-    public var name: String { "kv" }
-    /// No injected faults: the cuts (torn and lost writes) are the test.
-    public var faults: SimulatedDisk.Faults { SimulatedDisk.Faults() }
+    public var name: String { profile == .none ? "kv" : "kv/\(profile.rawValue)" }
+    /// The profile's faults (with `.none`, only the cuts: torn and lost writes).
+    public var faults: SimulatedDisk.Faults { profile.faults }
 
     /// The batches of the run of `seed`.
     public func batches(seed: UInt64) -> KeyValueCrashWorkload {
@@ -127,6 +142,11 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
         public var automaticCheckpoints = 0
         /// Breaches of the storage contract the disk saw.
         public var contractViolations: [String] = []
+        /// The damage done after the cut (bit flips), for messages.
+        public var damage: String?
+        /// The flip landed outside the journal's segments (page file,
+        /// snapshot, metadata), where no loss looks like a torn write.
+        public var damageOutsideJournal = false
     }
 
     // MARK: Running
@@ -230,19 +250,30 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
         model.contractViolations.map { CrashFinding(.violation, "storage contract: \($0)") }
     }
 
+    /// Refusals that report damage at rest rather than miss it.
+    static let detectionKinds: Set<String> = ["corruption", "not-a-store", "not-a-journal", "journal-does-not-cover-snapshot"]
+
     public func check(_ attempt: RecoveryAttempt<State>, model: Model) -> [CrashFinding] {
         let outcome = model.outcome
+        let damage = model.damage.map { " (\($0))" } ?? ""
         switch attempt {
         case .interrupted:
             return []
         case .refused(let kind, let message):
             if !model.created && kind == "not-a-store" { return [] }
-            return [CrashFinding(.violation, "recovery refused (\(kind)) after \(outcome.acknowledged) acknowledged of \(outcome.issued) issued batches: \(message)")]
+            let what = "recovery refused (\(kind)) after \(outcome.acknowledged) acknowledged of \(outcome.issued) issued batches: \(message)\(damage)"
+            if profile.damagesDataAtRest && Self.detectionKinds.contains(kind) { return [CrashFinding(.detected, what)] }
+            return [CrashFinding(.violation, what)]
         case .recovered(let state):
             if model.workload.matchingPrefix(state.contents, outcome: outcome) != nil { return [] }
+            var anyPrefix = outcome
+            anyPrefix.acknowledged = 0
+            if profile.damagesDataAtRest, !model.damageOutsideJournal, let k = model.workload.matchingPrefix(state.contents, outcome: anyPrefix) {
+                return [CrashFinding(.tolerated, "acknowledged batches \(k + 1)...\(outcome.acknowledged) lost\(damage)")]
+            }
             return [CrashFinding(
                 .violation,
-                "the recovered \(state.contents.count) keys are the state after no prefix of \(outcome.acknowledged)...\(outcome.issued) batches (\(model.checkpoints) checkpoints returned)"
+                "the recovered \(state.contents.count) keys are the state after no prefix of \(outcome.acknowledged)...\(outcome.issued) batches (\(model.checkpoints) checkpoints returned)\(damage)"
             )]
         }
     }

@@ -5,7 +5,8 @@ import Testing
 /// damage, and the exit code that says records were skipped.
 @Suite struct SalvageCLITests {
     /// A journal of 1000 records of 1000 bytes in 256 KiB segments, each
-    /// payload starting with its index (little-endian u16). Returns the
+    /// payload starting with its index (little-endian u16), written by two
+    /// sessions (999 records, then 1). Returns the
     /// journal arguments and the payloads.
     static func makeSegmentedJournal(_ scratch: Scratch) throws -> ([String], [[UInt8]]) {
         let j = try BadInputTests.makeJournal(
@@ -16,8 +17,14 @@ import Testing
             p[1] = UInt8(i >> 8)
             return p
         }
-        let append = try CLI.run(["append", "--binary", "--quiet"] + j, stdin: CLI.frames(payloads))
-        #expect(append.status == 0, "\(append.stderr)")
+        // Two sessions: the second's records carry committedLSN 999, proof
+        // that every record of the first was acknowledged, so damage to any
+        // of them is corruption whatever the batches were (in one session,
+        // damage whose batch held every later record is a torn tail).
+        for part in [payloads[..<999], payloads[999...]] {
+            let append = try CLI.run(["append", "--binary", "--quiet"] + j, stdin: CLI.frames(Array(part)))
+            #expect(append.status == 0, "\(append.stderr)")
+        }
         return (j, payloads)
     }
 
@@ -88,5 +95,12 @@ import Testing
         BadInputTests.expectOneLine(replay, 65, contains: "salvage skipped 1 damaged region")
         let kept = try #require(CLI.unframe(replay.stdout))
         #expect(kept.count == 999 && kept == Array(payloads.dropFirst()), "every record but the first, intact (\(kept.count) records)")
+        // The log's first LSN is its first record's (it used to be segment
+        // 1's base LSN, a record salvage had skipped).
+        let inspect = try CLI.run(["inspect", "--json", "--recovery", "salvage"] + j)
+        let recovery = (try JSONSerialization.jsonObject(with: inspect.stdout) as? [String: Any])?["recovery"] as? [String: Any]
+        #expect(inspect.status == 65 && recovery?["first_lsn"] as? Int == 2, "\(inspect.stdoutText)")
+        let verify = try CLI.run(["verify", "--recovery", "salvage"] + j)
+        #expect(verify.status == 65 && verify.stdoutText.hasPrefix("verified 999 records"), "\(verify.stdoutText)")
     }
 }

@@ -114,4 +114,34 @@ import Testing
         #expect(try journal.records(from: 16).map(\.lsn) == [18, 19, 20], "a read from inside the gap starts after it")
         #expect(throws: JournalError.self) { try journal.record(at: 17) }
     }
+
+    /// A segment file of the wrong size: refused outside salvage; salvage
+    /// sets it aside unread, reads on, and a writer opened so never gives
+    /// its name to a new segment (it used to fail in every mode).
+    @Test func setsAsideASegmentOfTheWrongSize() throws {
+        let dir = TemporaryDirectory(on: .shm)
+        try FormatRulesTests.populate(dir, sizes: Array(repeating: 1000, count: 20))
+        let second = FormatRulesTests.segment(dir, 2)
+        #expect(truncate(second, 8192) == 0)
+        FormatRulesTests.expectCorruption(dir, segment: 2, offset: 0)
+        FormatRulesTests.expectCorruption(dir, .absoluteConsistency, segment: 2, offset: 0)
+
+        let journal = try salvageOpen(dir)
+        let report = journal.recoveryReport
+        #expect(report.outcome == .salvaged && report.gaps.isEmpty, "\(report)")
+        #expect(report.setAsideSegments == [JournalFormat.segmentFileName(index: 2)])
+        #expect(try records(journal) == Array(LSN(1)...LSN(16)))
+        // Segment 1 is full: the next records go to a new segment past 2.
+        for i in 0..<4 { #expect(try journal.appendBlocking(payload(100 + i, bytes: 1000)) == LSN(17 + i)) }
+        journal.close()
+        #expect((try FileManager.default.attributesOfItem(atPath: second)[.size] as? Int) == 8192, "left in place")
+
+        // The log jumps from segment 1 past 2: a gap with no missing LSN.
+        let again = try Journal.openForReading(path: dir.path, recovery: .salvage)
+        #expect(try records(again) == Array(LSN(1)...LSN(20)), "\(again.recoveryReport)")
+        let gap = try #require(again.recoveryReport.gaps.first)
+        #expect(again.recoveryReport.gaps.count == 1 && gap.lastLSNBefore == 16 && gap.firstLSNAfter == 17)
+        #expect(gap.resumeSegment > JournalFormat.segmentFileName(index: 2) && again.recoveryReport.setAsideSegments == [JournalFormat.segmentFileName(index: 2)])
+        #expect(try again.record(at: 18) == payload(101, bytes: 1000))
+    }
 }

@@ -49,4 +49,51 @@ struct KeyValueExplorerTests {
         #expect(report.violations.isEmpty, "\(report.violations.prefix(5).map(\.description))")
         #expect(report.violationCount == 0)
     }
+
+    /// The journal's fault profiles (journal-format.md's torn and garbage
+    /// writes, EIO, bit flips at rest, misdirected writes) under the store,
+    /// at seeded random cuts: no violation; damage at rest is reported as
+    /// corruption or, where it looks like a torn write, cut; never returned
+    /// as data.
+    @Test("the store under every fault profile of the journal", arguments: CrashFaultProfile.allCases.filter { $0 != .none })
+    func faultProfiles(profile: CrashFaultProfile) {
+        let workload = KeyValueStoreCrashWorkload(batchCount: 24, profile: profile)
+        let explorer = CrashExplorer(workload, recoveryCutsMax: 1)
+        var report = CrashReport()
+        var errors = 0
+        for seed: UInt64 in 10..<16 {
+            report.add(explorer.exploreRandomly(seed: seed, points: 25))
+            if profile == .writeErrors {
+                let model = workload.run(CrashRun(disk: SimulatedDisk(seed: seed, faults: workload.faults), seed: seed, cutAfter: nil))
+                if model.outcome.error != nil { errors += 1 }
+            }
+        }
+        #expect(report.workloadCuts >= 100, "\(report.summary)")
+        #expect(report.violations.isEmpty, "\(profile): \(report.violations.prefix(5).map(\.description))")
+        switch profile {
+        case .writeErrors: #expect(errors >= 1, "the profile makes writes fail")
+        case .bitFlips: #expect(report.detected >= 10, "flips are reported: \(report.summary)")
+        case .misdirectedWrites: #expect(report.detected + report.tolerated >= 1, "\(report.summary)")
+        case .none, .garbage: break
+        }
+    }
+
+    /// Under damage at rest: a refusal as corruption is detected, a shorter
+    /// prefix after a flip in the journal is tolerated, but after a flip
+    /// elsewhere it is a violation, and so are contents of no prefix.
+    @Test("under damage at rest, the check tells detected, tolerated and wrong data apart")
+    func checkUnderDamage() {
+        let workload = KeyValueStoreCrashWorkload(profile: .bitFlips)
+        var model = workload.run(CrashRun(disk: SimulatedDisk(seed: 5), seed: 5, cutAfter: nil))
+        let n = workload.batchCount
+        #expect(workload.check(.refused(kind: "corruption", message: "m"), model: model).map(\.kind) == [.detected])
+        let lost = KeyValueStoreCrashWorkload.State(contents: model.workload.state(afterBatches: n - 1))
+        #expect(workload.check(.recovered(lost), model: model).map(\.kind) == [.tolerated])
+        var garbled = model.workload.state(afterBatches: n)
+        garbled[[0xFF, 0xFE]] = [1]
+        #expect(workload.check(.recovered(.init(contents: garbled)), model: model).map(\.kind) == [.violation])
+        model.damageOutsideJournal = true
+        #expect(workload.check(.recovered(lost), model: model).map(\.kind) == [.violation])
+    }
 }
+

@@ -19,7 +19,7 @@
 //               min(v * 16, that)
 //   (bit 0)     128 bytes of `journal.meta` taken as they are
 //   then up to 6 files, each: 1 name byte, a 3-byte LE length, the bytes.
-//               Name byte < 0xF0: segment with that index; 0xF0-0xF7:
+//               Name byte < 0xF0: segment with index (byte % 16); 0xF0-0xF7:
 //               `spare-<n>.seg`; 0xF8-0xFE: `<n>.seg.tmp`; 0xFF:
 //               `journal.meta.new`. A file is zero-padded (or cut) to the
 //               segment size.
@@ -28,7 +28,14 @@
 // metadata), each segment header's checksum, and along the writer's layout
 // every fragment's payload and header checksums, so that mutations of LSNs,
 // epochs, lengths, types and committed LSNs reach the logic behind the
-// checksums instead of stopping at them.
+// checksums instead of stopping at them. Repair also keeps every epoch it
+// seals (segment headers, fragments) below 4096: a valid epoch near 2^32
+// makes recovery tabulate 2^20 derived-salt candidates per file (section
+// 7.4's bound), which the unit tests and the conformance corpus cover;
+// repeated for every input it would cost most of the run. For the same
+// reason segment indices stay below 16, so that the tables recovery keeps
+// serve the next inputs, and raw metadata keeps the seeds' journal ID.
+// Epochs that fail their checksum stay as they are.
 
 import CJournalShims
 import Journal
@@ -88,7 +95,7 @@ struct FuzzInput {
             cursor = end
             let name: String
             switch code {
-            case 0..<0xF0: name = JournalFormat.segmentFileName(index: UInt64(code))
+            case 0..<0xF0: name = JournalFormat.segmentFileName(index: UInt64(code % 16))
             case 0xF0..<0xF8: name = JournalFormat.spareFilePrefix + "\(code & 7)" + JournalFormat.segmentFileSuffix
             case 0xF8..<0xFF: name = "\(code & 7).seg.tmp"
             default: name = JournalFormat.metadataFileName + ".new"
@@ -110,6 +117,8 @@ struct FuzzInput {
         var meta = [UInt8](repeating: 0, count: 4096)
         if rawMeta {
             meta.replaceSubrange(0..<rawMetadata.count, with: rawMetadata)
+            // The journal ID stays the seeds' (see the top of this file).
+            if rawMetadata.count >= 24 { meta.storeLE64(fuzzJournalID, at: 16) }
         } else {
             meta.replaceSubrange(0..<8, with: Array("SWJNLMTA".utf8))
             meta.storeLE32(1, at: 8)
@@ -145,6 +154,7 @@ struct FuzzInput {
 /// `relink`, each fragment's link to the one before).
 func repairChecksums(_ bytes: inout [UInt8], fallbackPageBytes: Int, fallbackBlockBytes: Int, relink: Bool) {
     guard bytes.count >= 128, bytes[0..<8].elementsEqual("SWJNLSEG".utf8) else { return }
+    bytes.storeLE32(bytes.le32(48) % epochsSealedMax, at: 48)
     let headerCRC = crc32c(bytes[0..<124])
     bytes.storeLE32(headerCRC, at: 124)
     let salt = bytes.le64(40)
@@ -171,12 +181,16 @@ func repairChecksums(_ bytes: inout [UInt8], fallbackPageBytes: Int, fallbackBlo
         let length = min(Int(bytes.le32(q + 12)), room, bytes.count - q - 40)
         bytes.storeLE32(crc32c(bytes[(q + 40)..<(q + 40 + length)]), at: q + 4)
         if relink { bytes.storeLE32(previous, at: q + 8) }
+        bytes.storeLE32(bytes.le32(q + 36) % epochsSealedMax, at: q + 36)
         let crc = bytes[(q + 4)..<(q + 40)].withUnsafeBytes { cjournal_crc32c(seed, $0.baseAddress, $0.count) }
         bytes.storeLE32(crc, at: q)
         previous = crc
         p = q + 40 + length
     }
 }
+
+/// Repair keeps the epochs it seals below this (see the top of this file).
+let epochsSealedMax: UInt32 = 4096
 
 // MARK: - The target
 

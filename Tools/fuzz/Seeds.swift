@@ -3,7 +3,7 @@
 // damaged ones. Written at run time (`JOURNAL_FUZZ_WRITE_SEEDS=<dir>`), so
 // the repository holds no binary seeds.
 
-import Journal
+@_spi(Testing) import Journal
 import JournalStorage
 
 #if canImport(Glibc)

@@ -105,6 +105,9 @@ struct ChainWalk {
         while let r = next {
             segment.noteRecord(lsn: r.lsn, offset: r.start, resumed: resumed)
             resumed = false
+            // The log's first LSN is its first record's: salvage may have
+            // skipped records from a segment's base LSN on.
+            if report.recordCount == 0 { report.firstLSN = r.lsn }
             report.recordCount += 1
             chain = r.chainAfter
             maxEpoch = max(maxEpoch, r.epoch)

@@ -37,6 +37,11 @@ struct SegmentInventory {
     var spareNames: [String]
     /// Files recovery leaves alone (temporary files of an interrupted create).
     var leftoverNames: [String]
+    /// Segment files of the wrong size that salvage set aside unread
+    /// (journal-format.md, section 2): not part of the log, never reused.
+    var setAsideNames: [String] = []
+    /// The highest index of any segment file, set aside or not, so that a
+    /// writer never gives a set-aside file's name to a new segment.
     var highestIndex: UInt64
     /// The highest epoch in any checksum-valid header of this journal (active
     /// or stale): bounds the derived-salt search (`DerivedSaltSearch`).
@@ -64,6 +69,16 @@ extension Recovery {
         indexed.sort { $0.0 < $1.0 }
         for (index, name) in indexed {
             let segment = try openSegment(index: index, name: name)
+            if segment.bytes.count != metadata.segmentBytes {
+                // No crash of a writer makes one; outside salvage it is an
+                // error, in salvage the file is set aside unread.
+                guard mode == .salvage else {
+                    throw .corruption(segment: name, offset: 0, detail: "file is \(segment.bytes.count) bytes, segments are \(metadata.segmentBytes)")
+                }
+                segment.file.close()
+                inventory.setAsideNames.append(name)
+                continue
+            }
             inventory.files.append(segment)
             let state = try classify(segment)
             switch state {
@@ -89,9 +104,7 @@ extension Recovery {
 
     private func classify(_ segment: Segment) throws(JournalError) -> SegmentHeaderState {
         let bytes = segment.bytes
-        guard bytes.count == metadata.segmentBytes else {
-            throw .corruption(segment: segment.name, offset: 0, detail: "file is \(bytes.count) bytes, segments are \(metadata.segmentBytes)")
-        }
+        assert(bytes.count == metadata.segmentBytes, "files of the wrong size are set aside before they are classified")
         do {
             let (header, crc) = try SegmentHeader.decode(bytes)
             guard header.journalID == metadata.journalID else {

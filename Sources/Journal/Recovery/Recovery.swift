@@ -45,6 +45,17 @@ struct Recovery {
     /// Finds the valid end of the log. Reads only.
     func run() throws(JournalError) -> RecoveredLog {
         let inventory = try takeInventory()
+        var log = try recover(inventory)
+        if !inventory.setAsideNames.isEmpty {
+            // Salvage read on without those files: what it returns is
+            // incomplete by as much as they held.
+            log.report.setAsideSegments = inventory.setAsideNames
+            log.report.outcome = .salvaged
+        }
+        return log
+    }
+
+    private func recover(_ inventory: SegmentInventory) throws(JournalError) -> RecoveredLog {
         switch try findLogStart(inventory) {
         case .empty:
             return RecoveredLog(

@@ -52,6 +52,10 @@ public struct RecoveryReport: Sendable, Equatable, CustomStringConvertible {
     public var discardedFragments: Int = 0
     /// The regions salvage mode skipped, in log order (empty otherwise).
     public var gaps: [Gap] = []
+    /// Segment files of the wrong size that salvage mode set aside unread
+    /// (journal-format.md, section 2), in index order; other modes refuse
+    /// the journal instead.
+    public var setAsideSegments: [String] = []
 
     /// One line: the outcome, the LSN range, where the log ends, and what
     /// was cut or skipped.
@@ -60,6 +64,7 @@ public struct RecoveryReport: Sendable, Equatable, CustomStringConvertible {
         if !endSegment.isEmpty { s += ", end at \(endSegment):\(endOffset)" }
         if outcome == .tornTailCut { s += ", cut \(discardedBytes) bytes (\(discardedFragments) fragments)" }
         for g in gaps { s += ", gap at \(g.segment):\(g.offset) (LSN \(g.lastLSNBefore) -> \(g.firstLSNAfter) at \(g.resumeSegment):\(g.resumeOffset))" }
+        for name in setAsideSegments { s += ", set aside \(name) (wrong size)" }
         return s
     }
 }

@@ -90,8 +90,8 @@ struct CrashSim: ParsableCommand, LoggingCommand {
             throw ValidationError("--workload \(workload): expected small, large or \(Self.keyValueWorkload)")
         }
         if isKeyValue {
-            if profile != nil || defect != nil || exhaustiveRecords != JournalCrashScenario.exhaustiveRecordsDefault {
-                throw ValidationError("--workload \(Self.keyValueWorkload) takes no --profile, --defect or --exhaustive-records")
+            if defect != nil || exhaustiveRecords != JournalCrashScenario.exhaustiveRecordsDefault {
+                throw ValidationError("--workload \(Self.keyValueWorkload) takes no --defect or --exhaustive-records")
             }
         }
         if let profile, CrashFaultProfile(rawValue: profile) == nil {
@@ -105,7 +105,9 @@ struct CrashSim: ParsableCommand, LoggingCommand {
     /// The `--workload` value of the key-value store.
     static let keyValueWorkload = "kv"
     var isKeyValue: Bool { workload == Self.keyValueWorkload }
-    var keyValueExplorer: CrashExplorer<KeyValueStoreCrashWorkload> { CrashExplorer(KeyValueStoreCrashWorkload()) }
+    var keyValueExplorer: CrashExplorer<KeyValueStoreCrashWorkload> {
+        CrashExplorer(KeyValueStoreCrashWorkload(profile: profile.flatMap(CrashFaultProfile.init(rawValue:)) ?? .none))
+    }
 
     /// Explores one seed: the key-value store exhaustively, or the seed's
     /// journal scenario (kept in `scenarios` for reports).
@@ -118,8 +120,8 @@ struct CrashSim: ParsableCommand, LoggingCommand {
 
     func describe(seed: UInt64, scenarios: [UInt64: JournalCrashScenario]) -> String {
         if isKeyValue {
-            let w = KeyValueStoreCrashWorkload()
-            return "seed \(seed): key-value store, \(w.batchCount) batches, a checkpoint every \(w.checkpointEvery)"
+            let w = keyValueExplorer.workload
+            return "seed \(seed): key-value store, \(w.batchCount) batches, a checkpoint every \(w.checkpointEvery), faults \(w.profile.rawValue)"
         }
         return scenarios[seed]?.description ?? "seed \(seed)"
     }

@@ -54,7 +54,8 @@ struct Inspect: ParsableCommand, LoggingCommand {
                     ("record_count", "\(r.recordCount)"), ("segment_count", "\(r.segmentCount)"),
                     ("end_segment", JSON.quote(r.endSegment)), ("end_offset", "\(r.endOffset)"),
                     ("discarded_bytes", "\(r.discardedBytes)"), ("discarded_fragments", "\(r.discardedFragments)"),
-                    ("gaps", JSON.array(gaps)), ("description", JSON.quote(r.description)),
+                    ("gaps", JSON.array(gaps)), ("set_aside", JSON.array(r.setAsideSegments.map { JSON.quote($0) })),
+                    ("description", JSON.quote(r.description)),
                 ])),
             ]))
             if let skipped = r.salvageError { throw skipped }
@@ -123,7 +124,9 @@ struct Verify: ParsableCommand, LoggingCommand {
             throw CLIError(mapped.code, "verify failed after \(count) records: \(mapped.message)")
         }
         progress.finish()
-        let expected = durable >= oldest ? Int(durable - oldest + 1) - report.gaps.reduce(0) { $0 + max(0, Int($1.firstLSNAfter) - Int($1.lastLSNBefore) - 1) } : 0
+        // LSNs the gaps skipped, counted from the oldest record on.
+        let missing = report.gaps.reduce(0) { $0 + max(0, Int($1.firstLSNAfter) - max(Int($1.lastLSNBefore) + 1, Int(oldest))) }
+        let expected = durable >= oldest ? Int(durable - oldest + 1) - missing : 0
         print("verified \(count) records (\(bytes) bytes), LSN \(oldest)...\(durable) in \(journal.segmentSummaries.count) segments; recovery: \(report.description)")
         if count != expected {
             throw CLIError(.corruption, "verify read \(count) records where the journal's LSN range holds \(expected)")
