@@ -3,7 +3,7 @@ import PackageDescription
 
 // The module graph, top to bottom (README.md, "Layout"; Docs/architecture.md):
 //
-//   journalctl-swift -> JournalCLI -> JournalBench      (`bench`; alone links CSQLite and CValgrind)
+//   journalctl-swift -> JournalCLI -> JournalBench      (`bench`; alone links CSQLite, CRocksDB and CValgrind)
 //                                  -> StoreCrashTesting (`crash-sim --workload kv`)
 //                                  -> JournalTesting    (`crash-sim`)
 //                                  -> JournalCLISupport (exit codes, JSON; also under JournalBench)
@@ -154,6 +154,12 @@ let package = Package(
             name: "CSQLite",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // RocksDB's C API from the system (librocksdb-dev), for `bench kv` only.
+        .systemLibrary(
+            name: "CRocksDB",
+            pkgConfig: "rocksdb",
+            providers: [.apt(["librocksdb-dev"])]
+        ),
         // What the CLI's commands and its benches share: the exit codes and
         // the error type, JSON text.
         .target(
@@ -165,12 +171,12 @@ let package = Package(
             swiftSettings: strict
         ),
         // `journalctl-swift bench`: the journal, the paged file and the
-        // key-value store measured beside their peers (fio, SQLite).
+        // key-value store measured beside their peers (fio, SQLite, RocksDB).
         .target(
             name: "JournalBench",
             dependencies: [
                 "Journal", "JournalStorage", "JournalFileStorage", "JournalPrimitives", "PagedFile",
-                "PageStore", "KeyValueStore", "CSQLite", "CValgrind", "JournalCLISupport",
+                "PageStore", "KeyValueStore", "CSQLite", "CRocksDB", "CValgrind", "JournalCLISupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")
             ],

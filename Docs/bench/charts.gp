@@ -146,7 +146,7 @@ set terminal pngcairo size 960,560 font ",11"
 set datafile missing "?"
 set grid
 set key below
-set title "Key-value puts against SQLite"
+set title "Durable key-value puts against SQLite and RocksDB"
 set output "kv.png"
 set logscale x 2
 set logscale y
@@ -154,7 +154,8 @@ set xrange [0.7692307692307692:83.2]
 set xtics ("1" 1, "16" 16, "64" 64)
 set xlabel "concurrent writers (100 B values)"
 set ylabel "durable puts/s (log scale)"
-plot "kv.dat" using 1:2 with linespoints lw 3 pt 7 title "key-value store", "" using 1:3 with linespoints lw 2 pt 7 title "SQLite WAL FULL"
+plot "kv.dat" using 1:2 with linespoints lw 3 pt 7 title "key-value store", "" using 1:3 with linespoints lw 2 pt 7 title "SQLite WAL FULL", \
+     "" using 1:4 with linespoints lw 2 pt 7 title "RocksDB sync writes"
 unset output
 
 reset

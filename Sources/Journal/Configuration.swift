@@ -108,6 +108,18 @@ public struct JournalOptions: Sendable {
     /// pool is as small as the core count, and a task blocked in `pwrite`
     /// holds up every other task scheduled on its thread.
     public var inlineWritesFromTasks: Bool = false
+    /// Inline writes for `append` (async) while the device is fast: while
+    /// the inline writes took at most this many microseconds, a task that
+    /// finds the journal idle writes its batch itself, blocking its pool
+    /// thread for about that long rather than paying two thread hand-offs
+    /// (to the I/O thread, then back through the cooperative pool), which
+    /// cost more than such a write. An inline write slower than this sends
+    /// tasks to the I/O thread for a cooldown of writes that doubles with
+    /// each slow probe, up to 1024 writes: on a slow disk a task blocks its
+    /// thread for one write in about a thousand. tmpfs and NVMe devices
+    /// (writes of a few to 20 microseconds) qualify. 0: never (unless
+    /// `inlineWritesFromTasks`).
+    public var inlineWritesFromTasksMicrosecondsMax: Int = 50
     /// Segments kept ready ahead of the writer so rollover never waits.
     public var spareSegments: Int = 2
     /// Released segments kept for reuse rather than deleted. A log truncated

@@ -25,18 +25,18 @@ extension Journal {
     ///   record was not added and took no LSN.
     /// - Complexity: O(payload bytes): one copy and one checksum.
     public func enqueue(_ payload: UnsafeRawBufferPointer) throws(JournalError) -> LSN {
-        try enqueue(payload, writeInlineIfIdle: false)
+        try enqueue(payload, inline: .never)
     }
 
-    /// Adds a record; with `writeInlineIfIdle`, writes its batch from this
+    /// Adds a record; where `inline` allows, writes its batch from this
     /// thread when the journal is idle (see "Inline writes" at the top), so
     /// that it may be durable on return. For callers about to wait for it.
-    func enqueue(_ payload: UnsafeRawBufferPointer, writeInlineIfIdle: Bool) throws(JournalError) -> LSN {
+    func enqueue(_ payload: UnsafeRawBufferPointer, inline: InlineWritePolicy) throws(JournalError) -> LSN {
         lock.lock()
         while true {
             switch placeLocked(payload) {
             case .placed(let lsn):
-                let taken = writeInlineIfIdle ? takeInlineLocked(holding: lsn) : nil
+                let taken = takeInlineLocked(holding: lsn, inline)
                 let waker = nudgeWriterLocked()
                 lock.unlock()
                 waker?.wake()
@@ -47,7 +47,7 @@ extension Journal {
                 let waker = nudgeWriterLocked()
                 lock.unlock()
                 waker?.wake()
-                if let taken = fill(reservation, payload, inline: writeInlineIfIdle) { writeInline(taken) }
+                if let taken = fill(reservation, payload, inline: inline) { writeInline(taken) }
                 return reservation.lsn
             case .failed(let error):
                 lock.unlock()
@@ -134,7 +134,7 @@ extension Journal {
     /// - Complexity: O(payload bytes) of CPU, plus the wait for the disk.
     public func appendBlocking(_ payload: UnsafeRawBufferPointer) throws(JournalError) -> LSN {
         let start = monotonicNanos()
-        let lsn = try enqueue(payload, writeInlineIfIdle: options.inlineWrites)
+        let lsn = try enqueue(payload, inline: threadInlinePolicy)
         try waitUntilDurableBlocking(lsn)
         appendLatency.recordNanoseconds(Int64(monotonicNanos() - start))
         return lsn
@@ -163,27 +163,74 @@ extension Journal {
         var lsns: [LSN] = []
         lsns.reserveCapacity(payloads.count)
         for (i, p) in payloads.enumerated() {
-            let inline = options.inlineWrites && i == payloads.count - 1
-            lsns.append(try withBytes(p) { (b) throws(JournalError) -> LSN in try enqueue(b, writeInlineIfIdle: inline) })
+            let inline = i == payloads.count - 1 ? threadInlinePolicy : .never
+            lsns.append(try withBytes(p) { (b) throws(JournalError) -> LSN in try enqueue(b, inline: inline) })
         }
         if let last = lsns.last { try waitUntilDurableBlocking(last) }
         return lsns
     }
 
+    /// The inline writes of blocking appends: `inlineWrites`.
+    var threadInlinePolicy: InlineWritePolicy { options.inlineWrites ? .whenIdle : .never }
+
+    /// The inline writes of async appends: always with
+    /// `inlineWritesFromTasks`, else while the device is fast.
+    var taskInlinePolicy: InlineWritePolicy {
+        if options.inlineWritesFromTasks { return .whenIdle }
+        return options.inlineWritesFromTasksMicrosecondsMax > 0 ? .whenIdleOnFastDevice : .never
+    }
+
     /// Adds a record, suspending (not blocking a thread) while batch buffers
-    /// are busy. With `writeInlineIfIdle`, writes its batch from this task's
+    /// are busy. Where `inline` allows, writes its batch from this task's
     /// thread when the journal is idle (see "Inline writes" at the top).
-    func enqueueSuspending(_ payload: [UInt8], writeInlineIfIdle: Bool = false) async throws(JournalError) -> LSN {
+    /// A placement that finds room (almost all) takes the lock once and
+    /// never suspends; only one that must wait for space parks the task.
+    func enqueueSuspending(_ payload: [UInt8], inline: InlineWritePolicy = .never) async throws(JournalError) -> LSN {
         if options.runtime == .manual {
-            return try withBytes(payload) { (p) throws(JournalError) -> LSN in try enqueue(p, writeInlineIfIdle: writeInlineIfIdle) }
+            return try withBytes(payload) { (p) throws(JournalError) -> LSN in try enqueue(p, inline: inline) }
         }
+        lock.lock()
+        let outcome = payload.withUnsafeBytes { placeLocked($0) }
+        if case .waitForSpace = outcome {
+            lock.unlock()
+            return try await enqueueParking(payload, inline: inline)
+        }
+        var taken: Batch?
+        if case .placed(let lsn) = outcome { taken = takeInlineLocked(holding: lsn, inline) }
+        let waker = nudgeWriterLocked()
+        lock.unlock()
+        waker?.wake()
+        guard let lsn = try finishPlacement(outcome, payload, taken: taken, inline: inline) else {
+            preconditionFailure("a placement that must wait for space parks above")
+        }
+        return lsn
+    }
+
+    /// The rest of an append once placed: the copy of a reserved record,
+    /// the inline write of a taken batch. Nil for `.waitForSpace`.
+    private func finishPlacement(_ outcome: Placement, _ payload: [UInt8], taken: Batch?, inline: InlineWritePolicy) throws(JournalError) -> LSN? {
+        switch outcome {
+        case .placed(let lsn):
+            if let taken { writeInline(taken) }
+            return lsn
+        case .reserved(let reservation):
+            if let taken = payload.withUnsafeBytes({ fill(reservation, $0, inline: inline) }) { writeInline(taken) }
+            return reservation.lsn
+        case .failed(let error): throw error
+        case .waitForSpace: return nil
+        }
+    }
+
+    /// Places a record, parking the task (a continuation among the space
+    /// waiters, resumed when a batch frees) while there is no room.
+    private func enqueueParking(_ payload: [UInt8], inline: InlineWritePolicy) async throws(JournalError) -> LSN {
         while true {
             var outcome: Placement = .waitForSpace
             var taken: Batch?
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 lock.lock()
                 outcome = payload.withUnsafeBytes { placeLocked($0) }
-                if writeInlineIfIdle, case .placed(let lsn) = outcome { taken = takeInlineLocked(holding: lsn) }
+                if case .placed(let lsn) = outcome { taken = takeInlineLocked(holding: lsn, inline) }
                 switch outcome {
                 case .placed, .reserved, .failed:
                     let waker = nudgeWriterLocked()
@@ -195,16 +242,7 @@ extension Journal {
                     lock.unlock()
                 }
             }
-            switch outcome {
-            case .placed(let lsn):
-                if let taken { writeInline(taken) }
-                return lsn
-            case .reserved(let reservation):
-                if let taken = payload.withUnsafeBytes({ fill(reservation, $0, inline: writeInlineIfIdle) }) { writeInline(taken) }
-                return reservation.lsn
-            case .failed(let error): throw error
-            case .waitForSpace: continue
-            }
+            if let lsn = try finishPlacement(outcome, payload, taken: taken, inline: inline) { return lsn }
         }
     }
 
@@ -248,9 +286,11 @@ extension Journal {
     ///
     /// Suspends (never blocks a thread) while batch buffers are busy and
     /// until the durable write completes; that write is shared with
-    /// concurrent appenders. With `JournalOptions.inlineWritesFromTasks` the
-    /// task may instead write an idle journal's batch itself, blocking its
-    /// thread for one write. Thread-safe; not cancellable.
+    /// concurrent appenders. While the journal's recent writes were fast
+    /// (`JournalOptions.inlineWritesFromTasksMicrosecondsMax`), or always
+    /// with `inlineWritesFromTasks`, the task may instead write an idle
+    /// journal's batch itself, blocking its thread for one write, and
+    /// return without suspending. Thread-safe; not cancellable.
     ///
     /// - Throws: `JournalError.recordTooLarge`, `.journalFull`, `.io`,
     ///   `.invalidArgument` (the record was not added); `.poisoned` or
@@ -258,7 +298,7 @@ extension Journal {
     /// - Complexity: O(payload bytes), plus the wait for the disk.
     public func append(_ payload: [UInt8]) async throws(JournalError) -> LSN {
         let start = monotonicNanos()
-        let lsn = try await enqueueSuspending(payload, writeInlineIfIdle: options.inlineWritesFromTasks)
+        let lsn = try await enqueueSuspending(payload, inline: taskInlinePolicy)
         try await waitUntilDurable(lsn)
         appendLatency.recordNanoseconds(Int64(monotonicNanos() - start))
         return lsn
@@ -276,8 +316,8 @@ extension Journal {
         var lsns: [LSN] = []
         lsns.reserveCapacity(payloads.count)
         for (i, p) in payloads.enumerated() {
-            let inline = options.inlineWritesFromTasks && i == payloads.count - 1
-            lsns.append(try await enqueueSuspending(p, writeInlineIfIdle: inline))
+            let inline = i == payloads.count - 1 ? taskInlinePolicy : .never
+            lsns.append(try await enqueueSuspending(p, inline: inline))
         }
         if let last = lsns.last { try await waitUntilDurable(last) }
         return lsns

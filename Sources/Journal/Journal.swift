@@ -56,6 +56,9 @@ import Glibc
 //   but never waits on the ring for the inline write: the ring does not hold
 //   it (`inlineInFlight`). The inline appender wakes the I/O thread when it
 //   completes if the I/O thread sleeps and has work, or the journal closes.
+//   Which appenders may: threads with `inlineWrites`; tasks while the
+//   device is fast (`Writer/TaskInlineGate.swift`) or always with
+//   `inlineWritesFromTasks` (`InlineWritePolicy`).
 
 //
 // Where the code lives: this file holds the journal's state, its opening
@@ -138,6 +141,8 @@ public final class Journal: @unchecked Sendable {
     /// In-flight batches an appender is writing itself (0 or 1): in
     /// `inFlight` (first), not in the write queue.
     var inlineInFlight = 0
+    /// Whether async appends may write inline (`Writer/TaskInlineGate.swift`).
+    var taskInlineGate = TaskInlineGate()
     var closing = false
     var closed = false
     var ioSleeping = false

@@ -19,7 +19,7 @@ struct BenchAll: ParsableCommand {
         discussion: """
             Suites: append-disk (durable appends on --dir beside fio, a pwrite + fdatasync group commit and SQLite), \
             append-shm (the same on --shm-dir, async API), replay (a 1 GiB journal read back beside fio direct reads), \
-            pagedfile (beside a flat buffer), kv (beside SQLite), cpu (instructions per append under callgrind, \
+            pagedfile (beside a flat buffer), kv (beside SQLite and RocksDB), cpu (instructions per append under callgrind, \
             Tools/bench/callgrind-append.sh) and micro (make bench-micro), each where it is available. \
             A suite that fails is reported and the others still run; the exit status is then 74.
             """)

@@ -72,6 +72,9 @@ public struct BenchAppend: ParsableCommand {
     @Flag(name: .long, help: "The journal's inlineWritesFromTasks: inline writes for the async API too (--api async).")
     var inlineFromTasks = JournalOptions().inlineWritesFromTasks
 
+    @Option(name: .long, help: "The journal's inlineWritesFromTasksMicrosecondsMax: tasks write inline while the recent writes took at most this long (--api async); 0: never.")
+    var inlineFromTasksMaxUs = JournalOptions().inlineWritesFromTasksMicrosecondsMax
+
     @Flag(inversion: .prefixedNo, help: "The journal's hugePageBatches: batch buffers advised for transparent huge pages, so that a large batch goes to the disk as one request (--no-huge-page-batches: 4 KiB pages).")
     var hugePageBatches = JournalOptions().hugePageBatches
 
@@ -292,6 +295,7 @@ public struct BenchAppend: ParsableCommand {
         options.recycledSegmentsMax = recycledSegments
         options.inlineWrites = inlineWrites
         options.inlineWritesFromTasks = inlineFromTasks
+        options.inlineWritesFromTasksMicrosecondsMax = inlineFromTasksMaxUs
         options.hugePageBatches = hugePageBatches
         var logger = Logger(label: "bench-append")
         logger.logLevel = .error

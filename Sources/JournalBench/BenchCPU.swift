@@ -15,6 +15,10 @@ import Glibc
 /// `journalctl-swift bench cpu`: a deterministic append loop whose
 /// instructions `valgrind --tool=callgrind` counts (Tools/bench/callgrind-append.sh).
 ///
+/// `--api blocking` and `--api async` append one record per durable write
+/// through `appendBlocking` or `append` (async, from a task) instead
+/// (BenchCPUAPIs.swift), in the same runtime.
+///
 /// The journal runs in the manual runtime: no background thread, the
 /// calling thread encodes, submits and reaps, so the work per append does
 /// not depend on thread timing. Each round enqueues `--batch` records and
@@ -53,6 +57,12 @@ public struct BenchCPU: ParsableCommand {
     @Option(help: "Segment size in MiB; the warm-up and the measured loop must fit in one segment.")
     var segmentMib: Int = 64
 
+    @Option(help: "enqueue: --batch enqueues, then pumps until durable. blocking, async: one appender calling appendBlocking or append (async, from a task) per record (--batch 1).")
+    var api: API = .enqueue
+
+    @Option(help: "The journal's inlineWritesFromTasksMicrosecondsMax (--api async); 0: an async append never writes inline. The default, 1 s, keeps the inline path open under valgrind, whose writes are slow.")
+    var inlineFromTasksMaxUs = 1_000_000
+
     public init() {}
 
     public func validate() throws {
@@ -61,27 +71,14 @@ public struct BenchCPU: ParsableCommand {
         guard warmupRecords >= 0 else { throw ValidationError("--warmup-records must not be negative") }
         guard (0...(1 << 20)).contains(recordBytes) else { throw ValidationError("--record-bytes must be in 0...1048576") }
         guard (1...1024).contains(segmentMib) else { throw ValidationError("--segment-mib must be in 1...1024") }
+        guard inlineFromTasksMaxUs >= 0 else { throw ValidationError("--inline-from-tasks-max-us must not be negative") }
+        guard api == .enqueue || batch == 1 else { throw ValidationError("--api \(api.rawValue) appends one record at a time: --batch 1") }
     }
 
     public func run() throws {
         let temp = try makeTemporaryDirectory(under: dir)
         defer { try? FileManager.default.removeItem(atPath: temp) }
-        var storageOptions = FileSystemStorage.Options()
-        storageOptions.createDirectory = true
-        let storage: WaitingStorage
-        do { storage = WaitingStorage(try FileSystemStorage(path: temp + "/journal", options: storageOptions)) } catch { throw CLIError(error) }
-        var configuration = JournalConfiguration()
-        configuration.segmentBytes = segmentMib << 20
-        // The default maximum (4 MiB), unless a small segment cannot hold it.
-        configuration.recordBytesMax = max(recordBytes, min(configuration.recordBytesMax, configuration.segmentBytes / 2))
-        do { try Journal.create(storage: storage, configuration: configuration) } catch { throw CLIError(error) }
-        var options = JournalOptions()
-        options.runtime = .manual
-        var logger = Logger(label: "bench-cpu")
-        logger.logLevel = .error
-        options.logger = logger
-        let journal: Journal
-        do { journal = try Journal.open(storage: storage, options: options) } catch { throw CLIError(error) }
+        let journal = try openJournal(temp + "/journal")
         defer { journal.close() }
 
         let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: max(recordBytes, 1), alignment: 16)
@@ -93,18 +90,24 @@ public struct BenchCPU: ParsableCommand {
         // Warm-up: the first segment is activated, the spares are prepared
         // (one per pump), lazily built state exists.
         do {
-            _ = try Self.appendBatches(journal, record: record, count: warmup, batch: batch)
-            for _ in 0...options.spareSegments { try journal.pump() }
+            _ = try Self.appendBatches(journal, record: record, count: warmup, batch: batch, api: api)
+            for _ in 0...JournalOptions().spareSegments { try journal.pump() }
         } catch { throw CLIError(error) }
         let segmentsBefore = journal.segmentSummaries.count
 
         // Plain locals: the loop must not read the parsed options (their
         // property wrappers' getters would be counted).
-        let (count, batch) = (records, batch)
+        let (count, batch, api) = (records, batch, api)
         let start = monotonicNanos()
-        cjournal_callgrind_start()
-        let outcome = Result { () throws(JournalError) in try Self.appendBatches(journal, record: record, count: count, batch: batch) }
-        cjournal_callgrind_stop()
+        let outcome = Result { () throws(JournalError) in
+            guard api == .enqueue else {
+                try Self.appendThroughAPI(journal, api: api, record: record, count: count, instrumented: true)
+                return 0
+            }
+            cjournal_callgrind_start()
+            defer { cjournal_callgrind_stop() }
+            return try Self.appendBatches(journal, record: record, count: count, batch: batch, api: api)
+        }
         let nanos = monotonicNanos() - start
         let pumps: Int
         switch outcome {
@@ -121,14 +124,18 @@ public struct BenchCPU: ParsableCommand {
             throw CLIError(.ioError, "durable LSN \(journal.durableLSN) after \(warmup + records) appends")
         }
         let underValgrind = cjournal_running_on_valgrind() != 0
-        print("{\"suite\":\"cpu-driver\",\"batch\":\(batch),\"records\":\(records),\"record_bytes\":\(recordBytes),\"warmup_records\":\(warmup),\"valgrind\":\(underValgrind),\"nanoseconds\":\(nanos),\"pumps\":\(pumps)}")
+        print("{\"suite\":\"cpu-driver\",\"api\":\"\(api.rawValue)\",\"batch\":\(batch),\"records\":\(records),\"record_bytes\":\(recordBytes),\"warmup_records\":\(warmup),\"valgrind\":\(underValgrind),\"nanoseconds\":\(nanos),\"pumps\":\(pumps)}")
     }
 
     /// Appends `count` copies of `record` in rounds of `batch`: each round
     /// enqueues them and pumps until the round's last record is durable.
     /// Returns the pumps it took: one per round when every pump that
     /// submits also waits for its write (`WaitingStorage`).
-    private static func appendBatches(_ journal: Journal, record: UnsafeRawBufferPointer, count: Int, batch: Int) throws(JournalError) -> Int {
+    private static func appendBatches(_ journal: Journal, record: UnsafeRawBufferPointer, count: Int, batch: Int, api: API) throws(JournalError) -> Int {
+        if api != .enqueue {
+            try appendThroughAPI(journal, api: api, record: record, count: count, instrumented: false)
+            return 0
+        }
         var appended = 0
         var pumps = 0
         while appended < count {
@@ -141,6 +148,27 @@ public struct BenchCPU: ParsableCommand {
             appended += batch
         }
         return pumps
+    }
+
+    /// Creates and opens the journal over `WaitingStorage`, in the manual
+    /// runtime.
+    private func openJournal(_ path: String) throws -> Journal {
+        var storageOptions = FileSystemStorage.Options()
+        storageOptions.createDirectory = true
+        let storage: WaitingStorage
+        do { storage = WaitingStorage(try FileSystemStorage(path: path, options: storageOptions)) } catch { throw CLIError(error) }
+        var configuration = JournalConfiguration()
+        configuration.segmentBytes = segmentMib << 20
+        // The default maximum (4 MiB), unless a small segment cannot hold it.
+        configuration.recordBytesMax = max(recordBytes, min(configuration.recordBytesMax, configuration.segmentBytes / 2))
+        do { try Journal.create(storage: storage, configuration: configuration) } catch { throw CLIError(error) }
+        var options = JournalOptions()
+        options.runtime = .manual
+        options.inlineWritesFromTasksMicrosecondsMax = inlineFromTasksMaxUs
+        var logger = Logger(label: "bench-cpu")
+        logger.logLevel = .error
+        options.logger = logger
+        do { return try Journal.open(storage: storage, options: options) } catch { throw CLIError(error) }
     }
 
     private func makeTemporaryDirectory(under parent: String) throws -> String {

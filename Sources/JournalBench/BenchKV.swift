@@ -1,7 +1,7 @@
-import JournalPrimitives
 import ArgumentParser
 import CSQLite
 import Journal
+import JournalPrimitives
 import JournalCLISupport
 import JournalFileStorage
 import JournalStorage
@@ -13,21 +13,23 @@ import Glibc
 #endif
 
 /// `journalctl-swift bench kv`: durable key-value puts on the page store
-/// against SQLite (WAL, synchronous=FULL), same keys, value sizes, writer
-/// counts and file system, in one run with the two sides interleaved; then
-/// gets of committed keys, checkpoint throughput and recovery time against
-/// journal size.
+/// against SQLite (WAL, synchronous=FULL) and RocksDB (sync writes, WAL
+/// on, default options otherwise), same keys, value sizes, writer counts
+/// and file system, in one run with the three sides interleaved (the first
+/// side rotates from round to round); then gets of committed keys,
+/// checkpoint throughput and recovery time against journal size.
 ///
-/// Each put is durable before it returns on both sides: ours is one
+/// Each put is durable before it returns on every side: ours is one
 /// page-store transaction (one journal record), SQLite's one autocommit
-/// INSERT OR REPLACE on a connection per writer. Our writers are tasks on
-/// the cooperative pool using the async API (`--writers-kind tasks`, the
-/// default) or threads using the blocking one; SQLite's are threads (its
-/// API blocks).
+/// INSERT OR REPLACE on a connection per writer, RocksDB's one `Put` with
+/// `WriteOptions.sync` on the shared handle (its write groups batch
+/// concurrent writers). Our writers are tasks on the cooperative pool
+/// using the async API (`--writers-kind tasks`, the default) or threads
+/// using the blocking one; the peers' are threads (their APIs block).
 struct BenchKV: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kv",
-        abstract: "Key-value puts (durable) against SQLite WAL synchronous=FULL; gets, checkpoint, recovery.")
+        abstract: "Key-value puts (durable) against SQLite WAL synchronous=FULL and RocksDB sync writes; gets, checkpoint, recovery.")
 
     @Option(help: "Directory for the stores (the file system measured).")
     var dir = "./data/bench-kv"
@@ -81,44 +83,42 @@ struct BenchKV: ParsableCommand {
             mkdir(prefix, 0o755)
         }
         let value = [UInt8](repeating: 0x61, count: valueBytes)
-        if !json { print("bench kv: \(valueBytes)-byte values, \(warmUpSeconds(seconds)) s warm-up + \(seconds) s per side, \(rounds) rounds, our writers: \(writersKind.rawValue), dir \(dir)") }
+        if !json { print("bench kv: \(valueBytes)-byte values, \(warmUpSeconds(seconds)) s warm-up + \(seconds) s per side, \(rounds) rounds, our writers: \(writersKind.rawValue), peers: SQLite WAL synchronous=FULL, RocksDB sync writes (WAL on, default options), dir \(dir)") }
         var lastStore: String?
         for w in counts {
-            var ours: [Double] = []
-            var theirs: [Double] = []
-            var oursGets: [Double] = []
-            var theirsGets: [Double] = []
-            var batchesPerTransaction: [Double] = []
+            var cell = KVCell()
             for round in 0..<rounds {
                 let storePath = "\(dir)/store-\(w)-\(round)"
                 let dbPath = "\(dir)/sqlite-\(w)-\(round).db"
+                let rocksPath = "\(dir)/rocksdb-\(w)-\(round)"
                 removeTree(storePath)
                 removeSQLite(dbPath)
-                // Alternate which side goes first.
-                let order = round % 2 == 0 ? [0, 1] : [1, 0]
-                for side in order {
-                    if side == 0 {
+                RocksDBPeer.destroy(rocksPath)
+                // Rotate which side goes first.
+                for side in (0..<3).map({ ($0 + round) % 3 }) {
+                    switch side {
+                    case 0:
                         let (rate, gets, grouping) = try runOurs(path: storePath, writers: w, seconds: seconds, value: value)
-                        ours.append(rate)
-                        batchesPerTransaction.append(grouping)
-                        oursGets.append(gets)
-                    } else {
+                        cell.ours.append(rate)
+                        cell.batchesPerTransaction.append(grouping)
+                        cell.oursGets.append(gets)
+                    case 1:
                         let (rate, gets) = try runSQLite(path: dbPath, writers: w, seconds: seconds, value: value)
-                        theirs.append(rate)
-                        theirsGets.append(gets)
+                        cell.sqlite.append(rate)
+                        cell.sqliteGets.append(gets)
+                    default:
+                        let (rate, gets) = try runRocksDB(path: rocksPath, writers: w, seconds: seconds, value: value)
+                        cell.rocksdb.append(rate)
+                        cell.rocksdbGets.append(gets)
                     }
                 }
                 if let lastStore { removeTree(lastStore) }
                 lastStore = storePath
                 removeSQLite(dbPath)
+                RocksDBPeer.destroy(rocksPath)
             }
-            let m1 = median(ours)
-            let m2 = median(theirs)
-            if json {
-                print("{\"bench\": \"kv\", \"writers\": \(w), \"puts_per_s\": \(Int(m1)), \"sqlite_puts_per_s\": \(Int(m2)), \"ratio\": \(fmt(m1 / max(m2, 1))), \"gets_per_s\": \(Int(median(oursGets))), \"sqlite_gets_per_s\": \(Int(median(theirsGets))), \"writers_kind\": \"\(writersKind.rawValue)\", \"batches_per_transaction\": \(fmt(median(batchesPerTransaction))), \"rounds\": \(rounds), \"seconds\": \(fmt(seconds)), \"warmup_s\": \(fmt(warmUpSeconds(seconds)))}")
-            } else {
-                print("writers \(w): page store \(Int(m1)) puts/s [\(Int(ours.min() ?? 0))-\(Int(ours.max() ?? 0))], SQLite \(Int(m2)) puts/s [\(Int(theirs.min() ?? 0))-\(Int(theirs.max() ?? 0))], ratio \(fmt(m1 / max(m2, 1)))x (our writers: \(writersKind.rawValue), \(fmt(median(batchesPerTransaction))) batches per transaction); gets/s (1 reader) page store \(Int(median(oursGets))), SQLite \(Int(median(theirsGets)))")
-            }
+            print(json ? cell.json(writers: w, kind: writersKind, rounds: rounds, seconds: seconds, warmup: warmUpSeconds(seconds))
+                       : cell.text(writers: w, kind: writersKind))
         }
         if let lastStore { removeTree(lastStore) }
         try checkpointAndRecovery()
@@ -168,7 +168,7 @@ struct BenchKV: ParsableCommand {
             _ = runWriters(writers, seconds: warmUpSeconds(seconds)) { w, i in (try? kv.put(Array("warm\(w):\(i)".utf8), value)) != nil }
             before = kv.writeGroupStatistics
             (counts, elapsed) = runWriters(writers, seconds: seconds) { w, i in
-                do { try kv.put(key(w, i), value) } catch { failure.withLock { $0 = "\(error)" }; return false }
+                do { try kv.put(benchKey(w, i), value) } catch { failure.withLock { $0 = "\(error)" }; return false }
                 return true
             }
         case .tasks:
@@ -178,7 +178,7 @@ struct BenchKV: ParsableCommand {
             }
             before = kv.writeGroupStatistics
             (counts, elapsed) = runWriterTasks(writers, seconds: seconds) { w, i in
-                do { try await kv.put(key(w, i), value) } catch { failure.withLock { $0 = "\(error)" }; return false }
+                do { try await kv.put(benchKey(w, i), value) } catch { failure.withLock { $0 = "\(error)" }; return false }
                 return true
             }
         }
@@ -191,13 +191,31 @@ struct BenchKV: ParsableCommand {
         return (Double(counts.reduce(0, +)) / elapsed, gets, grouping)
     }
 
+    /// `writers` threads put distinct keys into RocksDB (sync writes) for
+    /// `seconds`; returns puts/s, then gets/s of committed keys from one thread.
+    func runRocksDB(path: String, writers: Int, seconds: Double, value: [UInt8]) throws -> (Double, Double) {
+        let db: RocksDBPeer
+        do { db = try RocksDBPeer(path: path) } catch { throw CLIError(.ioError, "bench kv: \(error)") }
+        let failure = Mutex<String?>(nil)
+        _ = runWriters(writers, seconds: warmUpSeconds(seconds)) { w, i in db.put(Array("warm\(w):\(i)".utf8), value) == nil }
+        let (counts, elapsed) = runWriters(writers, seconds: seconds) { w, i in
+            if let e = db.put(benchKey(w, i), value) { failure.withLock { $0 = e }; return false }
+            return true
+        }
+        if let f = failure.withLock({ $0 }) { throw CLIError(.ioError, "bench kv: RocksDB: \(f)") }
+        let gets = try measureGets(seconds: seconds / 2, counts: counts) { k in
+            do { return try db.get(k) != nil } catch { throw CLIError(.ioError, "bench kv: \(error)") }
+        }
+        return (Double(counts.reduce(0, +)) / elapsed, gets)
+    }
+
     func runSQLite(path: String, writers: Int, seconds: Double, value: [UInt8]) throws -> (Double, Double) {
-        guard let setup = SQLite(path: path) else { throw CLIError(.ioError, "bench kv: cannot open \(path)") }
+        guard let setup = SQLiteKV(path: path) else { throw CLIError(.ioError, "bench kv: cannot open \(path)") }
         try setup.exec("PRAGMA journal_mode=WAL")
         try setup.exec("PRAGMA synchronous=FULL")
         try setup.exec("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID")
-        let connections = try (0..<writers).map { _ -> SQLite in
-            guard let c = SQLite(path: path) else { throw CLIError(.ioError, "bench kv: cannot open \(path)") }
+        let connections = try (0..<writers).map { _ -> SQLiteKV in
+            guard let c = SQLiteKV(path: path) else { throw CLIError(.ioError, "bench kv: cannot open \(path)") }
             try c.exec("PRAGMA synchronous=FULL")
             try c.prepareInsert()
             return c
@@ -205,7 +223,7 @@ struct BenchKV: ParsableCommand {
         let failure = Mutex<String?>(nil)
         _ = runWriters(writers, seconds: warmUpSeconds(seconds)) { w, i in connections[w].insert(Array("warm\(w):\(i)".utf8), value) == nil }
         let (counts, elapsed) = runWriters(writers, seconds: seconds) { w, i in
-            if let e = connections[w].insert(key(w, i), value) { failure.withLock { $0 = e }; return false }
+            if let e = connections[w].insert(benchKey(w, i), value) { failure.withLock { $0 = e }; return false }
             return true
         }
         if let f = failure.withLock({ $0 }) { throw CLIError(.ioError, "bench kv: SQLite: \(f)") }
@@ -227,7 +245,7 @@ struct BenchKV: ParsableCommand {
                 state = state &* 6364136223846793005 &+ 1442695040888963407
                 let w = writers[Int((state >> 33) % UInt64(writers.count))]
                 let i = Int((state >> 13) % UInt64(counts[w]))
-                guard try get(key(w, i)) else { throw CLIError(.ioError, "bench kv: committed key \(w):\(i) not found") }
+                guard try get(benchKey(w, i)) else { throw CLIError(.ioError, "bench kv: committed key \(w):\(i) not found") }
                 done += 1
             }
         }
@@ -249,7 +267,7 @@ struct BenchKV: ParsableCommand {
                 var batch: [KeyValueOperation] = []
                 var last: LSN = 0
                 for i in 0..<n {
-                    batch.append(.put(key: key(i % 64, i / 64), value: [UInt8](repeating: 0x62, count: valueBytes)))
+                    batch.append(.put(key: benchKey(i % 64, i / 64), value: [UInt8](repeating: 0x62, count: valueBytes)))
                     if batch.count == 16 {
                         last = try kv.writeLazy(batch)
                         batch.removeAll()
@@ -279,15 +297,11 @@ struct BenchKV: ParsableCommand {
 
 // MARK: Harness
 
-private func key(_ writer: Int, _ i: Int) -> [UInt8] {
+/// The key of put `i` of writer `writer`: distinct across writers.
+func benchKey(_ writer: Int, _ i: Int) -> [UInt8] {
     Array("w\(writer):\(i)".utf8)
 }
 
-
-private func median(_ xs: [Double]) -> Double {
-    let s = xs.sorted()
-    return s.isEmpty ? 0 : s[s.count / 2]
-}
 
 private func fmt(_ x: Double) -> String {
     let r = (x * 10).rounded() / 10
@@ -310,131 +324,4 @@ private func removeTree(_ path: String) {
 
 private func removeSQLite(_ path: String) {
     for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
-}
-
-/// A counter and a stop flag shared by writer threads.
-private final class WriterRun: @unchecked Sendable {
-    let stop = Atomic<Bool>(false)
-    let total = Atomic<Int>(0)
-    /// Writer tasks that stopped (`runWriterTasks`).
-    let stopped = Atomic<Int>(0)
-    let body: @Sendable (Int, Int) -> Bool
-    /// Puts done by each writer, stored by the writer when it stops.
-    let perWriter: UnsafeMutablePointer<Int>
-    init(writers: Int, _ body: @escaping @Sendable (Int, Int) -> Bool) {
-        self.body = body
-        perWriter = .allocate(capacity: writers)
-        perWriter.initialize(repeating: 0, count: writers)
-    }
-    deinit { perWriter.deallocate() }
-}
-
-/// Runs `writers` threads calling `body(writer, i)` for `seconds`; returns
-/// the calls that succeeded (per writer) and the elapsed seconds.
-private func runWriters(_ writers: Int, seconds: Double, _ body: @escaping @Sendable (Int, Int) -> Bool) -> ([Int], Double) {
-    let run = WriterRun(writers: writers, body)
-    let start = monotonicSeconds()
-    let threads = (0..<writers).map { w in
-        JoinableThread(name: "bench-writer") {
-            var i = 0
-            while !run.stop.load(ordering: .relaxed) {
-                guard run.body(w, i) else { break }
-                i += 1
-                run.total.add(1, ordering: .relaxed)
-            }
-            run.perWriter[w] = i
-        }
-    }
-    while monotonicSeconds() - start < seconds { usleep(10_000) }
-    run.stop.store(true, ordering: .relaxed)
-    for t in threads { t.join() }
-    let elapsed = monotonicSeconds() - start
-    return ((0..<writers).map { run.perWriter[$0] }, elapsed)
-}
-
-/// Runs `writers` tasks (detached, on the cooperative pool) calling
-/// `body(writer, i)` for `seconds`; returns the calls that succeeded (per
-/// writer) and the elapsed seconds. The calling thread (not a pool thread)
-/// sleeps in 10 ms steps until the window ends and every task stopped.
-private func runWriterTasks(_ writers: Int, seconds: Double, _ body: @escaping @Sendable (Int, Int) async -> Bool) -> ([Int], Double) {
-    let run = WriterRun(writers: writers) { _, _ in true }
-    let start = monotonicSeconds()
-    for w in 0..<writers {
-        Task.detached {
-            var i = 0
-            while !run.stop.load(ordering: .relaxed) {
-                guard await body(w, i) else { break }
-                i += 1
-                run.total.add(1, ordering: .relaxed)
-            }
-            run.perWriter[w] = i
-            run.stopped.add(1, ordering: .releasing)
-        }
-    }
-    while monotonicSeconds() - start < seconds { usleep(10_000) }
-    run.stop.store(true, ordering: .relaxed)
-    while run.stopped.load(ordering: .acquiring) < writers { usleep(1_000) }
-    let elapsed = monotonicSeconds() - start
-    return ((0..<writers).map { run.perWriter[$0] }, elapsed)
-}
-
-/// One SQLite connection with its prepared statements.
-private final class SQLite: @unchecked Sendable {
-    private var db: OpaquePointer?
-    private var insertStatement: OpaquePointer?
-    private var selectStatement: OpaquePointer?
-
-    init?(path: String) {
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
-        guard sqlite3_open_v2(path, &db, flags, nil) == SQLITE_OK else { return nil }
-        sqlite3_busy_timeout(db, 60_000)
-    }
-
-    deinit {
-        sqlite3_finalize(insertStatement)
-        sqlite3_finalize(selectStatement)
-        sqlite3_close(db)
-    }
-
-    var message: String { String(cString: sqlite3_errmsg(db)) }
-
-    func exec(_ sql: String) throws {
-        guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else { throw CLIError(.ioError, "SQLite: \(sql): \(message)") }
-    }
-
-    func prepareInsert() throws {
-        guard sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", -1, &insertStatement, nil) == SQLITE_OK else {
-            throw CLIError(.ioError, "SQLite prepare: \(message)")
-        }
-    }
-
-    func prepareSelect() throws {
-        guard sqlite3_prepare_v2(db, "SELECT v FROM kv WHERE k = ?", -1, &selectStatement, nil) == SQLITE_OK else {
-            throw CLIError(.ioError, "SQLite prepare: \(message)")
-        }
-    }
-
-    /// One autocommit insert; nil on success, the error otherwise.
-    func insert(_ key: [UInt8], _ value: [UInt8]) -> String? {
-        let rc = key.withUnsafeBytes { k in
-            value.withUnsafeBytes { v in
-                sqlite3_bind_blob(insertStatement, 1, k.baseAddress, Int32(k.count), nil)
-                sqlite3_bind_blob(insertStatement, 2, v.baseAddress, Int32(v.count), nil)
-                let rc = sqlite3_step(insertStatement)
-                sqlite3_reset(insertStatement)
-                return rc
-            }
-        }
-        return rc == SQLITE_DONE ? nil : message
-    }
-
-    func select(_ key: [UInt8]) -> Bool {
-        key.withUnsafeBytes { k in
-            sqlite3_bind_blob(selectStatement, 1, k.baseAddress, Int32(k.count), nil)
-            let rc = sqlite3_step(selectStatement)
-            let found = rc == SQLITE_ROW && sqlite3_column_bytes(selectStatement, 0) > 0
-            sqlite3_reset(selectStatement)
-            return found
-        }
-    }
 }

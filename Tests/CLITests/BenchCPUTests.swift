@@ -23,6 +23,23 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.root).isEmpty, "the temporary journal is removed")
     }
 
+    /// The API cells: every record appended through `appendBlocking` or
+    /// `append` (async), each durable on return (the driver checks the
+    /// durable LSN), no pumps needed where the writes go inline.
+    @Test(arguments: ["blocking", "async"])
+    func appendsThroughEachAPI(api: String) throws {
+        let scratch = try Scratch(base: "/dev/shm")
+        defer { scratch.remove() }
+        let r = try CLI.run(["bench", "cpu", "--api", api, "--records", "20", "--warmup-records", "4", "--segment-mib", "1", "--dir", scratch.root])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data((r.lines.first ?? "").utf8)) as? [String: Any])
+        #expect(object["api"] as? String == api)
+        #expect(object["records"] as? Int == 20)
+        #expect(object["pumps"] as? Int == 0)
+        let refused = try CLI.run(["bench", "cpu", "--api", api, "--batch", "4", "--records", "8", "--dir", scratch.root])
+        #expect(refused.status == 64)
+    }
+
     @Test func refusesRecordsThatAreNotWholeBatches() throws {
         let r = try CLI.run(["bench", "cpu", "--batch", "4", "--records", "10", "--dir", "/dev/shm"])
         #expect(r.status == 64)

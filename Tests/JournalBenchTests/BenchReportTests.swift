@@ -19,7 +19,9 @@ import Testing
         #"{"suite":"pagedfile","cell":"overwrite-4MiB-1w","paged_gbps":9.6,"flat_gbps":10,"ratio":0.96}"#,
         #"{"suite":"pagedfile","cell":"overwrite-4MiB-2w","paged_gbps":9.4,"flat_gbps":10,"ratio":0.94}"#,
         #"{"suite":"pagedfile","cell":"first-touch-4MiB-1w","paged_gbps":1.7,"flat_gbps":2,"ratio":0.85}"#,
-        #"{"suite":"kv","bench":"kv","writers":64,"puts_per_s":12000,"sqlite_puts_per_s":1000,"ratio":12,"gets_per_s":100000,"sqlite_gets_per_s":200000}"#,
+        #"{"suite":"kv","bench":"kv","writers":64,"puts_per_s":12000,"sqlite_puts_per_s":1000,"rocksdb_puts_per_s":8000,"ratio":12,"gets_per_s":100000,"sqlite_gets_per_s":200000,"rocksdb_gets_per_s":300000}"#,
+        // One writer: 0.9x RocksDB (missed), 1.2x SQLite (met).
+        #"{"suite":"kv","bench":"kv","writers":1,"puts_per_s":1200,"sqlite_puts_per_s":1000,"rocksdb_puts_per_s":1333,"gets_per_s":100000,"sqlite_gets_per_s":200000,"rocksdb_gets_per_s":300000}"#,
         #"{"suite":"kv","bench":"kv-recovery","puts":10000,"recovery_ms":12.5}"#,
         #"{"suite":"cpu","cell":"append-128B-batch-64","instructions":1234,"baseline":1200,"change":0.0283,"status":"regression","batch":64,"records":[2048,6144]}"#,
         #"{"suite":"cpu","note":"something else"}"#,
@@ -57,6 +59,9 @@ import Testing
         #expect(verdict("first-touch cells") == .met)
         #expect(verdict("read cells") == .notMeasured)
         #expect(verdict("Key-value puts") == .met)
+        #expect(verdict("Key-value puts, 1 writer, vs RocksDB") == .missed)
+        #expect(verdict("Key-value puts, 1 writer, vs SQLite") == .met)
+        #expect(verdict("Key-value puts, 64 writers, vs RocksDB") == .missed)
     }
 
     @Test func aMissingSuiteIsNotMeasured() {
@@ -81,7 +86,7 @@ import Testing
         #expect(md.contains("| >= 8x | 40000 commits/s vs fio QD1 4000 IOPS (append-128B-64) | 10.00 | met |"))
         #expect(md.contains("| >= 15x | 40000 commits/s vs SQLite FULL 4000 commits/s (append-128B-64) | 10.00 | **missed** |"))
         #expect(md.contains("| overwrite-4MiB-2w | 9.400 | 10.00 | 0.940 | >= 0.950: **missed** |"))
-        #expect(md.contains("| 64 | 12000 | 1000 | 12.00 | 100000 | 200000 |"))
+        #expect(md.contains("| 64 | 12000 | 1000 | 8000 | 12.00 | 1.500 | 100000 | 200000 | 300000 |"))
         #expect(md.contains("| fio --rw=read --direct=1 --ioengine=io_uring --iodepth=1 | 0.800 | journal iterate: 0.875 |"))
         #expect(md.contains("| fio --rw=read --direct=1 --ioengine=io_uring --iodepth=8 | 1.000 | journal iterate: 0.700 |"))
         // Suites the report does not know: a table of their fields, text in a block.

@@ -10,6 +10,12 @@
 # cancels what the loop costs once. The journal lives on /dev/shm, in the
 # manual runtime (no background thread), with completions waited for in the
 # kernel rather than polled, so the count does not depend on timing.
+# Two cells append one record per write through the public APIs, in the same
+# runtime: `blocking-1` (appendBlocking: an inline write) and `async-1`
+# (append from a task: an inline write while the device is fast, as it is
+# here); what async-1 adds to blocking-1 is the async API's own cost. The
+# threaded runtime's hand-offs are not counted (valgrind runs one thread at
+# a time, and a journal whose I/O thread sleeps in io_uring_enter stalls).
 #
 # stdout: one JSON object per cell (see Benchmarks/README.md); human text on
 # stderr. Compares with Tools/bench/callgrind-baseline.json and exits 1 when a
@@ -28,8 +34,9 @@ runs=1
 dir=/dev/shm
 build=1
 binary="$root/.build/release/journalctl-swift"
-# Cells: batch size, M1, M2 (records; multiples of the batch size).
-cells=("1 1024 3072" "64 2048 6144")
+# Cells: name, API (enqueue: enqueues then pumps; blocking, async: the APIs),
+# batch size, M1, M2 (records; multiples of the batch size).
+cells=("batch-1 enqueue 1 1024 3072" "batch-64 enqueue 64 2048 6144" "blocking-1 blocking 1 1024 3072" "async-1 async 1 1024 3072")
 
 usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64; }
 while [ $# -gt 0 ]; do
@@ -63,13 +70,13 @@ trap 'rm -rf "$work"' EXIT
 objcopy --strip-debug "$binary" "$work/journalctl-swift"
 
 # Instructions counted in one run: the `totals:` line of callgrind's output.
-count_instructions() { # batch records
-    local out="$work/callgrind.$1.$2.out"
+count_instructions() { # api batch records
+    local out="$work/callgrind.$1.$2.$3.out"
     SWIFT_DETERMINISTIC_HASHING=1 valgrind --tool=callgrind --instr-atstart=no \
         --callgrind-out-file="$out" \
-        "$work/journalctl-swift" bench cpu --batch "$1" --records "$2" --dir "$dir" \
+        "$work/journalctl-swift" bench cpu --api "$1" --batch "$2" --records "$3" --dir "$dir" \
         >"$work/driver.out" 2>"$work/valgrind.err" || {
-        echo "callgrind-append.sh: the driver failed (batch $1, $2 records):" >&2
+        echo "callgrind-append.sh: the driver failed (api $1, batch $2, $3 records):" >&2
         tail -20 "$work/valgrind.err" >&2
         exit 70
     }
@@ -86,12 +93,12 @@ baseline_of() {
 status=0
 results=()
 for spec in "${cells[@]}"; do
-    read -r batch m1 m2 <<<"$spec"
-    cell="instructions-per-append-batch-$batch"
+    read -r name api batch m1 m2 <<<"$spec"
+    cell="instructions-per-append-$name"
     per_run=()
     for ((r = 1; r <= runs; r++)); do
-        i1=$(count_instructions "$batch" "$m1")
-        i2=$(count_instructions "$batch" "$m2")
+        i1=$(count_instructions "$api" "$batch" "$m1")
+        i2=$(count_instructions "$api" "$batch" "$m2")
         per=$(awk -v a="$i1" -v b="$i2" -v m1="$m1" -v m2="$m2" 'BEGIN { printf "%.0f", (b - a) / (m2 - m1) }')
         echo "  $cell run $r: Ir($m1)=$i1 Ir($m2)=$i2 -> $per per append" >&2
         per_run+=("$per")
@@ -105,7 +112,7 @@ for spec in "${cells[@]}"; do
     else
         change=null; verdict=no-baseline; base_json=null
     fi
-    echo "{\"suite\":\"cpu\",\"cell\":\"$cell\",\"instructions\":$median,\"baseline\":$base_json,\"change\":$change,\"threshold_pct\":$threshold,\"status\":\"$verdict\",\"batch\":$batch,\"record_bytes\":128,\"records\":[$m1,$m2],\"runs\":[$(IFS=,; echo "${per_run[*]}")]}"
+    echo "{\"suite\":\"cpu\",\"cell\":\"$cell\",\"instructions\":$median,\"baseline\":$base_json,\"change\":$change,\"threshold_pct\":$threshold,\"status\":\"$verdict\",\"api\":\"$api\",\"batch\":$batch,\"record_bytes\":128,\"records\":[$m1,$m2],\"runs\":[$(IFS=,; echo "${per_run[*]}")]}"
     case "$verdict" in
         regression) echo "$cell: $median instructions per append, $(awk -v c="$change" 'BEGIN { printf "%+.1f", c * 100 }')% against the baseline $base (threshold $threshold%)" >&2
                     [ "$warn_only" = 1 ] || status=1 ;;

@@ -11,8 +11,9 @@
  * in-flight FIFO. Completions come back in any order and a write may fail,
  * which poisons the journal.
  *
- * An appender's last record takes the inline path (JournalOptions.inlineWrites,
- * as appendBlocking does): in the lock section that places the record (or
+ * An appender's last record may take the inline path (JournalOptions.inlineWrites,
+ * as appendBlocking does; an async append does while the recent writes were
+ * fast, so either choice is explored): in the lock section that places the record (or
  * that counts its last copy in), if nothing is in flight or sealed and no
  * copy into the filling batch is pending, the appender seals that batch,
  * moves it in flight and chains it; then it writes it itself, outside the
@@ -324,6 +325,18 @@ inline tryTakeInline(ib) {
     fi
 }
 
+/* code: Journal.swift takeInlineLocked's policy (InlineWritePolicy): a
+   blocking appender (inlineWrites) always tries; an async one only while
+   the inline writes were fast (TaskInlineGate against
+   inlineWritesFromTasksMicrosecondsMax), which depends on the disk's
+   timing: the model lets every append choose either way. */
+inline mayTakeInline(ib) {
+    if
+    :: true -> tryTakeInline(ib)
+    :: true -> ib = NONE
+    fi
+}
+
 inline pickAtDisk(b) {
     if
     :: atDisk[0] -> b = 0
@@ -389,11 +402,11 @@ place:
             :: else ->
                 /* a small record, copied at once (.placed); the last one
                    of the appender may be written inline (code: Journal.swift
-                   enqueue(_:writeInlineIfIdle:)) */
+                   enqueue(_:inline:)) */
                 copied[lsn] = true;
                 mine = NONE;
                 if
-                :: r == R - 1 -> tryTakeInline(ib)
+                :: r == R - 1 -> mayTakeInline(ib)
                 :: else -> skip
                 fi
             fi;
@@ -430,7 +443,7 @@ place:
             :: bpending[mine] == 0 ->
                 /* code: Journal.swift fill(_:_:inline:) */
                 if
-                :: r == R - 1 -> tryTakeInline(ib)
+                :: r == R - 1 -> mayTakeInline(ib)
                 :: else -> skip
                 fi;
                 submittable(wake, tmp);

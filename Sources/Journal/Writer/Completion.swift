@@ -25,6 +25,8 @@ extension Journal {
             case .success(let n):
                 assert(n == batch.paddedBytes, "storage reports full writes as success")
                 batch.completed = true
+                taskInlineGate.noteWrite(nanos: now - batch.submittedNanos, inline: batch.inline,
+                                         fastNanosMax: UInt64(options.inlineWritesFromTasksMicrosecondsMax) * 1_000)
                 recordWrite(bytes: n, nanos: now - batch.submittedNanos)
             case .failure(let e):
                 failure = failure ?? e

@@ -5,12 +5,31 @@ import JournalStorage
 // journal idle writes the batch itself rather than handing it to the I/O
 // thread (see "Inline writes" at the top of Journal.swift).
 
+/// When an appender about to wait for its record may write its batch itself.
+enum InlineWritePolicy {
+    case never
+    /// Whenever the journal is idle: threads with `inlineWrites`, tasks
+    /// with `inlineWritesFromTasks`.
+    case whenIdle
+    /// When the journal is idle and its recent writes were fast
+    /// (`inlineWritesFromTasksMicrosecondsMax`): tasks, whose pool thread
+    /// must not block for a slow write.
+    case whenIdleOnFastDevice
+}
+
 extension Journal {
 
-    /// Takes the filling batch for an inline write if the journal is idle:
-    /// nothing in flight or sealed, no copy pending, the batch holding `lsn`.
-    /// Seals it, moves it in flight and chains it. Lock held.
-    func takeInlineLocked(holding lsn: LSN) -> Batch? {
+    /// Takes the filling batch for an inline write if `policy` allows one
+    /// and the journal is idle: nothing in flight or sealed, no copy
+    /// pending, the batch holding `lsn`. Seals it, moves it in flight and
+    /// chains it. Lock held.
+    func takeInlineLocked(holding lsn: LSN, _ policy: InlineWritePolicy) -> Batch? {
+        switch policy {
+        case .never: return nil
+        case .whenIdle: break
+        case .whenIdleOnFastDevice:
+            guard taskInlineGate.isOpen else { return nil }
+        }
         guard poison == nil, !closing, !queueBroken, inFlight.isEmpty, sealed.isEmpty,
               let batch = filling, batch.recordCount > 0, batch.pendingCopies == 0 else { return nil }
         assert(inlineInFlight == 0, "an inline write is in flight only while its batch is")

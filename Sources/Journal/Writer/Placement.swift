@@ -130,7 +130,7 @@ extension Journal {
     /// wakes the I/O thread if it was waiting for this copy. With `inline`,
     /// returns the batch when this was its last copy and the appender may
     /// write it itself (`takeInlineLocked`).
-    func fill(_ r: Reservation, _ payload: UnsafeRawBufferPointer, inline: Bool) -> Batch? {
+    func fill(_ r: Reservation, _ payload: UnsafeRawBufferPointer, inline: InlineWritePolicy) -> Batch? {
         let encoder = RecordEncoder(layout: layout, seed: r.seed, epoch: epoch)
         let end = encoder.encodeUnchained(payload, lsn: r.lsn, committedLSN: r.committedLSN, into: r.batch.buffer, base: r.base, at: r.offset)
         assert(end == r.end, "the encoder and the layout agree")
@@ -140,7 +140,7 @@ extension Journal {
         var taken: Batch?
         var waker: (any StorageWaker)?
         if r.batch.pendingCopies == 0 {
-            taken = inline ? takeInlineLocked(holding: r.lsn) : nil
+            taken = takeInlineLocked(holding: r.lsn, inline)
             waker = nudgeWriterLocked()
         }
         lock.unlock()

@@ -157,8 +157,8 @@ struct BenchChart: Equatable {
 
     static func keyValue(_ rows: [BenchRecord]) -> BenchChart {
         let name = "kv"
-        let data = table(["writers", "puts_per_s", "sqlite_puts_per_s"], rows.map { r in
-            [r.integer("writers").map(String.init) ?? "?", value(r, "puts_per_s"), value(r, "sqlite_puts_per_s")]
+        let data = table(["writers", "puts_per_s", "sqlite_puts_per_s", "rocksdb_puts_per_s"], rows.map { r in
+            [r.integer("writers").map(String.init) ?? "?", value(r, "puts_per_s"), value(r, "sqlite_puts_per_s"), value(r, "rocksdb_puts_per_s")]
         })
         let plot = """
             set logscale x 2
@@ -166,9 +166,10 @@ struct BenchChart: Equatable {
             \(logTics(rows.compactMap { $0.integer("writers") }))
             set xlabel "concurrent writers (100 B values)"
             set ylabel "durable puts/s (log scale)"
-            plot "\(name).dat" using 1:2 with linespoints lw 3 pt 7 title "key-value store", "" using 1:3 with linespoints lw 2 pt 7 title "SQLite WAL FULL"
+            plot "\(name).dat" using 1:2 with linespoints lw 3 pt 7 title "key-value store", "" using 1:3 with linespoints lw 2 pt 7 title "SQLite WAL FULL", \\
+                 "" using 1:4 with linespoints lw 2 pt 7 title "RocksDB sync writes"
             """
-        return BenchChart(name: name, title: "Key-value puts against SQLite", data: data, plot: plot)
+        return BenchChart(name: name, title: "Durable key-value puts against SQLite and RocksDB", data: data, plot: plot)
     }
 
     static func replay(_ r: BenchRecord) -> BenchChart {

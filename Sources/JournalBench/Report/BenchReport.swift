@@ -187,16 +187,18 @@ struct BenchReport {
     func keyValue() -> [String] {
         let records = run.suite(BenchSuiteName.kv)
         guard !records.isEmpty else { return [] }
-        var out = ["## Key-value store against SQLite", ""]
+        var out = ["## Key-value store against SQLite and RocksDB", ""]
         let puts = records.filter { $0.string("bench") == "kv" && $0.integer("writers") != nil }
             .sorted { ($0.integer("writers") ?? 0) < ($1.integer("writers") ?? 0) }
         if !puts.isEmpty {
-            out.append("Durable puts of 100 B values (each put durable before it returns) against SQLite WAL `synchronous=FULL`, then gets of committed keys from one reader:")
+            out.append("Durable puts of 100 B values (each put durable before it returns) against SQLite WAL `synchronous=FULL` and RocksDB (`WriteOptions.sync = true`, WAL on, default options otherwise), the three interleaved in one run, then gets of committed keys from one reader:")
             out.append("")
-            out += markdownTable(["writers", "puts/s", "SQLite puts/s", "ratio", "gets/s", "SQLite gets/s"], puts.map { r in
+            out += markdownTable(["writers", "puts/s", "SQLite puts/s", "RocksDB puts/s", "vs SQLite", "vs RocksDB", "gets/s", "SQLite gets/s", "RocksDB gets/s"], puts.map { r in
                 [r.integer("writers").map(String.init) ?? "?", medianRange(r, "puts_per_s"), medianRange(r, "sqlite_puts_per_s"),
+                 medianRange(r, "rocksdb_puts_per_s"),
                  ratioOrNil(r.number("puts_per_s"), r.number("sqlite_puts_per_s")).map { formatNumber($0) } ?? "-",
-                 medianRange(r, "gets_per_s"), medianRange(r, "sqlite_gets_per_s")]
+                 ratioOrNil(r.number("puts_per_s"), r.number("rocksdb_puts_per_s")).map { formatNumber($0) } ?? "-",
+                 medianRange(r, "gets_per_s"), medianRange(r, "sqlite_gets_per_s"), medianRange(r, "rocksdb_gets_per_s")]
             })
             out.append("")
         }

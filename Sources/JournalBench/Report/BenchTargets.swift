@@ -69,6 +69,7 @@ struct BenchTarget {
             what: "Key-value puts, 64 writers, vs SQLite WAL synchronous=FULL", goal: ">= 10x",
             measured: kv64 == nil ? "-" : "\(formatNumber(puts ?? .nan)) vs \(formatNumber(sqlite ?? .nan)) puts/s",
             value: ratioOrNil(puts, sqlite), threshold: 10))
+        targets += keyValuePeerTargets(run)
         return targets
     }
 
@@ -130,6 +131,24 @@ struct BenchTarget {
     static func pagedRatio(_ r: BenchRecord) -> Double? {
         if let p = r.number("paged_gbps"), let f = r.number("flat_gbps") { return ratioOrNil(p, f) }
         return r.number("ratio")
+    }
+
+    /// The key-value store against its peers at 1 and 64 writers (disk).
+    private static func keyValuePeerTargets(_ run: BenchRun) -> [BenchTarget] {
+        let kv = run.suite(BenchSuiteName.kv).filter { $0.string("bench") == "kv" }
+        let one = kv.first { $0.integer("writers") == 1 }, many = kv.first { $0.integer("writers") == 64 }
+        func target(_ r: BenchRecord?, writers: Int, peer: String, key: String, threshold: Double) -> BenchTarget {
+            let ours = r?.number("puts_per_s"), theirs = r?.number(key)
+            return BenchTarget(
+                what: "Key-value puts, \(writers) writer\(writers == 1 ? "" : "s"), vs \(peer)", goal: ">= \(formatNumber(threshold))x",
+                measured: theirs == nil ? "-" : "\(formatNumber(ours ?? .nan)) vs \(formatNumber(theirs ?? .nan)) puts/s",
+                value: ratioOrNil(ours, theirs), threshold: threshold)
+        }
+        return [
+            target(one, writers: 1, peer: "RocksDB sync writes", key: "rocksdb_puts_per_s", threshold: 1),
+            target(one, writers: 1, peer: "SQLite WAL synchronous=FULL", key: "sqlite_puts_per_s", threshold: 1),
+            target(many, writers: 64, peer: "RocksDB sync writes", key: "rocksdb_puts_per_s", threshold: 2),
+        ]
     }
 }
 
