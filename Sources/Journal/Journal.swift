@@ -63,7 +63,8 @@ import Glibc
 // public append and wait API; `Writer/` placement, inline writes, the
 // writer round, chaining, completion and durability waiters; `Segments/`
 // segment preparation, recycling and truncation; `Reading/` reads and the
-// pins that keep a segment mapped while it is read; `Recovery/` what an
+// pins that keep a segment mapped while it is read; `Follow/` followers,
+// woken where the durable LSN is published; `Recovery/` what an
 // open does to find the end of the log.
 
 /// A write-ahead log: durable, group-committed appends; zero-copy reads of
@@ -146,6 +147,9 @@ public final class Journal: @unchecked Sendable {
     var ioWaker: (any StorageWaker)?
     /// Appenders waiting for an LSN to become durable: tasks or threads.
     var durableWaiters: [(lsn: LSN, waiter: DurabilityWaiter)] = []
+    /// Followers waiting for records to become durable (`Follow/`); its own
+    /// lock, taken after this one.
+    let followers = FollowerHub()
     var spaceWaiters: [CheckedContinuation<Void, Never>] = []
     /// How segments were prepared since open.
     var segmentCounts = SegmentCounts()
@@ -340,6 +344,7 @@ public final class Journal: @unchecked Sendable {
         durableWaiters.removeAll()
         lock.unlock()
         for w in waiters { w.waiter.fail(.closed) }
+        followers.close()
         manualQueue = nil
         directoryLock?.unlock()
         directoryLock = nil
