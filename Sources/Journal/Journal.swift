@@ -150,6 +150,9 @@ public final class Journal: @unchecked Sendable {
     /// Followers waiting for records to become durable (`Follow/`); its own
     /// lock, taken after this one.
     let followers = FollowerHub()
+    /// For a journal open for following: the thread that reads on as the
+    /// writer in another process publishes (`Follow/LogTail.swift`).
+    var tail: LogTail?
     var spaceWaiters: [CheckedContinuation<Void, Never>] = []
     /// How segments were prepared since open.
     var segmentCounts = SegmentCounts()
@@ -246,7 +249,7 @@ public final class Journal: @unchecked Sendable {
     }
 
     deinit {
-        if !closed && !isReadOnly {
+        if !closed && (!isReadOnly || tail != nil) {
             close()
         }
     }
@@ -344,6 +347,7 @@ public final class Journal: @unchecked Sendable {
         durableWaiters.removeAll()
         lock.unlock()
         for w in waiters { w.waiter.fail(.closed) }
+        tail?.stop()
         followers.close()
         manualQueue = nil
         directoryLock?.unlock()

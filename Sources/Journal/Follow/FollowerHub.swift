@@ -19,6 +19,9 @@ enum FollowWaitOutcome: Sendable, Equatable {
     case closed
     /// The follower was cancelled.
     case cancelled
+    /// Following stopped on an error (a journal followed from another
+    /// process whose log could not be read on).
+    case failed(JournalError)
 }
 
 /// One follower's registration: its identity, how it sleeps, and whether it
@@ -48,6 +51,14 @@ final class FollowerHub: @unchecked Sendable {
     private var parked: [UInt64: (after: LSN, sleeper: Sleeper)] = [:]
     private var nextID: UInt64 = 0
     private var closed = false
+    private var failure: JournalError?
+    /// The follow file a writer publishes to, if it has one.
+    private var shared: SharedFollowState?
+
+    /// From now on, publications go to `shared` too (a writer's follow file).
+    func attach(_ shared: SharedFollowState) {
+        lock.withLock { self.shared = shared }
+    }
 
     /// A fresh registration for one follower.
     func makeToken() -> FollowToken {
@@ -63,6 +74,7 @@ final class FollowerHub: @unchecked Sendable {
     /// nobody follows; one wake-up per parked follower otherwise.
     func published(_ lsn: LSN) {
         lock.lock()
+        shared?.publishDurable(lsn)
         guard !parked.isEmpty else {
             lock.unlock()
             return
@@ -74,6 +86,23 @@ final class FollowerHub: @unchecked Sendable {
         }
         lock.unlock()
         for sleeper in ready { Self.wake(sleeper, .advanced) }
+    }
+
+    /// The oldest LSN rose to `lsn` (truncation, before it releases
+    /// segments): followers in other processes must not read below it.
+    func publishOldest(_ lsn: LSN) {
+        let shared = lock.withLock { self.shared }
+        shared?.publishOldest(lsn)
+    }
+
+    /// Following failed: every wait, now and later, ends with `error`.
+    func fail(_ error: JournalError) {
+        lock.lock()
+        failure = failure ?? error
+        let all = parked.values.map(\.sleeper)
+        parked.removeAll()
+        lock.unlock()
+        for sleeper in all { Self.wake(sleeper, .failed(error)) }
     }
 
     /// The journal closed: every parked follower wakes, and later waits
@@ -149,6 +178,7 @@ final class FollowerHub: @unchecked Sendable {
     private func settledLocked(_ token: FollowToken, after lsn: LSN, durable: () -> LSN) -> FollowWaitOutcome? {
         if token.cancelled { return .cancelled }
         if durable() > lsn { return .advanced }
+        if let failure { return .failed(failure) }
         if closed { return .closed }
         return nil
     }

@@ -91,6 +91,7 @@ public final class JournalFollower: @unchecked Sendable {
             switch journal.followers.waitBlocking(token, after: position - 1, durable: { journal.durableLSN }) {
             case .advanced: continue
             case .closed, .cancelled: return nil
+            case .failed(let error): throw error
             }
         }
         defer { bufferIndex += 1 }
@@ -111,6 +112,7 @@ public final class JournalFollower: @unchecked Sendable {
             switch await journal.followers.wait(token, after: position - 1, durable: { journal.durableLSN }) {
             case .advanced: continue
             case .closed, .cancelled: return nil
+            case .failed(let error): throw error
             }
         }
         defer { bufferIndex += 1 }
@@ -137,6 +139,7 @@ public final class JournalFollower: @unchecked Sendable {
             switch journal.followers.waitBlocking(token, after: position - 1, durable: { journal.durableLSN }) {
             case .advanced: continue
             case .closed, .cancelled: return
+            case .failed(let error): throw error
             }
         }
     }
@@ -156,6 +159,7 @@ public final class JournalFollower: @unchecked Sendable {
             switch await journal.followers.wait(token, after: position - 1, durable: { journal.durableLSN }) {
             case .advanced: continue
             case .closed, .cancelled: return
+            case .failed(let error): throw error
             }
         }
     }
@@ -206,17 +210,27 @@ public final class JournalFollower: @unchecked Sendable {
         }
         var delivered = false
         var stopped = false
-        try journal.forEachRecord(from: position, through: limit) { lsn, bytes in
-            // Only a gap salvage recovery skipped may separate two records;
-            // anything else is truncation overtaking this follower.
-            if lsn != position && lsn != journal.lsnPastGaps(position) {
-                throw JournalError.lsnOutOfRange(requested: position, first: journal.oldestLSN, durable: journal.durableLSN)
+        let first = position
+        do {
+            try journal.forEachRecord(from: position, through: limit) { lsn, bytes in
+                // Only a gap salvage recovery skipped may separate two records;
+                // anything else is truncation overtaking this follower.
+                if lsn != position && lsn != journal.lsnPastGaps(position) {
+                    throw JournalError.lsnOutOfRange(requested: position, first: journal.oldestLSN, durable: journal.durableLSN)
+                }
+                position = lsn + 1
+                delivered = true
+                stopped = try !body(lsn, bytes)
+                return !stopped
             }
-            position = lsn + 1
-            delivered = true
-            stopped = try !body(lsn, bytes)
-            return !stopped
+        } catch let error as JournalError {
+            // Damage in a followed journal may be a released file reused.
+            try journal.tail?.checkNotReleased(first)
+            throw error
         }
+        // The writer of a followed journal may have released and reused the
+        // file under the bytes just read (journal-format.md, section 11).
+        try journal.tail?.checkNotReleased(first)
         if !delivered && !stopped {
             // Durable records exist from `position` on, yet none was read.
             throw JournalError.lsnOutOfRange(requested: position, first: journal.oldestLSN, durable: journal.durableLSN)
