@@ -93,4 +93,28 @@ struct FollowCLITests {
         #expect(lines.count == expected.count)
         #expect(lines == expected, "the follower printed the log: no gap, no duplicate")
     }
+
+    /// `replay --follow --json --from` into a reader that goes away
+    /// (`head -n 3`): one JSON line per record from the LSN asked, and exit
+    /// status 0 once a write finds the pipe closed (EPIPE, not SIGPIPE).
+    @Test(.timeLimit(.minutes(10)))
+    func aClosedPipeEndsFollowingCleanly() throws {
+        guard let executable = Executable.journalctl else {
+            Issue.record(Comment(rawValue: ChildError.missingExecutable.description))
+            return
+        }
+        let dir = TemporaryDirectory(on: .shm, "follow-pipe")
+        try Journal.create(path: dir.path)
+        let writer = try Journal.open(path: dir.path)
+        defer { writer.close() }
+        for i in 1...5 { _ = try writer.appendBlocking(Array("r\(i)".utf8)) }
+        let shell = try RunningCLI("/bin/bash", ["-c", "\"$0\" replay --follow --json --from 2 --journal \"$1\" | head -n 3; exit ${PIPESTATUS[0]}", executable, dir.path])
+        shell.collector.waitForLines(3)
+        // head has what it wants; the follower learns it on its next write.
+        while shell.process.isRunning { _ = try writer.appendBlocking([1]) }
+        let end = shell.finish()
+        #expect(end.reason == .exit && end.status == 0, "EPIPE ends replay --follow with status 0")
+        let lines = String(decoding: end.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
+        #expect(lines == (2...4).map { "{\"lsn\": \($0), \"bytes\": 2, \"payload_base64\": \"\(Data("r\($0)".utf8).base64EncodedString())\"}" })
+    }
 }

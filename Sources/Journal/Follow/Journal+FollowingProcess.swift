@@ -30,11 +30,15 @@ extension Journal {
     ///   `.newerFormat` when it is not a follow file this version reads.
     /// - Complexity: O(log bytes) for recovery.
     public static func openForFollowing(storage: any StorageDirectory, recovery: RecoveryMode = .tolerateTornTail) throws(JournalError) -> Journal {
-        // Mapped before recovery: a durable LSN published from now on is
-        // at or below what the tail will find.
-        let shared = try SharedFollowState(directory: storage.path, create: true)
+        // Recovery first: a directory that holds no journal gets no follow
+        // file. What the writer published is loaded after recovery.
         let journal = try openForReading(storage: storage, recovery: recovery)
-        try journal.startTail(shared)
+        do {
+            try journal.startTail(try SharedFollowState(directory: storage.path, create: true))
+        } catch {
+            journal.close()
+            throw error
+        }
         return journal
     }
 
