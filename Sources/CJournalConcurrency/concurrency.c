@@ -23,6 +23,16 @@ void cjournal_unpark(uint32_t *state) {
     syscall(SYS_futex, state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
+// Shared (not FUTEX_PRIVATE) futexes: the word lives in a file mapping
+// that processes following the journal map too.
+void cjournal_futex_wait_shared(uint32_t *word, uint32_t expected) {
+    syscall(SYS_futex, word, FUTEX_WAIT, expected, NULL, NULL, 0);
+}
+
+void cjournal_futex_wake_shared(uint32_t *word) {
+    syscall(SYS_futex, word, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
+
 #include <linux/membarrier.h>
 int cjournal_membarrier_register_private_expedited(void) {
     long supported = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);

@@ -96,6 +96,7 @@ extension Journal {
             let recovered = try recovery.run()
             let journal = try Journal(storage: storage, metadata: meta, recovered: recovered, options: options, readOnly: false)
             journal.directoryLock = hold
+            journal.attachFollowFile()
             try journal.startWriter(recovered: recovered)
             return journal
         } catch {

@@ -66,7 +66,8 @@ import Glibc
 // public append and wait API; `Writer/` placement, inline writes, the
 // writer round, chaining, completion and durability waiters; `Segments/`
 // segment preparation, recycling and truncation; `Reading/` reads and the
-// pins that keep a segment mapped while it is read; `Recovery/` what an
+// pins that keep a segment mapped while it is read; `Follow/` followers,
+// woken where the durable LSN is published; `Recovery/` what an
 // open does to find the end of the log.
 
 /// A write-ahead log: durable, group-committed appends; zero-copy reads of
@@ -151,6 +152,12 @@ public final class Journal: @unchecked Sendable {
     var ioWaker: (any StorageWaker)?
     /// Appenders waiting for an LSN to become durable: tasks or threads.
     var durableWaiters: [(lsn: LSN, waiter: DurabilityWaiter)] = []
+    /// Followers waiting for records to become durable (`Follow/`); its own
+    /// lock, taken after this one.
+    let followers = FollowerHub()
+    /// For a journal open for following: the thread that reads on as the
+    /// writer in another process publishes (`Follow/LogTail.swift`).
+    var tail: LogTail?
     var spaceWaiters: [CheckedContinuation<Void, Never>] = []
     /// How segments were prepared since open.
     var segmentCounts = SegmentCounts()
@@ -247,7 +254,7 @@ public final class Journal: @unchecked Sendable {
     }
 
     deinit {
-        if !closed && !isReadOnly {
+        if !closed && (!isReadOnly || tail != nil) {
             close()
         }
     }
@@ -345,6 +352,8 @@ public final class Journal: @unchecked Sendable {
         durableWaiters.removeAll()
         lock.unlock()
         for w in waiters { w.waiter.fail(.closed) }
+        tail?.stop()
+        followers.close()
         manualQueue = nil
         directoryLock?.unlock()
         directoryLock = nil

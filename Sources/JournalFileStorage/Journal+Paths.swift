@@ -45,6 +45,15 @@ extension Journal {
         try openForReading(storage: try fileSystemStorage(path, directIO: directIO), recovery: recovery)
     }
 
+    /// Opens the journal at `path` for reading only and keeps it up to
+    /// date while a writer appends. See `openForFollowing(storage:recovery:)`.
+    ///
+    /// - Throws: as `openForFollowing(storage:recovery:)`.
+    /// - Complexity: O(log bytes) for recovery.
+    public static func openForFollowing(path: String, recovery: RecoveryMode = .tolerateTornTail, directIO: Bool = true) throws(JournalError) -> Journal {
+        try openForFollowing(storage: try fileSystemStorage(path, directIO: directIO), recovery: recovery)
+    }
+
     static func fileSystemStorage(
         _ path: String, directIO: Bool, ioBackend: JournalIOBackend = .automatic, logger: Logger? = nil
     ) throws(JournalError) -> FileSystemStorage {

@@ -48,4 +48,21 @@ static inline void cjournal_prefetch(const void *address) {
     __builtin_prefetch(address, 0, 3);
 }
 
+/// Sleeps on the shared futex at `word` (a word of a `MAP_SHARED` mapping
+/// that other processes map too) while it holds `expected`; returns at once
+/// if it does not. Returns on a wake, a signal or a spurious wake-up: the
+/// caller re-checks its condition.
+void cjournal_futex_wait_shared(uint32_t *word, uint32_t expected);
+/// Wakes every thread, in any process, sleeping on the shared futex `word`.
+void cjournal_futex_wake_shared(uint32_t *word);
+
+/// Sequentially consistent atomics on memory that other processes share
+/// (Swift's `Atomic` needs storage it owns).
+static inline uint64_t cjournal_shared_load64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+static inline void cjournal_shared_store64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+static inline uint32_t cjournal_shared_load32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+static inline uint32_t cjournal_shared_add32(uint32_t *p, int32_t delta) { return __atomic_add_fetch(p, (uint32_t)delta, __ATOMIC_SEQ_CST); }
+/// A full (sequentially consistent) memory fence.
+static inline void cjournal_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+
 #endif

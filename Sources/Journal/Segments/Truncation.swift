@@ -39,6 +39,8 @@ extension Journal {
         if let first = segments.first?.header {
             firstLSN = max(firstLSN, first.baseLSN)
         }
+        // Followers in other processes learn it before the files go.
+        if !released.isEmpty { followers.publishOldest(firstLSN) }
         while released.contains(where: { $0.readers > 0 }) { readersDone.wait() }
         lock.unlock()
         for segment in released { try release(segment) }

@@ -33,6 +33,7 @@ extension Journal {
     func publishDurableLocked(_ lsn: LSN) -> [DurabilityWaiter] {
         guard lsn > durable.load(ordering: .relaxed) else { return [] }
         durable.store(lsn, ordering: .releasing)
+        followers.published(lsn)
         guard !durableWaiters.isEmpty else { return [] }
         var ready: [DurabilityWaiter] = []
         var kept = 0

@@ -20,6 +20,11 @@ struct Replay: ParsableCommand, LoggingCommand {
 
             --json: one object per line: {"lsn": N, "bytes": N, "payload_base64": "..."} \
             (standard base64 with padding).
+
+            --follow: go on printing records as the writer (in another process) makes them \
+            durable, like `tail -f`, through its rollovers, truncations and restarts; output is \
+            flushed whenever everything durable so far is printed. Ends with exit status 0 on \
+            SIGINT or SIGTERM, or when standard output is closed.
             """)
 
     @OptionGroup var location: JournalLocation
@@ -34,6 +39,9 @@ struct Replay: ParsableCommand, LoggingCommand {
     @Flag(name: .long, help: "Write one JSON object per record.")
     var json = false
 
+    @Flag(name: .long, help: "Keep printing records as they become durable, until SIGINT.")
+    var follow = false
+
     var verbose: Bool { location.verbose }
 
     func validate() throws {
@@ -41,6 +49,7 @@ struct Replay: ParsableCommand, LoggingCommand {
     }
 
     func run() throws {
+        if follow { return try runFollow() }
         let journal = try location.openReader(recovery: recoveryOption.recovery)
         let oldest = journal.oldestLSN
         let durable = journal.durableLSN
@@ -55,27 +64,7 @@ struct Replay: ParsableCommand, LoggingCommand {
         let json = json
         do {
             try journal.forEachRecord(from: from ?? oldest) { lsn, payload in
-                scratch.removeAll(keepingCapacity: true)
-                if binary {
-                    let n = UInt32(payload.count)
-                    out.write(bytes: [UInt8(n & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n >> 16 & 0xFF), UInt8(n >> 24)])
-                    out.write(payload)
-                } else if json {
-                    out.write("{\"lsn\": ")
-                    out.write(decimal: lsn)
-                    out.write(", \"bytes\": ")
-                    out.write(decimal: UInt64(payload.count))
-                    out.write(", \"payload_base64\": \"")
-                    Base64.encode(payload, into: &scratch)
-                    out.write(bytes: scratch)
-                    out.write("\"}\n")
-                } else {
-                    out.write(decimal: lsn)
-                    out.write(byte: UInt8(ascii: "\t"))
-                    PayloadText.escape(payload, into: &scratch)
-                    scratch.append(UInt8(ascii: "\n"))
-                    out.write(bytes: scratch)
-                }
+                Self.write(lsn: lsn, payload: payload, binary: binary, json: json, out: out, scratch: &scratch)
                 count += 1
                 progress.update("replay: LSN \(lsn) of \(durable), \(count) records")
                 return true

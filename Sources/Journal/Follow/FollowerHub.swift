@@ -1,0 +1,192 @@
+import JournalPrimitives
+
+// The follower hub: followers that have read every durable record park
+// here until the durable LSN passes what they have read. The writer calls
+// `published(_:)` where it publishes a new durable LSN, so a follower wakes
+// on durability itself: no polling, no timer.
+//
+// Lost wake-ups: a follower registers and re-reads the durable LSN under
+// the hub's lock; the writer stores the durable LSN before it takes that
+// lock. Either the follower's critical section comes first (the writer then
+// finds it registered) or the writer's does (the follower then reads the
+// new durable LSN).
+
+/// Why a follower's wait ended.
+enum FollowWaitOutcome: Sendable, Equatable {
+    /// The durable LSN passed the follower's position.
+    case advanced
+    /// The journal closed and nothing more will become durable.
+    case closed
+    /// The follower was cancelled.
+    case cancelled
+    /// Following stopped on an error (a journal followed from another
+    /// process whose log could not be read on).
+    case failed(JournalError)
+}
+
+/// One follower's registration: its identity, how it sleeps, and whether it
+/// was cancelled. Fields other than `id` and `parker` are guarded by the
+/// hub's lock.
+final class FollowToken: @unchecked Sendable {
+    let id: UInt64
+    /// A thread follower's parking spot (tasks use a continuation instead).
+    let parker = Parker()
+    var cancelled = false
+
+    init(id: UInt64) { self.id = id }
+}
+
+/// Followers parked until the durable LSN advances, the journal closes, or
+/// they are cancelled. Its lock is taken after the journal's (never the
+/// other way round), so the writer may call in with the journal's lock held.
+final class FollowerHub: @unchecked Sendable {
+    // @unchecked: every mutable field is guarded by `lock`.
+    private enum Sleeper {
+        case task(CheckedContinuation<FollowWaitOutcome, Never>)
+        case thread(Parker)
+    }
+
+    private let lock = ConditionLock()
+    /// Parked followers by token id, with the position each waits past.
+    private var parked: [UInt64: (after: LSN, sleeper: Sleeper)] = [:]
+    private var nextID: UInt64 = 0
+    private var closed = false
+    private var failure: JournalError?
+    /// The follow file a writer publishes to, if it has one.
+    private var shared: SharedFollowState?
+
+    /// From now on, publications go to `shared` too (a writer's follow file).
+    func attach(_ shared: SharedFollowState) {
+        lock.withLock { self.shared = shared }
+    }
+
+    /// A fresh registration for one follower.
+    func makeToken() -> FollowToken {
+        lock.withLock {
+            nextID += 1
+            return FollowToken(id: nextID)
+        }
+    }
+
+    /// The durable LSN is now `lsn`: wakes the followers waiting for a
+    /// record at or below it. Called where the writer publishes durability
+    /// (possibly with the journal's lock held): one uncontended lock when
+    /// nobody follows; one wake-up per parked follower otherwise.
+    func published(_ lsn: LSN) {
+        lock.lock()
+        shared?.publishDurable(lsn)
+        guard !parked.isEmpty else {
+            lock.unlock()
+            return
+        }
+        var ready: [Sleeper] = []
+        for (id, entry) in parked where entry.after < lsn {
+            ready.append(entry.sleeper)
+            parked[id] = nil
+        }
+        lock.unlock()
+        for sleeper in ready { Self.wake(sleeper, .advanced) }
+    }
+
+    /// The oldest LSN rose to `lsn` (truncation, before it releases
+    /// segments): followers in other processes must not read below it.
+    func publishOldest(_ lsn: LSN) {
+        let shared = lock.withLock { self.shared }
+        shared?.publishOldest(lsn)
+    }
+
+    /// Following failed: every wait, now and later, ends with `error`.
+    func fail(_ error: JournalError) {
+        lock.lock()
+        failure = failure ?? error
+        let all = parked.values.map(\.sleeper)
+        parked.removeAll()
+        lock.unlock()
+        for sleeper in all { Self.wake(sleeper, .failed(error)) }
+    }
+
+    /// The journal closed: every parked follower wakes, and later waits
+    /// return `.closed` once the durable LSN is passed. Called after the
+    /// last durable LSN was published.
+    func close() {
+        lock.lock()
+        closed = true
+        let all = parked.values.map(\.sleeper)
+        parked.removeAll()
+        lock.unlock()
+        for sleeper in all { Self.wake(sleeper, .closed) }
+    }
+
+    /// Cancels `token`'s follower: a parked wait ends with `.cancelled`, and
+    /// so does every later one. Any thread or task.
+    func cancel(_ token: FollowToken) {
+        lock.lock()
+        token.cancelled = true
+        let entry = parked.removeValue(forKey: token.id)
+        lock.unlock()
+        // A follower not parked finds `cancelled` before it parks again.
+        if let entry { Self.wake(entry.sleeper, .cancelled) }
+    }
+
+    /// Whether `token` was cancelled (checked between batches, so that a
+    /// follower that never runs out of records still stops).
+    func isCancelled(_ token: FollowToken) -> Bool {
+        lock.withLock { token.cancelled }
+    }
+
+    /// Blocks the calling thread until `durable()` passes `lsn`, the journal
+    /// closes or the token is cancelled.
+    func waitBlocking(_ token: FollowToken, after lsn: LSN, durable: () -> LSN) -> FollowWaitOutcome {
+        lock.lock()
+        while true {
+            if let outcome = settledLocked(token, after: lsn, durable: durable) {
+                parked[token.id] = nil
+                lock.unlock()
+                return outcome
+            }
+            parked[token.id] = (lsn, .thread(token.parker))
+            lock.unlock()
+            // Woken by `published`, `close` or `cancel`; a stale unpark
+            // only costs one more turn of the loop.
+            token.parker.park()
+            lock.lock()
+        }
+    }
+
+    /// Suspends the calling task until `durable()` passes `lsn`, the journal
+    /// closes, or the token or the task is cancelled.
+    func wait(_ token: FollowToken, after lsn: LSN, durable: @Sendable () -> LSN) async -> FollowWaitOutcome {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<FollowWaitOutcome, Never>) in
+                lock.lock()
+                if let outcome = settledLocked(token, after: lsn, durable: durable) {
+                    lock.unlock()
+                    continuation.resume(returning: outcome)
+                    return
+                }
+                parked[token.id] = (lsn, .task(continuation))
+                lock.unlock()
+            }
+        } onCancel: {
+            cancel(token)
+        }
+    }
+
+    /// The outcome of a wait that need not sleep, if any. Records come
+    /// before the close: a follower reads everything durable, then ends.
+    /// Lock held.
+    private func settledLocked(_ token: FollowToken, after lsn: LSN, durable: () -> LSN) -> FollowWaitOutcome? {
+        if token.cancelled { return .cancelled }
+        if durable() > lsn { return .advanced }
+        if let failure { return .failed(failure) }
+        if closed { return .closed }
+        return nil
+    }
+
+    private static func wake(_ sleeper: Sleeper, _ outcome: FollowWaitOutcome) {
+        switch sleeper {
+        case .task(let c): c.resume(returning: outcome)
+        case .thread(let p): p.unpark()
+        }
+    }
+}

@@ -1,0 +1,271 @@
+import JournalPrimitives
+
+extension Journal {
+    /// A follower of the log from `lsn` on: it reads every durable record in
+    /// order, then waits for new ones, woken when they become durable.
+    ///
+    /// Creating it does no I/O and takes the journal's lock briefly.
+    /// `lsn` may be any LSN from `oldestLSN` through `nextLSN`: one not yet
+    /// durable is delivered once it is.
+    ///
+    /// - Throws: `JournalError.lsnOutOfRange` if `lsn` is below `oldestLSN`
+    ///   (truncated, or 0) or above `nextLSN` (no record will ever have it
+    ///   before the ones in between).
+    /// - Complexity: O(1).
+    public func follower(from lsn: LSN) throws(JournalError) -> JournalFollower {
+        try validateFollowStart(lsn)
+        return JournalFollower(journal: self, from: lsn)
+    }
+
+    /// The records from `lsn` on as they become durable, for a `for try
+    /// await` loop: the contract of `follower(from:)`, one follower per
+    /// iterator. The loop ends when the journal closes (after its last
+    /// durable record) or the task is cancelled.
+    ///
+    /// - Throws: `JournalError.lsnOutOfRange` as `follower(from:)`.
+    /// - Complexity: O(1).
+    public func follow(from lsn: LSN) throws(JournalError) -> JournalFollowSequence {
+        try validateFollowStart(lsn)
+        return JournalFollowSequence(journal: self, start: lsn)
+    }
+
+    func validateFollowStart(_ lsn: LSN) throws(JournalError) {
+        let (first, next) = lock.withLock { (firstLSN, lastLSN + 1) }
+        guard lsn >= first, lsn <= next else {
+            throw .lsnOutOfRange(requested: lsn, first: first, durable: durableLSN)
+        }
+    }
+}
+
+/// Reads a journal's records in order as they become durable: every record
+/// once, none before it is durable, checksums verified as in every read.
+///
+/// When it has read everything durable it sleeps until the writer publishes
+/// a higher durable LSN (no polling), until the journal closes (then it
+/// ends, having read every record made durable before the close), or until
+/// `cancel()`. Holds no segment pinned between calls, so it never blocks
+/// truncation while it waits; a follower that falls behind `oldestLSN` gets
+/// `JournalError.lsnOutOfRange` rather than a record past a hole.
+///
+/// Thread safety: one consumer (thread or task) at a time calls the reading
+/// methods; `cancel()` may be called from anywhere.
+public final class JournalFollower: @unchecked Sendable {
+    // @unchecked: `position` and the buffer belong to the one consumer;
+    // the token is the hub's (its lock guards it).
+    /// The journal followed.
+    public let journal: Journal
+    let token: FollowToken
+    /// The LSN of the next record to deliver.
+    private var position: LSN
+    private var buffer: [JournalRecord] = []
+    private var bufferIndex = 0
+    /// Records copied per read by `next`: enough to amortize the pin.
+    static let chunkRecords: LSN = 256
+
+    init(journal: Journal, from lsn: LSN) {
+        self.journal = journal
+        self.position = lsn
+        self.token = journal.followers.makeToken()
+    }
+
+    /// The LSN of the next record this follower delivers (or later, past a
+    /// gap that salvage recovery skipped). For the consumer's own thread.
+    public var nextLSN: LSN { buffer.isEmpty || bufferIndex == buffer.count ? position : buffer[bufferIndex].lsn }
+
+    /// Ends the follower: a wait in progress returns at once, and every
+    /// later call returns nil (or returns) without reading. Any thread.
+    public func cancel() { journal.followers.cancel(token) }
+
+    /// The next record, copied; blocks the calling thread until one is
+    /// durable. Nil once the journal has closed and every record durable
+    /// before the close was read, or after `cancel()`.
+    ///
+    /// - Throws: `JournalError.lsnOutOfRange` if truncation released the
+    ///   next record before it was read, `.corruption` on a record that
+    ///   fails validation.
+    /// - Complexity: amortized O(payload bytes).
+    public func nextBlocking() throws(JournalError) -> JournalRecord? {
+        while bufferIndex == buffer.count {
+            guard !journal.followers.isCancelled(token) else { return nil }
+            if try refill() { continue }
+            switch journal.followers.waitBlocking(token, after: position - 1, durable: { journal.durableLSN }) {
+            case .advanced: continue
+            case .closed, .cancelled: return nil
+            case .failed(let error): throw error
+            }
+        }
+        defer { bufferIndex += 1 }
+        return buffer[bufferIndex]
+    }
+
+    /// The next record, copied; suspends the task until one is durable. Nil
+    /// once the journal has closed and every record durable before the close
+    /// was read, after `cancel()`, or when the task is cancelled.
+    ///
+    /// - Throws: as `nextBlocking()`.
+    /// - Complexity: amortized O(payload bytes).
+    public func next() async throws(JournalError) -> JournalRecord? {
+        while bufferIndex == buffer.count {
+            guard !Task.isCancelled, !journal.followers.isCancelled(token) else { return nil }
+            if try refill() { continue }
+            let journal = self.journal
+            switch await journal.followers.wait(token, after: position - 1, durable: { journal.durableLSN }) {
+            case .advanced: continue
+            case .closed, .cancelled: return nil
+            case .failed(let error): throw error
+            }
+        }
+        defer { bufferIndex += 1 }
+        return buffer[bufferIndex]
+    }
+
+    /// Calls `body` with each record as it becomes durable, zero-copy (the
+    /// bytes are the segment's mapping, valid only inside `body`, as in
+    /// `Journal.forEachRecord`), blocking the calling thread while it waits
+    /// for more. Returns when `body` returns false, after `cancel()`, or once
+    /// the journal has closed and every record durable before it was read.
+    ///
+    /// `body` runs with the record's segment pinned: it must not call
+    /// `truncate(before:)`. Records a `nextBlocking()` call copied but did
+    /// not return come first.
+    ///
+    /// - Throws: as `nextBlocking()`, or what `body` throws.
+    public func forEachBlocking(_ body: (LSN, UnsafeRawBufferPointer) throws -> Bool) throws {
+        guard try drainBuffer(body) else { return }
+        while !journal.followers.isCancelled(token) {
+            let (delivered, stopped) = try read(through: journal.durableLSN, body)
+            if stopped { return }
+            if delivered { continue }
+            switch journal.followers.waitBlocking(token, after: position - 1, durable: { journal.durableLSN }) {
+            case .advanced: continue
+            case .closed, .cancelled: return
+            case .failed(let error): throw error
+            }
+        }
+    }
+
+    /// `forEachBlocking(_:)` for tasks: suspends, rather than blocks, while
+    /// it waits for records; also returns when the task is cancelled.
+    /// Delivery is zero-copy as there.
+    ///
+    /// - Throws: as `nextBlocking()`, or what `body` throws.
+    public func forEach(_ body: (LSN, UnsafeRawBufferPointer) throws -> Bool) async throws {
+        guard try drainBuffer(body) else { return }
+        let journal = self.journal
+        while !Task.isCancelled, !journal.followers.isCancelled(token) {
+            let (delivered, stopped) = try read(through: journal.durableLSN, body)
+            if stopped { return }
+            if delivered { continue }
+            switch await journal.followers.wait(token, after: position - 1, durable: { journal.durableLSN }) {
+            case .advanced: continue
+            case .closed, .cancelled: return
+            case .failed(let error): throw error
+            }
+        }
+    }
+
+    // MARK: Reading
+
+    /// Copies up to `chunkRecords` durable records into the buffer. Returns
+    /// whether it holds any.
+    private func refill() throws(JournalError) -> Bool {
+        buffer.removeAll(keepingCapacity: true)
+        bufferIndex = 0
+        let limit = journal.durableLSN
+        guard position <= limit else { return false }
+        var copied: [JournalRecord] = []
+        do {
+            _ = try read(through: min(limit, position + Self.chunkRecords - 1)) { lsn, bytes in
+                copied.append(JournalRecord(lsn: lsn, payload: Array(bytes)))
+                return true
+            }
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            preconditionFailure("the copying body throws nothing")
+        }
+        buffer = copied
+        return !buffer.isEmpty
+    }
+
+    /// Hands `body` the records copied but not yet returned. Returns false
+    /// if `body` asked to stop.
+    private func drainBuffer(_ body: (LSN, UnsafeRawBufferPointer) throws -> Bool) throws -> Bool {
+        while bufferIndex < buffer.count {
+            let record = buffer[bufferIndex]
+            bufferIndex += 1
+            guard try record.payload.withUnsafeBytes({ try body(record.lsn, $0) }) else { return false }
+        }
+        return true
+    }
+
+    /// Delivers the durable records from `position` through `limit`,
+    /// advancing `position` past each. Returns whether any was delivered
+    /// and whether `body` asked to stop.
+    private func read(through limit: LSN, _ body: (LSN, UnsafeRawBufferPointer) throws -> Bool) throws -> (delivered: Bool, stopped: Bool) {
+        guard position <= limit else { return (false, false) }
+        let oldest = journal.oldestLSN
+        guard position >= oldest else {
+            throw JournalError.lsnOutOfRange(requested: position, first: oldest, durable: journal.durableLSN)
+        }
+        var delivered = false
+        var stopped = false
+        let first = position
+        do {
+            try journal.forEachRecord(from: position, through: limit) { lsn, bytes in
+                // Only a gap salvage recovery skipped may separate two records;
+                // anything else is truncation overtaking this follower.
+                if lsn != position && lsn != journal.lsnPastGaps(position) {
+                    throw JournalError.lsnOutOfRange(requested: position, first: journal.oldestLSN, durable: journal.durableLSN)
+                }
+                position = lsn + 1
+                delivered = true
+                stopped = try !body(lsn, bytes)
+                return !stopped
+            }
+        } catch let error as JournalError {
+            // Damage in a followed journal may be a released file reused.
+            try journal.tail?.checkNotReleased(first)
+            throw error
+        }
+        // The writer of a followed journal may have released and reused the
+        // file under the bytes just read (journal-format.md, section 11).
+        try journal.tail?.checkNotReleased(first)
+        if !delivered && !stopped {
+            // Durable records exist from `position` on, yet none was read.
+            throw JournalError.lsnOutOfRange(requested: position, first: journal.oldestLSN, durable: journal.durableLSN)
+        }
+        return (delivered, stopped)
+    }
+}
+
+/// The records of a journal from an LSN on as they become durable: see
+/// `Journal.follow(from:)`. Each iterator is a follower of its own.
+public struct JournalFollowSequence: AsyncSequence, Sendable {
+    public typealias Element = JournalRecord
+    public typealias Failure = JournalError
+
+    let journal: Journal
+    let start: LSN
+
+    /// A follower from the sequence's first LSN.
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(follower: JournalFollower(journal: journal, from: start))
+    }
+
+    /// Reads through its own follower; use from one task at a time.
+    public struct Iterator: AsyncIteratorProtocol {
+        /// The follower behind this iterator (to cancel it from elsewhere).
+        public let follower: JournalFollower
+
+        /// The next durable record; nil once the journal closed (after its
+        /// last durable record) or the task was cancelled.
+        public mutating func next() async throws(JournalError) -> JournalRecord? {
+            try await follower.next()
+        }
+
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws(JournalError) -> JournalRecord? {
+            try await follower.next()
+        }
+    }
+}
