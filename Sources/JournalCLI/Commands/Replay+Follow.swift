@@ -35,6 +35,40 @@ extension Replay {
         }
     }
 
+    /// A thread that cancels the follower on the first of `signals`; `stop`
+    /// ends it (with one of them, sent to it alone) and joins it, so that no
+    /// thread is left behind however the follow ended.
+    final class SignalWatcher: Sendable {
+        private struct State { var stopping = false; var thread: pthread_t? }
+        private let state = LockedValue(State())
+        private let thread: LockedValue<JoinableThread?> = LockedValue(nil)
+
+        init(_ signals: sigset_t, cancelling follower: JournalFollower) {
+            let state = self.state
+            let watcher = JoinableThread(name: "replay-signals") {
+                let stopping = state.withLock { s in
+                    s.thread = pthread_self()
+                    return s.stopping
+                }
+                guard !stopping else { return }
+                var mask = signals
+                var received: Int32 = 0
+                sigwait(&mask, &received)
+                follower.cancel()
+            }
+            thread.withLock { $0 = watcher }
+        }
+
+        func stop() {
+            let running = state.withLock { s in
+                s.stopping = true
+                return s.thread
+            }
+            if let running { pthread_kill(running, SIGTERM) }
+            thread.withLock { $0 }?.join()
+        }
+    }
+
     /// Follows the journal: prints every record from `--from` (default: the
     /// oldest) as it becomes durable, flushing whenever it has printed
     /// everything durable so far. Exits 0 on SIGINT, SIGTERM or a closed
@@ -59,14 +93,8 @@ extension Replay {
             throw CLIError.from(error) ?? CLIError(.ioError, "\(error)")
         }
         defer { journal.close() }
-        let mask = signals
-        // Never joined: on EPIPE the process exits with it still in sigwait.
-        _ = JoinableThread(name: "replay-signals") {
-            var mask = mask
-            var received: Int32 = 0
-            sigwait(&mask, &received)
-            follower.cancel()
-        }
+        let watcher = SignalWatcher(signals, cancelling: follower)
+        defer { watcher.stop() }
         let out = OutputBuffer(fd: 1)
         var scratch: [UInt8] = []
         let binary = binary
