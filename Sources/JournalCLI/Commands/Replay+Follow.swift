@@ -40,12 +40,13 @@ extension Replay {
     /// thread is left behind however the follow ended.
     final class SignalWatcher: Sendable {
         private struct State { var stopping = false; var thread: pthread_t? }
-        private let state = LockedValue(State())
-        private let thread: LockedValue<JoinableThread?> = LockedValue(nil)
+        private let state: LockedValue<State>
+        private let thread: JoinableThread
 
         init(_ signals: sigset_t, cancelling follower: JournalFollower) {
-            let state = self.state
-            let watcher = JoinableThread(name: "replay-signals") {
+            let state = LockedValue(State())
+            self.state = state
+            thread = JoinableThread(name: "replay-signals") {
                 let stopping = state.withLock { s in
                     s.thread = pthread_self()
                     return s.stopping
@@ -56,7 +57,6 @@ extension Replay {
                 sigwait(&mask, &received)
                 follower.cancel()
             }
-            thread.withLock { $0 = watcher }
         }
 
         func stop() {
@@ -65,7 +65,7 @@ extension Replay {
                 return s.thread
             }
             if let running { pthread_kill(running, SIGTERM) }
-            thread.withLock { $0 }?.join()
+            thread.join()
         }
     }
 
