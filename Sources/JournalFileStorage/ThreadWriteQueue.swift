@@ -14,7 +14,14 @@ import Glibc
 /// thread per slot, up to `depth` writes are on the disk at once, as with the
 /// ring. Completions come back in the order the disk finishes them.
 final class ThreadWriteQueue: StorageWriteQueue {
+    /// The most I/O threads one queue starts. The journal's depth is at most
+    /// 64 (`inFlightBatchesMax`); a deeper queue shares these threads, its
+    /// extra writes waiting in submission order, so a caller's depth never
+    /// turns into hundreds of threads.
+    static let threadsMax = 64
     let depth: Int
+    /// How many I/O threads this queue runs: one per slot, up to `threadsMax`.
+    var threadCount: Int { threads.count }
     private(set) var inFlightCount = 0
     let waker: any StorageWaker
     private let alignment: Int
@@ -36,7 +43,7 @@ final class ThreadWriteQueue: StorageWriteQueue {
         waker = ThreadQueueWaker(state: state)
         // One thread per write in flight: a thread blocks in its write until
         // the disk has the bytes, so fewer would cap the writes on the disk.
-        threads = (0..<depth).map { i in
+        threads = (0..<min(depth, Self.threadsMax)).map { i in
             JoinableThread(name: "journal-io-\(i)") { state.runWorker() }
         }
     }

@@ -1,6 +1,6 @@
 import Foundation
 @_spi(Testing) import Journal
-@_spi(Testing) import JournalFileStorage
+@_spi(Testing) @testable import JournalFileStorage
 import JournalPrimitives
 import JournalStorage
 import TestSupport
@@ -57,6 +57,37 @@ import Testing
         defer { back.deallocate() }
         #expect(try file.read(into: back, at: 0) == 2 * block)
         #expect(back[0] == 0xA1 && back[block - 1] == 0xA1 && back[block] == 0xB2 && back[2 * block - 1] == 0xB2)
+    }
+
+    /// A queue deeper than `threadsMax` starts `threadsMax` threads, not one
+    /// per slot. While every thread is held inside a write, the extra writes
+    /// wait unstarted; once released, all of them complete.
+    @Test func aDeepQueueSharesItsThreads() throws {
+        let dir = TemporaryDirectory(on: .shm)
+        let gate = HeldWrites()
+        let storage = try Self.storage(dir) { _, _ in gate.enterAndWait() }
+        let block = storage.ioAlignment
+        let depth = ThreadWriteQueue.threadsMax + 36
+        let file = try storage.createZeroFilled("f", bytes: depth * block)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: block, alignment: max(block, 4096))
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 0xC3)
+        let queue = try storage.makeWriteQueue(depth: depth)
+        #expect(try #require(queue as? ThreadWriteQueue).threadCount == ThreadWriteQueue.threadsMax)
+        for i in 0..<depth {
+            try queue.submit(StorageWrite(file: file, offset: i * block, buffer: buffer.baseAddress!, count: block, tag: UInt64(i)))
+        }
+        try queue.flush()
+        gate.waitUntilEntered(ThreadWriteQueue.threadsMax)
+        #expect(try queue.pollCompletions { _ in } == 0, "every thread is held in a write")
+        #expect(gate.entered == ThreadWriteQueue.threadsMax, "no write started beyond the threads")
+        gate.release()
+        var done = 0
+        while done < depth {
+            done += try queue.waitForCompletions { #expect((try? $0.result.get()) == block) }
+        }
+        #expect(gate.entered == depth)
+        #expect(queue.inFlightCount == 0)
     }
 
     /// `waker.wake()` from another thread ends a wait with no completion.
@@ -125,5 +156,39 @@ import Testing
         let reader = try Journal.openForReading(path: dir.path)
         #expect(reader.recoveryReport.lastLSN == 320)
         for (lsn, seed) in records { #expect(try reader.record(at: lsn) == payload(seed, bytes: 100 + seed % 3000)) }
+    }
+}
+
+/// Holds writes of the thread queue's fault hook until released, counting
+/// how many have entered.
+private final class HeldWrites: @unchecked Sendable {
+    // @unchecked: both vars are touched only with `lock` held.
+    private let lock = ConditionLock()
+    private let changed: ConditionLock.Condition
+    private var count = 0
+    private var released = false
+
+    init() { changed = ConditionLock.Condition(lock) }
+
+    var entered: Int { lock.withLock { count } }
+
+    func enterAndWait() -> Errno? {
+        lock.withLock {
+            count += 1
+            changed.broadcast()
+            while !released { changed.wait() }
+        }
+        return nil
+    }
+
+    func waitUntilEntered(_ n: Int) {
+        lock.withLock { while count < n { changed.wait() } }
+    }
+
+    func release() {
+        lock.withLock {
+            released = true
+            changed.broadcast()
+        }
     }
 }
