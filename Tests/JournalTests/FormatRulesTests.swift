@@ -70,7 +70,7 @@ import Testing
         try Self.populate(dir, sizes: Array(repeating: 1000, count: 20))
         let second = Self.segment(dir, 2)
         #expect(try readFile(second, at: 32, count: 8) == [17, 0, 0, 0, 0, 0, 0, 0], "segment 1 holds records 1-16")
-        try patchFile(second, at: 40, [0x5A])  // the salt: the header fails its checksum
+        try invertByte(second, at: 40)  // the salt: the header fails its checksum
         try patchFile(second, at: 128 + 36, [0xFF, 0xFF, 0xFF, 0xFF])  // record 17's epoch
         Self.expectCorruption(dir, segment: 1, offset: 15 * Self.blockBytes + 40 + 1000)
     }
@@ -113,7 +113,7 @@ import Testing
         // end is the start of that segment's records.
         let torn = TemporaryDirectory(on: .shm)
         try Self.populate(torn, sizes: [10])
-        try patchFile(Self.segment(torn, 1), at: 40, [0x5A])
+        try invertByte(Self.segment(torn, 1), at: 40)
         let cut = try Journal.openForReading(path: torn.path).recoveryReport
         #expect(cut.outcome == .tornTailCut && cut.lastLSN == 0 && cut.recordCount == 0)
         #expect(cut.endSegment == JournalFormat.segmentFileName(index: 1) && cut.endOffset == 128, "\(cut)")

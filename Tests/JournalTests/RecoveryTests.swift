@@ -13,6 +13,15 @@ func patchFile(_ path: String, at offset: Int, _ bytes: [UInt8]) throws {
     try handle.write(contentsOf: Data(bytes))
 }
 
+/// Inverts the byte at `offset`: unlike writing a constant, this changes
+/// it whatever it held (a salt or an ID is random, and a constant matches
+/// it one time in 256).
+func invertByte(_ path: String, at offset: Int) throws {
+    let old = try readFile(path, at: offset, count: 1)
+    guard old.count == 1 else { throw CocoaError(.fileReadUnknown) }
+    try patchFile(path, at: offset, [old[0] ^ 0xFF])
+}
+
 func readFile(_ path: String, at offset: Int, count: Int) throws -> [UInt8] {
     let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
     defer { try? handle.close() }

@@ -29,7 +29,7 @@ import Testing
     @Test func readsBehindADamagedSegmentHeader() throws {
         let dir = TemporaryDirectory(on: .shm)
         try FormatRulesTests.populate(dir, sizes: Array(repeating: 1000, count: 20))
-        try patchFile(FormatRulesTests.segment(dir, 2), at: 40, [0x5A])
+        try invertByte(FormatRulesTests.segment(dir, 2), at: 40)
         FormatRulesTests.expectCorruption(dir, segment: 1)
 
         let journal = try salvageOpen(dir)
@@ -56,7 +56,7 @@ import Testing
     @Test func readsPastADamagedLogStart() throws {
         let dir = TemporaryDirectory(on: .shm)
         try FormatRulesTests.populate(dir, sizes: Array(repeating: 1000, count: 20))
-        try patchFile(FormatRulesTests.segment(dir, 1), at: 40, [0x5A])
+        try invertByte(FormatRulesTests.segment(dir, 1), at: 40)
         FormatRulesTests.expectCorruption(dir, segment: 1, offset: 0)
 
         let journal = try salvageOpen(dir)
