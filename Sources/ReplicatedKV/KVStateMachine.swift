@@ -28,6 +28,9 @@ final class KVStateMachine {
     /// The store LSN of the last batch applied: a read that must see every
     /// applied command waits until it is durable.
     private(set) var lastLSN: LSN = 0
+    /// Snapshots that replaced the store's state since the node started
+    /// (installed by a leader, or restored at start over an older store).
+    private(set) var snapshotsRestored = 0
     /// Set when the store failed: the node must stop.
     private(set) var failure: String?
 
@@ -154,6 +157,7 @@ final class KVStateMachine {
         }
         try kv.waitUntilDurable(lastLSN)
         appliedIndex = image.appliedIndex
+        snapshotsRestored += 1
     }
 
     /// The value of user key `key` in the durable state.

@@ -8,7 +8,8 @@ import TestSupport
 /// leader is killed, then a follower (the survivor alone has no quorum),
 /// then the old leader restarts, then the follower. Every write the cluster
 /// acknowledged must then be readable through the cluster and from every
-/// node's own state.
+/// node's own state. Raft snapshots every 16 entries, so restarted nodes
+/// catch up by installing the leader's snapshot (an image of its store).
 @Suite("Replicated key-value service: real processes")
 struct FailoverTests {
     @Test("kill the leader, then a follower, restart both: no acknowledged write is lost on any node")
@@ -39,6 +40,10 @@ struct FailoverTests {
         print("kv failover: \(acknowledged.count) writes acknowledged, \(failures) failed; new leader elected \(String(format: "%.3f", electionSeconds)) s after the leader's SIGKILL")
 
         try checkEveryNode(cluster, acknowledged)
+        // Snapshots every 16 entries, 4 kept behind: the follower, down for
+        // more than 20 commits, caught up from a snapshot its leader sent.
+        let restored = cluster.status(follower)?["snapshotsRestored"] as? Int ?? 0
+        #expect(restored >= 1, "node \(follower) caught up without installing a snapshot")
     }
 
     /// Waits until every node applied the leader's commit index, then reads

@@ -19,7 +19,8 @@ final class ProcessCluster {
     var nodes: [Node]
     let extraArguments: [String]
 
-    init(size: Int, label: String, extraArguments: [String] = ["--election-timeout-ms", "300", "--heartbeat-ms", "50", "--request-timeout-ms", "1500", "--segment-mib", "1"]) throws {
+    init(size: Int, label: String, extraArguments: [String] = ["--election-timeout-ms", "300", "--heartbeat-ms", "50", "--request-timeout-ms", "1500", "--segment-mib", "1",
+        "--snapshot-threshold", "16", "--snapshot-trailing", "4"]) throws {
         directory = TemporaryDirectory(on: .tmp, label)
         let ports = try Self.freePorts(2 * size)
         nodes = (0..<size).map { Node(id: UInt64($0 + 1), raftPort: ports[2 * $0], httpPort: ports[2 * $0 + 1]) }

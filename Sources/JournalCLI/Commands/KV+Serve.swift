@@ -32,6 +32,10 @@ extension KV {
         var heartbeatMs: UInt32 = 100
         @Option(name: .long, help: "How long a request waits for the cluster before HTTP 503, in milliseconds.")
         var requestTimeoutMs: Int64 = 5000
+        @Option(name: .long, help: "Raft entries between snapshots (an image of the store), and entries kept behind one.")
+        var snapshotThreshold: UInt32 = 8192
+        @Option(name: .long, help: "Raft entries kept behind a snapshot, for followers that lag.")
+        var snapshotTrailing: UInt32 = 2048
         @Option(name: .long, help: "Segment size of the node's journals in MiB, fixed when the store is created (recovery reads up to one segment past the end).")
         var segmentMib: Int = 8
         @Flag(name: .long, help: "Open files without O_DIRECT (writes stay durable with O_DSYNC).")
@@ -47,6 +51,8 @@ extension KV {
                 if let http { o.http = try HostPort(parsing: Substring(http)) }
                 o.directIO = !noDirect
                 o.journalSegmentBytes = segmentMib << 20
+                o.snapshotThreshold = snapshotThreshold
+                o.snapshotTrailing = snapshotTrailing
                 o.electionTimeoutMilliseconds = electionTimeoutMs
                 o.heartbeatTimeoutMilliseconds = heartbeatMs
                 o.requestTimeoutMilliseconds = requestTimeoutMs

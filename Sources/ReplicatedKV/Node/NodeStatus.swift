@@ -10,6 +10,8 @@ struct NodeStatus {
     var term: UInt64
     var commitIndex: UInt64
     var lastApplied: UInt64
+    var snapshotIndex: UInt64
+    var snapshotsRestored: Int
     var matchIndex: [(id: UInt64, index: UInt64)]
 
     var json: String {
@@ -18,6 +20,7 @@ struct NodeStatus {
             ("leader", leaderID.map { "\($0)" } ?? "null"),
             ("leaderHTTP", leaderHTTP.map(JSONText.quote) ?? "null"),
             ("term", "\(term)"), ("commitIndex", "\(commitIndex)"), ("lastApplied", "\(lastApplied)"),
+            ("snapshotIndex", "\(snapshotIndex)"), ("snapshotsRestored", "\(snapshotsRestored)"),
         ]
         let match = matchIndex.map { (String($0.id), "\($0.index)") }
         fields.append(("matchIndex", JSONText.object(match)))
@@ -41,7 +44,8 @@ extension RaftNode {
         return NodeStatus(
             id: options.id, state: state, leaderID: leader,
             leaderHTTP: leader.flatMap { options.peers.member($0)?.http.description },
-            term: r.current_term, commitIndex: r.commit_index, lastApplied: r.last_applied, matchIndex: match)
+            term: r.current_term, commitIndex: r.commit_index, lastApplied: r.last_applied,
+            snapshotIndex: stores.raftStore.snapshotIndex, snapshotsRestored: machine.snapshotsRestored, matchIndex: match)
     }
 }
 
