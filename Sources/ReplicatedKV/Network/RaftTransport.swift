@@ -22,6 +22,9 @@ final class RaftTransport: @unchecked Sendable {
         var state = LinkState.idle
         var queued: [[UInt8]] = []
         var backoffMilliseconds: Int64 = 0
+        /// Whether a flush of the connection is scheduled for the end of
+        /// this loop turn (messages sent in one turn share one write).
+        var flushScheduled = false
         init(address: HostPort) { self.address = address }
     }
 
@@ -45,7 +48,14 @@ final class RaftTransport: @unchecked Sendable {
         case .connected(let channel):
             var buffer = channel.allocator.buffer(capacity: bytes.count + 8)
             RaftFrame.write(bytes, into: &buffer)
-            channel.writeAndFlush(buffer, promise: nil)
+            channel.write(buffer, promise: nil)
+            if !link.flushScheduled {
+                link.flushScheduled = true
+                loop.assumeIsolated().execute {
+                    link.flushScheduled = false
+                    channel.flush()
+                }
+            }
         case .idle:
             link.queued.append(bytes)
             connect(to, link)
