@@ -44,6 +44,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.0.0"),
     ],
     targets: [
         // liburing 2.3 from Debian's liburing-dev; its static inline helpers import directly.
@@ -149,6 +150,21 @@ let package = Package(
             dependencies: ["CRaft", "Journal", "JournalStorage", "JournalPrimitives"],
             swiftSettings: strict
         ),
+        // The replicated key-value service: a raft node on a real loop (timers,
+        // TCP between nodes), the key-value store as its state machine, and
+        // the HTTP/JSON API that `journalctl-swift kv serve` runs.
+        .target(
+            name: "ReplicatedKV",
+            dependencies: [
+                "JournalRaft", "CRaft", "KeyValueStore", "PageStore", "Journal", "JournalStorage",
+                "JournalFileStorage", "JournalPrimitives",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log")
+            ],
+            swiftSettings: strict
+        ),
         // SQLite from the system (libsqlite3-dev), for `bench kv`.
         .systemLibrary(
             name: "CSQLite",
@@ -186,7 +202,7 @@ let package = Package(
             name: "JournalCLI",
             dependencies: [
                 "Journal", "JournalStorage", "JournalFileStorage", "JournalPrimitives", "JournalTesting",
-                "PageStore", "KeyValueStore", "StoreCrashTesting", "JournalCLISupport", "JournalBench",
+                "PageStore", "KeyValueStore", "StoreCrashTesting", "JournalCLISupport", "JournalBench", "ReplicatedKV",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")
             ],
@@ -262,6 +278,13 @@ let package = Package(
         .testTarget(
             name: "JournalRaftTests",
             dependencies: ["JournalRaft", "CRaft", "Journal", "JournalStorage", "JournalFileStorage", "JournalTesting", "JournalPrimitives", "TestSupport"],
+            swiftSettings: strict
+        ),
+        // The replicated key-value service: its encodings, and `kv serve`
+        // processes on loopback killed and restarted under a writer.
+        .testTarget(
+            name: "ReplicatedKVTests",
+            dependencies: ["ReplicatedKV", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

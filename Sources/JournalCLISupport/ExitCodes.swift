@@ -17,6 +17,7 @@ import JournalPrimitives
 /// | 76 | journalFull | the journal holds its `--segment-count-max` segments; `truncate` to make room |
 /// | 77 | permissionDenied | permission denied, or a read-only file system |
 /// | 78 | configuration | a newer format version, a file system that rejects `O_DIRECT` (use `--no-direct`), `--io-backend io-uring` where io_uring is denied or on FUSE, an inconsistent configuration |
+/// | 69 | unavailable | `kv --cluster`: no node served the request in time (no leader, no quorum); `kv serve`: a port cannot be bound |
 /// | 70 | violation | `crash-sim` found a violation of the journal's guarantees (the reproducing seed is on stderr) |
 public enum JournalExitCode: Int32, Sendable, CaseIterable {
     case ok = 0
@@ -30,6 +31,7 @@ public enum JournalExitCode: Int32, Sendable, CaseIterable {
     case permissionDenied = 77
     case configuration = 78
     case violation = 70
+    case unavailable = 69
 
     /// The argument parser's form.
     public var exitCode: ExitCode { ExitCode(rawValue) }
@@ -49,6 +51,8 @@ public enum JournalExitCode: Int32, Sendable, CaseIterable {
           78  configuration: newer format, O_DIRECT unsupported (--no-direct),
               io_uring denied with --io-backend io-uring
           70  violation: crash-sim found a broken guarantee (seed on stderr)
+          69  unavailable: kv --cluster found no node to serve it in time,
+              or kv serve cannot bind its ports
         Each error is one line on stderr: "journalctl-swift: <description>".
         """
 }

@@ -16,9 +16,10 @@ struct KV: ParsableCommand {
             The store directory holds store.meta, two snapshot slots (snapshot-0.pss, \
             snapshot-1.pss) and the journal in DIR/journal. `put` and `delete` return once \
             durable. `put` creates the store when DIR holds none. Keys and values are taken as \
-            UTF-8 text and printed with the escapes of `replay`.
+            UTF-8 text and printed with the escapes of `replay`. With `--cluster`, `put`, `get` \
+            and `delete` speak to a replicated cluster that `kv serve` runs (Docs/cli.md).
             """,
-        subcommands: [Put.self, Get.self, Delete.self, Scan.self, Checkpoint.self])
+        subcommands: [Put.self, Get.self, Delete.self, Scan.self, Checkpoint.self, Serve.self, Bench.self])
 
     struct StoreOptions: ParsableArguments {
         @Option(name: .long, help: ArgumentHelp("The store directory.", valueName: "dir"))
@@ -54,11 +55,13 @@ struct KV: ParsableCommand {
     struct Put: ParsableCommand, LoggingCommand {
         static let configuration = CommandConfiguration(abstract: "Set a key to a value (durable when it returns).")
         @OptionGroup var options: StoreOptions
+        @OptionGroup var clusterOptions: ClusterOptions
         @Argument var key: String
         @Argument var value: String
         var verbose: Bool { options.verbose }
 
         func run() throws {
+            if let cluster = clusterOptions.client() { return try ClusterArgument.put(cluster(), key: key, value: value) }
             let kv = try options.open(create: true)
             defer { kv.close() }
             do { try kv.put(Array(key.utf8), Array(value.utf8)) } catch { throw CLIError.from(keyValue: error) }
@@ -68,10 +71,12 @@ struct KV: ParsableCommand {
     struct Get: ParsableCommand, LoggingCommand {
         static let configuration = CommandConfiguration(abstract: "Print a key's value; exit 66 when the key is absent.")
         @OptionGroup var options: StoreOptions
+        @OptionGroup var clusterOptions: ClusterOptions
         @Argument var key: String
         var verbose: Bool { options.verbose }
 
         func run() throws {
+            if let cluster = clusterOptions.client() { return try ClusterArgument.get(cluster(), key: key) }
             let kv = try options.open(create: false)
             defer { kv.close() }
             let value: [UInt8]?
@@ -89,10 +94,12 @@ struct KV: ParsableCommand {
     struct Delete: ParsableCommand, LoggingCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a key (durable when it returns); exit 66 when it was absent.")
         @OptionGroup var options: StoreOptions
+        @OptionGroup var clusterOptions: ClusterOptions
         @Argument var key: String
         var verbose: Bool { options.verbose }
 
         func run() throws {
+            if let cluster = clusterOptions.client() { return try ClusterArgument.delete(cluster(), key: key) }
             let kv = try options.open(create: false)
             defer { kv.close() }
             let removed: Bool

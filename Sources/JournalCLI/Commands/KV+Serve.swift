@@ -1,0 +1,94 @@
+import ArgumentParser
+import Glibc
+import JournalCLISupport
+import ReplicatedKV
+
+extension KV {
+    /// `kv serve`: one node of a replicated key-value cluster.
+    struct Serve: ParsableCommand, LoggingCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run one node of a replicated key-value cluster (raft over TCP, an HTTP/JSON API).",
+            discussion: """
+                Each member of --peers is ID=HOST:RAFT_PORT/HTTP_PORT: raft listens on \
+                HOST:RAFT_PORT, the HTTP API on HOST:HTTP_PORT. All nodes must be given the same \
+                list. The first start bootstraps the store directory for this cluster and member \
+                (DIR/cluster.id); a later start with another list or id is refused (exit 78). \
+                API: PUT, GET, DELETE /kv/{key}, GET /status (Docs/cli.md).
+                """)
+
+        @Option(name: .long, help: ArgumentHelp("The node's store directory (created on first start).", valueName: "dir"))
+        var store: String
+        @Option(name: .long, help: "The node's raft id: one of the ids in --peers.")
+        var id: UInt64
+        @Option(name: .long, help: ArgumentHelp("Every member: ID=HOST:RAFT_PORT/HTTP_PORT, comma-separated.", valueName: "peers"))
+        var peers: String
+        @Option(name: .long, help: ArgumentHelp("Where raft listens (default: the node's --peers entry).", valueName: "host:port"))
+        var listen: String?
+        @Option(name: .long, help: ArgumentHelp("Where the HTTP API listens (default: the node's host and HTTP port).", valueName: "host:port"))
+        var http: String?
+        @Option(name: .long, help: "Raft's election timeout in milliseconds (randomized up to twice that).")
+        var electionTimeoutMs: UInt32 = 1000
+        @Option(name: .long, help: "The leader's heartbeat in milliseconds.")
+        var heartbeatMs: UInt32 = 100
+        @Option(name: .long, help: "How long a request waits for the cluster before HTTP 503, in milliseconds.")
+        var requestTimeoutMs: Int64 = 5000
+        @Option(name: .long, help: "Raft entries between snapshots (an image of the store), and entries kept behind one.")
+        var snapshotThreshold: UInt32 = 8192
+        @Option(name: .long, help: "Raft entries kept behind a snapshot, for followers that lag.")
+        var snapshotTrailing: UInt32 = 2048
+        @Option(name: .long, help: "Segment size of the node's journals in MiB, fixed when the store is created (recovery reads up to one segment past the end).")
+        var segmentMib: Int = 8
+        @Flag(name: .long, help: "Open files without O_DIRECT (writes stay durable with O_DSYNC).")
+        var noDirect = false
+        @Flag(name: .long, help: "Log at level info to stderr.")
+        var verbose = false
+
+        func options() throws(CLIError) -> KVServiceOptions {
+            guard (1...1024).contains(segmentMib) else { throw CLIError(.usage, "--segment-mib must be 1...1024") }
+            do throws(ReplicatedKVError) {
+                var o = try KVServiceOptions(storePath: store, id: id, peers: ClusterPeers(parsing: peers))
+                if let listen { o.listen = try HostPort(parsing: Substring(listen)) }
+                if let http { o.http = try HostPort(parsing: Substring(http)) }
+                o.directIO = !noDirect
+                o.journalSegmentBytes = segmentMib << 20
+                o.snapshotThreshold = snapshotThreshold
+                o.snapshotTrailing = snapshotTrailing
+                o.electionTimeoutMilliseconds = electionTimeoutMs
+                o.heartbeatTimeoutMilliseconds = heartbeatMs
+                o.requestTimeoutMilliseconds = requestTimeoutMs
+                return o
+            } catch {
+                throw Self.error(error)
+            }
+        }
+
+        static func error(_ error: ReplicatedKVError) -> CLIError {
+            switch error {
+            case .malformedPeers, .unknownID: CLIError(.usage, error.description)
+            case .otherCluster: CLIError(.configuration, error.description)
+            case .corruption: CLIError(.corruption, error.description)
+            case .locked: CLIError(.locked, error.description)
+            case .bind: CLIError(.unavailable, error.description)
+            case .store, .raft: CLIError(.ioError, error.description)
+            }
+        }
+
+        func run() throws {
+            let options = try options()
+            let service: KVService
+            do throws(ReplicatedKVError) {
+                service = try KVService.start(options) { message in
+                    let line = "journalctl-swift: \(message): stopping\n"
+                    _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
+                    Glibc.exit(JournalExitCode.ioError.rawValue)
+                }
+            } catch {
+                throw Self.error(error)
+            }
+            let out = OutputBuffer(fd: 1)
+            out.write(bytes: Array("node \(options.id) serving: raft \(options.listen), http \(options.http)\n".utf8))
+            out.flush()
+            service.waitUntilClosed()
+        }
+    }
+}

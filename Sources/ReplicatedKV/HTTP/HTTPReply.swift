@@ -1,0 +1,97 @@
+import NIOCore
+import NIOHTTP1
+
+/// One HTTP response of the API. Every response closes its connection.
+struct HTTPReply {
+    var status: HTTPResponseStatus
+    var body: [UInt8]
+    var contentType = "application/json"
+    var location: String?
+
+    static func json(_ status: HTTPResponseStatus, _ text: String) -> HTTPReply {
+        HTTPReply(status: status, body: Array((text + "\n").utf8))
+    }
+
+    static func error(_ status: HTTPResponseStatus, _ message: String) -> HTTPReply {
+        json(status, JSONText.error(message))
+    }
+
+    static func value(_ bytes: [UInt8]) -> HTTPReply {
+        HTTPReply(status: .ok, body: bytes, contentType: "application/octet-stream")
+    }
+
+    static func redirect(to url: String, leader: UInt64) -> HTTPReply {
+        var reply = json(.temporaryRedirect, JSONText.object([("leader", "\(leader)"), ("location", JSONText.quote(url))]))
+        reply.location = url
+        return reply
+    }
+
+    /// Writes the reply on `context`'s channel, then closes it.
+    func write(to context: ChannelHandlerContext, version: HTTPVersion) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: "\(body.count)")
+        headers.add(name: "Connection", value: "close")
+        if let location { headers.add(name: "Location", value: location) }
+        let head = HTTPResponseHead(version: version, status: status, headers: headers)
+        context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+        var buffer = context.channel.allocator.buffer(capacity: body.count)
+        buffer.writeBytes(body)
+        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))), promise: nil)
+        let done = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: done)
+        let channel = context.channel
+        done.futureResult.whenComplete { _ in channel.close(promise: nil) }
+    }
+}
+
+/// A request's target: the key of `/kv/{key}` (percent-decoded), and
+/// whether the query asks for a local read.
+enum HTTPTarget: Equatable {
+    case status
+    case key([UInt8], local: Bool)
+    case unknown
+
+    init(_ uri: String) {
+        let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = parts.first.map(String.init) ?? ""
+        let query = parts.count > 1 ? String(parts[1]) : ""
+        if path == "/status" {
+            self = .status
+        } else if path.hasPrefix("/kv/"), let key = Self.percentDecoded(path.dropFirst(4)), !key.isEmpty {
+            self = .key(key, local: query.split(separator: "&").contains { $0 == "local" || $0 == "local=true" })
+        } else {
+            self = .unknown
+        }
+    }
+
+    static func percentDecoded(_ s: Substring) -> [UInt8]? {
+        var out: [UInt8] = []
+        var bytes = Array(s.utf8)[...]
+        while let b = bytes.popFirst() {
+            guard b == UInt8(ascii: "%") else {
+                out.append(b)
+                continue
+            }
+            guard bytes.count >= 2, let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) else { return nil }
+            out.append(v)
+            bytes = bytes.dropFirst(2)
+        }
+        return out
+    }
+
+    /// `key` percent-encoded for a path (unreserved bytes kept).
+    static func percentEncoded(_ key: [UInt8]) -> String {
+        var out = ""
+        for b in key {
+            let c = Character(Unicode.Scalar(b))
+            if (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "-._~".contains(c) {
+                out.append(c)
+            } else {
+                let h = String(b, radix: 16, uppercase: true)
+                out += "%" + (h.count == 1 ? "0" + h : h)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,118 @@
+import CRaft
+import KeyValueStore
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+// The HTTP/JSON API's semantics, on the raft loop:
+//
+// - `PUT /kv/{key}` (body: the value) and `DELETE /kv/{key}` answer 200
+//   `{"index": N}` once raft has committed the write (durable on a
+//   majority) and this node applied it.
+// - `GET /kv/{key}` answers 200 with the value's bytes, or 404: a
+//   linearizable read, after a raft barrier through the leader.
+//   `GET /kv/{key}?local` reads this node's applied state (not linearizable:
+//   for checking a replica).
+// - `GET /status`: the node's raft state (NodeStatus).
+// - On a follower, key requests are redirected (307, `Location` on the
+//   leader's HTTP address); with no known leader, or when the cluster does
+//   not commit within the request timeout (a minority partition), 503 with
+//   a JSON error. A write that timed out may still commit later.
+
+final class KVAPI: @unchecked Sendable {
+    let node: RaftNode
+    let pool: NIOThreadPool
+
+    init(node: RaftNode, pool: NIOThreadPool) {
+        self.node = node
+        self.pool = pool
+    }
+
+    /// Answers one request through `respond` (once), on the loop.
+    func handle(method: HTTPMethod, uri: String, body: [UInt8], respond: @escaping (HTTPReply) -> Void) {
+        node.loop.preconditionInEventLoop()
+        switch (method, HTTPTarget(uri)) {
+        case (.GET, .status):
+            respond(.json(.ok, node.status.json))
+        case (.GET, .key(let key, local: true)):
+            read(key, after: node.machine.lastLSN, respond)
+        case (.GET, .key(let key, local: false)), (.PUT, .key(let key, _)), (.DELETE, .key(let key, _)):
+            guard node.isLeader else { return respond(notLeader(uri)) }
+            let once = Once(respond)
+            let timeout = node.options.requestTimeoutMilliseconds
+            node.loop.assumeIsolated().scheduleTask(in: .milliseconds(timeout)) {
+                once.reply(.error(.serviceUnavailable, "the cluster did not commit within \(timeout) ms (no quorum reachable?); a write may still commit"))
+            }
+            if method == .GET {
+                node.barrier { [self] status, _ in
+                    guard status == 0 else { return once.reply(Self.raftFailure(status)) }
+                    read(key, after: node.machine.lastLSN) { once.reply($0) }
+                }
+            } else {
+                write(method == .PUT ? .put(key: key, value: body) : .delete(key: key), once)
+            }
+        case (_, .unknown):
+            respond(.error(.notFound, "no such resource: \(uri)"))
+        default:
+            respond(.error(.methodNotAllowed, "\(method) is not allowed on \(uri)"))
+        }
+    }
+
+    private func write(_ command: KVCommand, _ once: Once) {
+        let kv = node.machine.kv
+        let (key, valueBytes): ([UInt8], Int) = switch command {
+        case .put(let k, let v): (k, v.count)
+        case .delete(let k): (k, 0)
+        }
+        guard key.count + 1 <= kv.keyBytesMax, key.count + 1 + valueBytes <= kv.entryBytesMax else {
+            return once.reply(.error(.payloadTooLarge, "key of \(key.count) bytes and value of \(valueBytes) bytes exceed the store's limits (key \(kv.keyBytesMax - 1), key plus value \(kv.entryBytesMax - 1))"))
+        }
+        node.propose(command) { status, index in
+            guard status == 0 else { return once.reply(Self.raftFailure(status)) }
+            once.reply(.json(.ok, JSONText.object([("index", "\(index)")])))
+        }
+    }
+
+    /// Reads `key` once the store's batch `lsn` is durable, off the loop.
+    private func read(_ key: [UInt8], after lsn: UInt64, _ respond: @escaping (HTTPReply) -> Void) {
+        let kv = node.machine.kv
+        let stored = KVStateMachine.userKey(key)
+        pool.runIfActive(eventLoop: node.loop) { () throws -> [UInt8]? in
+            try kv.waitUntilDurable(lsn)
+            return try kv.get(stored)
+        }.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let value?): respond(.value(value))
+            case .success(nil): respond(.error(.notFound, "no such key"))
+            case .failure(let error): respond(.error(.internalServerError, "the key-value store failed: \(error)"))
+            }
+        }
+    }
+
+    private func notLeader(_ uri: String) -> HTTPReply {
+        guard let leader = node.leaderID, leader != node.options.id, let member = node.options.peers.member(leader) else {
+            return .error(.serviceUnavailable, "no leader is known (an election is under way, or this node cannot reach a majority)")
+        }
+        return .redirect(to: "http://\(member.http)\(uri)", leader: leader)
+    }
+
+    static func raftFailure(_ status: Int32) -> HTTPReply {
+        let name = String(cString: raft_strerror(status))
+        switch status {
+        case RAFT_NOTLEADER: return .error(.serviceUnavailable, "this node is no longer the leader (\(name)); retry")
+        case RAFT_LEADERSHIPLOST:
+            return .error(.serviceUnavailable, "leadership was lost before the request committed (\(name)); a write may still commit")
+        default: return .error(.serviceUnavailable, "raft failed the request: \(name) (\(status))")
+        }
+    }
+}
+
+/// A reply that is sent once: the first of the outcome and the timeout.
+final class Once {
+    private var respond: ((HTTPReply) -> Void)?
+    init(_ respond: @escaping (HTTPReply) -> Void) { self.respond = respond }
+    func reply(_ reply: HTTPReply) {
+        respond?(reply)
+        respond = nil
+    }
+}

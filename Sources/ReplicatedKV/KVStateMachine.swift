@@ -1,0 +1,165 @@
+import CRaft
+import Journal
+import JournalPrimitives
+import KeyValueStore
+
+// The replicated store's state machine: raft's `struct raft_fsm` on the
+// key-value store. Commands are applied in log order on the raft loop, each
+// as one batch of the store (`writeLazy`: the loop never waits for the disk)
+// that also records the command's raft index under a reserved key, so the
+// store's state and the index it reflects are durable together. After a
+// restart raft replays committed entries from its snapshot; those at or
+// below the recorded index are skipped, so nothing is applied twice and,
+// since the store keeps a prefix of its batches, nothing is lost.
+//
+// User keys are stored behind the prefix "u", the service's own under "m".
+
+final class KVStateMachine {
+    static let appliedKey: [UInt8] = Array("m/raft-applied-index".utf8)
+    static let userPrefix: UInt8 = UInt8(ascii: "u")
+
+    let kv: KeyValueStore
+    let fsm: UnsafeMutablePointer<raft_fsm>
+    /// The raft instance applying to this machine (set once it exists): the
+    /// index of the entry being applied is its last applied index + 1.
+    var raft: UnsafeMutablePointer<raft>?
+    /// The raft index of the last command applied to the store.
+    private(set) var appliedIndex: UInt64
+    /// The store LSN of the last batch applied: a read that must see every
+    /// applied command waits until it is durable.
+    private(set) var lastLSN: LSN = 0
+    /// Snapshots that replaced the store's state since the node started
+    /// (installed by a leader, or restored at start over an older store).
+    private(set) var snapshotsRestored = 0
+    /// Set when the store failed: the node must stop.
+    private(set) var failure: String?
+
+    init(kv: KeyValueStore) throws(KeyValueError) {
+        self.kv = kv
+        appliedIndex = try kv.get(Self.appliedKey).flatMap(Self.index) ?? 0
+        fsm = .allocate(capacity: 1)
+        fsm.initialize(to: raft_fsm())
+        fsm.pointee.version = 1
+        fsm.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        fsm.pointee.apply = { fsm, buf, result in
+            result?.pointee = nil
+            let bytes = buf.map { UnsafeRawBufferPointer(start: $0.pointee.base, count: $0.pointee.len) }
+            return KVStateMachine.from(fsm).apply(bytes ?? UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+        fsm.pointee.snapshot = { fsm, bufs, count in KVStateMachine.from(fsm).snapshot(bufs, count) }
+        fsm.pointee.restore = { fsm, buf in
+            guard let buf else { return RAFT_MALFORMED }
+            defer { raft_free(buf.pointee.base) }
+            return KVStateMachine.from(fsm).restore(UnsafeRawBufferPointer(start: buf.pointee.base, count: buf.pointee.len))
+        }
+    }
+
+    deinit {
+        fsm.deinitialize(count: 1)
+        fsm.deallocate()
+    }
+
+    static func from(_ fsm: UnsafeMutablePointer<raft_fsm>?) -> KVStateMachine {
+        guard let data = fsm?.pointee.data else { preconditionFailure("an FSM without its machine") }
+        return Unmanaged<KVStateMachine>.fromOpaque(data).takeUnretainedValue()
+    }
+
+    static func index(_ bytes: [UInt8]) -> UInt64? {
+        guard bytes.count == 8 else { return nil }
+        return bytes.withUnsafeBytes { $0.le64(0) }
+    }
+
+    static func indexBytes(_ index: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: index >> (8 * UInt64($0))) } }
+
+    static func userKey(_ key: [UInt8]) -> [UInt8] { [userPrefix] + key }
+
+    /// Applies the command at the next index. A command the store rejects
+    /// (too large: the API checks first, so only a faulty peer sends one)
+    /// is skipped on every node alike; a store failure stops applying.
+    func apply(_ bytes: UnsafeRawBufferPointer) -> Int32 {
+        guard let raft else { preconditionFailure("apply before the machine knows its raft") }
+        let index = raft_last_applied(raft) + 1
+        if index <= appliedIndex { return 0 }
+        let mark = KeyValueOperation.put(key: Self.appliedKey, value: Self.indexBytes(index))
+        var operations: [KeyValueOperation] = [mark]
+        switch KVCommand.decode(bytes) {
+        case .put(let key, let value)?: operations.insert(.put(key: Self.userKey(key), value: value), at: 0)
+        case .delete(let key)?: operations.insert(.delete(key: Self.userKey(key)), at: 0)
+        case nil: break
+        }
+        do throws(KeyValueError) {
+            do { lastLSN = try kv.writeLazy(operations) } catch .keyTooLarge, .entryTooLarge {
+                lastLSN = try kv.writeLazy([mark])
+            }
+        } catch {
+            failure = "the key-value store failed applying entry \(index): \(error)"
+            return RAFT_IOERR
+        }
+        appliedIndex = index
+        return 0
+    }
+
+    /// Every user pair and the applied index, once durable.
+    func image() throws(KeyValueError) -> KVImage {
+        try kv.waitUntilDurable(lastLSN)
+        var pairs: [(key: [UInt8], value: [UInt8])] = []
+        try kv.scan(from: [Self.userPrefix]) { k, v in
+            guard k.first == Self.userPrefix else { return false }
+            pairs.append((Array(k.dropFirst()), v))
+            return true
+        }
+        return KVImage(appliedIndex: appliedIndex, pairs: pairs)
+    }
+
+    func snapshot(_ bufs: UnsafeMutablePointer<UnsafeMutablePointer<raft_buffer>?>?, _ count: UnsafeMutablePointer<UInt32>?) -> Int32 {
+        let bytes: [UInt8]
+        do throws(KeyValueError) { bytes = try image().encoded } catch {
+            failure = "the key-value store failed taking a snapshot: \(error)"
+            return RAFT_IOERR
+        }
+        guard let array = raft_calloc(1, MemoryLayout<raft_buffer>.stride)?.bindMemory(to: raft_buffer.self, capacity: 1),
+              let base = raft_malloc(max(bytes.count, 1)) else { return RAFT_NOMEM }
+        bytes.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        array.pointee = raft_buffer(base: base, len: bytes.count)
+        bufs?.pointee = array
+        count?.pointee = 1
+        return 0
+    }
+
+    /// Replaces the store's state with a snapshot's, unless the store
+    /// already reflects it: at start raft restores its last snapshot, which
+    /// the durable store has usually passed.
+    func restore(_ bytes: UnsafeRawBufferPointer) -> Int32 {
+        guard let image = KVImage(decoding: bytes) else { return RAFT_MALFORMED }
+        if image.appliedIndex <= appliedIndex { return 0 }
+        do throws(KeyValueError) { try replace(with: image) } catch {
+            failure = "the key-value store failed restoring a snapshot: \(error)"
+            return RAFT_IOERR
+        }
+        return 0
+    }
+
+    /// Deletes the keys the image lacks, writes its pairs, then its index
+    /// (last: a crash before leaves the old index, and the next start
+    /// restores the image again).
+    private func replace(with image: KVImage) throws(KeyValueError) {
+        let wanted = Set(image.pairs.map { Self.userKey($0.key) })
+        var batches: [[KeyValueOperation]] = []
+        try kv.scan(from: [Self.userPrefix]) { k, _ in
+            guard k.first == Self.userPrefix else { return false }
+            if !wanted.contains(k) { batches.append([.delete(key: k)]) }
+            return true
+        }
+        for pair in image.pairs { batches.append([.put(key: Self.userKey(pair.key), value: pair.value)]) }
+        batches.append([.put(key: Self.appliedKey, value: Self.indexBytes(image.appliedIndex))])
+        for result in kv.writeLazy(batches: batches) {
+            lastLSN = max(lastLSN, try result.get())
+        }
+        try kv.waitUntilDurable(lastLSN)
+        appliedIndex = image.appliedIndex
+        snapshotsRestored += 1
+    }
+
+    /// The value of user key `key` in the durable state.
+    func get(_ key: [UInt8]) throws(KeyValueError) -> [UInt8]? { try kv.get(Self.userKey(key)) }
+}

@@ -1,0 +1,40 @@
+/// How a node of the replicated key-value service runs.
+public struct KVServiceOptions: Sendable {
+    /// The node's store directory: `cluster.id`, the raft log in `raft/`,
+    /// the key-value store in `kv/`.
+    public var storePath: String
+    /// The node's raft id: a member of `peers`.
+    public var id: UInt64
+    /// Every member of the cluster, this node included.
+    public var peers: ClusterPeers
+    /// Where the raft transport listens (default: the node's peers entry).
+    public var listen: HostPort
+    /// Where the HTTP API listens (default: the node's peers entry).
+    public var http: HostPort
+    /// Open files with O_DIRECT (false for file systems that refuse it).
+    public var directIO = true
+    /// Raft's election timeout (randomized between 1x and 2x).
+    public var electionTimeoutMilliseconds: UInt32 = 1000
+    /// The leader's heartbeat interval, also the loop's tick.
+    public var heartbeatTimeoutMilliseconds: UInt32 = 100
+    /// How long a write or read waits for the cluster before answering 503.
+    public var requestTimeoutMilliseconds: Int64 = 5000
+    /// The segment size of the node's two journals (the raft log's and the
+    /// key-value store's), fixed when the store is created; records are at
+    /// most a quarter of it. Recovery after a crash reads up to one segment
+    /// past the last record, so smaller segments restart faster.
+    public var journalSegmentBytes = 8 << 20
+    /// Entries between raft snapshots, and entries kept behind one.
+    public var snapshotThreshold: UInt32 = 8192
+    public var snapshotTrailing: UInt32 = 2048
+
+    /// Options for member `id` of `peers`, listening where its entry says.
+    public init(storePath: String, id: UInt64, peers: ClusterPeers) throws(ReplicatedKVError) {
+        guard let me = peers.member(id) else { throw .unknownID(id) }
+        self.storePath = storePath
+        self.id = id
+        self.peers = peers
+        listen = me.raft
+        http = me.http
+    }
+}

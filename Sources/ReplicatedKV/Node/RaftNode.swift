@@ -1,0 +1,132 @@
+import CRaft
+import Journal
+import JournalPrimitives
+import JournalRaft
+import KeyValueStore
+import NIOCore
+
+// One raft node on a real loop: the NIO event loop it is given is raft's
+// one thread. Raft's callbacks, the transport's connections, the HTTP
+// handlers and the tick timer all run there, so nothing here takes a lock.
+// The journal runs its own threads; durability completions hop onto the
+// loop through a `RaftDurabilityNotifier`, whose wake-up schedules
+// `runCompletions()` there.
+
+final class RaftNode: @unchecked Sendable {
+    let loop: any EventLoop
+    let options: KVServiceOptions
+    let stores: NodeStores
+    let environment: NodeEnvironment
+    let io: JournalRaftIO
+    let machine: KVStateMachine
+    let raft: UnsafeMutablePointer<raft>
+    let transport: RaftTransport
+    var notifier: RaftDurabilityNotifier?
+    var ticker: RepeatedTask?
+    /// Called on the loop when the node must stop (its journal or store
+    /// failed): the service exits rather than serve.
+    var onFatal: (String) -> Void = { _ in }
+
+    /// Creates and starts raft on `loop`; call from the loop.
+    init(loop: any EventLoop, options: KVServiceOptions, stores: NodeStores) throws(ReplicatedKVError) {
+        loop.preconditionInEventLoop()
+        self.loop = loop
+        self.options = options
+        self.stores = stores
+        environment = NodeEnvironment(seed: monotonicNanos() ^ options.id)
+        io = JournalRaftIO(store: stores.raftStore, environment: environment)
+        do { machine = try KVStateMachine(kv: stores.kv) } catch { throw NodeStores.error(error) }
+        transport = RaftTransport(loop: loop, peers: options.peers, selfID: options.id)
+        environment.transport = transport
+        raft = .allocate(capacity: 1)
+        raft.initialize(to: CRaft.raft())
+        guard raft_init(raft, io.io, machine.fsm, options.id, options.listen.description) == 0 else {
+            throw .raft("raft_init: \(String(cString: raft_errmsg(raft)))")
+        }
+        machine.raft = raft
+        raft_set_election_timeout(raft, options.electionTimeoutMilliseconds)
+        raft_set_heartbeat_timeout(raft, options.heartbeatTimeoutMilliseconds)
+        raft_set_snapshot_threshold(raft, options.snapshotThreshold)
+        raft_set_snapshot_trailing(raft, options.snapshotTrailing)
+        raft_set_pre_vote(raft, true)
+        if stores.raftStore.isPristine { try bootstrap() }
+        let notifier = RaftDurabilityNotifier(journal: stores.journal) { [loop] in
+            loop.execute { [weak self] in self?.pump() }
+        }
+        self.notifier = notifier
+        io.durabilityRequested = { notifier.request($0) }
+        let rv = raft_start(raft)
+        guard rv == 0 else {
+            notifier.stop()
+            throw Self.startError(rv, String(cString: raft_errmsg(raft)))
+        }
+    }
+
+    private static func startError(_ rv: Int32, _ message: String) -> ReplicatedKVError {
+        rv == RAFT_CORRUPT ? .corruption("raft_start: \(message)") : .raft("raft_start: \(message) (\(rv))")
+    }
+
+    /// Writes the first configuration: every peer a voter.
+    private func bootstrap() throws(ReplicatedKVError) {
+        var conf = raft_configuration()
+        raft_configuration_init(&conf)
+        defer { raft_configuration_close(&conf) }
+        for member in options.peers.members {
+            _ = raft_configuration_add(&conf, member.id, member.raft.description, Int32(RAFT_VOTER))
+        }
+        let rv = raft_bootstrap(raft, &conf)
+        guard rv == 0 else { throw .raft("raft_bootstrap: \(String(cString: raft_errmsg(raft))) (\(rv))") }
+    }
+
+    /// Starts the tick timer (on the loop).
+    func startTicking() {
+        let interval = TimeAmount.milliseconds(Int64(max(options.heartbeatTimeoutMilliseconds / 5, 5)))
+        ticker = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
+            guard let self else { return }
+            io.tickIfDue()
+            pump()
+        }
+    }
+
+    /// Hands a message from a peer to raft.
+    func receive(_ bytes: [UInt8]) {
+        io.deliver(bytes)
+        pump()
+    }
+
+    /// Fires ready completions, then checks for a failure that must stop the node.
+    func pump() {
+        io.runCompletions()
+        if io.hasFailed {
+            onFatal("the raft log's journal failed")
+        } else if let failure = machine.failure {
+            onFatal(failure)
+        }
+    }
+
+    var isLeader: Bool { raft_state(raft) == Int32(RAFT_LEADER) }
+
+    /// The leader raft knows of, if any.
+    var leaderID: UInt64? {
+        var id: raft_id = 0
+        var address: UnsafePointer<CChar>?
+        raft_leader(raft, &id, &address)
+        return id == 0 ? nil : id
+    }
+
+    /// Proposes a write; `complete` runs on the loop with raft's status and
+    /// the entry's index once it is applied or failed.
+    func propose(_ command: KVCommand, _ complete: @escaping (Int32, UInt64) -> Void) {
+        let rv = RaftRequests.apply(raft, command.encoded, complete)
+        if rv != 0 { complete(rv, 0) }
+        pump()
+    }
+
+    /// A barrier for a linearizable read: `complete` runs once every entry
+    /// committed before it is applied.
+    func barrier(_ complete: @escaping (Int32, UInt64) -> Void) {
+        let rv = RaftRequests.barrier(raft, complete)
+        if rv != 0 { complete(rv, 0) }
+        pump()
+    }
+}

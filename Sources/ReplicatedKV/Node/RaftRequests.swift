@@ -1,0 +1,60 @@
+import CRaft
+
+// Raft's client requests (apply, barrier) with Swift completions: the
+// request struct carries a retained box whose closure raft's callback
+// runs, on the loop, once.
+
+final class RequestBox {
+    let complete: (Int32, UInt64) -> Void
+    init(_ complete: @escaping (Int32, UInt64) -> Void) { self.complete = complete }
+}
+
+enum RaftRequests {
+    /// Proposes `payload` as a command; `complete` gets raft's status and
+    /// the entry's index once it is applied (or failed). Returns raft's
+    /// error code when the proposal is refused at once.
+    static func apply(_ r: UnsafeMutablePointer<raft>, _ payload: [UInt8], _ complete: @escaping (Int32, UInt64) -> Void) -> Int32 {
+        guard let base = raft_malloc(max(payload.count, 1)) else { return RAFT_NOMEM }
+        payload.withUnsafeBytes { if let p = $0.baseAddress { base.copyMemory(from: p, byteCount: $0.count) } }
+        var buf = raft_buffer(base: base, len: payload.count)
+        let req = UnsafeMutablePointer<raft_apply>.allocate(capacity: 1)
+        req.initialize(to: raft_apply())
+        let box = Unmanaged.passRetained(RequestBox(complete))
+        req.pointee.data = box.toOpaque()
+        let rv = raft_apply(r, req, &buf, 1) { req, status, _ in
+            guard let req else { return }
+            let box = Unmanaged<RequestBox>.fromOpaque(req.pointee.data).takeRetainedValue()
+            let index = req.pointee.index
+            req.deallocate()
+            box.complete(status, index)
+        }
+        if rv != 0 {
+            box.release()
+            req.deallocate()
+            // Raft keeps the buffer only when it accepted the entry; it
+            // refuses a non-leader before touching it.
+            if rv == RAFT_NOTLEADER { raft_free(base) }
+        }
+        return rv
+    }
+
+    /// A barrier: `complete` runs once every entry before it is applied.
+    static func barrier(_ r: UnsafeMutablePointer<raft>, _ complete: @escaping (Int32, UInt64) -> Void) -> Int32 {
+        let req = UnsafeMutablePointer<raft_barrier>.allocate(capacity: 1)
+        req.initialize(to: raft_barrier())
+        let box = Unmanaged.passRetained(RequestBox(complete))
+        req.pointee.data = box.toOpaque()
+        let rv = raft_barrier(r, req) { req, status in
+            guard let req else { return }
+            let box = Unmanaged<RequestBox>.fromOpaque(req.pointee.data).takeRetainedValue()
+            let index = req.pointee.index
+            req.deallocate()
+            box.complete(status, index)
+        }
+        if rv != 0 {
+            box.release()
+            req.deallocate()
+        }
+        return rv
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import Glibc
+import ReplicatedKV
+import Testing
+import TestSupport
+
+/// Three (or more) `journalctl-swift kv serve` processes on loopback, each
+/// with its own store directory under one temporary directory. Tests wait
+/// on what the nodes report (`GET /status`), never on time.
+final class ProcessCluster {
+    struct Node {
+        var id: UInt64
+        var raftPort: Int
+        var httpPort: Int
+        var process: Process?
+    }
+
+    let directory: TemporaryDirectory
+    var nodes: [Node]
+    let extraArguments: [String]
+
+    init(size: Int, label: String, extraArguments: [String] = ["--election-timeout-ms", "300", "--heartbeat-ms", "50", "--request-timeout-ms", "1500", "--segment-mib", "1",
+        "--snapshot-threshold", "16", "--snapshot-trailing", "4"]) throws {
+        directory = TemporaryDirectory(on: .tmp, label)
+        let ports = try Self.freePorts(2 * size)
+        nodes = (0..<size).map { Node(id: UInt64($0 + 1), raftPort: ports[2 * $0], httpPort: ports[2 * $0 + 1]) }
+        self.extraArguments = extraArguments
+    }
+
+    deinit {
+        for node in nodes { node.process.map { Glibc.kill($0.processIdentifier, SIGKILL); $0.waitUntilExit() } }
+    }
+
+    var peers: String { nodes.map { "\($0.id)=127.0.0.1:\($0.raftPort)/\($0.httpPort)" }.joined(separator: ",") }
+    var clusterArgument: String { nodes.map { "127.0.0.1:\($0.httpPort)" }.joined(separator: ",") }
+    func http(_ id: UInt64) -> HostPort { HostPort(host: "127.0.0.1", port: nodes[Int(id) - 1].httpPort) }
+    func store(_ id: UInt64) -> String { "\(directory.path)/node\(id)" }
+
+    /// Ports free now: all bound at once (so they differ), then released.
+    static func freePorts(_ count: Int) throws -> [Int] {
+        var fds: [Int32] = []
+        defer { for fd in fds { close(fd) } }
+        var ports: [Int] = []
+        for _ in 0..<count {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = 0
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p in
+                    bind(fd, p, length) == 0 && getsockname(fd, p, &length) == 0
+                }
+            }
+            guard bound else { throw POSIXError(.EADDRINUSE) }
+            fds.append(fd)
+            ports.append(Int(UInt16(bigEndian: address.sin_port)))
+        }
+        return ports
+    }
+
+    /// Starts node `id` (again); its output goes to files in its directory.
+    func start(_ id: UInt64) throws {
+        guard let executable = Executable.journalctl else {
+            Issue.record("journalctl-swift not found next to the test bundle")
+            throw POSIXError(.ENOENT)
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["kv", "serve", "--store", store(id), "--id", "\(id)", "--peers", peers] + extraArguments
+        let log = "\(directory.path)/node\(id).log"
+        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        nodes[Int(id) - 1].process = process
+    }
+
+    /// SIGKILLs node `id` and reaps it.
+    func kill(_ id: UInt64) {
+        guard let process = nodes[Int(id) - 1].process else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        nodes[Int(id) - 1].process = nil
+    }
+
+    var running: [UInt64] { nodes.filter { $0.process != nil }.map(\.id) }
+
+    /// Node `id`'s status, or nil when it does not answer.
+    func status(_ id: UInt64) -> [String: Any]? {
+        guard let response = try? HTTPClient.request("GET", http(id), path: "/status", timeoutMilliseconds: 2000),
+              response.status == 200 else { return nil }
+        return (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
+    }
+
+    func log(_ id: UInt64) -> String { (try? String(contentsOfFile: "\(directory.path)/node\(id).log", encoding: .utf8)) ?? "" }
+
+    /// Polls the running nodes until `accept` holds of their statuses; fails
+    /// the test (with the nodes' logs) after `limitSeconds`, a bound far
+    /// above anything a working cluster needs, so the test cannot hang.
+    func waitUntil(_ what: String, limitSeconds: Double = 120, _ accept: ([UInt64: [String: Any]]) -> Bool) -> Bool {
+        let start = nowSeconds()
+        while nowSeconds() - start < limitSeconds {
+            var statuses: [UInt64: [String: Any]] = [:]
+            for id in running { statuses[id] = status(id) }
+            if accept(statuses) { return true }
+            usleep(20_000)
+        }
+        let logs = running.map { "node \($0): \(log($0))" }.joined(separator: "\n")
+        Issue.record("timed out waiting for \(what); logs:\n\(logs)")
+        return false
+    }
+
+    /// Waits for a running node other than `excluded` to report itself
+    /// leader, and returns its id.
+    func waitForLeader(excluding excluded: Set<UInt64> = []) -> UInt64? {
+        var leader: UInt64?
+        _ = waitUntil("a leader") { statuses in
+            leader = statuses.first { id, s in !excluded.contains(id) && s["state"] as? String == "leader" }?.key
+            return leader != nil
+        }
+        return leader
+    }
+}
+
+func nowSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
