@@ -10,6 +10,9 @@ extension JournalRaftIO {
     static func installMethods(_ io: UnsafeMutablePointer<raft_io>) {
         io.pointee.`init` = { io, id, address in
             let me = JournalRaftIO.from(io)
+            if let identity = me.store.identity, identity.serverID != id {
+                return me.fail(.wrongServer(recorded: identity.serverID, given: id))
+            }
             me.serverID = id
             me.serverAddress = address.map { String(cString: $0) } ?? ""
             return 0
@@ -32,22 +35,27 @@ extension JournalRaftIO {
             do throws(RaftLogError) { try me.store.bootstrap(configuration: encoded) } catch { return me.fail(error) }
             return 0
         }
-        io.pointee.recover = { _, _ in RAFT_IOERR }
+        io.pointee.recover = { io, conf in
+            let me = JournalRaftIO.from(io)
+            guard let conf, let encoded = RaftMemory.encoded(conf) else { return RAFT_NOMEM }
+            do throws(RaftLogError) { try me.store.recover(configuration: encoded) } catch { return me.failWrite(error) }
+            return 0
+        }
         io.pointee.set_term = { io, term in
             let me = JournalRaftIO.from(io)
-            do throws(RaftLogError) { try me.store.setTerm(term) } catch { return me.fail(error) }
+            do throws(RaftLogError) { try me.store.setTerm(term) } catch { return me.failWrite(error) }
             return 0
         }
         io.pointee.set_vote = { io, id in
             let me = JournalRaftIO.from(io)
-            do throws(RaftLogError) { try me.store.setVote(id) } catch { return me.fail(error) }
+            do throws(RaftLogError) { try me.store.setVote(id) } catch { return me.failWrite(error) }
             return 0
         }
         io.pointee.send = { io, req, message, cb in JournalRaftIO.from(io).send(req, message, cb) }
         io.pointee.append = { io, req, entries, n, cb in JournalRaftIO.from(io).append(req, entries, n, cb) }
         io.pointee.truncate = { io, index in
             let me = JournalRaftIO.from(io)
-            do throws(RaftLogError) { try me.store.truncate(from: index) } catch { return me.fail(error) }
+            do throws(RaftLogError) { try me.store.truncate(from: index) } catch { return me.failWrite(error) }
             return 0
         }
         io.pointee.snapshot_put = { io, trailing, req, snapshot, cb in JournalRaftIO.from(io).snapshotPut(trailing, req, snapshot, cb) }
@@ -109,11 +117,10 @@ extension JournalRaftIO {
         }
         if let failure { return fail(failure) }
         let lsn: LSN
-        let start = store.nextIndex
         do throws(RaftLogError) { lsn = try store.append(copies) } catch {
-            // Entries the store kept that raft will not count: stop the node.
-            if store.nextIndex != start { failure = error }
-            return fail(error)
+            // Entries the store may have kept that raft will not count, or a
+            // full disk: stop the node.
+            return failWrite(error)
         }
         durableWaits.append((lsn, { status in cb?(req, status) }))
         durabilityRequested?(lsn)
@@ -136,11 +143,11 @@ extension JournalRaftIO {
             configurationIndex: s.configuration_index, data: data)
         if let failure { return fail(failure) }
         let lsn: LSN
-        do throws(RaftLogError) { lsn = try store.putSnapshot(image, trailing: UInt64(trailing)) } catch { return fail(error) }
+        do throws(RaftLogError) { lsn = try store.putSnapshot(image, trailing: UInt64(trailing)) } catch { return failWrite(error) }
         durableWaits.append((lsn, { [unowned self] status in
             var status = status
             if status == 0 {
-                do throws(RaftLogError) { try store.compact() } catch { status = fail(error) }
+                do throws(RaftLogError) { try store.compact() } catch { status = failWrite(error) }
             }
             cb?(req, status)
         }))

@@ -48,6 +48,12 @@ public final class JournalRaftIO {
     var durableWaits: [(lsn: LSN, complete: (Int32) -> Void)] = []
     /// A failure of the journal: every later completion reports it.
     var failure: RaftLogError?
+    /// The error that stopped this node (a failed or refused write, a full
+    /// disk, a journal failure), for the loop to report; nil while healthy.
+    public var stopError: RaftLogError? { failure }
+    /// The last error the store reported to raft (raft keeps only its code
+    /// and message).
+    public private(set) var lastError: RaftLogError?
     /// Called on the loop with the LSN a new completion waits for: a loop
     /// whose journal runs its own threads passes it to a
     /// `RaftDurabilityNotifier`; one that pumps a manual journal needs none.
@@ -107,7 +113,7 @@ public final class JournalRaftIO {
     /// manual runtime learns it there): later appends fail with it, and
     /// pending ones are cancelled at close.
     public func journalFailed(_ error: JournalError) {
-        if failure == nil { failure = .journal(error) }
+        if failure == nil { failure = .from(error) }
     }
 
     /// Fires the completions that are ready: durable appends and snapshot
@@ -154,13 +160,22 @@ public final class JournalRaftIO {
         switch error {
         case .malformedRecord, .inconsistentLog, .damagedSnapshot: RAFT_CORRUPT
         case .notPristine: RAFT_CANTBOOTSTRAP
-        case .journal(.journalFull): RAFT_NOSPACE
+        case .journal(.journalFull), .noSpace: RAFT_NOSPACE
         case .journal, .storage: RAFT_IOERR
+        case .wrongCluster, .wrongServer: RAFT_INVALID
         }
+    }
+
+    /// Records a failed write: the store cannot be trusted to hold what raft
+    /// believes (or the disk is full), so the node stops (`hasFailed`).
+    func failWrite(_ error: RaftLogError) -> Int32 {
+        if failure == nil { failure = error }
+        return fail(error)
     }
 
     /// Records `error` as raft's error message and returns its code.
     func fail(_ error: RaftLogError) -> Int32 {
+        lastError = error
         let text = Array(error.description.utf8.prefix(Int(RAFT_ERRMSG_BUF_SIZE) - 1)) + [0]
         withUnsafeMutableBytes(of: &io.pointee.errmsg) { dst in
             text.withUnsafeBytes { dst.copyMemory(from: $0) }

@@ -1,11 +1,12 @@
 @_spi(Testing) import Journal
 import JournalRaft
+import JournalStorage
 import JournalTesting
 import TestSupport
 
 /// A small journal (16 KiB segments, so that compaction releases some) on
 /// `disk`, created if absent, open in the manual runtime.
-func openRaftJournal(on storage: SimulatedStorage, create: Bool) throws -> Journal {
+func openRaftJournal(on storage: any StorageDirectory, create: Bool) throws -> Journal {
     _ = journalLogsSilenced
     if create {
         var c = JournalConfiguration()
