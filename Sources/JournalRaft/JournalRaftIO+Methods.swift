@@ -97,7 +97,19 @@ extension JournalRaftIO {
     ) -> Int32 {
         guard let req, let message else { return RAFT_INVALID }
         req.pointee.cb = cb
-        let bytes = RaftMessageCodec.encode(message, senderID: serverID, senderAddress: serverAddress)
+        var copy = message.pointee
+        // Canonical raft 0.15 answers an AppendEntries it accepts with its
+        // last stored index, which may lie beyond what the leader sent: a
+        // follower holding 23 and 24 of an old term, sent a heartbeat after
+        // 22, answers 24, and the leader counts it as holding its own,
+        // different, entry 23 and commits it without a majority (an
+        // acknowledged write then lost). The match the answer may claim is
+        // what the request proved: its prevLogIndex + its entries.
+        if copy.type == UInt16(RAFT_IO_APPEND_ENTRIES_RESULT), copy.append_entries_result.rejected == 0,
+           let match = answeringMatch, copy.append_entries_result.last_log_index > match {
+            copy.append_entries_result.last_log_index = match
+        }
+        let bytes = withUnsafePointer(to: &copy) { RaftMessageCodec.encode($0, senderID: serverID, senderAddress: serverAddress) }
         environment.send(from: serverID, to: message.pointee.server_id, bytes: bytes)
         deferred.append { cb?(req, 0) }
         return 0
@@ -122,7 +134,7 @@ extension JournalRaftIO {
             // full disk: stop the node.
             return failWrite(error)
         }
-        durableWaits.append((lsn, { status in cb?(req, status) }))
+        durableWaits.append((lsn, answeringMatch, { status in cb?(req, status) }))
         durabilityRequested?(lsn)
         return 0
     }
@@ -144,7 +156,7 @@ extension JournalRaftIO {
         if let failure { return fail(failure) }
         let lsn: LSN
         do throws(RaftLogError) { lsn = try store.putSnapshot(image, trailing: UInt64(trailing)) } catch { return failWrite(error) }
-        durableWaits.append((lsn, { [unowned self] status in
+        durableWaits.append((lsn, nil, { [unowned self] status in
             var status = status
             if status == 0 {
                 do throws(RaftLogError) { try store.compact() } catch { status = failWrite(error) }

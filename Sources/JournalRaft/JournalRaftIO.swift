@@ -44,8 +44,13 @@ public final class JournalRaftIO {
     var receiveCallback: raft_io_recv_cb?
     /// Callbacks to fire on the loop, in order.
     var deferred: [() -> Void] = []
-    /// Completions waiting for a durable LSN, in LSN order.
-    var durableWaits: [(lsn: LSN, complete: (Int32) -> Void)] = []
+    /// Completions waiting for a durable LSN, in LSN order; `match` is the
+    /// index an append answering a leader is known to match it through.
+    var durableWaits: [(lsn: LSN, match: UInt64?, complete: (Int32) -> Void)] = []
+    /// While raft handles an AppendEntries (or completes the append it
+    /// caused): the last index its log is known to share with the leader's,
+    /// `prevLogIndex` + the entries sent. See `send`.
+    var answeringMatch: UInt64?
     /// A failure of the journal: every later completion reports it.
     var failure: RaftLogError?
     /// The error that stopped this node (a failed or refused write, a full
@@ -102,6 +107,11 @@ public final class JournalRaftIO {
     public func deliver(_ bytes: [UInt8]) -> Bool {
         guard let receiveCallback, !isClosed, var decoded = RaftMessageCodec.decode(bytes) else { return false }
         defer { decoded.release() }
+        if decoded.message.type == UInt16(RAFT_IO_APPEND_ENTRIES) {
+            let a = decoded.message.append_entries
+            answeringMatch = a.prev_log_index + UInt64(a.n_entries)
+        }
+        defer { answeringMatch = nil }
         receiveCallback(io, &decoded.message)
         return true
     }
@@ -137,9 +147,16 @@ public final class JournalRaftIO {
     func completeDurableWaits() {
         let durable = store.journal.durableLSN
         let count = durableWaits.prefix { $0.lsn <= durable }.count
-        let ready = durableWaits.prefix(count).map(\.complete)
+        let ready = durableWaits.prefix(count)
         durableWaits.removeFirst(count)
-        for complete in ready { complete(0) }
+        for wait in ready { complete(wait, 0) }
+    }
+
+    /// Fires one completion, with the match index of the append it ends.
+    func complete(_ wait: (lsn: LSN, match: UInt64?, complete: (Int32) -> Void), _ status: Int32) {
+        answeringMatch = wait.match
+        defer { answeringMatch = nil }
+        wait.complete(status)
     }
 
     /// Completes the durable waits, then fails the others newest first:
@@ -147,9 +164,9 @@ public final class JournalRaftIO {
     /// so an older failure must come after the newer ones it removes.
     func failWaits(_ status: Int32) {
         completeDurableWaits()
-        let failed = durableWaits.reversed().map(\.complete)
+        let failed = durableWaits.reversed()
         durableWaits.removeAll()
-        for complete in failed { complete(status) }
+        for wait in failed { complete(wait, status) }
     }
 
     /// Whether completions are waiting for the journal.

@@ -1,11 +1,23 @@
 import Glibc
 import Testing
 
-/// The seeds of the fault test: 16 in the suite; a long run sets
-/// `RAFT_SIM_SEEDS` (e.g. `RAFT_SIM_SEEDS=2000 swift test --filter ClusterTests`).
-let clusterSeeds: ClosedRange<UInt64> = 1...(getenv("RAFT_SIM_SEEDS").flatMap { UInt64(String(cString: $0)) } ?? 16)
-/// The five-node seeds: a quarter as many (a five-node run costs more).
-let fiveNodeSeeds: ClosedRange<UInt64> = 1...max(4, clusterSeeds.upperBound / 4)
+/// The seeds of the fault test: 2,000 in the suite (1.5 simulated seconds
+/// of faults each); the long mode sets `RAFT_SIM_SEEDS` (`make raft-long`).
+/// `RAFT_SIM_SEED=N` runs seed N alone (to reproduce a failure).
+let clusterSeeds: ClosedRange<UInt64> = environmentNumber("RAFT_SIM_SEED").map { $0...$0 }
+    ?? 1...(environmentNumber("RAFT_SIM_SEEDS") ?? 2_000)
+
+/// A number from the environment, or nil.
+func environmentNumber(_ name: String) -> UInt64? {
+    getenv(name).flatMap { UInt64(String(cString: $0)) }
+}
+/// Simulated milliseconds of faults per seed, before the cluster settles:
+/// 1.5 s in the suite (each seed cheap, many seeds); `RAFT_SIM_MILLISECONDS`
+/// sets it (the long mode runs 4 s per seed).
+let clusterFaultMilliseconds = environmentNumber("RAFT_SIM_MILLISECONDS") ?? 1_500
+/// The five-node seeds: a tenth as many (a five-node run costs 1.6 times
+/// a three-node one).
+let fiveNodeSeeds: ClosedRange<UInt64> = environmentNumber("RAFT_SIM_SEED").map { $0...$0 } ?? 1...max(4, clusterSeeds.upperBound / 10)
 
 @Suite("Raft cluster on the journal, simulated")
 struct ClusterTests {
@@ -37,11 +49,11 @@ struct ClusterTests {
     }
 }
 
-/// Runs `cluster` under faults for 4 simulated seconds, settles it and
+/// Runs `cluster` under faults for `clusterFaultMilliseconds`, settles it and
 /// checks it: no node failed, every acknowledged write reached every node,
 /// the history is linearizable.
-func checkFaultRun(_ cluster: SimCluster) {
-    cluster.run(milliseconds: 4_000)
+func checkFaultRun(_ cluster: SimCluster, milliseconds: UInt64 = clusterFaultMilliseconds) {
+    cluster.run(milliseconds: milliseconds)
     #expect(cluster.failure == nil, "\(cluster.summary)")
     let settled = cluster.settle()
     #expect(settled == nil, "\(cluster.summary)")

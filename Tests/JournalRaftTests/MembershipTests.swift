@@ -1,9 +1,9 @@
 import CRaft
 import Testing
 
-/// Seeds of each membership scenario: 4 in the suite; `RAFT_SIM_SEEDS`
-/// raises them with the fault test's (a quarter as many each).
-let membershipSeeds: ClosedRange<UInt64> = 1...max(4, clusterSeeds.upperBound / 4)
+/// Seeds of each membership scenario: 8 in the suite; `RAFT_SIM_SEEDS`
+/// raises them with the fault test's (one for every 250).
+let membershipSeeds: ClosedRange<UInt64> = 1...max(4, clusterSeeds.upperBound / 250)
 
 @Suite("Raft cluster membership, simulated")
 struct MembershipTests {
@@ -15,7 +15,7 @@ struct MembershipTests {
         defer { cluster.shutdown() }
         cluster.plan = plan
         cluster.planStartMilliseconds = cluster.clock.nowMilliseconds + UInt64(cluster.random.int(in: 200...1_500))
-        checkFaultRun(cluster)
+        checkFaultRun(cluster, milliseconds: max(clusterFaultMilliseconds, 3_000))
         #expect(cluster.finalVoters() == voters, "\(cluster.summary)")
         return cluster
     }

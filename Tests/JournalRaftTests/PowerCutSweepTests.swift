@@ -1,9 +1,11 @@
-import Glibc
 import Testing
 
 /// Every how many boundaries the sweep cuts: 1 (every one) by default;
 /// `RAFT_SWEEP_STRIDE` makes it sparser.
-let sweepStride = max(1, getenv("RAFT_SWEEP_STRIDE").flatMap { Int(String(cString: $0)) } ?? 1)
+let sweepStride = Int(max(1, environmentNumber("RAFT_SWEEP_STRIDE") ?? 1))
+/// The workload seeds swept: one in the suite; `RAFT_SWEEP_SEEDS` for more
+/// (each adds about 300 cut runs).
+let sweepSeeds: ClosedRange<UInt64> = 1...max(1, environmentNumber("RAFT_SWEEP_SEEDS") ?? 1)
 
 @Suite("Raft cluster power cuts at every I/O boundary, simulated")
 struct PowerCutSweepTests {
@@ -25,13 +27,13 @@ struct PowerCutSweepTests {
         #expect(acknowledged > cuts, "the workload acknowledged writes: \(acknowledged) over \(cuts) cuts")
     }
 
-    @Test("one node of three loses power at each of its I/O boundaries in turn")
-    func oneNode() throws {
-        try sweep(PowerCutSweep(seed: 21, nodeCount: 3), nodes: [1], wholeCluster: false)
+    @Test("one node of three loses power at each of its I/O boundaries in turn", arguments: sweepSeeds)
+    func oneNode(seed: UInt64) throws {
+        try sweep(PowerCutSweep(seed: 20 + seed, nodeCount: 3), nodes: [1], wholeCluster: false)
     }
 
-    @Test("the whole cluster of three loses power at each I/O boundary of any node in turn")
-    func wholeCluster() throws {
-        try sweep(PowerCutSweep(seed: 22, nodeCount: 3), nodes: nil, wholeCluster: true)
+    @Test("the whole cluster of three loses power at each I/O boundary of any node in turn", arguments: sweepSeeds)
+    func wholeCluster(seed: UInt64) throws {
+        try sweep(PowerCutSweep(seed: 1_000 + seed, nodeCount: 3), nodes: nil, wholeCluster: true)
     }
 }

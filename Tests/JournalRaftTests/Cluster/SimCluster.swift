@@ -91,29 +91,31 @@ final class SimCluster {
             }
             if message.bytes.first == UInt8(RAFT_IO_INSTALL_SNAPSHOT) && node.isUp { snapshotsDelivered[node.id, default: 0] += 1 }
             node.deliver(message.bytes)
-            checkPower()
+            checkPower(node)
         }
         var order = members
         random.shuffle(&order)
         for node in order {
             let stalled = (stalledUntil[node.id] ?? 0) > clock.nowMilliseconds
             node.step(pumps: stalled || random.chance(0.5) ? 0 : random.int(in: 1...pumpsMax))
-            checkPower()
+            checkPower(node)
         }
         if faults { injectFault() }
         driveMembership()
         runClients()
+        // Client requests and membership changes write on the leader.
+        for node in members { checkPower(node) }
     }
 
-    /// A node whose power went in the middle of an operation is down; with
-    /// `cutsWholeCluster`, every other node loses power at that instant too
-    /// (each between two of its I/O operations).
-    func checkPower() {
-        let cut = nodes.filter { $0.isUp && ($0.disk.isPoweredOff || $0.io?.hasFailed == true) }
-        guard !cut.isEmpty else { return }
-        for node in cut { node.crash() }
+    /// After `node` acted: if its power went in the middle of an operation
+    /// (or its journal failed) it is down; with `cutsWholeCluster`, every
+    /// other node loses power at that instant too (each between two of its
+    /// I/O operations). Only a node's own actions touch its disk.
+    func checkPower(_ node: SimNode) {
+        guard node.isUp, node.io?.hasFailed == true || node.disk.isPoweredOff else { return }
+        node.crash()
         if cutsWholeCluster {
-            for node in members where node.isUp { node.crash() }
+            for other in members where other.isUp { other.crash() }
         }
     }
 
