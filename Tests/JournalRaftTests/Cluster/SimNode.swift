@@ -25,6 +25,9 @@ final class SimNode {
     var identity: RaftStoreIdentity
     /// Set when the node could not start or recover: the test fails.
     var failure: String?
+    /// The errors that stopped the node (a full disk, a failed write), in
+    /// order: what a real loop would report when it closes raft.
+    var stopErrors: [RaftLogError] = []
 
     init(id: UInt64, seed: UInt64, environment: SimEnvironment) {
         self.id = id
@@ -50,7 +53,7 @@ final class SimNode {
     /// Creates the journal and bootstraps the configuration of `ids`; with
     /// none, the node starts empty and waits to be added to a cluster.
     func create(ids: [UInt64]?) throws {
-        _ = try openRaftJournal(on: storage(), create: true)
+        try createRaftJournal(on: storage())
         try start(bootstrap: ids)
     }
 
@@ -119,6 +122,7 @@ final class SimNode {
     func crash() {
         guard let raft else { return }
         crashes += 1
+        if let error = io?.stopError { stopErrors.append(error) }
         if !disk.isPoweredOff { disk.powerCut() }
         raft_close(raft, nil)
         io?.runCompletions()
