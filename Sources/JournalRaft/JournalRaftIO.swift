@@ -108,12 +108,32 @@ public final class JournalRaftIO {
         guard let receiveCallback, !isClosed, var decoded = RaftMessageCodec.decode(bytes) else { return false }
         defer { decoded.release() }
         if decoded.message.type == UInt16(RAFT_IO_APPEND_ENTRIES) {
+            skipEntriesTheSnapshotCovers(&decoded.message.append_entries)
             let a = decoded.message.append_entries
             answeringMatch = a.prev_log_index + UInt64(a.n_entries)
         }
         defer { answeringMatch = nil }
         receiveCallback(io, &decoded.message)
         return true
+    }
+
+    /// Canonical raft 0.15 rejects an AppendEntries whose prevLogIndex lies
+    /// in the part of its log a snapshot replaced (it cannot read that
+    /// entry's term), although what a snapshot covers is committed and so
+    /// the same on every server. A leader whose view of this follower went
+    /// back past the snapshot (answers reordered) then probes lower and
+    /// lower, sends its own older snapshot, and starts again: the follower
+    /// never catches up. The request is made to start at the snapshot
+    /// instead: the entries it covers are dropped, and prevLogIndex and
+    /// prevLogTerm become the snapshot's.
+    func skipEntriesTheSnapshotCovers(_ a: inout raft_append_entries) {
+        let s = store.snapshotIndex
+        guard s > 0, a.prev_log_index < s else { return }
+        let covered = Int(min(s - a.prev_log_index, UInt64(a.n_entries)))
+        a.entries = RaftMemory.dropFirst(covered, of: a.entries, total: Int(a.n_entries))
+        a.n_entries -= UInt32(covered)
+        a.prev_log_index = s
+        a.prev_log_term = store.snapshotTerm
     }
 
     /// Whether the journal failed: the loop must close raft.
