@@ -43,6 +43,16 @@ struct ClusterTests {
         try check(SimCluster(seed: seed, nodeCount: 5))
     }
 
+    /// Seeds that once failed, with their fault time: an acknowledged write
+    /// lost to canonical raft 0.15's append result (1180), a follower that
+    /// never caught up past its snapshot (65). Run whatever the seed count.
+    @Test("seeds that found canonical raft defects stay green", arguments: [(1_180, 1_500), (65, 4_000)] as [(UInt64, UInt64)])
+    func regressions(seed: UInt64, milliseconds: UInt64) throws {
+        let cluster = try SimCluster(seed: seed)
+        defer { cluster.shutdown() }
+        checkFaultRun(cluster, milliseconds: milliseconds)
+    }
+
     func check(_ cluster: SimCluster) {
         defer { cluster.shutdown() }
         checkFaultRun(cluster)
