@@ -7,7 +7,7 @@ DATA ?= ./data
 CLI_DEBUG := .build/debug/journalctl-swift
 CLI_RELEASE := .build/release/journalctl-swift
 
-.PHONY: setup build release run test test-unit test-threads test-models test-conformance test-tsan lint docs bench bench-backends bench-cpu bench-micro bench-micro-baseline fuzz clean crash-long
+.PHONY: setup build release run test test-unit test-threads test-models test-conformance test-tsan lint docs bench bench-backends bench-cpu bench-micro bench-micro-baseline fuzz clean crash-long raft-long
 
 # Installs the Debian packages only when one is missing.
 setup:
@@ -88,6 +88,18 @@ docs: setup
 CRASH_MINUTES ?= 240
 crash-long: release
 	$(CLI_RELEASE) crash-sim --minutes $(CRASH_MINUTES) --points 200
+
+# The simulated raft cluster for longer (JournalRaftTests): RAFT_SIM_SEEDS
+# seeds of 4 simulated seconds of faults each (a tenth as many five-node
+# seeds, one in 250 per membership scenario), and the power-cut sweep at
+# every I/O boundary of RAFT_SWEEP_SEEDS workloads. `make test` runs 2,000
+# seeds of 1.5 s and one sweep workload.
+RAFT_SIM_SEEDS ?= 20000
+RAFT_SWEEP_SEEDS ?= 20
+raft-long: setup
+	$(SWIFT) build --build-tests
+	RAFT_SIM_SEEDS=$(RAFT_SIM_SEEDS) RAFT_SIM_MILLISECONDS=4000 RAFT_SWEEP_SEEDS=$(RAFT_SWEEP_SEEDS) \
+	  $(SWIFT) test --skip-build --filter 'ClusterTests|MembershipTests|PowerCutSweepTests'
 
 # libFuzzer over segment decoding, recovery and reading (Tools/fuzz/README.md).
 FUZZ_SECONDS ?= 300

@@ -10,6 +10,9 @@ extension JournalRaftIO {
     static func installMethods(_ io: UnsafeMutablePointer<raft_io>) {
         io.pointee.`init` = { io, id, address in
             let me = JournalRaftIO.from(io)
+            if let identity = me.store.identity, identity.serverID != id {
+                return me.fail(.wrongServer(recorded: identity.serverID, given: id))
+            }
             me.serverID = id
             me.serverAddress = address.map { String(cString: $0) } ?? ""
             return 0
@@ -32,22 +35,27 @@ extension JournalRaftIO {
             do throws(RaftLogError) { try me.store.bootstrap(configuration: encoded) } catch { return me.fail(error) }
             return 0
         }
-        io.pointee.recover = { _, _ in RAFT_IOERR }
+        io.pointee.recover = { io, conf in
+            let me = JournalRaftIO.from(io)
+            guard let conf, let encoded = RaftMemory.encoded(conf) else { return RAFT_NOMEM }
+            do throws(RaftLogError) { try me.store.recover(configuration: encoded) } catch { return me.failWrite(error) }
+            return 0
+        }
         io.pointee.set_term = { io, term in
             let me = JournalRaftIO.from(io)
-            do throws(RaftLogError) { try me.store.setTerm(term) } catch { return me.fail(error) }
+            do throws(RaftLogError) { try me.store.setTerm(term) } catch { return me.failWrite(error) }
             return 0
         }
         io.pointee.set_vote = { io, id in
             let me = JournalRaftIO.from(io)
-            do throws(RaftLogError) { try me.store.setVote(id) } catch { return me.fail(error) }
+            do throws(RaftLogError) { try me.store.setVote(id) } catch { return me.failWrite(error) }
             return 0
         }
         io.pointee.send = { io, req, message, cb in JournalRaftIO.from(io).send(req, message, cb) }
         io.pointee.append = { io, req, entries, n, cb in JournalRaftIO.from(io).append(req, entries, n, cb) }
         io.pointee.truncate = { io, index in
             let me = JournalRaftIO.from(io)
-            do throws(RaftLogError) { try me.store.truncate(from: index) } catch { return me.fail(error) }
+            do throws(RaftLogError) { try me.store.truncate(from: index) } catch { return me.failWrite(error) }
             return 0
         }
         io.pointee.snapshot_put = { io, trailing, req, snapshot, cb in JournalRaftIO.from(io).snapshotPut(trailing, req, snapshot, cb) }
@@ -89,7 +97,19 @@ extension JournalRaftIO {
     ) -> Int32 {
         guard let req, let message else { return RAFT_INVALID }
         req.pointee.cb = cb
-        let bytes = RaftMessageCodec.encode(message, senderID: serverID, senderAddress: serverAddress)
+        var copy = message.pointee
+        // Canonical raft 0.15 answers an AppendEntries it accepts with its
+        // last stored index, which may lie beyond what the leader sent: a
+        // follower holding 23 and 24 of an old term, sent a heartbeat after
+        // 22, answers 24, and the leader counts it as holding its own,
+        // different, entry 23 and commits it without a majority (an
+        // acknowledged write then lost). The match the answer may claim is
+        // what the request proved: its prevLogIndex + its entries.
+        if copy.type == UInt16(RAFT_IO_APPEND_ENTRIES_RESULT), copy.append_entries_result.rejected == 0,
+           let match = answeringMatch, copy.append_entries_result.last_log_index > match {
+            copy.append_entries_result.last_log_index = match
+        }
+        let bytes = withUnsafePointer(to: &copy) { RaftMessageCodec.encode($0, senderID: serverID, senderAddress: serverAddress) }
         environment.send(from: serverID, to: message.pointee.server_id, bytes: bytes)
         deferred.append { cb?(req, 0) }
         return 0
@@ -109,13 +129,12 @@ extension JournalRaftIO {
         }
         if let failure { return fail(failure) }
         let lsn: LSN
-        let start = store.nextIndex
         do throws(RaftLogError) { lsn = try store.append(copies) } catch {
-            // Entries the store kept that raft will not count: stop the node.
-            if store.nextIndex != start { failure = error }
-            return fail(error)
+            // Entries the store may have kept that raft will not count, or a
+            // full disk: stop the node.
+            return failWrite(error)
         }
-        durableWaits.append((lsn, { status in cb?(req, status) }))
+        durableWaits.append((lsn, answeringMatch, { status in cb?(req, status) }))
         durabilityRequested?(lsn)
         return 0
     }
@@ -136,11 +155,11 @@ extension JournalRaftIO {
             configurationIndex: s.configuration_index, data: data)
         if let failure { return fail(failure) }
         let lsn: LSN
-        do throws(RaftLogError) { lsn = try store.putSnapshot(image, trailing: UInt64(trailing)) } catch { return fail(error) }
-        durableWaits.append((lsn, { [unowned self] status in
+        do throws(RaftLogError) { lsn = try store.putSnapshot(image, trailing: UInt64(trailing)) } catch { return failWrite(error) }
+        durableWaits.append((lsn, nil, { [unowned self] status in
             var status = status
             if status == 0 {
-                do throws(RaftLogError) { try store.compact() } catch { status = fail(error) }
+                do throws(RaftLogError) { try store.compact() } catch { status = failWrite(error) }
             }
             cb?(req, status)
         }))

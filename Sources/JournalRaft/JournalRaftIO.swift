@@ -44,10 +44,21 @@ public final class JournalRaftIO {
     var receiveCallback: raft_io_recv_cb?
     /// Callbacks to fire on the loop, in order.
     var deferred: [() -> Void] = []
-    /// Completions waiting for a durable LSN, in LSN order.
-    var durableWaits: [(lsn: LSN, complete: (Int32) -> Void)] = []
+    /// Completions waiting for a durable LSN, in LSN order; `match` is the
+    /// index an append answering a leader is known to match it through.
+    var durableWaits: [(lsn: LSN, match: UInt64?, complete: (Int32) -> Void)] = []
+    /// While raft handles an AppendEntries (or completes the append it
+    /// caused): the last index its log is known to share with the leader's,
+    /// `prevLogIndex` + the entries sent. See `send`.
+    var answeringMatch: UInt64?
     /// A failure of the journal: every later completion reports it.
     var failure: RaftLogError?
+    /// The error that stopped this node (a failed or refused write, a full
+    /// disk, a journal failure), for the loop to report; nil while healthy.
+    public var stopError: RaftLogError? { failure }
+    /// The last error the store reported to raft (raft keeps only its code
+    /// and message).
+    public private(set) var lastError: RaftLogError?
     /// Called on the loop with the LSN a new completion waits for: a loop
     /// whose journal runs its own threads passes it to a
     /// `RaftDurabilityNotifier`; one that pumps a manual journal needs none.
@@ -96,8 +107,33 @@ public final class JournalRaftIO {
     public func deliver(_ bytes: [UInt8]) -> Bool {
         guard let receiveCallback, !isClosed, var decoded = RaftMessageCodec.decode(bytes) else { return false }
         defer { decoded.release() }
+        if decoded.message.type == UInt16(RAFT_IO_APPEND_ENTRIES) {
+            skipEntriesTheSnapshotCovers(&decoded.message.append_entries)
+            let a = decoded.message.append_entries
+            answeringMatch = a.prev_log_index + UInt64(a.n_entries)
+        }
+        defer { answeringMatch = nil }
         receiveCallback(io, &decoded.message)
         return true
+    }
+
+    /// Canonical raft 0.15 rejects an AppendEntries whose prevLogIndex lies
+    /// in the part of its log a snapshot replaced (it cannot read that
+    /// entry's term), although what a snapshot covers is committed and so
+    /// the same on every server. A leader whose view of this follower went
+    /// back past the snapshot (answers reordered) then probes lower and
+    /// lower, sends its own older snapshot, and starts again: the follower
+    /// never catches up. The request is made to start at the snapshot
+    /// instead: the entries it covers are dropped, and prevLogIndex and
+    /// prevLogTerm become the snapshot's.
+    func skipEntriesTheSnapshotCovers(_ a: inout raft_append_entries) {
+        let s = store.snapshotIndex
+        guard s > 0, a.prev_log_index < s else { return }
+        let covered = Int(min(s - a.prev_log_index, UInt64(a.n_entries)))
+        a.entries = RaftMemory.dropFirst(covered, of: a.entries, total: Int(a.n_entries))
+        a.n_entries -= UInt32(covered)
+        a.prev_log_index = s
+        a.prev_log_term = store.snapshotTerm
     }
 
     /// Whether the journal failed: the loop must close raft.
@@ -107,7 +143,7 @@ public final class JournalRaftIO {
     /// manual runtime learns it there): later appends fail with it, and
     /// pending ones are cancelled at close.
     public func journalFailed(_ error: JournalError) {
-        if failure == nil { failure = .journal(error) }
+        if failure == nil { failure = .from(error) }
     }
 
     /// Fires the completions that are ready: durable appends and snapshot
@@ -131,9 +167,16 @@ public final class JournalRaftIO {
     func completeDurableWaits() {
         let durable = store.journal.durableLSN
         let count = durableWaits.prefix { $0.lsn <= durable }.count
-        let ready = durableWaits.prefix(count).map(\.complete)
+        let ready = durableWaits.prefix(count)
         durableWaits.removeFirst(count)
-        for complete in ready { complete(0) }
+        for wait in ready { complete(wait, 0) }
+    }
+
+    /// Fires one completion, with the match index of the append it ends.
+    func complete(_ wait: (lsn: LSN, match: UInt64?, complete: (Int32) -> Void), _ status: Int32) {
+        answeringMatch = wait.match
+        defer { answeringMatch = nil }
+        wait.complete(status)
     }
 
     /// Completes the durable waits, then fails the others newest first:
@@ -141,9 +184,9 @@ public final class JournalRaftIO {
     /// so an older failure must come after the newer ones it removes.
     func failWaits(_ status: Int32) {
         completeDurableWaits()
-        let failed = durableWaits.reversed().map(\.complete)
+        let failed = durableWaits.reversed()
         durableWaits.removeAll()
-        for complete in failed { complete(status) }
+        for wait in failed { complete(wait, status) }
     }
 
     /// Whether completions are waiting for the journal.
@@ -154,13 +197,22 @@ public final class JournalRaftIO {
         switch error {
         case .malformedRecord, .inconsistentLog, .damagedSnapshot: RAFT_CORRUPT
         case .notPristine: RAFT_CANTBOOTSTRAP
-        case .journal(.journalFull): RAFT_NOSPACE
+        case .journal(.journalFull), .noSpace: RAFT_NOSPACE
         case .journal, .storage: RAFT_IOERR
+        case .wrongCluster, .wrongServer: RAFT_INVALID
         }
+    }
+
+    /// Records a failed write: the store cannot be trusted to hold what raft
+    /// believes (or the disk is full), so the node stops (`hasFailed`).
+    func failWrite(_ error: RaftLogError) -> Int32 {
+        if failure == nil { failure = error }
+        return fail(error)
     }
 
     /// Records `error` as raft's error message and returns its code.
     func fail(_ error: RaftLogError) -> Int32 {
+        lastError = error
         let text = Array(error.description.utf8.prefix(Int(RAFT_ERRMSG_BUF_SIZE) - 1)) + [0]
         withUnsafeMutableBytes(of: &io.pointee.errmsg) { dst in
             text.withUnsafeBytes { dst.copyMemory(from: $0) }

@@ -18,7 +18,9 @@ struct RaftLogReplay {
     var entries: [RaftLogEntry] = []
     /// The LSN of each live entry's record, parallel to `entries`.
     var entryLSNs: [LSN] = []
-    /// Whether any record was seen.
+    /// The recorded identity, with the LSN of its newest record.
+    var identity: (identity: RaftStoreIdentity, lsn: LSN)?
+    /// Whether any record other than an identity was seen.
     var sawRecord = false
 
     /// The index the next appended entry takes.
@@ -26,6 +28,14 @@ struct RaftLogReplay {
 
     /// Applies one record.
     mutating func apply(_ record: RaftRecord, lsn: LSN) throws(RaftLogError) {
+        if case .identity(let cluster, let server) = record {
+            let recorded = RaftStoreIdentity(clusterID: cluster, serverID: server)
+            if let identity, identity.identity != recorded {
+                throw .inconsistentLog("identity \(recorded) at LSN \(lsn) contradicts \(identity.identity)")
+            }
+            identity = (recorded, lsn)
+            return
+        }
         defer { sawRecord = true }
         switch record {
         case .state(let t, let vote):
@@ -33,7 +43,7 @@ struct RaftLogReplay {
             votedFor = vote
             stateLSN = lsn
         case .bootstrap(let configuration):
-            guard !sawRecord else { throw .inconsistentLog("a bootstrap record at LSN \(lsn) after other records") }
+            guard !sawRecord else { throw .inconsistentLog("a bootstrap record at LSN \(lsn) after records other than the identity") }
             term = 1
             votedFor = 0
             stateLSN = lsn
@@ -53,6 +63,8 @@ struct RaftLogReplay {
         case .snapshot(let index, let t, let trailing):
             snapshot = (index, t, trailing, lsn)
             if trailing == 0 { removeEntries(from: 0) }
+        case .identity:
+            preconditionFailure("handled above")
         }
     }
 

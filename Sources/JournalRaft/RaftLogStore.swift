@@ -14,6 +14,24 @@ public import JournalStorage
 //
 // Not thread-safe: raft drives it from one thread.
 
+/// Which cluster a store belongs to and which server of it it is: recorded
+/// when the store is first opened with it, checked at every later open, so
+/// that a node started with the wrong id or on another cluster's data
+/// refuses to start (`RaftLogError.wrongServer`, `.wrongCluster`).
+public struct RaftStoreIdentity: Sendable, Equatable, CustomStringConvertible {
+    /// Chosen when the cluster is created (nonzero, the same on every node).
+    public var clusterID: UInt64
+    /// Raft's server id of this node.
+    public var serverID: UInt64
+
+    public init(clusterID: UInt64, serverID: UInt64) {
+        self.clusterID = clusterID
+        self.serverID = serverID
+    }
+
+    public var description: String { "cluster \(String(clusterID, radix: 16)) server \(serverID)" }
+}
+
 /// What `RaftLogStore` recovered, in the shape raft's `load` returns.
 public struct RaftLoadedLog: Sendable, Equatable {
     public var term: UInt64
@@ -39,8 +57,13 @@ public final class RaftLogStore {
     public private(set) var snapshotIndex: UInt64 = 0
     public private(set) var snapshotTerm: UInt64 = 0
 
+    /// The identity the store recorded, if any.
+    public private(set) var identity: RaftStoreIdentity?
+
     /// LSN of the newest state record.
     private var stateLSN: LSN
+    /// LSN of the newest identity record (0: none).
+    private var identityLSN: LSN = 0
     private var snapshotLSN: LSN = 0
     private var snapshotTrailing: UInt64 = 0
     /// Index of `entryLSNs[0]`.
@@ -68,7 +91,26 @@ public final class RaftLogStore {
             snapshotLSN = s.lsn
             snapshotTrailing = s.trailing
         }
+        if let recorded = replay.identity {
+            identity = recorded.identity
+            identityLSN = recorded.lsn
+        }
         recovered = replay
+    }
+
+    /// Recovers the store and checks that it belongs to `identity`: a store
+    /// that recorded another cluster or server is refused
+    /// (`.wrongCluster`, `.wrongServer`); one that recorded none (new, or
+    /// written before identities were recorded) records it, durably.
+    public convenience init(journal: Journal, snapshotStorage: any StorageDirectory, identity: RaftStoreIdentity) throws(RaftLogError) {
+        try self.init(journal: journal, snapshotStorage: snapshotStorage)
+        if let recorded = self.identity {
+            if recorded.clusterID != identity.clusterID { throw .wrongCluster(recorded: recorded.clusterID, given: identity.clusterID) }
+            if recorded.serverID != identity.serverID { throw .wrongServer(recorded: recorded.serverID, given: identity.serverID) }
+            return
+        }
+        identityLSN = try appendDurably(.identity(clusterID: identity.clusterID, serverID: identity.serverID))
+        self.identity = identity
     }
 
     /// The recovered state, with the snapshot read from its file. The
@@ -114,6 +156,23 @@ public final class RaftLogStore {
         firstIndex = 1
         entryLSNs = [lsn]
         nextIndex = 2
+    }
+
+    /// Forces a configuration (raft's `recover`, after a loss of quorum):
+    /// appends a configuration entry holding `configuration` (raft's
+    /// encoding) at `nextIndex`, with the term of the last entry (or of the
+    /// snapshot, or 1), so that terms never go down along the log; durable on
+    /// return. Returns the entry's index.
+    @discardableResult
+    public func recover(configuration: [UInt8]) throws(RaftLogError) -> UInt64 {
+        let replay = try RaftLogReplay.replay(journal)
+        let lastTerm = replay.entries.last?.term ?? replay.snapshot?.term ?? 1
+        let index = nextIndex
+        let lsn = try appendDurably(.entry(index: index, entry: RaftLogEntry(term: max(lastTerm, 1), type: RaftEntryType.change, payload: configuration)))
+        if entryLSNs.isEmpty { firstIndex = index }
+        entryLSNs.append(lsn)
+        nextIndex = index + 1
+        return index
     }
 
     // MARK: Entries
@@ -163,6 +222,7 @@ public final class RaftLogStore {
     /// call `compact()`. With `trailing` 0 the snapshot replaces the log.
     public func putSnapshot(_ snapshot: RaftSnapshot, trailing: UInt64) throws(RaftLogError) -> LSN {
         try RaftSnapshotFile.write(snapshot, to: snapshotStorage)
+        if let identity { identityLSN = try enqueue(.identity(clusterID: identity.clusterID, serverID: identity.serverID)) }
         snapshotLSN = try enqueue(.snapshot(index: snapshot.index, term: snapshot.term, trailing: trailing))
         snapshotIndex = snapshot.index
         snapshotTerm = snapshot.term
@@ -197,10 +257,11 @@ public final class RaftLogStore {
                 try snapshotStorage.remove(name)
             }
         } catch {
-            throw .storage(error)
+            throw .from(error)
         }
         let keepFrom = snapshotIndex >= snapshotTrailing ? snapshotIndex - snapshotTrailing + 1 : 1
         var cut = min(snapshotLSN, stateLSN)
+        if identity != nil { cut = min(cut, identityLSN) }
         if !entryLSNs.isEmpty && keepFrom < firstIndex + UInt64(entryLSNs.count) {
             let position = keepFrom <= firstIndex ? 0 : Int(keepFrom - firstIndex)
             cut = min(cut, entryLSNs[position])
@@ -208,7 +269,7 @@ public final class RaftLogStore {
         let dropped = keepFrom > firstIndex ? min(Int(keepFrom - firstIndex), entryLSNs.count) : 0
         entryLSNs.removeFirst(dropped)
         firstIndex += UInt64(dropped)
-        do { try journal.truncate(before: cut) } catch { throw .journal(error) }
+        do { try journal.truncate(before: cut) } catch { throw .from(error) }
         return cut
     }
 
@@ -217,12 +278,12 @@ public final class RaftLogStore {
     private func enqueue(_ record: RaftRecord) throws(RaftLogError) -> LSN {
         // What recovery found no longer describes the store.
         recovered = nil
-        do { return try journal.enqueue(record.encoded()) } catch { throw .journal(error) }
+        do { return try journal.enqueue(record.encoded()) } catch { throw .from(error) }
     }
 
     private func appendDurably(_ record: RaftRecord) throws(RaftLogError) -> LSN {
         let lsn = try enqueue(record)
-        do { try journal.waitUntilDurableBlocking(lsn) } catch { throw .journal(error) }
+        do { try journal.waitUntilDurableBlocking(lsn) } catch { throw .from(error) }
         return lsn
     }
 }

@@ -46,6 +46,19 @@ enum RaftMemory {
         return array
     }
 
+    /// The entries of `entries` (an array made by `entries(_:)`, `total`
+    /// long) after the first `count`, in a new array and batch; the old ones
+    /// are freed. Nil when none is left.
+    static func dropFirst(_ count: Int, of entries: UnsafeMutablePointer<raft_entry>?, total: Int) -> UnsafeMutablePointer<raft_entry>? {
+        guard let entries, count > 0 else { return entries }
+        let kept = (min(count, total)..<total).map { i in
+            (term: entries[i].term, type: entries[i].type, bytes: UnsafeRawBufferPointer(start: entries[i].buf.base, count: entries[i].buf.len))
+        }
+        let result = Self.entries(kept)
+        destroyEntries(entries, count: total)
+        return result
+    }
+
     /// Frees entries made by `entries(_:)` (raft's `entryBatchesDestroy`).
     static func destroyEntries(_ entries: UnsafeMutablePointer<raft_entry>?, count: Int) {
         guard let entries else { return }

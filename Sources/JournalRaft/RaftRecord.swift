@@ -41,10 +41,14 @@ enum RaftRecord: Equatable {
     /// term 1 holding `configuration` (raft's encoding), in one record so
     /// that a crash leaves a store either pristine or bootstrapped.
     case bootstrap(configuration: [UInt8])
+    /// The cluster the store belongs to and the server it is, recorded when
+    /// the store is first opened with an identity and repeated beside each
+    /// snapshot (so that compaction keeps it).
+    case identity(clusterID: UInt64, serverID: UInt64)
 
     /// Kind bytes. Zero is never a kind: a zeroed payload is not a record.
     enum Kind: UInt8 {
-        case entry = 1, state = 2, truncation = 3, snapshot = 4, bootstrap = 5
+        case entry = 1, state = 2, truncation = 3, snapshot = 4, bootstrap = 5, identity = 6
     }
 
     /// Bytes before the payload of an entry: prefix, index, term, type and
@@ -82,6 +86,11 @@ enum RaftRecord: Equatable {
             var out = Self.header(.bootstrap, count: Self.prefixBytes)
             out.append(contentsOf: configuration)
             return out
+        case .identity(let clusterID, let serverID):
+            var out = Self.header(.identity, count: 24)
+            Self.store(&out, clusterID, at: 8)
+            Self.store(&out, serverID, at: 16)
+            return out
         }
     }
 
@@ -91,7 +100,7 @@ enum RaftRecord: Equatable {
         guard let kind = Kind(rawValue: b.u8(0)) else { return .failure(.malformedRecord("unknown kind \(b.u8(0))")) }
         guard b.slice(1, 7).isAllZero() else { return .failure(.malformedRecord("reserved prefix bytes are not zero")) }
         let expected: Int? = switch kind {
-        case .state: 24
+        case .state, .identity: 24
         case .truncation: 16
         case .snapshot: 32
         case .entry, .bootstrap: nil
@@ -113,6 +122,8 @@ enum RaftRecord: Equatable {
             return .success(.snapshot(index: b.le64(8), term: b.le64(16), trailing: b.le64(24)))
         case .bootstrap:
             return .success(.bootstrap(configuration: Array(b[prefixBytes...])))
+        case .identity:
+            return .success(.identity(clusterID: b.le64(8), serverID: b.le64(16)))
         }
     }
 

@@ -84,7 +84,7 @@ enum RaftSnapshotFile {
             try file.writeDurably(UnsafeRawBufferPointer(buffer), at: 0)
             try storage.rename(temporary, to: final)
         } catch {
-            throw .storage(error)
+            throw .from(error)
         }
     }
 

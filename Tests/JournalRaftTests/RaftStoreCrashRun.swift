@@ -84,7 +84,10 @@ struct RaftStoreCrashRun {
             model.votedFor = UInt64(random.int(in: 1...3))
             try store.setVote(model.votedFor)
         } else if roll < 80 {
-            let entry = RaftLogEntry(term: model.term, type: 1, payload: (0..<random.int(in: 0...900)).map { _ in UInt8(random.below(256)) })
+            // Configuration entries (type 3) among commands: they must survive
+            // crashes and truncation markers like any entry.
+            let type: UInt16 = random.chance(0.2) ? RaftEntryType.change : RaftEntryType.command
+            let entry = RaftLogEntry(term: model.term, type: type, payload: (0..<random.int(in: 0...900)).map { _ in UInt8(random.below(256)) })
             model.log[model.nextIndex] = entry
             model.nextIndex += 1
             _ = try store.append([entry])

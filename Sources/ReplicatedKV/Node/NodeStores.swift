@@ -34,10 +34,13 @@ struct NodeStores: @unchecked Sendable {
         do throws(RaftLogError) {
             let snapshots: FileSystemStorage
             do { snapshots = try FileSystemStorage(path: raftPath, options: fs) } catch { throw .storage(error) }
-            raftStore = try RaftLogStore(journal: journal, snapshotStorage: snapshots)
+            // The log store records the cluster and member too, so a raft
+            // directory moved under another node's store is refused as well.
+            let identity = RaftStoreIdentity(clusterID: options.peers.clusterID, serverID: options.id)
+            raftStore = try RaftLogStore(journal: journal, snapshotStorage: snapshots, identity: identity)
         } catch {
             journal.close()
-            throw Self.error(error)
+            throw Self.error(error, path: raftPath)
         }
         let kv: KeyValueStore
         do throws(KeyValueError) {
@@ -64,10 +67,11 @@ struct NodeStores: @unchecked Sendable {
         }
     }
 
-    static func error(_ e: RaftLogError) -> ReplicatedKVError {
+    static func error(_ e: RaftLogError, path: String) -> ReplicatedKVError {
         switch e {
-        case .malformedRecord, .inconsistentLog, .damagedSnapshot: .corruption("\(e)")
+        case .wrongCluster, .wrongServer: .otherCluster(path: path, detail: "\(e)")
         case .journal(let j): error(j)
+        case _ where e.isCorruption: .corruption("\(e)")
         default: .store("raft log: \(e)")
         }
     }

@@ -10,7 +10,7 @@ extension SimCluster {
         clientsActive = false
         network.heal()
         network.lossProbability = 0
-        for node in nodes where !node.isUp { node.restart() }
+        for node in members where !node.isUp { node.restart() }
         if let failure { return failure }
         let deadline = clock.nowMilliseconds + millisecondsMax
         // A write then a read of each key, one at a time, each retried until
@@ -20,7 +20,7 @@ extension SimCluster {
         while clock.nowMilliseconds < deadline {
             step()
             // A power cut scheduled before the faults ended may still come.
-            for node in nodes where !node.isUp { node.restart() }
+            for node in members where !node.isUp { node.restart() }
             if let failure { return failure }
             if let last = finals.last, history.operations[last].failed || clients[0] == nil && history.operations[last].end == nil {
                 finals.removeLast() // failed or abandoned: again
@@ -39,15 +39,16 @@ extension SimCluster {
                 finals.append(op)
                 continue
             }
-            if finals.count == wanted && idle && missingWrites().isEmpty { return nil }
+            if finals.count == wanted && idle && plan.isEmpty && missingWrites().isEmpty { return nil }
         }
-        return "no settled cluster after \(millisecondsMax) ms: \(finals.count) of \(wanted) final operations, missing \(missingWrites().prefix(5))"
+        return "no settled cluster after \(millisecondsMax) ms: \(finals.count) of \(wanted) final operations, "
+            + "plan left \(plan), missing \(missingWrites().prefix(5))"
     }
 
     /// Acknowledged writes some node has not applied: (node, value).
     func missingWrites() -> [(UInt64, UInt64)] {
         var missing: [(UInt64, UInt64)] = []
-        for node in nodes {
+        for node in members {
             guard let machine = node.machine else { continue }
             for w in history.acknowledgedWrites where !machine.applied.contains(w.value) { missing.append((node.id, w.value)) }
         }
@@ -59,6 +60,8 @@ extension SimCluster {
         let ops = history.operations
         return "seed \(seed): \(ops.count) operations, \(history.acknowledgedWrites.count) acknowledged writes, "
             + "\(ops.filter { $0.kind == .read && $0.end != nil }.count) reads, crashes \(nodes.map(\.crashes)), "
-            + "messages \(network.sent) (\(network.dropped) dropped, \(strayMessages.count) stray), \(clock.nowMilliseconds) ms"
+            + "messages \(network.sent) (\(network.dropped) dropped, \(strayMessages.count) stray), "
+            + "snapshots installed \(snapshotsDelivered.values.reduce(0, +)), membership requests \(changeRequests) "
+            + "(\(changeFailures) failed), plan left \(plan), \(clock.nowMilliseconds) ms"
     }
 }

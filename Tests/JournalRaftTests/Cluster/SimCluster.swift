@@ -2,7 +2,7 @@ import CRaft
 import JournalRaft
 import JournalTesting
 
-/// Three raft nodes in one process, driven step by step on one thread under
+/// Three or five raft nodes (and those added later) in one process, driven step by step on one thread under
 /// one seed: a simulated clock, network and disks; clients writing unique
 /// values to single-key registers and reading them through raft's barrier;
 /// faults (message loss, reordering, partitions, crashes with power cuts,
@@ -30,8 +30,21 @@ final class SimCluster {
     var stalledUntil: [UInt64: UInt64] = [:]
     /// Whether clients start new operations.
     var clientsActive = true
+    /// Whether a power cut of one node cuts every node at once.
+    var cutsWholeCluster = false
+    /// Install-snapshot messages delivered to each node that was up.
+    var snapshotsDelivered: [UInt64: Int] = [:]
+    /// Membership changes still to make, in order, and the request in flight.
+    var plan: [MembershipStep] = []
+    var change: (generation: Int, sinceMilliseconds: UInt64, leader: UInt64)?
+    var changeGeneration = 0
+    /// When the plan may start (ms on the cluster's clock).
+    var planStartMilliseconds: UInt64 = 0
+    /// Membership requests made, and how many raft refused or failed.
+    var changeRequests = 0
+    var changeFailures = 0
 
-    init(seed: UInt64, clientCount: Int = 3) throws {
+    init(seed: UInt64, nodeCount: Int = 3, clientCount: Int = 3) throws {
         self.seed = seed
         random = SimulationRandom(seed: seed, stream: 3)
         network = SimNetwork(seed: seed)
@@ -39,15 +52,33 @@ final class SimCluster {
         network.delayMillisecondsMax = random.int(in: 1...20)
         pumpsMax = random.int(in: 1...2)
         clients = Array(repeating: nil, count: clientCount)
-        let ids: [UInt64] = [1, 2, 3]
-        for id in ids {
-            let node = SimNode(id: id, seed: seed, environment: SimEnvironment(id: id, seed: seed, network: network, clock: clock))
-            try node.create(ids: ids)
-            nodes.append(node)
-        }
+        let ids = (1...UInt64(nodeCount)).map { $0 }
+        for id in ids { try addNode(id: id, bootstrap: ids) }
+    }
+
+    /// A cluster without faults (no loss, crashes or partitions) that runs
+    /// for `milliseconds` first.
+    static func quiet(seed: UInt64, nodeCount: Int = 3, milliseconds: UInt64 = 0) throws -> SimCluster {
+        let cluster = try SimCluster(seed: seed, nodeCount: nodeCount)
+        cluster.faults = false
+        cluster.network.lossProbability = 0
+        cluster.run(milliseconds: milliseconds)
+        return cluster
+    }
+
+    /// A new node on a new disk: bootstrapped with `bootstrap`, or empty,
+    /// waiting to be added to the cluster.
+    @discardableResult
+    func addNode(id: UInt64, bootstrap: [UInt64]?) throws -> SimNode {
+        let node = SimNode(id: id, seed: seed, environment: SimEnvironment(id: id, seed: seed, network: network, clock: clock))
+        try node.create(ids: bootstrap)
+        nodes.append(node)
+        return node
     }
 
     var ids: [UInt64] { nodes.map(\.id) }
+    /// The nodes not removed from the cluster for good.
+    var members: [SimNode] { nodes.filter { !$0.retired } }
     var failure: String? { nodes.compactMap(\.failure).first }
 
     /// Advances the clock a few milliseconds and lets everything due happen.
@@ -58,18 +89,40 @@ final class SimCluster {
                 strayMessages.append("from \(message.from) to \(message.to), type \(message.bytes.first ?? 0)")
                 continue
             }
+            if message.bytes.first == UInt8(RAFT_IO_INSTALL_SNAPSHOT) && node.isUp { snapshotsDelivered[node.id, default: 0] += 1 }
             node.deliver(message.bytes)
+            checkPower(node)
         }
-        var order = nodes
+        var order = members
         random.shuffle(&order)
         for node in order {
             let stalled = (stalledUntil[node.id] ?? 0) > clock.nowMilliseconds
             node.step(pumps: stalled || random.chance(0.5) ? 0 : random.int(in: 1...pumpsMax))
+            checkPower(node)
         }
-        // A node whose power went in the middle of an operation is down.
-        for node in nodes where node.isUp && (node.disk.isPoweredOff || node.io?.hasFailed == true) { node.crash() }
         if faults { injectFault() }
+        driveMembership()
         runClients()
+        // Client requests and membership changes write on the leader.
+        for node in members { checkPower(node) }
+    }
+
+    /// After `node` acted: if its power went in the middle of an operation
+    /// (or its journal failed) it is down; with `cutsWholeCluster`, every
+    /// other node loses power at that instant too (each between two of its
+    /// I/O operations). Only a node's own actions touch its disk.
+    func checkPower(_ node: SimNode) {
+        guard node.isUp, node.io?.hasFailed == true || node.disk.isPoweredOff else { return }
+        node.crash()
+        if cutsWholeCluster {
+            for other in members where other.isUp { other.crash() }
+        }
+    }
+
+    /// Closes every raft that is up (their requests complete, their memory
+    /// goes); the cluster is unusable afterwards.
+    func shutdown() {
+        for node in nodes where node.isUp { node.crash() }
     }
 
     func run(milliseconds: UInt64) {
@@ -79,10 +132,11 @@ final class SimCluster {
 
     private func injectFault() {
         let roll = random.below(10_000)
-        let node = nodes[random.below(nodes.count)]
+        let live = members
+        let node = live[random.below(live.count)]
         switch roll {
         case 0..<30:
-            if node.isUp && nodes.filter(\.isUp).count > 1 {
+            if node.isUp && live.filter(\.isUp).count > 1 {
                 if random.chance(0.5) { node.crash() } else { node.cutPower(afterOperations: random.int(in: 1...40)) }
             }
         case 30..<150:
@@ -93,7 +147,7 @@ final class SimCluster {
             network.heal()
         case 250..<262:
             // Every node loses power at once.
-            for n in nodes { n.crash() }
+            for n in live { n.crash() }
         case 262..<400:
             stalledUntil[node.id] = clock.nowMilliseconds + UInt64(random.int(in: 20...300))
         default:

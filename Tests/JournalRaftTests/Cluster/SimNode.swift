@@ -17,8 +17,17 @@ final class SimNode {
     var raft: UnsafeMutablePointer<raft>?
     var machine: RegisterMachine?
     var crashes = 0
+    /// Removed from the cluster and shut down for good.
+    var retired = false
+    /// Whether the disk is full (new files fail with `ENOSPC`).
+    let space = DiskSpace()
+    /// The identity the node opens its store with.
+    var identity: RaftStoreIdentity
     /// Set when the node could not start or recover: the test fails.
     var failure: String?
+    /// The errors that stopped the node (a full disk, a failed write), in
+    /// order: what a real loop would report when it closes raft.
+    var stopErrors: [RaftLogError] = []
 
     init(id: UInt64, seed: UInt64, environment: SimEnvironment) {
         self.id = id
@@ -27,7 +36,11 @@ final class SimNode {
         faults.crashWholeProbability = 1.0 / 3.0
         faults.crashTornProbability = 1.0 / 3.0
         disk = SimulatedDisk(seed: seed &* 31 &+ id, faults: faults)
+        identity = RaftStoreIdentity(clusterID: 0xC1A5_7E00_0000_0000 | seed, serverID: id)
     }
+
+    /// The storage of the disk's current boot, full when `space` says so.
+    func storage() -> FullDiskStorage { FullDiskStorage(disk.storage(), space: space) }
 
     var isUp: Bool { raft != nil }
     var address: String { "n\(id)" }
@@ -37,18 +50,24 @@ final class SimNode {
         return raft_state(raft) == Int32(RAFT_LEADER)
     }
 
-    /// Creates the journal and bootstraps the configuration of `ids`.
-    func create(ids: [UInt64]) throws {
-        _ = try openRaftJournal(on: disk.storage(), create: true)
+    /// Creates the journal and bootstraps the configuration of `ids`; with
+    /// none, the node starts empty and waits to be added to a cluster.
+    func create(ids: [UInt64]?) throws {
+        try createRaftJournal(on: storage())
         try start(bootstrap: ids)
     }
 
-    /// Opens the journal and the store, and starts raft (bootstrapping
-    /// first when `bootstrap` is given).
-    func start(bootstrap ids: [UInt64]? = nil) throws {
-        let storage = disk.storage()
-        let journal = try openRaftJournal(on: storage, create: false)
-        let store = try RaftLogStore(journal: journal, snapshotStorage: storage)
+    /// Opens the journal and the store, and starts raft: bootstrapping first
+    /// when `bootstrap` is given, forcing the configuration of `recover`
+    /// (raft's `raft_recover`) when that is.
+    func start(bootstrap: [UInt64]? = nil, recover: [UInt64]? = nil) throws {
+        let directory = storage()
+        let journal = try openRaftJournal(on: directory, create: false)
+        let store: RaftLogStore
+        do { store = try RaftLogStore(journal: journal, snapshotStorage: directory, identity: identity) } catch {
+            journal.close()
+            throw error
+        }
         let io = JournalRaftIO(store: store, environment: environment)
         let machine = RegisterMachine()
         let r = UnsafeMutablePointer<raft>.allocate(capacity: 1)
@@ -61,13 +80,12 @@ final class SimNode {
         raft_set_install_snapshot_timeout(r, 400)
         raft_set_snapshot_threshold(r, 24)
         raft_set_snapshot_trailing(r, 6)
-        if let ids {
-            var conf = raft_configuration()
-            raft_configuration_init(&conf)
+        if let ids = bootstrap ?? recover {
+            var conf = Self.configuration(ids)
             defer { raft_configuration_close(&conf) }
-            for other in ids { _ = raft_configuration_add(&conf, other, "n\(other)", Int32(RAFT_VOTER)) }
-            guard raft_bootstrap(r, &conf) == 0 else {
-                throw RaftLogError.inconsistentLog("raft_bootstrap: \(String(cString: raft_errmsg(r)))")
+            let rv = bootstrap != nil ? raft_bootstrap(r, &conf) : raft_recover(r, &conf)
+            guard rv == 0 else {
+                throw RaftLogError.inconsistentLog("bootstrap or recover: \(String(cString: raft_errmsg(r)))")
             }
         }
         let rv = raft_start(r)
@@ -84,10 +102,27 @@ final class SimNode {
         self.raft = r
     }
 
+    /// A configuration of voters `ids` (the caller closes it).
+    static func configuration(_ ids: [UInt64]) -> raft_configuration {
+        var conf = raft_configuration()
+        raft_configuration_init(&conf)
+        for other in ids { _ = raft_configuration_add(&conf, other, "n\(other)", Int32(RAFT_VOTER)) }
+        return conf
+    }
+
+    /// The configuration this node's raft holds (committed or not): id and
+    /// role of each server; empty while down.
+    var configuration: [(id: UInt64, role: Int32)] {
+        guard let raft else { return [] }
+        let c = raft.pointee.configuration
+        return (0..<Int(c.n)).map { (c.servers[$0].id, c.servers[$0].role) }
+    }
+
     /// Cuts the power and drops the node's memory.
     func crash() {
         guard let raft else { return }
         crashes += 1
+        if let error = io?.stopError { stopErrors.append(error) }
         if !disk.isPoweredOff { disk.powerCut() }
         raft_close(raft, nil)
         io?.runCompletions()
@@ -109,6 +144,7 @@ final class SimNode {
 
     /// Reboots the disk and recovers.
     func restart() {
+        guard !retired else { return }
         _ = disk.reboot()
         do { try start() } catch { failure = "node \(id) did not recover after crash \(crashes): \(error)" }
     }
