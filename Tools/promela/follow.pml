@@ -25,6 +25,11 @@
  *  - across a writer crash at any step, the restarted writer's publication
  *    wakes the followers.
  *
+ * Not modelled: the futex wait's timeout (a follower wakes at least every
+ * 500 ms to check that the follow file is still the journal's). It only
+ * adds returns from the wait, after which the follower checks again; the
+ * model shows no wake-up is lost without it.
+ *
  * Broken variants, each of which spin must reject (Tools/promela/check-bugs.sh):
  *   BUG_CHECK_BEFORE_COUNT  a follower checks `durable` before it counts
  *                           itself among the sleepers and reads `seq`;

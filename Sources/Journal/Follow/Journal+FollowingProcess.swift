@@ -34,7 +34,7 @@ extension Journal {
         // file. What the writer published is loaded after recovery.
         let journal = try openForReading(storage: storage, recovery: recovery)
         do {
-            try journal.startTail(try SharedFollowState(directory: storage.path, create: true))
+            try journal.startTail(try SharedFollowState(storage: storage, create: true))
         } catch {
             journal.close()
             throw error
@@ -46,7 +46,7 @@ extension Journal {
     /// directory can hold one (a simulated disk has none: nothing follows it).
     func attachFollowFile() {
         do {
-            let shared = try SharedFollowState(directory: storage.path, create: true)
+            let shared = try SharedFollowState(storage: storage, create: true)
             lock.withLock {
                 shared.attachWriter(epoch: epoch, durable: durable.load(ordering: .relaxed), oldest: firstLSN)
                 followers.attach(shared)

@@ -58,12 +58,21 @@ final class LogTail: @unchecked Sendable {
 
     private func run() {
         var oldest = shared.oldestLSN
+        var checkedNanos = monotonicNanos()
         while !stopping.load(ordering: .acquiring) {
             let published = shared.durableLSN
             do {
                 if published > journal.durableLSN {
                     let reached = try advance(to: published)
                     journal.publishTail(durable: min(reached, published))
+                }
+                // A journal deleted or replaced publishes nothing more here:
+                // checked at most once per interval, and at least once per
+                // interval while asleep (the futex wait times out).
+                let now = monotonicNanos()
+                if now &- checkedNanos >= SharedFollowState.linkCheckNanos {
+                    checkedNanos = now
+                    try shared.checkLinked()
                 }
             } catch {
                 journal.logger.error("following stopped", metadata: ["error": "\(error)"])
