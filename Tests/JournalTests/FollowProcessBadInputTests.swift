@@ -10,21 +10,6 @@ import Testing
 /// away or is replaced, or whose file system cannot share memory: each a
 /// typed error, never a hang or a record of the wrong journal.
 @Suite struct FollowProcessBadInputTests {
-    /// Reads `follower` to its end on a thread: the records it delivered and
-    /// how it ended.
-    private static func drain(_ follower: JournalFollower) -> (lsns: [LSN], error: JournalError?) {
-        let result = LockedValue<(lsns: [LSN], error: JournalError?)>(([], nil))
-        let thread = JoinableThread(name: "follow-drain") {
-            do throws(JournalError) {
-                while let r = try follower.nextBlocking() { result.withLock { $0.lsns.append(r.lsn) } }
-            } catch {
-                result.withLock { $0.error = error }
-            }
-        }
-        thread.join()
-        return result.withLock { $0 }
-    }
-
     private static func journalWithRecords(_ count: Int, on fs: TestFileSystem) throws -> TemporaryDirectory {
         let dir = TemporaryDirectory(on: fs)
         try Journal.create(path: dir.path, configuration: smallConfiguration())
@@ -43,7 +28,7 @@ import Testing
         defer { reader.close() }
         let follower = try reader.follower(from: 1)
         try FileManager.default.removeItem(atPath: dir.path)
-        let (lsns, error) = Self.drain(follower)
+        let (lsns, error) = drainFollower(follower)
         #expect(lsns == Array(1...10))
         #expect(error == .notFound(path: dir.path))
     }
@@ -62,7 +47,7 @@ import Testing
         defer { writer.close() }
         for i in 0..<20 { _ = try writer.appendBlocking(payload(1_000 + i, bytes: 100)) }
         #expect(rename(other.path + "/journal.shm", dir.path + "/journal.shm") == 0)
-        let (lsns, error) = Self.drain(follower)
+        let (lsns, error) = drainFollower(follower)
         #expect(lsns == Array(1...10))
         #expect(error == .notAJournal(path: dir.path, reason: "the journal was replaced while it was followed"))
     }

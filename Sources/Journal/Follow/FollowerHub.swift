@@ -111,6 +111,7 @@ final class FollowerHub: @unchecked Sendable {
     func close() {
         lock.lock()
         closed = true
+        shared?.detachWriter()
         let all = parked.values.map(\.sleeper)
         parked.removeAll()
         lock.unlock()

@@ -14,8 +14,10 @@ import Glibc
 //
 // Wake protocol (checked by Tools/promela/follow.pml), all operations
 // sequentially consistent:
-//   writer:   store durableLSN; sequence += 1; if sleepers > 0 { wake(sequence) }
-//   follower: sleepers += 1; s = sequence; if durableLSN > mine { sleepers -= 1; done }
+//   writer:   store durableLSN (or, closing, closedIncarnation);
+//             sequence += 1; if sleepers > 0 { wake(sequence) }
+//   follower: sleepers += 1; s = sequence;
+//             if durableLSN > mine (or the writer closed) { sleepers -= 1; done }
 //             futex_wait(sequence, s); sleepers -= 1; check again
 // Either the writer reads `sleepers` after the follower counted itself (and
 // wakes it, or bumped `sequence` before the follower's wait, which then
@@ -110,14 +112,32 @@ final class SharedFollowState: @unchecked Sendable {
     /// The oldest LSN the writer still holds; raised before it releases
     /// segments.
     var oldestLSN: LSN { word64(40) }
+    /// The incarnation of the writer session that closed cleanly (0: the
+    /// last writer is open, or crashed).
+    var closedIncarnation: UInt64 { word64(48) }
+    /// Whether the writer that published last closed cleanly: everything it
+    /// made durable is published, and nothing more comes until a new writer
+    /// opens.
+    var writerClosed: Bool {
+        let closed = closedIncarnation
+        return closed != 0 && closed == incarnation
+    }
 
     // MARK: Writer
 
     /// A writer session starts: its epoch, then its recovered log.
     func attachWriter(epoch: UInt32, durable: LSN, oldest: LSN) {
         setWord64(24, UInt64(epoch))
+        setWord64(48, 0)
         setWord64(40, oldest)
         publishDurable(durable)
+    }
+
+    /// The writer session closes cleanly, after its last publication: its
+    /// followers that end with it wake and end.
+    func detachWriter() {
+        setWord64(48, incarnation)
+        wake()
     }
 
     /// Publishes a new durable LSN and wakes the followers that sleep.
