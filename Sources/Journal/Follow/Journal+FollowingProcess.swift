@@ -107,7 +107,7 @@ extension Journal {
         lastLSN = max(lastLSN, lsn)
         let ready = publishDurableLocked(lsn)
         lock.unlock()
-        for w in ready { w.wake() }
+        ready.wake(followers)
     }
 
     /// The writer's oldest LSN is `lsn`: forget the segments below it (their

@@ -74,7 +74,7 @@ final class LogTail: @unchecked Sendable {
                     journal.publishTail(durable: min(reached, published))
                 }
                 if writerClosed && journal.durableLSN >= published {
-                    journal.followers.close()
+                    journal.followers.close(durable: journal.durableLSN)
                     return
                 }
                 // A journal deleted or replaced publishes nothing more here:
