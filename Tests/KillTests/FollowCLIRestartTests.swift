@@ -101,4 +101,23 @@ struct FollowCLIRestartTests {
         #expect(refused.reason == .exit && refused.status == 64, "following from a released LSN is a usage error")
         #expect(refused.stdout.isEmpty)
     }
+
+    /// `replay --follow --until-writer-closes` ends by itself, status 0,
+    /// once the `append` beside it has closed, having printed exactly its
+    /// records.
+    @Test(.timeLimit(.minutes(10)))
+    func followingUntilTheWriterClosesEndsWithIt() throws {
+        guard let executable = Executable.journalctl else {
+            Issue.record(Comment(rawValue: ChildError.missingExecutable.description))
+            return
+        }
+        signal(SIGPIPE, SIG_IGN)
+        let dir = try Self.makeJournal("follow-until")
+        let follower = try RunningCLI(executable, ["replay", "--follow", "--until-writer-closes", "--journal", dir.path])
+        let writer = try RunningCLI(executable, ["append", "--journal", dir.path], input: (0..<400).map(Self.record))
+        #expect(writer.finish().status == 0)
+        let end = follower.finish()
+        #expect(end.reason == .exit && end.status == 0)
+        #expect(Self.completeLines(end.stdout) == (0..<400).map { "\($0 + 1)\t" + Self.record($0) })
+    }
 }
