@@ -49,6 +49,8 @@ extension Journal {
             let shared = try SharedFollowState(directory: storage.path, create: true)
             lock.withLock {
                 shared.attachWriter(epoch: epoch, durable: durable.load(ordering: .relaxed), oldest: firstLSN)
+                // A writer that crashed in a truncation may have left its floor.
+                shared.publishRetentionFloor(firstLSN)
                 followers.attach(shared)
             }
         } catch {

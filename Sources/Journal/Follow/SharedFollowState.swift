@@ -102,6 +102,10 @@ final class SharedFollowState: @unchecked Sendable {
     /// The oldest LSN the writer still holds; raised before it releases
     /// segments.
     var oldestLSN: LSN { word64(40) }
+    /// The LSN below which a truncation in progress may release records;
+    /// creators of named reader positions check it after writing their
+    /// file (journal-format.md, section 12).
+    var retentionFloor: LSN { word64(64) }
 
     // MARK: Writer
 
@@ -122,6 +126,12 @@ final class SharedFollowState: @unchecked Sendable {
     func publishOldest(_ lsn: LSN) {
         setWord64(40, lsn)
         wake()
+    }
+
+    /// Publishes the retention floor (before a truncation lists the
+    /// position files, and lowered to the oldest LSN once it decided).
+    func publishRetentionFloor(_ lsn: LSN) {
+        setWord64(64, lsn)
     }
 
     /// Bumps the sequence and wakes the sleepers, if any are counted.
