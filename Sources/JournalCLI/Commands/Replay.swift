@@ -25,6 +25,8 @@ struct Replay: ParsableCommand, LoggingCommand {
             durable, like `tail -f`, through its rollovers, truncations and restarts; output is \
             flushed whenever everything durable so far is printed. Ends with exit status 0 on \
             SIGINT or SIGTERM, or when standard output is closed.
+
+            --position NAME (with --follow): resume from the named reader position (see             `position`) and advance it each time the output is flushed, so a restart goes on             where the last run's flushed output ended. Delivery is at least once: records             printed after the last flush (at most the records durable at that moment) may be             printed again after a kill; none is skipped. A position truncation overtook exits 79.
             """)
 
     @OptionGroup var location: JournalLocation
@@ -42,10 +44,15 @@ struct Replay: ParsableCommand, LoggingCommand {
     @Flag(name: .long, help: "Keep printing records as they become durable, until SIGINT.")
     var follow = false
 
+    @Option(name: .long, help: ArgumentHelp("With --follow: resume from this named reader position and advance it.", valueName: "name"))
+    var position: String?
+
     var verbose: Bool { location.verbose }
 
     func validate() throws {
         if binary && json { throw ValidationError("--binary and --json exclude each other") }
+        if position != nil && !follow { throw ValidationError("--position needs --follow") }
+        if position != nil && from != nil { throw ValidationError("--position and --from exclude each other") }
     }
 
     func run() throws {
