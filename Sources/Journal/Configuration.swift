@@ -174,4 +174,6 @@ public struct JournalOptions: Sendable {
     /// Start each batch in the block where the previous one ended, rewriting
     /// the acknowledged bytes of that block (as a log that packs blocks would).
     public static let rewriteAcknowledgedBlocks = JournalDefects(rawValue: 4)
+    /// Truncate as if no named reader position existed.
+    public static let truncateIgnoringPositions = JournalDefects(rawValue: 8)
 }

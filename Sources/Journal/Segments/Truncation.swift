@@ -46,7 +46,8 @@ extension Journal {
                 publishRetentionFloor(oldestLSN)
                 throw error
             }
-            return try releaseSegments(before: lsn, keeping: named)
+            let ignoring = defects?.defects.contains(.truncateIgnoringPositions) == true
+            return try releaseSegments(before: lsn, keeping: ignoring ? [] : named)
         }
     }
 
