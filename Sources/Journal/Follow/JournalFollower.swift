@@ -242,6 +242,15 @@ public final class JournalFollower: @unchecked Sendable {
         return !buffer.isEmpty
     }
 
+    /// In a journal followed from another process: the writer did not
+    /// release `lsn` meanwhile (else the reader position's error, if any).
+    private func checkTail(_ lsn: LSN) throws(JournalError) {
+        do { try journal.tail?.checkNotReleased(lsn) } catch {
+            guard let retained, case .lsnOutOfRange(_, let oldest, _) = error else { throw error }
+            throw retained.fellBehind(needing: lsn, oldest: oldest)
+        }
+    }
+
     /// Hands `body` the records copied but not yet returned. Returns false
     /// if `body` asked to stop.
     private func drainBuffer(_ body: (LSN, UnsafeRawBufferPointer) throws -> Bool) throws -> Bool {
@@ -279,13 +288,13 @@ public final class JournalFollower: @unchecked Sendable {
             }
         } catch let error as JournalError {
             // Damage in a followed journal may be a released file reused.
-            try journal.tail?.checkNotReleased(first)
+            try checkTail(first)
             if case .lsnOutOfRange = error, position < journal.oldestLSN { throw released(oldest: journal.oldestLSN) }
             throw error
         }
         // The writer of a followed journal may have released and reused the
         // file under the bytes just read (journal-format.md, section 11).
-        try journal.tail?.checkNotReleased(first)
+        try checkTail(first)
         if !delivered && !stopped {
             // Durable records exist from `position` on, yet none was read.
             throw released(oldest: journal.oldestLSN)

@@ -41,10 +41,6 @@ public final class ReaderPosition: Sendable {
         self.value = Atomic(lsn)
     }
 
-    deinit {
-        if name.isEmpty { journal.forgetPosition(id) }
-    }
-
     /// Whether the position survives restarts (a position file).
     public var isNamed: Bool { !name.isEmpty }
 

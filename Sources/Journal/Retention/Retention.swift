@@ -28,7 +28,9 @@ final class RetentionState: @unchecked Sendable {
     /// (the oldest LSN when none runs). In this process; the follow file
     /// carries it to others.
     let floor = Atomic<UInt64>(0)
-    /// Unnamed positions, by id; weak, so a dropped handle holds nothing.
+    /// Unnamed positions, by id; weak, so a dropped handle holds nothing
+    /// (its entry is pruned at the next registration: a handle's deinit may
+    /// run under the journal's lock, so it takes nothing).
     var unnamed: [UInt64: WeakPosition] = [:]
     var nextID: UInt64 = 0
 
@@ -53,6 +55,7 @@ extension Journal {
             guard lsn >= firstLSN, lsn <= lastLSN + 1 else {
                 throw .lsnOutOfRange(requested: lsn, first: firstLSN, durable: durable.load(ordering: .relaxed))
             }
+            retention.unnamed = retention.unnamed.filter { $0.value.position != nil }
             retention.nextID += 1
             let position = ReaderPosition(journal: self, name: "", id: retention.nextID, lsn: lsn)
             retention.unnamed[position.id] = RetentionState.WeakPosition(position: position)
@@ -153,8 +156,7 @@ extension Journal {
         }
     }
 
-    /// Drops an unnamed position from the registry (released, or its
-    /// handle went away).
+    /// Drops a released unnamed position from the registry.
     func forgetPosition(_ id: UInt64) {
         lock.withLock { _ = retention.unnamed.removeValue(forKey: id) }
     }
