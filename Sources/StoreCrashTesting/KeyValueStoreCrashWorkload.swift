@@ -64,6 +64,9 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
     public var groupSize: Int
     /// The faults of the run and the damage after the cut.
     public var profile: CrashFaultProfile
+    /// Deliberate defects switched on in the store's journal, to show the
+    /// explorer catches them.
+    @_spi(Testing) public var defects: JournalDefects = []
 
     public init(
         batchCount: Int = 40, operationsPerBatchMax: Int = 5, keySpace: Int = 200, valueBytesMax: Int = 300,
@@ -110,6 +113,7 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
     func options(spareSegments: Int) -> PageStoreOptions {
         var o = PageStoreOptions()
         o.journal.runtime = .manual
+        o.journal.testingDefects = defects
         o.journal.spareSegments = spareSegments
         // Small batch buffers: a debug build fills each one when it is
         // allocated, and the explorer opens the store thousands of times.
