@@ -41,23 +41,17 @@ enum CLI {
         return try child.result()
     }
 
-    /// `runProgram` without holding a thread while the program runs, for
-    /// tests that run many at once.
+    /// `runProgram` on a thread of its own rather than one of the few the
+    /// test's tasks share, for tests that run many programs at once.
+    /// (Foundation's `terminationHandler`, the way to wait without a thread,
+    /// crashed `Process.run` when many children were launched at once.)
     static func runProgramAsync(_ program: String, _ arguments: [String]) async throws -> Result {
-        let child = try Child(program, arguments, stdin: Data(), environment: [:])
-        defer { child.scratch.remove() }
-        let process = child.process
-        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-            process.terminationHandler = { _ in done.resume() }
-            do {
-                try process.run()
-            } catch {
-                // No termination follows a launch that failed.
-                process.terminationHandler = nil
-                done.resume(throwing: error)
+        let outcome = await withCheckedContinuation { (done: CheckedContinuation<Swift.Result<Result, any Error>, Never>) in
+            DispatchQueue.global().async {
+                done.resume(returning: Swift.Result { try runProgram(program, arguments) })
             }
         }
-        return try child.result()
+        return try outcome.get()
     }
 
     /// A child process set up to read its stdin from, and write its output
