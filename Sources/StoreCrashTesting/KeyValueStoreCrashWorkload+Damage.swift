@@ -8,6 +8,7 @@ extension KeyValueStoreCrashWorkload {
     /// cannot tell it from a torn write (a flip in the journal's last
     /// acknowledged writes), cut, but never return as data.
     public func damage(_ disk: SimulatedDisk, seed: UInt64, model: inout Model) {
+        model.misdirectedTotal = disk.misdirectedWriteCount
         guard profile == .bitFlips else { return }
         let flip = disk.flipWrittenBit(seed: seed) { _ in true }
         model.damage = flip.map { "\($0) flipped" }

@@ -1,7 +1,7 @@
 @_spi(Testing) public import JournalTesting
 @_spi(Testing) import KeyValueStore
 public import PageStore
-@_spi(Testing) import Journal
+@_spi(Testing) public import Journal
 import JournalStorage
 
 // The key-value store as a workload of the power-cut explorer: transactions
@@ -36,10 +36,13 @@ import JournalStorage
 // above. Under the profiles that damage data at rest (a bit flipped in a
 // written region after the cut, misdirected writes), a refusal as
 // corruption is a detected fault, and contents equal to the state after a
-// shorter prefix than acknowledged are a tolerated loss (damage to the
-// journal's last acknowledged writes that looks like a torn write; a flip
-// outside the journal's segments must be detected instead); contents equal
-// to no prefix at all are still a violation: damage returned as data.
+// shorter prefix than acknowledged are a tolerated loss exactly when the
+// journal could not tell it from a torn write: by the journal workload's
+// rule (`lossIsIndistinguishable`), no acknowledged commit after the first
+// lost one carries a committedLSN at or above its LSN, and the damage hit
+// the journal (a flip outside its segments must be detected instead).
+// Contents equal to no prefix at all are still a violation: damage
+// returned as data.
 // A recovery cut by the explorer and recovered again must give the same
 // contents (the explorer's own check).
 
@@ -61,6 +64,9 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
     public var groupSize: Int
     /// The faults of the run and the damage after the cut.
     public var profile: CrashFaultProfile
+    /// Deliberate defects switched on in the store's journal, to show the
+    /// explorer catches them.
+    @_spi(Testing) public var defects: JournalDefects = []
 
     public init(
         batchCount: Int = 40, operationsPerBatchMax: Int = 5, keySpace: Int = 200, valueBytesMax: Int = 300,
@@ -107,6 +113,7 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
     func options(spareSegments: Int) -> PageStoreOptions {
         var o = PageStoreOptions()
         o.journal.runtime = .manual
+        o.journal.testingDefects = defects
         o.journal.spareSegments = spareSegments
         // Small batch buffers: a debug build fills each one when it is
         // allocated, and the explorer opens the store thousands of times.
@@ -147,6 +154,19 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
         /// The flip landed outside the journal's segments (page file,
         /// snapshot, metadata), where no loss looks like a torn write.
         public var damageOutsideJournal = false
+        /// Per issued batch (index for index with the batches): its commit's
+        /// journal LSN (0 when its write failed, or when a failure before it
+        /// in its group stopped the run).
+        public var lsns: [LSN] = []
+        /// Per issued batch: the durable LSN when it was handed to the store,
+        /// a lower bound of the committedLSN its journal record carries (the
+        /// record is encoded later, and the durable LSN only grows).
+        public var committedAtLeast: [LSN] = []
+        /// Per acknowledged batch: the writes misdirected before it was
+        /// acknowledged.
+        public var misdirectedAtAck: [Int] = []
+        /// Writes misdirected over the whole run.
+        public var misdirectedTotal = 0
     }
 
     // MARK: Running
@@ -178,15 +198,20 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
         do throws(KeyValueError) {
             var i = 0
             while i < batches.count {
+                let durable = kv.statistics.pageStore.durableLSN
                 let results = kv.writeLazy(batches: Array(batches[i..<min(batches.count, i + groupSize)]))
                 if let last = results.lastIndex(where: { if case .success = $0 { true } else { false } }) {
                     model.outcome.issued = i + last + 1
                 }
                 for result in results {
+                    model.lsns.append((try? result.get()) ?? 0)
+                    model.committedAtLeast.append(durable)
+                }
+                for result in results {
                     let lsn = try result.get()
                     if (i + 1) % durableEvery == 0 || i + 1 == batches.count {
                         try kv.waitUntilDurable(lsn)
-                        model.outcome.acknowledged = i + 1
+                        model.acknowledge(through: i + 1, misdirected: run.disk.misdirectedWriteCount)
                     }
                     if checkpointEvery > 0 && (i + 1) % checkpointEvery == 0 && i + 1 < batches.count {
                         try kv.checkpoint()
@@ -266,11 +291,7 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
             return [CrashFinding(.violation, what)]
         case .recovered(let state):
             if model.workload.matchingPrefix(state.contents, outcome: outcome) != nil { return [] }
-            var anyPrefix = outcome
-            anyPrefix.acknowledged = 0
-            if profile.damagesDataAtRest, !model.damageOutsideJournal, let k = model.workload.matchingPrefix(state.contents, outcome: anyPrefix) {
-                return [CrashFinding(.tolerated, "acknowledged batches \(k + 1)...\(outcome.acknowledged) lost\(damage)")]
-            }
+            if let loss = checkLoss(state, model: model, damage: damage) { return [loss] }
             return [CrashFinding(
                 .violation,
                 "the recovered \(state.contents.count) keys are the state after no prefix of \(outcome.acknowledged)...\(outcome.issued) batches (\(model.checkpoints) checkpoints returned)\(damage)"

@@ -34,32 +34,61 @@ enum CLI {
 
     /// Runs any program; output goes through files, so no pipe can fill up.
     static func runProgram(_ program: String, _ arguments: [String], stdin: Data = Data(), environment: [String: String] = [:]) throws -> Result {
-        let scratch = try Scratch(base: NSTemporaryDirectory())
-        defer { scratch.remove() }
-        let inPath = scratch.path("stdin")
-        let outPath = scratch.path("stdout")
-        let errPath = scratch.path("stderr")
-        try stdin.write(to: URL(fileURLWithPath: inPath))
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        let child = try Child(program, arguments, stdin: stdin, environment: environment)
+        defer { child.scratch.remove() }
+        try child.process.run()
+        child.process.waitUntilExit()
+        return try child.result()
+    }
+
+    /// `runProgram` on a thread of its own rather than one of the few the
+    /// test's tasks share, for tests that run many programs at once.
+    /// (Foundation's `terminationHandler`, the way to wait without a thread,
+    /// crashed `Process.run` when many children were launched at once.)
+    static func runProgramAsync(_ program: String, _ arguments: [String]) async throws -> Result {
+        let outcome = await withCheckedContinuation { (done: CheckedContinuation<Swift.Result<Result, any Error>, Never>) in
+            DispatchQueue.global().async {
+                done.resume(returning: Swift.Result { try runProgram(program, arguments) })
+            }
+        }
+        return try outcome.get()
+    }
+
+    /// A child process set up to read its stdin from, and write its output
+    /// to, files in a scratch directory of its own.
+    private struct Child {
+        let scratch: Scratch
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: program.hasPrefix("/") ? program : try which(program))
-        process.arguments = arguments
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
+        let program: String
+        let arguments: [String]
+
+        init(_ program: String, _ arguments: [String], stdin: Data, environment: [String: String]) throws {
+            scratch = try Scratch(base: NSTemporaryDirectory())
+            self.program = program
+            self.arguments = arguments
+            try stdin.write(to: URL(fileURLWithPath: scratch.path("stdin")))
+            _ = FileManager.default.createFile(atPath: scratch.path("stdout"), contents: nil)
+            _ = FileManager.default.createFile(atPath: scratch.path("stderr"), contents: nil)
+            process.executableURL = URL(fileURLWithPath: program.hasPrefix("/") ? program : try which(program))
+            process.arguments = arguments
+            if !environment.isEmpty {
+                process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
+            }
+            process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: scratch.path("stdin")))
+            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.path("stdout")))
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.path("stderr")))
         }
-        process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        try process.run()
-        process.waitUntilExit()
-        let out = try Data(contentsOf: URL(fileURLWithPath: outPath))
-        let err = try String(decoding: Data(contentsOf: URL(fileURLWithPath: errPath)), as: UTF8.self)
-        // A signal is a crash: report it as such rather than as a status.
-        if process.terminationReason == .uncaughtSignal {
-            Issue.record("\(program) \(arguments) died of signal \(process.terminationStatus); stderr: \(err)")
+
+        /// The exit status and output of the finished process.
+        func result() throws -> Result {
+            let out = try Data(contentsOf: URL(fileURLWithPath: scratch.path("stdout")))
+            let err = try String(decoding: Data(contentsOf: URL(fileURLWithPath: scratch.path("stderr"))), as: UTF8.self)
+            // A signal is a crash: report it as such rather than as a status.
+            if process.terminationReason == .uncaughtSignal {
+                Issue.record("\(program) \(arguments) died of signal \(process.terminationStatus); stderr: \(err)")
+            }
+            return Result(status: process.terminationStatus, stdout: out, stderr: withoutTimingWarnings(err))
         }
-        return Result(status: process.terminationStatus, stdout: out, stderr: withoutTimingWarnings(err))
     }
 
     /// The journal warns of a durable write slower than its threshold, which

@@ -10,26 +10,69 @@ import Testing
 @Suite struct ReadersAgreeTests {
     static let modes = ["tolerate-torn-tail", "absolute", "salvage"]
 
-    @Test func replayVerifyAndInspectReadCrashedJournalsAlike() throws {
+    @Test func replayVerifyAndInspectReadCrashedJournalsAlike() async throws {
         let exe = try #require(CLI.executable)
         let scratch = try Scratch(base: NSTemporaryDirectory())
         defer { scratch.remove() }
-        var cases = 0
-        var outcomes: [String: Int] = [:]
+        var cases: [Case] = []
         for (n, image) in Self.crashedImages(perProfile: 20).enumerated() {
             let dir = scratch.path("j\(n)")
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             for (name, bytes) in image.files { try Data(bytes).write(to: URL(fileURLWithPath: dir + "/" + name)) }
-            for mode in Self.modes {
-                let verdict = try Self.agreement(exe: exe, journal: dir, mode: mode, origin: image.origin)
-                outcomes[verdict, default: 0] += 1
-                cases += 1
-            }
-            try FileManager.default.removeItem(atPath: dir)
+            cases += Self.modes.map { Case(journal: dir, mode: $0, origin: image.origin) }
         }
-        #expect(cases >= 300, "\(cases) cases")
+        // The commands only read: every case's three run at once, a few
+        // cases at a time; the checks follow, in order.
+        let runs = try await Self.run(cases, exe: exe, width: 2 * max(2, ProcessInfo.processInfo.activeProcessorCount))
+        var outcomes: [String: Int] = [:]
+        for (c, r) in zip(cases, runs) {
+            let verdict = try Self.agreement(r, at: "\(c.origin), \(c.mode)")
+            outcomes[verdict, default: 0] += 1
+        }
+        #expect(runs.count >= 300, "\(runs.count) cases")
         // The corpus reaches past the clean end: cut tails, salvaged gaps and refusals.
         #expect(outcomes.keys.count >= 3, "\(outcomes)")
+    }
+
+    /// One journal read in one recovery mode.
+    struct Case {
+        var journal: String
+        var mode: String
+        var origin: String
+    }
+
+    /// What the three commands printed for one case.
+    struct Runs {
+        var replay: CLI.Result
+        var verify: CLI.Result
+        var inspect: CLI.Result
+    }
+
+    /// Runs the three commands of every case, `width` cases at a time;
+    /// the results in the order of `cases`.
+    static func run(_ cases: [Case], exe: String, width: Int) async throws -> [Runs] {
+        try await withThrowingTaskGroup(of: (Int, Runs).self) { group in
+            var results = [Runs?](repeating: nil, count: cases.count)
+            var next = 0
+            func start() {
+                guard next < cases.count else { return }
+                let (i, c) = (next, cases[next])
+                next += 1
+                group.addTask {
+                    let base = ["--journal", c.journal, "--no-direct", "--recovery", c.mode]
+                    async let replay = CLI.runProgramAsync(exe, ["replay", "--json"] + base)
+                    async let verify = CLI.runProgramAsync(exe, ["verify"] + base)
+                    async let inspect = CLI.runProgramAsync(exe, ["inspect", "--json"] + base)
+                    return (i, Runs(replay: try await replay, verify: try await verify, inspect: try await inspect))
+                }
+            }
+            for _ in 0..<width { start() }
+            while let (i, r) = try await group.next() {
+                results[i] = r
+                start()
+            }
+            return results.compactMap { $0 }
+        }
     }
 
     /// A journal directory as the crash left it, and how to make it again.
@@ -70,14 +113,10 @@ import Testing
         return images
     }
 
-    /// Runs the three commands over one journal in one mode, checks that
-    /// they agree, and returns the verdict they agree on.
-    static func agreement(exe: String, journal: String, mode: String, origin: String) throws -> String {
-        let base = ["--journal", journal, "--no-direct", "--recovery", mode]
-        let replay = try CLI.runProgram(exe, ["replay", "--json"] + base)
-        let verify = try CLI.runProgram(exe, ["verify"] + base)
-        let inspect = try CLI.runProgram(exe, ["inspect", "--json"] + base)
-        let at = "\(origin), \(mode)"
+    /// Checks that the three commands agree over one journal in one mode,
+    /// and returns the verdict they agree on.
+    static func agreement(_ runs: Runs, at: String) throws -> String {
+        let (replay, verify, inspect) = (runs.replay, runs.verify, runs.inspect)
         #expect(replay.status == verify.status && verify.status == inspect.status,
                 "exit codes differ at \(at): replay \(replay.status) \(replay.errorLine); verify \(verify.status) \(verify.errorLine); inspect \(inspect.status) \(inspect.errorLine)")
         #expect([0, 65].contains(replay.status), "\(at): replay exit \(replay.status): \(replay.errorLine)")

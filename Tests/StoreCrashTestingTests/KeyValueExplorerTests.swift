@@ -95,5 +95,43 @@ struct KeyValueExplorerTests {
         model.damageOutsideJournal = true
         #expect(workload.check(.recovered(lost), model: model).map(\.kind) == [.violation])
     }
-}
 
+    /// The journal workload's rule for losses, on the store's commits: a
+    /// shorter prefix after damage at rest is tolerated only when no
+    /// acknowledged commit after the first lost one was made once that one
+    /// was durable (its committedLSN would prove the loss), or, under
+    /// misdirected writes, when a write went astray after the first lost
+    /// batch was acknowledged.
+    @Test("under damage at rest, a loss the journal could prove is a violation")
+    func lossesFollowTheJournalRule() throws {
+        let workload = KeyValueStoreCrashWorkload(profile: .bitFlips)
+        let model = workload.run(CrashRun(disk: SimulatedDisk(seed: 5), seed: 5, cutAfter: nil))
+        let n = workload.batchCount
+        #expect(model.outcome.acknowledged == n)
+        #expect(model.lsns.count == n && model.committedAtLeast.count == n && model.misdirectedAtAck.count == n)
+        #expect(zip(model.lsns, model.lsns.dropFirst()).allSatisfy { $0 > 0 && $0 <= $1 }, "commit LSNs grow: \(model.lsns)")
+        // The second group (batches 4-6) was handed over after batch 2 was
+        // waited for: committed once batch 2's commit was durable.
+        #expect(workload.groupSize == 3 && workload.durableEvery == 2)
+        #expect(model.committedAtLeast[3] >= model.lsns[1], "\(model.committedAtLeast) vs \(model.lsns)")
+        func state(_ k: Int) -> KeyValueStoreCrashWorkload.State { .init(contents: model.workload.state(afterBatches: k)) }
+        func unique(_ k: Int) -> Bool { model.workload.prefixes(matching: state(k).contents, below: n) == [k] }
+        // Losing only the last batch: nothing after it can prove it.
+        #expect(workload.proof(ofLosingFrom: n - 1, model: model) == nil)
+        #expect(workload.check(.recovered(state(n - 1)), model: model).map(\.kind) == [.tolerated])
+        // Losing from an earlier batch that later acknowledged commits prove
+        // durable: the journal had to report corruption, not cut.
+        let proven = try #require((0..<(n - 1)).last { workload.proof(ofLosingFrom: $0, model: model) != nil && unique($0) })
+        let findings = workload.check(.recovered(state(proven)), model: model)
+        #expect(findings.map(\.kind) == [.violation])
+        #expect(findings.first?.description.contains("was committed after LSN \(model.lsns[proven])") == true, "\(findings)")
+        // Under misdirected writes, the same loss passes only when a write
+        // went astray after the first lost batch was acknowledged.
+        let misdirected = KeyValueStoreCrashWorkload(profile: .misdirectedWrites)
+        var m = model
+        m.misdirectedTotal = m.misdirectedAtAck[proven]
+        #expect(misdirected.check(.recovered(state(proven)), model: m).map(\.kind) == [.violation])
+        m.misdirectedTotal += 1
+        #expect(misdirected.check(.recovered(state(proven)), model: m).map(\.kind) == [.tolerated])
+    }
+}

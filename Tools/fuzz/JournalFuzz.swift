@@ -28,14 +28,14 @@
 // metadata), each segment header's checksum, and along the writer's layout
 // every fragment's payload and header checksums, so that mutations of LSNs,
 // epochs, lengths, types and committed LSNs reach the logic behind the
-// checksums instead of stopping at them. Repair also keeps every epoch it
-// seals (segment headers, fragments) below 4096: a valid epoch near 2^32
-// makes recovery tabulate 2^20 derived-salt candidates per file (section
-// 7.4's bound), which the unit tests and the conformance corpus cover;
-// repeated for every input it would cost most of the run. For the same
-// reason segment indices stay below 16, so that the tables recovery keeps
-// serve the next inputs, and raw metadata keeps the seeds' journal ID.
-// Epochs that fail their checksum stay as they are.
+// checksums instead of stopping at them. Every epoch a checksum could make
+// valid is kept below 4096, with repair or without (`sealEpochs`): a valid
+// epoch near 2^32 makes recovery tabulate 2^20 derived-salt candidates per
+// file (section 7.4's bound), which the unit tests and the conformance
+// corpus cover; repeated for every input it would cost most of the run.
+// For the same reason segment indices stay below 16, so that the tables
+// recovery keeps serve the next inputs, and raw metadata keeps the seeds'
+// journal ID.
 
 import CJournalShims
 import Journal
@@ -117,8 +117,9 @@ struct FuzzInput {
         var meta = [UInt8](repeating: 0, count: 4096)
         if rawMeta {
             meta.replaceSubrange(0..<rawMetadata.count, with: rawMetadata)
-            // The journal ID stays the seeds' (see the top of this file).
-            if rawMetadata.count >= 24 { meta.storeLE64(fuzzJournalID, at: 16) }
+            // The journal ID stays the seeds', however short the raw bytes
+            // (see the top of this file).
+            meta.storeLE64(fuzzJournalID, at: 16)
         } else {
             meta.replaceSubrange(0..<8, with: Array("SWJNLMTA".utf8))
             meta.storeLE32(1, at: 8)
@@ -142,7 +143,9 @@ struct FuzzInput {
         var bytes = [UInt8](repeating: 0, count: size)
         let n = min(size, source.count)
         bytes.replaceSubrange(0..<n, with: source.prefix(n))
-        if repair && files[index].name.hasSuffix(JournalFormat.segmentFileSuffix) {
+        guard files[index].name.hasSuffix(JournalFormat.segmentFileSuffix) else { return bytes }
+        sealEpochs(&bytes)
+        if repair {
             repairChecksums(&bytes, fallbackPageBytes: pageBytes, fallbackBlockBytes: blockBytes, relink: relink)
         }
         return bytes
@@ -191,6 +194,33 @@ func repairChecksums(_ bytes: inout [UInt8], fallbackPageBytes: Int, fallbackBlo
 
 /// Repair keeps the epochs it seals below this (see the top of this file).
 let epochsSealedMax: UInt32 = 4096
+
+/// Keeps every epoch that a checksum could make valid below
+/// `epochsSealedMax`, whatever the flags: the segment header's, and that
+/// of every header of a fragment wherever one could validate (multiples of
+/// 8 from offset 128, type 1-4, flag and reserved bytes zero; no other
+/// bytes are ever checked as a fragment header). Repair's layout walk
+/// misses fragments off the writer's layout, and an input without repair
+/// can still carry a valid checksum over a raised epoch: the fuzzer traces
+/// the journal's comparisons and copies a computed checksum into place.
+/// Either would raise the highest epoch recovery verifies far above 4096,
+/// and with it the derived-salt search to 2^20 candidates per file, a new
+/// table for every such input. Epochs below the bound stay as they are, so
+/// the seeds keep their bytes.
+func sealEpochs(_ bytes: inout [UInt8]) {
+    if bytes.count >= 128, bytes[0..<8].elementsEqual("SWJNLSEG".utf8) {
+        let epoch = bytes.le32(48)
+        if epoch >= epochsSealedMax { bytes.storeLE32(epoch % epochsSealedMax, at: 48) }
+    }
+    var q = 128
+    while q + 40 <= bytes.count {
+        if (1...4).contains(bytes[q + 32]) && bytes[q + 33] == 0 && bytes[q + 34] == 0 && bytes[q + 35] == 0 {
+            let epoch = bytes.le32(q + 36)
+            if epoch >= epochsSealedMax { bytes.storeLE32(epoch % epochsSealedMax, at: q + 36) }
+        }
+        q += 8
+    }
+}
 
 // MARK: - The target
 

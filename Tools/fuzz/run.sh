@@ -36,18 +36,30 @@ binary="$out/journal-fuzz"
 # is out of proportion to the input.
 FUZZ_FLAGS=(-max_len=300000 -rss_limit_mb=2048 -malloc_limit_mb=256 -timeout=10 -print_final_stats=1)
 
+# Coverage and comparison tracing, spelled out: swiftc's -sanitize=fuzzer
+# alone instruments nothing in a whole-module build (SwiftPM's release
+# builds), which left libFuzzer blind to the journal's own code.
+COVERAGE=edge,inline-8bit-counters,pc-table,trace-cmp
+
 build() {
+    # A whole-module build skips writing an object whose code is unchanged
+    # before instrumentation: objects built without these flags would stay.
+    local stamp="$scratch/coverage-flags"
+    if [ -d "$scratch" ] && [ "$(cat "$stamp" 2>/dev/null)" != "$COVERAGE" ]; then
+        find "$scratch" -path '*/release/*.build/*.o' -delete
+    fi
     "$SWIFT" build -c release --scratch-path "$scratch" --sanitize=fuzzer --sanitize=address \
-        --target Journal >&2
+        -Xswiftc -sanitize-coverage="$COVERAGE" --target Journal >&2
     local bin
-    bin="$("$SWIFT" build -c release --scratch-path "$scratch" --sanitize=fuzzer --sanitize=address --show-bin-path)"
+    bin="$("$SWIFT" build -c release --scratch-path "$scratch" --sanitize=fuzzer --sanitize=address \
+        -Xswiftc -sanitize-coverage="$COVERAGE" --show-bin-path)"
     mkdir -p "$out"
     local objects=()
     for module in CJournalShims CJournalConcurrency JournalPrimitives JournalStorage Logging CoreMetrics Metrics Journal; do
         objects+=("$bin/$module.build/"*.o)
     done
     "$SWIFTC" -O -g -parse-as-library -swift-version 6 -module-name JournalFuzz \
-        -sanitize=fuzzer,address -use-ld=lld \
+        -sanitize=fuzzer,address -sanitize-coverage="$COVERAGE" -use-ld=lld \
         -I "$bin/Modules" \
         -Xcc -fmodule-map-file="$bin/CJournalShims.build/module.modulemap" \
         -Xcc -I -Xcc Sources/CJournalShims/include \
@@ -56,6 +68,7 @@ build() {
         "$here/JournalFuzz.swift" "$here/MemoryStorage.swift" "$here/Seeds.swift" \
         "${objects[@]}" \
         -o "$binary"
+    echo "$COVERAGE" > "$stamp"
 }
 
 case "${1:-}" in

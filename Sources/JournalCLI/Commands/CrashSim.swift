@@ -2,7 +2,7 @@ import ArgumentParser
 @_spi(Testing) import Journal
 @_spi(Testing) import JournalTesting
 import JournalCLISupport
-import StoreCrashTesting
+@_spi(Testing) import StoreCrashTesting
 
 #if canImport(Glibc)
 import Glibc
@@ -20,8 +20,10 @@ struct CrashSim: ParsableCommand, LoggingCommand {
             the crash points explored and the violations found; a violation exits 70 and prints the \
             command that reproduces it on stderr. --seed S --cut K reruns one point. --workload kv \
             explores the key-value store instead (transactions and checkpoints on the page store), \
-            every seed cut after every I/O boundary, without injected faults: a recovery must hold the \
-            state after some prefix of the batches that includes every acknowledged one.
+            every seed cut after every I/O boundary, without injected faults unless --profile names \
+            one: a recovery must hold the state after some prefix of the batches that includes every \
+            acknowledged one (under damage at rest, a shorter one only where the journal cannot tell \
+            the damage from a torn write). --defect applies to the store's journal too.
             """)
 
     @Option(name: .long, help: "Seeds to explore, from --seed (default 0).")
@@ -89,10 +91,8 @@ struct CrashSim: ParsableCommand, LoggingCommand {
         if let workload, workload != Self.keyValueWorkload, JournalCrashScenario.Size(rawValue: workload) == nil {
             throw ValidationError("--workload \(workload): expected small, large or \(Self.keyValueWorkload)")
         }
-        if isKeyValue {
-            if defect != nil || exhaustiveRecords != JournalCrashScenario.exhaustiveRecordsDefault {
-                throw ValidationError("--workload \(Self.keyValueWorkload) takes no --defect or --exhaustive-records")
-            }
+        if isKeyValue && exhaustiveRecords != JournalCrashScenario.exhaustiveRecordsDefault {
+            throw ValidationError("--workload \(Self.keyValueWorkload) takes no --exhaustive-records")
         }
         if let profile, CrashFaultProfile(rawValue: profile) == nil {
             throw ValidationError("--profile \(profile): expected one of \(CrashFaultProfile.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -106,7 +106,14 @@ struct CrashSim: ParsableCommand, LoggingCommand {
     static let keyValueWorkload = "kv"
     var isKeyValue: Bool { workload == Self.keyValueWorkload }
     var keyValueExplorer: CrashExplorer<KeyValueStoreCrashWorkload> {
-        CrashExplorer(KeyValueStoreCrashWorkload(profile: profile.flatMap(CrashFaultProfile.init(rawValue:)) ?? .none))
+        var workload = KeyValueStoreCrashWorkload(profile: profile.flatMap(CrashFaultProfile.init(rawValue:)) ?? .none)
+        workload.defects = defects
+        return CrashExplorer(workload)
+    }
+
+    /// The journal defects `--defect` names (none without it).
+    var defects: JournalDefects {
+        defect.flatMap { d in JournalDefects.named.first { $0.0 == d }?.1 } ?? []
     }
 
     /// Explores one seed: the key-value store exhaustively, or the seed's
@@ -121,7 +128,8 @@ struct CrashSim: ParsableCommand, LoggingCommand {
     func describe(seed: UInt64, scenarios: [UInt64: JournalCrashScenario]) -> String {
         if isKeyValue {
             let w = keyValueExplorer.workload
-            return "seed \(seed): key-value store, \(w.batchCount) batches, a checkpoint every \(w.checkpointEvery), faults \(w.profile.rawValue)"
+            let d = defect.map { ", defect \($0)" } ?? ""
+            return "seed \(seed): key-value store, \(w.batchCount) batches, a checkpoint every \(w.checkpointEvery), faults \(w.profile.rawValue)\(d)"
         }
         return scenarios[seed]?.description ?? "seed \(seed)"
     }
@@ -130,7 +138,7 @@ struct CrashSim: ParsableCommand, LoggingCommand {
         JournalCrashScenario(
             seed: seed, exhaustiveRecords: exhaustiveRecords, size: workload.flatMap(JournalCrashScenario.Size.init(rawValue:)),
             profile: profile.flatMap(CrashFaultProfile.init(rawValue:)),
-            defects: defect.flatMap { d in JournalDefects.named.first { $0.0 == d }?.1 } ?? [])
+            defects: defects)
     }
 
     /// The command that reruns `point`, with this run's overrides.
