@@ -19,33 +19,44 @@ import JournalPrimitives
 enum PageDelta {
     /// Bytes of a range's header (offset and length).
     static let rangeHeaderBytes = 8
-    /// Runs of equal bytes up to this long inside a changed region are
-    /// carried in the range: a new range would cost its header anyway.
-    static let mergeGapBytes = rangeHeaderBytes
-
     /// The changed ranges of `new` against `base` (same length), in order,
-    /// as (offset, length); empty when they are equal.
+    /// as (offset, length); empty when they are equal. Each range starts
+    /// and ends on a changed byte.
+    ///
+    /// Compares 8-byte words: a run of changed words ends at the second
+    /// equal word in a row (a gap of one equal word stays inside, as the
+    /// range header would cost as much); then the first and last words are
+    /// trimmed to their changed bytes. A tail shorter than a word is taken
+    /// whole when it differs.
     static func changedRanges(base: UnsafeRawBufferPointer, new: UnsafeRawBufferPointer) -> [(offset: Int, count: Int)] {
         assert(base.count == new.count, "a delta compares pages of one size")
-        let n = new.count
+        let words = new.count / 8
+        @inline(__always) func diff(_ w: Int) -> UInt64 {
+            base.loadUnaligned(fromByteOffset: w &* 8, as: UInt64.self) ^ new.loadUnaligned(fromByteOffset: w &* 8, as: UInt64.self)
+        }
         var ranges: [(offset: Int, count: Int)] = []
-        var i = 0
-        while i < n {
-            // Equal words first: most of a page is unchanged.
-            while i + 8 <= n && base.loadUnaligned(fromByteOffset: i, as: UInt64.self) == new.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
-                i += 8
+        var w = 0
+        while w < words {
+            let first = diff(w)
+            if first == 0 {
+                w &+= 1
+                continue
             }
-            while i < n && base[i] == new[i] { i += 1 }
-            guard i < n else { break }
-            let start = i
-            var end = i + 1
-            var j = i + 1
-            while j < n && j - end <= mergeGapBytes {
-                if base[j] != new[j] { end = j + 1 }
-                j += 1
+            var last = w
+            var next = w &+ 1
+            while next < words && next &- last <= 2 {
+                if diff(next) != 0 { last = next }
+                next &+= 1
             }
-            ranges.append((start, end - start))
-            i = end
+            // Little-endian: the word's first byte is its lowest.
+            let start = w &* 8 &+ UInt64(littleEndian: first).trailingZeroBitCount / 8
+            let end = last &* 8 &+ 8 &- UInt64(littleEndian: diff(last)).leadingZeroBitCount / 8
+            ranges.append((start, end &- start))
+            w = last &+ 1
+        }
+        let tail = words * 8
+        if tail < new.count && !(tail..<new.count).allSatisfy({ base[$0] == new[$0] }) {
+            ranges.append((tail, new.count - tail))
         }
         return ranges
     }
