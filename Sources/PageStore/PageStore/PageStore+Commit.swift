@@ -115,8 +115,9 @@ extension PageStore {
     /// Commits `pages` written by a transaction that began at `startLSN`:
 
     /// Commits `pages` written by a transaction that began at `startLSN`:
-    /// steps C1-C3. Returns the commit's LSN (not yet durable).
-    func commit(pages: [UInt64: [UInt8]], startLSN: LSN) throws(PageStoreError) -> LSN {
+    /// steps C1-C3. Returns the commit's LSN (not yet durable, unless
+    /// `inline` wrote it: `WriteTransaction.commitLazy(writingInlineFrom:)`).
+    func commit(pages: [UInt64: [UInt8]], startLSN: LSN, inline: InlineWriter? = nil) throws(PageStoreError) -> LSN {
         let sorted = try pageWrites(pages, startLSN: startLSN)
         let recordBytes = TransactionRecord.recordBytes(sorted, pageBytes: pageBytes)
         let recordBytesMax = journal.configuration.recordBytesMax
@@ -139,7 +140,11 @@ extension PageStore {
                 }
             }
             let lsn: LSN
-            do throws(JournalError) { lsn = try journal.enqueue(record) } catch {
+            do throws(JournalError) {
+                // The durable LSN below is read after an inline write: the
+                // commit is published with its own copy either way (S3).
+                if let inline { lsn = try journal.enqueue(record, writingInlineFrom: inline) } else { lsn = try journal.enqueue(record) }
+            } catch {
                 noteJournalFailure(error)
                 throw PageStoreError.from(error)
             }

@@ -172,8 +172,10 @@ extension PageStore {
 
     /// Writes the pages of one validated record into the data file: an
     /// image as it is; a delta onto the page's previous version, which the
-    /// data file holds since records replay in LSN order.
-    private static func applyRecord(
+    /// data file holds since records replay in LSN order. Any reader that
+    /// rebuilds pages from the journal (recovery, a follower) applies
+    /// records this way, in LSN order from a snapshot.
+    static func applyRecord(
         _ decoded: TransactionRecord.Decoded, _ bytes: UnsafeRawBufferPointer, lsn: LSN, meta: StoreMetadata,
         dataFile: PagedFile, scratch: inout [UInt8]
     ) throws {
