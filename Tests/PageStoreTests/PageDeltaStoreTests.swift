@@ -74,6 +74,24 @@ struct PageDeltaStoreTests {
         #expect(withDeltas * 3 < whole, "deltas \(withDeltas) bytes, whole images \(whole)")
     }
 
+    @Test("a commit that writes inline is durable when it returns, with nothing pumped; a lazy one is not")
+    func inlineCommit() throws {
+        let disk = SimulatedDisk(seed: 13)
+        try createStore(on: disk)
+        let store = try open(disk)
+        defer { store.close() }
+        for n in UInt64(1)...6 {
+            let inline = n % 2 == 0
+            let tx = try store.beginWrite()
+            try tx.write(page: n, page(n))
+            let lsn = try tx.commitLazy(writingInlineFrom: inline ? .thread : nil)
+            #expect((store.durableLSN == lsn) == inline, "commit \(n), inline \(inline)")
+            try store.waitUntilDurable(lsn)
+        }
+        let r = try store.beginRead()
+        for n in UInt64(1)...6 { #expect(value(of: try r.read(page: n)) == n) }
+    }
+
     @Test("a delta range past the page in the journal fails recovery with corruption")
     func corruptDeltaInJournal() throws {
         let disk = SimulatedDisk(seed: 12)

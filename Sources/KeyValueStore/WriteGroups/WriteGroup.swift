@@ -62,16 +62,19 @@ extension KeyValueStore {
     /// leadership on, wakes the lazy members. Returns the group and the LSN
     /// its durable members wait for, or nil when none does (all are woken).
     ///
-    /// A lone durable request (nobody queued behind it) commits with an
-    /// inline write (`writer`'s rule): when the journal is idle, its record
-    /// is written from this thread, and the durability wait that follows
-    /// returns at once; no I/O thread or waiter is woken for the put. With
-    /// others queued, the leader commits lazily and hands on, so that the
-    /// next group gathers while this one's record is written.
+    /// A lone durable request (its writer the only one inside the store's
+    /// write path) commits with an inline write (`writer`'s rule): when the
+    /// journal is idle, its record is written from this thread, and the
+    /// durability wait that follows returns at once; no I/O thread or
+    /// waiter is woken for the put. With other writers about, the leader
+    /// commits lazily and hands on, so that the next group gathers while
+    /// this one's record is written. (An empty queue is not enough: tasks
+    /// on a small pool may not have run yet to queue, and an inline write
+    /// holding a pool thread would keep them from it, group after group.)
     func applyGroup(_ leader: WriteRequest, from writer: InlineWriter) -> (group: [WriteRequest], durableLSN: LSN)? {
         beforeGroupHook?()
         let group = queue.takeGroup(leader: leader)
-        let lone = group.count == 1 && leader.durable && queue.queuedCount == 0
+        let lone = group.count == 1 && leader.durable && groupCounters.writersInside.load(ordering: .relaxed) == 1
         apply(group, inline: lone ? writer : nil)
         var durableLSN: LSN?
         for member in group where member.durable {
@@ -182,4 +185,7 @@ final class GroupCounters: Sendable {
     let batches = Atomic<Int>(0)
     /// Chunks of several requests that failed and were applied one by one.
     let failedChunks = Atomic<Int>(0)
+    /// Writers (threads or tasks) between queueing their batches and
+    /// getting their outcomes: 1 when a leader's writer is alone.
+    let writersInside = Atomic<Int>(0)
 }
