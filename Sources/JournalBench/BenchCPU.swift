@@ -17,7 +17,8 @@ import Glibc
 ///
 /// `--api blocking` and `--api async` append one record per durable write
 /// through `appendBlocking` or `append` (async, from a task) instead
-/// (BenchCPUAPIs.swift), in the same runtime.
+/// (BenchCPUAPIs.swift), in the same runtime; `--api kv-put` puts into a
+/// key-value store (BenchCPUKV.swift).
 ///
 /// The journal runs in the manual runtime: no background thread, the
 /// calling thread encodes, submits and reaps, so the work per append does
@@ -57,11 +58,14 @@ public struct BenchCPU: ParsableCommand {
     @Option(help: "Segment size in MiB; the warm-up and the measured loop must fit in one segment.")
     var segmentMib: Int = 64
 
-    @Option(help: "enqueue: --batch enqueues, then pumps until durable. blocking, async: one appender calling appendBlocking or append (async, from a task) per record (--batch 1).")
+    @Option(help: "enqueue: --batch enqueues, then pumps until durable. blocking, async: one appender calling appendBlocking or append (async, from a task) per record (--batch 1). kv-put: one writer's durable puts of 100-byte values on a key-value store (--batch 1).")
     var api: API = .enqueue
 
     @Option(help: "The journal's inlineWritesFromTasksMicrosecondsMax (--api async); 0: an async append never writes inline. The default, 1 s, keeps the inline path open under valgrind, whose writes are slow.")
     var inlineFromTasksMaxUs = 1_000_000
+
+    @Flag(help: "--api kv-put: journal whole page images (no page deltas).")
+    var wholePages = false
 
     public init() {}
 
@@ -76,6 +80,7 @@ public struct BenchCPU: ParsableCommand {
     }
 
     public func run() throws {
+        if api == .kvPut { return try runKeyValuePuts() }
         let temp = try makeTemporaryDirectory(under: dir)
         defer { try? FileManager.default.removeItem(atPath: temp) }
         let journal = try openJournal(temp + "/journal")
@@ -171,7 +176,7 @@ public struct BenchCPU: ParsableCommand {
         do { return try Journal.open(storage: storage, options: options) } catch { throw CLIError(error) }
     }
 
-    private func makeTemporaryDirectory(under parent: String) throws -> String {
+    func makeTemporaryDirectory(under parent: String) throws -> String {
         var template = Array((parent + "/cpu-XXXXXX").utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer -> Bool in
             guard let base = buffer.baseAddress else { return false }

@@ -25,6 +25,8 @@ extension BenchCPU {
         case blocking
         /// `append` (async) from one task.
         case async
+        /// `KeyValueStore.put` from one thread (BenchCPUKV.swift).
+        case kvPut = "kv-put"
     }
 
     /// Appends `count` records one at a time through `api` from a single
@@ -35,6 +37,8 @@ extension BenchCPU {
         switch api {
         case .enqueue:
             preconditionFailure("enqueue cells run in appendBatches")
+        case .kvPut:
+            preconditionFailure("the key-value cell runs in runKeyValuePuts")
         case .blocking:
             if instrumented { cjournal_callgrind_start() }
             defer { if instrumented { cjournal_callgrind_stop() } }

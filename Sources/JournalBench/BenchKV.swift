@@ -59,6 +59,9 @@ struct BenchKV: ParsableCommand {
     @Flag(help: "Open files without O_DIRECT (O_DSYNC stays).")
     var noDirect = false
 
+    @Flag(help: "Journal whole page images only (no page deltas): the records before deltas existed.")
+    var wholePages = false
+
     @Flag(help: "A short smoke pass.")
     var quick = false
 
@@ -98,8 +101,9 @@ struct BenchKV: ParsableCommand {
                 for side in (0..<3).map({ ($0 + round) % 3 }) {
                     switch side {
                     case 0:
-                        let (rate, gets, grouping) = try runOurs(path: storePath, writers: w, seconds: seconds, value: value)
+                        let (rate, gets, grouping, recordBytes) = try runOurs(path: storePath, writers: w, seconds: seconds, value: value)
                         cell.ours.append(rate)
+                        cell.recordBytesPerPut.append(recordBytes)
                         cell.batchesPerTransaction.append(grouping)
                         cell.oursGets.append(gets)
                     case 1:
@@ -146,13 +150,15 @@ struct BenchKV: ParsableCommand {
         if !automaticCheckpoints { o.checkpointThresholdJournalBytes = nil }
         o.logger.logLevel = .warning
         o.journal.logger.logLevel = .warning
+        o.journalPageDeltas = !wholePages
         return o
     }
 
     /// `writers` tasks or threads put distinct keys for `seconds`; returns
-    /// puts/s, then gets/s of committed keys from one thread, and the mean
-    /// batches per write-group transaction in the measured window.
-    func runOurs(path: String, writers: Int, seconds: Double, value: [UInt8]) throws -> (Double, Double, Double) {
+    /// puts/s, then gets/s of committed keys from one thread, the mean
+    /// batches per write-group transaction and the transaction-record bytes
+    /// journaled per put in the measured window.
+    func runOurs(path: String, writers: Int, seconds: Double, value: [UInt8]) throws -> (Double, Double, Double, Double) {
         let loc = try location(path)
         try KeyValueStore.create(location: loc, configuration: benchConfiguration())
         let kv = try KeyValueStore.open(location: loc, options: quietOptions())
@@ -161,12 +167,14 @@ struct BenchKV: ParsableCommand {
         // Warm-up, not measured: the journal prepares its first segments
         // (zero-filled once) while these run.
         let before: (transactions: Int, batches: Int)
+        let bytesBefore: Int
         let counts: [Int]
         let elapsed: Double
         switch writersKind {
         case .threads:
             _ = runWriters(writers, seconds: warmUpSeconds(seconds)) { w, i in (try? kv.put(Array("warm\(w):\(i)".utf8), value)) != nil }
             before = kv.writeGroupStatistics
+            bytesBefore = kv.statistics.pageStore.committedRecordBytes
             (counts, elapsed) = runWriters(writers, seconds: seconds) { w, i in
                 do { try kv.put(benchKey(w, i), value) } catch { failure.withLock { $0 = "\(error)" }; return false }
                 return true
@@ -177,18 +185,21 @@ struct BenchKV: ParsableCommand {
                 return true
             }
             before = kv.writeGroupStatistics
+            bytesBefore = kv.statistics.pageStore.committedRecordBytes
             (counts, elapsed) = runWriterTasks(writers, seconds: seconds) { w, i in
                 do { try await kv.put(benchKey(w, i), value) } catch { failure.withLock { $0 = "\(error)" }; return false }
                 return true
             }
         }
         let after = kv.writeGroupStatistics
+        let recordBytes = kv.statistics.pageStore.committedRecordBytes - bytesBefore
         if let f = failure.withLock({ $0 }) { throw CLIError(.ioError, "bench kv: \(f)") }
         let gets = try measureGets(seconds: seconds / 2, counts: counts) { k in
             do { return try kv.get(k) != nil } catch { throw CLIError(.ioError, "bench kv: \(error)") }
         }
         let grouping = Double(after.batches - before.batches) / Double(max(1, after.transactions - before.transactions))
-        return (Double(counts.reduce(0, +)) / elapsed, gets, grouping)
+        let puts = counts.reduce(0, +)
+        return (Double(puts) / elapsed, gets, grouping, Double(recordBytes) / Double(max(1, puts)))
     }
 
     /// `writers` threads put distinct keys into RocksDB (sync writes) for

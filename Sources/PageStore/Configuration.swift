@@ -64,6 +64,13 @@ public struct PageStoreOptions: Sendable {
     /// threshold, the committer that notices applies or checkpoints itself:
     /// the hard bound on the table and the journal.
     public var maintenanceBackpressureFactor: Int = 4
+    /// Journal a written page as the byte ranges changed since its previous
+    /// version when they are at most half a page (a B+tree insert changes a
+    /// few hundred bytes of a leaf), else as its whole image. A delta's
+    /// version keeps its in-memory copy until it is applied. false: whole
+    /// images only (the records a store wrote before deltas existed, in the
+    /// newer format).
+    public var journalPageDeltas = true
     /// What a checkpoint keeps of the journal.
     public var journalRetention: JournalRetention = .previousSnapshot
     /// The data file's pool page size (a power of two from 4 KiB to 2 MiB).

@@ -19,6 +19,10 @@ public struct PageStoreStatistics: Sendable, Equatable {
     /// Bytes of transaction records committed since the last checkpoint
     /// began (what `checkpointThresholdJournalBytes` bounds).
     public var journalBytesSinceCheckpoint: Int
+    /// Bytes of transaction records committed since the store opened (the
+    /// journal's payloads, before its framing): what commits cost in
+    /// journal bytes.
+    public var committedRecordBytes: Int
     /// Page versions held in the page translation table (what
     /// `applyThresholdVersions` bounds).
     public var tableVersionCount: Int
@@ -39,13 +43,15 @@ extension PageStore {
     /// - Complexity: O(journal segments).
     public var statistics: PageStoreStatistics {
         let table = self.table.withLock { s in
-            (versions: s.pages.versionCount, pageCount: s.pageCount, sinceCheckpoint: s.committedBytes - s.checkpointBaseBytes)
+            (versions: s.pages.versionCount, pageCount: s.pageCount, committed: s.committedBytes,
+             sinceCheckpoint: s.committedBytes - s.checkpointBaseBytes)
         }
         let checkpoints = maintenanceState.withLock { s in (all: s.checkpoints, automatic: s.automaticCheckpoints) }
         let segmentCount = journal.segmentSummaries.count
         return PageStoreStatistics(
             durableLSN: durableLSN, journalOldestLSN: journal.oldestLSN, journalSegmentCount: segmentCount,
             journalBytes: segmentCount * journal.configuration.segmentBytes, journalBytesSinceCheckpoint: table.sinceCheckpoint,
+            committedRecordBytes: table.committed,
             tableVersionCount: table.versions, pageCount: table.pageCount, dataFileAllocatedBytes: dataFile.allocatedBytes,
             checkpointCount: checkpoints.all, automaticCheckpointCount: checkpoints.automatic)
     }

@@ -5,7 +5,8 @@ import Journal
 /// protocol in PageStore.swift). A version names its journal record and
 /// the image's offset in it, and holds an in-memory copy of the image while
 /// its record is not durable, and after that while the copies fit in the
-/// store's image budget.
+/// store's image budget. A version whose record carries a delta has no
+/// image in the journal: it keeps its copy until it is applied.
 ///
 /// A value type without locking of its own: the store keeps it behind its
 /// table lock, and its rules are testable without a journal.
@@ -13,8 +14,9 @@ struct PageTable {
     /// One committed version of a page.
     struct Version: Equatable {
         var lsn: LSN
-        /// Offset of the page image in the transaction record.
-        var offset: Int
+        /// Offset of the page image in the transaction record; nil when the
+        /// record carries a delta (the copy is then kept until applied).
+        var offset: Int?
         /// The image, while the table keeps an in-memory copy (S3).
         var image: [UInt8]?
     }
@@ -49,13 +51,12 @@ struct PageTable {
     }
 
     /// C3: adds the pages of the commit at `lsn`, each with its in-memory
-    /// copy; `pages` are in record order (image `i` at its record offset).
-    mutating func publish(lsn: LSN, pages: [(number: UInt64, image: [UInt8])]) {
-        for (i, page) in pages.enumerated() {
+    /// copy and its image's offset in the record (nil: a delta).
+    mutating func publish(lsn: LSN, pages: [(number: UInt64, image: [UInt8], offset: Int?)]) {
+        for page in pages {
             assert(page.image.count == pageBytes, "whole pages only")
             assert((versions[page.number]?.last?.lsn ?? 0) < lsn, "versions of a page are in LSN order")
-            let offset = TransactionRecord.imageOffset(index: i, pageCount: pages.count, pageBytes: pageBytes)
-            versions[page.number, default: []].append(Version(lsn: lsn, offset: offset, image: page.image))
+            versions[page.number, default: []].append(Version(lsn: lsn, offset: page.offset, image: page.image))
         }
         versionCount += pages.count
         imageBytes += pages.count * pageBytes
@@ -84,6 +85,8 @@ struct PageTable {
 
     private mutating func dropCopy(of page: UInt64, at lsn: LSN) {
         guard var list = versions[page], let i = list.lastIndex(where: { $0.lsn == lsn }) else { return }
+        // A delta's version has no image in the journal: its copy stays (S3).
+        guard list[i].offset != nil else { return }
         versions[page] = nil  // unique reference: no copy on write
         if list[i].image != nil { imageBytes -= pageBytes }
         list[i].image = nil

@@ -107,8 +107,10 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
         return c
     }
 
-    /// The journal bytes past which the store checkpoints by itself.
-    public static let automaticCheckpointJournalBytes = 64 << 10
+    /// The journal bytes past which the store checkpoints by itself (puts
+    /// journal page deltas of a few hundred bytes: a small threshold, so
+    /// that automatic checkpoints land between the explicit ones).
+    public static let automaticCheckpointJournalBytes = 8 << 10
 
     func options(spareSegments: Int) -> PageStoreOptions {
         var o = PageStoreOptions()

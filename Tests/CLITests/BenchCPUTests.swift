@@ -40,6 +40,23 @@ import Testing
         #expect(refused.status == 64)
     }
 
+    /// The key-value cell: durable puts, and the record bytes per put,
+    /// which page deltas keep far below the two whole pages of a put.
+    @Test func putsIntoAKeyValueStore() throws {
+        let scratch = try Scratch(base: "/dev/shm")
+        defer { scratch.remove() }
+        var bytes: [Int] = []
+        for flags in [[], ["--whole-pages"]] {
+            let r = try CLI.run(["bench", "cpu", "--api", "kv-put", "--records", "40", "--warmup-records", "8", "--segment-mib", "4", "--dir", scratch.root] + flags)
+            #expect(r.status == 0, "stderr: \(r.stderr)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data((r.lines.first ?? "").utf8)) as? [String: Any])
+            #expect(object["api"] as? String == "kv-put")
+            #expect(object["records"] as? Int == 40)
+            bytes.append(try #require(object["record_bytes_per_put"] as? Int))
+        }
+        #expect(bytes[0] < 2048 && bytes[1] > 8192, "record bytes per put, deltas then whole pages: \(bytes)")
+    }
+
     @Test func refusesRecordsThatAreNotWholeBatches() throws {
         let r = try CLI.run(["bench", "cpu", "--batch", "4", "--records", "10", "--dir", "/dev/shm"])
         #expect(r.status == 64)

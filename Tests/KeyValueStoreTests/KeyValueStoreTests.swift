@@ -112,6 +112,36 @@ struct KeyValueStoreTests {
         #expect(throws: KeyValueError.entryTooLarge(bytes: 2000, max: kv.entryBytesMax)) { try kv.put([1], [UInt8](repeating: 1, count: 1999)) }
     }
 
+    @Test("a lone put journals the bytes it changes, not its leaf and the meta page; the store recovers them")
+    func lonePutJournalsADelta() throws {
+        var bytesPerPut: [Bool: Int] = [:]
+        for deltas in [true, false] {
+            let disk = SimulatedDisk(seed: 31)
+            try KeyValueStore.create(location: PageStoreLocation(sharing: disk.storage()), configuration: simConfiguration())
+            var options = simOptions()
+            options.journalPageDeltas = deltas
+            var model: [[UInt8]: [UInt8]] = [:]
+            do {
+                let kv = try KeyValueStore.open(location: PageStoreLocation(sharing: disk.storage()), options: options)
+                let before = kv.statistics.pageStore.committedRecordBytes
+                for i in 0..<300 {
+                    let k = Array("w0:\(i)".utf8), v = [UInt8](repeating: UInt8(i % 251), count: 100)
+                    try kv.put(k, v)
+                    model[k] = v
+                }
+                bytesPerPut[deltas] = (kv.statistics.pageStore.committedRecordBytes - before) / 300
+                kv.close()
+            }
+            let kv = try KeyValueStore.open(location: PageStoreLocation(sharing: disk.storage()), options: options)
+            #expect(try kv.contents() == model)
+            _ = try kv.verifyStructure()
+            kv.close()
+        }
+        let delta = try #require(bytesPerPut[true]), whole = try #require(bytesPerPut[false])
+        #expect(whole > 8192, "two whole pages per put")
+        #expect(delta < 4096, "the changed bytes of the leaf and the meta page: \(delta) bytes per put")
+    }
+
     @Test("randomized model test against a dictionary, with checkpoints and a reopen every few operations")
     func modelWithReopen() throws {
         let seed: UInt64 = 0x5EED_0001

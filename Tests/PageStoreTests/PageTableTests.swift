@@ -13,7 +13,9 @@ struct PageTableTests {
     func table(commits: [(lsn: LSN, pages: [UInt64])]) -> PageTable {
         var table = PageTable(pageBytes: Self.pageBytes)
         for commit in commits {
-            table.publish(lsn: commit.lsn, pages: commit.pages.map { (number: $0, image: image(UInt8(commit.lsn))) })
+            let writes = commit.pages.map { TransactionRecord.PageWrite(number: $0, image: image(UInt8(commit.lsn)), delta: nil) }
+            let offsets = TransactionRecord.encode(txid: commit.lsn, pageBytes: Self.pageBytes, pages: writes).imageOffsets
+            table.publish(lsn: commit.lsn, pages: zip(writes, offsets).map { (number: $0.number, image: $0.image, offset: $1) })
         }
         return table
     }
@@ -36,10 +38,25 @@ struct PageTableTests {
     @Test("a version's offset is its image's place in the transaction record")
     func offsetsFollowTheRecord() throws {
         let t = table(commits: [(1, [4, 8, 15])])
-        for (i, page) in [UInt64(4), 8, 15].enumerated() {
-            let expected = TransactionRecord.imageOffset(index: i, pageCount: 3, pageBytes: Self.pageBytes)
-            #expect(try #require(t.version(of: page, at: 1)).offset == expected)
+        let writes = [UInt64(4), 8, 15].map { TransactionRecord.PageWrite(number: $0, image: image(1), delta: nil) }
+        let record = TransactionRecord.encode(txid: 1, pageBytes: Self.pageBytes, pages: writes).record
+        for page in [UInt64(4), 8, 15] {
+            let version = try #require(t.version(of: page, at: 1))
+            let offset = try #require(version.offset)
+            #expect(Array(record[offset..<(offset + Self.pageBytes)]) == image(1))
         }
+    }
+
+    @Test("a delta's version keeps its copy past the image budget until it is applied")
+    func deltaVersionsKeepTheirCopies() {
+        var t = PageTable(pageBytes: Self.pageBytes)
+        t.publish(lsn: 1, pages: [(number: 1, image: image(1), offset: nil), (number: 2, image: image(1), offset: 40)])
+        t.dropDurableCopies(durable: 1, applied: 0, budgetBytes: 0)
+        #expect(t.version(of: 1, at: 1)?.image == image(1), "no image in the journal: kept")
+        #expect(t.version(of: 2, at: 1)?.image == nil, "an image in the journal: dropped")
+        #expect(t.imageBytes == Self.pageBytes)
+        t.removeApplied(t.versionsToApply(horizon: 1))
+        #expect(t.imageBytes == 0 && t.versionCount == 0)
     }
 
     @Test("past the image budget, only durable versions drop their copies, oldest first, and they stay in the table")
@@ -81,7 +98,7 @@ struct PageTableTests {
         #expect(t.imageBytes == 0)
         t.dropDurableCopies(durable: 2, applied: 2, budgetBytes: 0)
         #expect(t.imageBytes == 0, "nothing counted twice")
-        t.publish(lsn: 3, pages: [(number: 1, image: image(3))])
+        t.publish(lsn: 3, pages: [(number: 1, image: image(3), offset: 40)])
         t.dropDurableCopies(durable: 2, applied: 2, budgetBytes: 0)
         #expect(t.version(of: 1, at: 3)?.image == image(3), "not durable yet")
         t.dropDurableCopies(durable: 3, applied: 2, budgetBytes: 0)

@@ -36,7 +36,10 @@ build=1
 binary="$root/.build/release/journalctl-swift"
 # Cells: name, API (enqueue: enqueues then pumps; blocking, async: the APIs),
 # batch size, M1, M2 (records; multiples of the batch size).
-cells=("batch-1 enqueue 1 1024 3072" "batch-64 enqueue 64 2048 6144" "blocking-1 blocking 1 1024 3072" "async-1 async 1 1024 3072")
+# kv-put-1: one writer's durable puts of 100 B values on a key-value store
+# (`--api kv-put`), counted per put: the B+tree edit, the page deltas and the
+# record, the journal's write and completion.
+cells=("batch-1 enqueue 1 1024 3072" "batch-64 enqueue 64 2048 6144" "blocking-1 blocking 1 1024 3072" "async-1 async 1 1024 3072" "kv-put-1 kv-put 1 1024 3072")
 
 usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64; }
 while [ $# -gt 0 ]; do
@@ -94,7 +97,10 @@ status=0
 results=()
 for spec in "${cells[@]}"; do
     read -r name api batch m1 m2 <<<"$spec"
-    cell="instructions-per-append-$name"
+    case "$api" in
+        kv-put) cell="instructions-per-$name"; payload_bytes=100 ;;
+        *) cell="instructions-per-append-$name"; payload_bytes=128 ;;
+    esac
     per_run=()
     for ((r = 1; r <= runs; r++)); do
         i1=$(count_instructions "$api" "$batch" "$m1")
@@ -112,7 +118,7 @@ for spec in "${cells[@]}"; do
     else
         change=null; verdict=no-baseline; base_json=null
     fi
-    echo "{\"suite\":\"cpu\",\"cell\":\"$cell\",\"instructions\":$median,\"baseline\":$base_json,\"change\":$change,\"threshold_pct\":$threshold,\"status\":\"$verdict\",\"api\":\"$api\",\"batch\":$batch,\"record_bytes\":128,\"records\":[$m1,$m2],\"runs\":[$(IFS=,; echo "${per_run[*]}")]}"
+    echo "{\"suite\":\"cpu\",\"cell\":\"$cell\",\"instructions\":$median,\"baseline\":$base_json,\"change\":$change,\"threshold_pct\":$threshold,\"status\":\"$verdict\",\"api\":\"$api\",\"batch\":$batch,\"record_bytes\":$payload_bytes,\"records\":[$m1,$m2],\"runs\":[$(IFS=,; echo "${per_run[*]}")]}"
     case "$verdict" in
         regression) echo "$cell: $median instructions per append, $(awk -v c="$change" 'BEGIN { printf "%+.1f", c * 100 }')% against the baseline $base (threshold $threshold%)" >&2
                     [ "$warn_only" = 1 ] || status=1 ;;

@@ -4,6 +4,8 @@ struct KVCell {
     var ours: [Double] = []
     var oursGets: [Double] = []
     var batchesPerTransaction: [Double] = []
+    /// Transaction-record bytes journaled per put (our side).
+    var recordBytesPerPut: [Double] = []
     var sqlite: [Double] = []
     var sqliteGets: [Double] = []
     var rocksdb: [Double] = []
@@ -22,6 +24,7 @@ struct KVCell {
             "\"gets_per_s\": \(Int(Self.median(oursGets)))", "\"sqlite_gets_per_s\": \(Int(Self.median(sqliteGets)))",
             "\"rocksdb_gets_per_s\": \(Int(Self.median(rocksdbGets)))",
             "\"writers_kind\": \"\(kind.rawValue)\"", "\"batches_per_transaction\": \(Self.fmt(Self.median(batchesPerTransaction)))",
+            "\"record_bytes_per_put\": \(Int(Self.median(recordBytesPerPut)))",
             "\"rocksdb_options\": \"sync=true, WAL on, defaults otherwise\"",
             "\"rounds\": \(rounds)", "\"seconds\": \(Self.fmt(seconds))", "\"warmup_s\": \(Self.fmt(warmup))",
         ]
@@ -33,7 +36,7 @@ struct KVCell {
         let m = Self.median(ours), s = Self.median(sqlite), r = Self.median(rocksdb)
         return "writers \(writers): page store \(Int(m)) puts/s \(Self.span(ours)), SQLite \(Int(s)) puts/s \(Self.span(sqlite)), "
             + "RocksDB \(Int(r)) puts/s \(Self.span(rocksdb)); ratio \(Self.fmt(m / max(s, 1)))x SQLite, \(Self.fmt(m / max(r, 1)))x RocksDB "
-            + "(our writers: \(kind.rawValue), \(Self.fmt(Self.median(batchesPerTransaction))) batches per transaction); gets/s (1 reader) "
+            + "(our writers: \(kind.rawValue), \(Self.fmt(Self.median(batchesPerTransaction))) batches per transaction, \(Int(Self.median(recordBytesPerPut))) record bytes per put); gets/s (1 reader) "
             + "page store \(Int(Self.median(oursGets))), SQLite \(Int(Self.median(sqliteGets))), RocksDB \(Int(Self.median(rocksdbGets)))"
     }
 

@@ -1,5 +1,6 @@
 public import Journal
 import PageStore
+import Synchronization
 
 // The write API, blocking and async: each batch is checked alone, then
 // queued for a write group (WriteGroups/WriteGroup.swift) that a leader
@@ -129,6 +130,8 @@ extension KeyValueStore {
     func writeQueued(_ operations: [KeyValueOperation], durable: Bool) async throws(KeyValueError) -> (lsn: LSN, removed: Int) {
         try check(operations)
         let request = WriteRequest(operations, durable: durable, isTask: true)
+        groupCounters.writersInside.add(1, ordering: .relaxed)
+        defer { groupCounters.writersInside.subtract(1, ordering: .relaxed) }
         if !queue.enqueue([request]) {
             // Resumed once: with the outcome, or to lead.
             await request.suspend()
@@ -200,6 +203,8 @@ extension KeyValueStore {
     /// has its outcome, leading the groups the queue hands this thread.
     func submit(_ requests: [WriteRequest]) {
         guard !requests.isEmpty else { return }
+        groupCounters.writersInside.add(1, ordering: .relaxed)
+        defer { groupCounters.writersInside.subtract(1, ordering: .relaxed) }
         let leads = queue.enqueue(requests)
         for (i, request) in requests.enumerated() {
             if !(leads && i == 0) {

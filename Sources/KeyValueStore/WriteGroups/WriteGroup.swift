@@ -43,7 +43,7 @@ extension KeyValueStore {
     /// waits for the group's durability, then wakes the others. So a member
     /// sleeps once per batch, and only the leader waits on the journal.
     func lead(_ leader: WriteRequest) {
-        guard let (group, durableLSN) = applyGroup(leader) else { return }
+        guard let (group, durableLSN) = applyGroup(leader, from: .thread) else { return }
         var failure: PageStoreError?
         do throws(PageStoreError) { try pageStore.waitUntilDurable(durableLSN) } catch { failure = error }
         finishGroup(group, leader: leader, failure: failure)
@@ -52,7 +52,7 @@ extension KeyValueStore {
     /// As `lead`, for a task: suspends (holds no thread) while the group's
     /// record is being written.
     func lead(_ leader: WriteRequest) async {
-        guard let (group, durableLSN) = applyGroup(leader) else { return }
+        guard let (group, durableLSN) = applyGroup(leader, from: .task) else { return }
         var failure: PageStoreError?
         do throws(PageStoreError) { try await pageStore.waitUntilDurable(durableLSN) } catch { failure = error }
         finishGroup(group, leader: leader, failure: failure)
@@ -61,10 +61,21 @@ extension KeyValueStore {
     /// The leader's first half: takes and applies the group, hands the
     /// leadership on, wakes the lazy members. Returns the group and the LSN
     /// its durable members wait for, or nil when none does (all are woken).
-    func applyGroup(_ leader: WriteRequest) -> (group: [WriteRequest], durableLSN: LSN)? {
+    ///
+    /// A lone durable request (its writer the only one inside the store's
+    /// write path) commits with an inline write (`writer`'s rule): when the
+    /// journal is idle, its record is written from this thread, and the
+    /// durability wait that follows returns at once; no I/O thread or
+    /// waiter is woken for the put. With other writers about, the leader
+    /// commits lazily and hands on, so that the next group gathers while
+    /// this one's record is written. (An empty queue is not enough: tasks
+    /// on a small pool may not have run yet to queue, and an inline write
+    /// holding a pool thread would keep them from it, group after group.)
+    func applyGroup(_ leader: WriteRequest, from writer: InlineWriter) -> (group: [WriteRequest], durableLSN: LSN)? {
         beforeGroupHook?()
         let group = queue.takeGroup(leader: leader)
-        apply(group)
+        let lone = group.count == 1 && leader.durable && groupCounters.writersInside.load(ordering: .relaxed) == 1
+        apply(group, inline: lone ? writer : nil)
         var durableLSN: LSN?
         for member in group where member.durable {
             if case .success(let (lsn, _)) = member.outcome { durableLSN = max(durableLSN ?? lsn, lsn) }
@@ -101,10 +112,10 @@ extension KeyValueStore {
     /// requests applied together in one transaction each (a chunk ends once
     /// its dirty pages reach `groupPagesMax`); a chunk that fails is applied
     /// again one request per transaction, so each gets its own result.
-    func apply(_ group: [WriteRequest]) {
+    func apply(_ group: [WriteRequest], inline: InlineWriter? = nil) {
         var start = 0
         while start < group.count {
-            let (end, result) = applyChunk(group, from: start)
+            let (end, result) = applyChunk(group, from: start, inline: inline)
             assert(end > start && end <= group.count, "a chunk takes at least one request")
             switch result {
             case .success(let lsn):
@@ -134,7 +145,7 @@ extension KeyValueStore {
     /// pages stay under `groupPagesMax`, and commits it lazily. Returns the
     /// end of the chunk (a request that failed is its last) and the LSN or
     /// the error; on error nothing was committed or published.
-    func applyChunk(_ group: [WriteRequest], from start: Int) -> (end: Int, result: Result<LSN, KeyValueError>) {
+    func applyChunk(_ group: [WriteRequest], from start: Int, inline: InlineWriter? = nil) -> (end: Int, result: Result<LSN, KeyValueError>) {
         let tx: WriteTransaction
         do throws(PageStoreError) { tx = try pageStore.beginWrite() } catch { return (start + 1, .failure(.store(error))) }
         var tree = TreeWriter(tx: tx, pageBytes: pageBytes, cache: nodeCache)
@@ -159,7 +170,7 @@ extension KeyValueStore {
             return (end, .failure(error))
         }
         let lsn: LSN
-        do throws(PageStoreError) { lsn = try tx.commitLazy() } catch { return (end, .failure(.store(error))) }
+        do throws(PageStoreError) { lsn = try tx.commitLazy(writingInlineFrom: inline) } catch { return (end, .failure(.store(error))) }
         // Published: the next transaction reads these.
         nodeCache.publish(tree.dirty, meta: tree.meta)
         groupCounters.transactions.add(1, ordering: .relaxed)
@@ -174,4 +185,7 @@ final class GroupCounters: Sendable {
     let batches = Atomic<Int>(0)
     /// Chunks of several requests that failed and were applied one by one.
     let failedChunks = Atomic<Int>(0)
+    /// Writers (threads or tasks) between queueing their batches and
+    /// getting their outcomes: 1 when a leader's writer is alone.
+    let writersInside = Atomic<Int>(0)
 }

@@ -63,7 +63,8 @@ extension PageStore {
             do {
                 try journal.withRecord(at: lsn) { bytes in
                     for item in inJournal {
-                        let at = item.version.offset
+                        // S3: a version without its copy has its image in the record.
+                        guard let at = item.version.offset else { preconditionFailure("a delta's version keeps its copy until applied") }
                         try self.writeDataFile(item.page, UnsafeRawBufferPointer(rebasing: bytes[at..<(at + self.pageBytes)]))
                     }
                 }

@@ -76,7 +76,8 @@ extension PageStore {
             let source: Source = table.withLock { s in
                 guard let v = s.pages.version(of: page, at: lsn) else { return .dataFile }
                 if let image = v.image { return .memory(image) }
-                return .journal(v.lsn, offset: v.offset)
+                guard let offset = v.offset else { preconditionFailure("a delta's version keeps its copy until applied") }
+                return .journal(v.lsn, offset: offset)
             }
             switch source {
             case .memory(let image):
@@ -114,10 +115,11 @@ extension PageStore {
     /// Commits `pages` written by a transaction that began at `startLSN`:
 
     /// Commits `pages` written by a transaction that began at `startLSN`:
-    /// steps C1-C3. Returns the commit's LSN (not yet durable).
-    func commit(pages: [UInt64: [UInt8]], startLSN: LSN) throws(PageStoreError) -> LSN {
-        let sorted = pages.sorted { $0.key < $1.key }.map { (number: $0.key, image: $0.value) }
-        let recordBytes = TransactionRecord.recordBytes(pageCount: sorted.count, pageBytes: pageBytes)
+    /// steps C1-C3. Returns the commit's LSN (not yet durable, unless
+    /// `inline` wrote it: `WriteTransaction.commitLazy(writingInlineFrom:)`).
+    func commit(pages: [UInt64: [UInt8]], startLSN: LSN, inline: InlineWriter? = nil) throws(PageStoreError) -> LSN {
+        let sorted = try pageWrites(pages, startLSN: startLSN)
+        let recordBytes = TransactionRecord.recordBytes(sorted, pageBytes: pageBytes)
         let recordBytesMax = journal.configuration.recordBytesMax
         guard recordBytes <= recordBytesMax else {
             throw .transactionTooLarge(pages: sorted.count, recordBytes: recordBytes, recordBytesMax: recordBytesMax)
@@ -127,7 +129,8 @@ extension PageStore {
             defer { s.nextTxID += 1 }
             return s.nextTxID
         }
-        let record = TransactionRecord.encode(txid: txid, pageBytes: pageBytes, pages: sorted)
+        let (record, offsets) = TransactionRecord.encode(txid: txid, pageBytes: pageBytes, pages: sorted)
+        let published = zip(sorted, offsets).map { (number: $0.number, image: $0.image, offset: $1) }
         let (lsn, need) = try commitLock.withLock { () throws(PageStoreError) -> (LSN, MaintenanceNeed) in
             try table.withLock { s throws(PageStoreError) in
                 if s.closed { throw .closed }
@@ -137,14 +140,18 @@ extension PageStore {
                 }
             }
             let lsn: LSN
-            do throws(JournalError) { lsn = try journal.enqueue(record) } catch {
+            do throws(JournalError) {
+                // The durable LSN below is read after an inline write: the
+                // commit is published with its own copy either way (S3).
+                if let inline { lsn = try journal.enqueue(record, writingInlineFrom: inline) } else { lsn = try journal.enqueue(record) }
+            } catch {
                 noteJournalFailure(error)
                 throw PageStoreError.from(error)
             }
             let durable = journal.durableLSN
             let need = table.withLock { s -> MaintenanceNeed in
                 assert(lsn > s.publishedLSN, "commits publish in LSN order")
-                s.pages.publish(lsn: lsn, pages: sorted)
+                s.pages.publish(lsn: lsn, pages: published)
                 if let last = sorted.last { s.pageCount = max(s.pageCount, last.number + 1) }
                 s.publishedLSN = lsn
                 s.committedBytes += record.count

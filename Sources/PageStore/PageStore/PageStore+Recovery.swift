@@ -9,7 +9,9 @@ import PagedFile
 //   2. loads the newest valid snapshot that the journal covers (its first
 //      LSN at most the snapshot's + 1) into a fresh data file, falling back
 //      to the older slot if the newest fails its checksums;
-//   3. replays every transaction record after the snapshot's LSN.
+//   3. replays every transaction record after the snapshot's LSN, in LSN
+//      order: a page's image is written as it is, a page's delta onto the
+//      page's previous version (what the data file holds at that point).
 
 /// Recovery's account of an open.
 public struct PageStoreRecoveryReport: Sendable, Equatable {
@@ -134,10 +136,10 @@ extension PageStore {
     private static func replay(journal: Journal, meta: StoreMetadata, into recovered: inout Recovered) throws(PageStoreError) {
         let dataFile = recovered.dataFile
         let pageBytes = meta.pageBytes
-        let limit = meta.pageCountMax
         var lastTxID = recovered.lastTxID
         var pageCount = recovered.pageCount
         var replayed = 0
+        var scratch = [UInt8](repeating: 0, count: pageBytes)
         do {
             try journal.forEachRecord(from: recovered.report.snapshotLSN + 1) { lsn, bytes in
                 let decoded: TransactionRecord.Decoded
@@ -148,12 +150,8 @@ extension PageStore {
                 } catch .corrupt(let why) {
                     throw PageStoreError.corruption(file: "journal record \(lsn)", detail: why)
                 }
-                for (i, number) in decoded.pageNumbers.enumerated() {
-                    guard number < limit else { throw PageStoreError.corruption(file: "journal record \(lsn)", detail: "page \(number) beyond the limit") }
-                    let at = TransactionRecord.imageOffset(index: i, pageCount: decoded.pageNumbers.count, pageBytes: pageBytes)
-                    try dataFile.write(at: Int(number) * pageBytes, from: UnsafeRawBufferPointer(rebasing: bytes[at..<(at + pageBytes)]))
-                    pageCount = max(pageCount, number + 1)
-                }
+                try applyRecord(decoded, bytes, lsn: lsn, meta: meta, dataFile: dataFile, scratch: &scratch)
+                if let last = decoded.pages.last { pageCount = max(pageCount, last.number + 1) }
                 lastTxID = max(lastTxID, decoded.txid)
                 replayed += 1
                 return true
@@ -170,6 +168,36 @@ extension PageStore {
         recovered.lastTxID = lastTxID
         recovered.pageCount = pageCount
         recovered.report.replayedTransactions = replayed
+    }
+
+    /// Writes the pages of one validated record into the data file: an
+    /// image as it is; a delta onto the page's previous version, which the
+    /// data file holds since records replay in LSN order. Any reader that
+    /// rebuilds pages from the journal (recovery, a follower) applies
+    /// records this way, in LSN order from a snapshot.
+    static func applyRecord(
+        _ decoded: TransactionRecord.Decoded, _ bytes: UnsafeRawBufferPointer, lsn: LSN, meta: StoreMetadata,
+        dataFile: PagedFile, scratch: inout [UInt8]
+    ) throws {
+        let pageBytes = meta.pageBytes
+        for page in decoded.pages {
+            guard page.number < meta.pageCountMax else {
+                throw PageStoreError.corruption(file: "journal record \(lsn)", detail: "page \(page.number) beyond the limit")
+            }
+            let at = Int(page.number) * pageBytes
+            let body = UnsafeRawBufferPointer(rebasing: bytes[page.body])
+            switch page.kind {
+            case .image:
+                try dataFile.write(at: at, from: body)
+            case .delta:
+                try scratch.withUnsafeMutableBytes { b in
+                    let count = try dataFile.read(at: at, into: b)
+                    if count < pageBytes { UnsafeMutableRawBufferPointer(rebasing: b[count...]).initializeMemory(as: UInt8.self, repeating: 0) }
+                    PageDelta.apply(body, to: b)
+                    try dataFile.write(at: at, from: UnsafeRawBufferPointer(b))
+                }
+            }
+        }
     }
 
     static func makeDataFile(poolBytes: Int, options: PageStoreOptions) throws(PageStoreError) -> PagedFile {

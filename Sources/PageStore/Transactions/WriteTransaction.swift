@@ -119,13 +119,27 @@ public final class WriteTransaction: @unchecked Sendable {
     /// - Complexity: O(pages written × page bytes) to encode the record.
     @discardableResult
     public func commitLazy() throws(PageStoreError) -> LSN {
+        try commitLazy(writingInlineFrom: nil)
+    }
+
+    /// As `commitLazy()`, for a caller that waits for the commit's
+    /// durability next and has nothing to do meanwhile (a lone writer):
+    /// when the journal is idle and the journal's inline-write rule for
+    /// `writer` allows, the record is written from this thread before the
+    /// commit returns, so the wait that follows returns at once and no
+    /// thread was woken for it. The commit lock is held for that write:
+    /// concurrent committers wait for it. nil: as `commitLazy()`.
+    ///
+    /// - Throws: as `commit()`.
+    @discardableResult
+    public func commitLazy(writingInlineFrom writer: InlineWriter?) throws(PageStoreError) -> LSN {
         guard !finished else { throw .transactionFinished }
         finished = true
         defer { store.releaseSnapshot(startLSN) }
         if writes.isEmpty { return startLSN }
         let pages = writes
         writes = [:]
-        return try store.commit(pages: pages, startLSN: startLSN)
+        return try store.commit(pages: pages, startLSN: startLSN, inline: writer)
     }
 
     /// Drops the transaction's writes. Idempotent; runs on deinit if the
