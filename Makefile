@@ -68,7 +68,7 @@ test-models: setup
 
 # The whole suite under ThreadSanitizer, in a build of its own; any report
 # fails it (TSan's exit code). Locks between threads are pthread mutexes
-# (JournalPrimitives), which TSan sees; .ci/run runs it after `make test`.
+# (JournalPrimitives), which TSan sees. Not yet part of .ci/run.
 test-tsan: setup
 	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
 
