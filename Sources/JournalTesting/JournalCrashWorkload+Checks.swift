@@ -63,9 +63,7 @@ extension JournalCrashWorkload {
             if !payloads.isEmpty && first + LSN(payloads.count) - 1 != end {
                 return .refused(kind: "short", message: "records end at \(first + LSN(payloads.count) - 1), the durable LSN is \(end)")
             }
-            var state = State(firstLSN: first, payloads: payloads, endLSN: end)
-            state.positions = Dictionary(uniqueKeysWithValues: try journal.namedPositions().map { ($0.name, $0.lsn) })
-            return .recovered(state)
+            return .recovered(State(firstLSN: first, payloads: payloads, endLSN: end))
         } catch {
             return refusal(error)
         }
@@ -167,10 +165,8 @@ extension JournalCrashWorkload {
                 if findings.count >= 3 { break }
             }
         }
-        findings += checkPositions(state, model: model)
-        // 3. Every acknowledged record from keepFrom on is present, and (6)
-        // from the lowest reader position on.
-        let needFrom = min(model.keepFrom, state.positions.values.min() ?? .max)
+        // 3. Every acknowledged record from keepFrom on is present.
+        let needFrom = model.keepFrom
         let needTo = model.acknowledgedLSN
         guard needTo >= needFrom else { return findings }
         if state.startLSN > needFrom {

@@ -55,7 +55,7 @@ struct CrashSim: ParsableCommand, LoggingCommand {
     var profile: String?
 
     @Option(name: .long, help: ArgumentHelp(
-        "Switch on a deliberate defect to show the explorer catches it: acknowledge-before-durable, skip-payload-checksums, rewrite-acknowledged-blocks, truncate-ignoring-positions.",
+        "Switch on a deliberate defect to show the explorer catches it: acknowledge-before-durable, skip-payload-checksums, rewrite-acknowledged-blocks.",
         valueName: "defect"))
     var defect: String?
 
