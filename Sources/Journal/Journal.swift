@@ -353,7 +353,7 @@ public final class Journal: @unchecked Sendable {
         lock.unlock()
         for w in waiters { w.waiter.fail(.closed) }
         tail?.stop()
-        followers.close(durable: durableLSN)
+        followers.close()
         manualQueue = nil
         directoryLock?.unlock()
         directoryLock = nil

@@ -15,7 +15,6 @@ package struct Bench: ParsableCommand {
         BenchPagedFile.self,
         BenchKV.self,
         BenchReplay.self,
-        BenchFollow.self,
     ]
 
     package init() {}

@@ -23,27 +23,18 @@ extension Journal {
     /// Runs one thread, which sleeps on a shared futex until the writer
     /// publishes (no polling). `close()` stops it.
     ///
-    /// When the writer closes cleanly it marks the follow file: with
-    /// `untilWriterCloses`, the followers then end (as they do in the
-    /// writer's process when it closes) once they have delivered every
-    /// record it made durable. Without it (the default, like `tail -f`)
-    /// they wait for the next writer. A writer that crashes marks nothing:
-    /// followers wait for its successor either way.
-    ///
     /// - Throws: as `openForReading(storage:recovery:)`, and
     ///   `.invalidArgument` if the follow file cannot be mapped shared (a
     ///   file system without shared memory support), `.permissionDenied`
     ///   when it is absent and cannot be created, `.notAJournal` or
     ///   `.newerFormat` when it is not a follow file this version reads.
     /// - Complexity: O(log bytes) for recovery.
-    public static func openForFollowing(
-        storage: any StorageDirectory, recovery: RecoveryMode = .tolerateTornTail, untilWriterCloses: Bool = false
-    ) throws(JournalError) -> Journal {
+    public static func openForFollowing(storage: any StorageDirectory, recovery: RecoveryMode = .tolerateTornTail) throws(JournalError) -> Journal {
         // Recovery first: a directory that holds no journal gets no follow
         // file. What the writer published is loaded after recovery.
         let journal = try openForReading(storage: storage, recovery: recovery)
         do {
-            try journal.startTail(try SharedFollowState(storage: storage, create: true), endsWithWriter: untilWriterCloses)
+            try journal.startTail(try SharedFollowState(directory: storage.path, create: true))
         } catch {
             journal.close()
             throw error
@@ -55,7 +46,7 @@ extension Journal {
     /// directory can hold one (a simulated disk has none: nothing follows it).
     func attachFollowFile() {
         do {
-            let shared = try SharedFollowState(storage: storage, create: true)
+            let shared = try SharedFollowState(directory: storage.path, create: true)
             lock.withLock {
                 shared.attachWriter(epoch: epoch, durable: durable.load(ordering: .relaxed), oldest: firstLSN)
                 followers.attach(shared)
@@ -65,14 +56,14 @@ extension Journal {
         }
     }
 
-    private func startTail(_ shared: SharedFollowState, endsWithWriter: Bool) throws(JournalError) {
+    private func startTail(_ shared: SharedFollowState) throws(JournalError) {
         let cursor = try lock.withLock { () throws(JournalError) -> TailCursor in
             if shared.incarnation != 0 {
                 durable.store(min(lastLSN, shared.durableLSN), ordering: .releasing)
             }
             return try recoveredEndLocked()
         }
-        let tail = LogTail(journal: self, shared: shared, cursor: cursor, endsWithWriter: endsWithWriter)
+        let tail = LogTail(journal: self, shared: shared, cursor: cursor)
         self.tail = tail
         tail.start()
     }
@@ -107,7 +98,7 @@ extension Journal {
         lastLSN = max(lastLSN, lsn)
         let ready = publishDurableLocked(lsn)
         lock.unlock()
-        ready.wake(followers)
+        for w in ready { w.wake() }
     }
 
     /// The writer's oldest LSN is `lsn`: forget the segments below it (their

@@ -39,7 +39,7 @@ extension Journal {
             return
         }
         let freed = freeCompletedPrefixLocked()
-        let ready = freed ? publishDurableLocked(completedLSN) : DurablePublication()
+        let ready = freed ? publishDurableLocked(completedLSN) : []
         var spaceReady: [CheckedContinuation<Void, Never>] = []
         if freed {
             spaceChanged.broadcast()
@@ -50,7 +50,7 @@ extension Journal {
         let waker = inlineDone ? wakeWriterAfterInlineLocked() : nil
         lock.unlock()
         waker?.wake()
-        ready.wake(followers)
+        for w in ready { w.wake() }
         for c in spaceReady { c.resume() }
     }
 

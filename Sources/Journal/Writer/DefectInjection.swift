@@ -72,6 +72,6 @@ final class DefectInjector {
         journal.lock.lock()
         let ready = journal.publishDurableLocked(batch.lastLSN)
         journal.lock.unlock()
-        ready.wake(journal.followers)
+        for w in ready { w.wake() }
     }
 }

@@ -26,30 +26,15 @@ enum DurabilityWaiter {
     }
 }
 
-/// What a publication of the durable LSN leaves to do once the journal's
-/// lock is let go: the appenders to wake, and the followers' hub to tell.
-/// Nothing is woken under the journal's lock (Tools/promela/followhub.pml).
-struct DurablePublication {
-    var waiters: [DurabilityWaiter] = []
-    /// The durable LSN stored, if the publication raised it.
-    var lsn: LSN?
-
-    /// Wakes the appenders, then the followers. The journal's lock is not
-    /// held.
-    func wake(_ followers: FollowerHub) {
-        for w in waiters { w.wake() }
-        if let lsn { followers.published(lsn) }
-    }
-}
-
 extension Journal {
     /// Publishes `lsn` as the durable LSN if it is higher, and removes the
-    /// waiters it satisfies. The caller wakes them, and tells the followers,
-    /// once it lets the lock go (`DurablePublication.wake`). Lock held.
-    func publishDurableLocked(_ lsn: LSN) -> DurablePublication {
-        guard lsn > durable.load(ordering: .relaxed) else { return DurablePublication() }
+    /// waiters it satisfies, which the caller wakes once it lets the lock
+    /// go. Lock held.
+    func publishDurableLocked(_ lsn: LSN) -> [DurabilityWaiter] {
+        guard lsn > durable.load(ordering: .relaxed) else { return [] }
         durable.store(lsn, ordering: .releasing)
-        guard !durableWaiters.isEmpty else { return DurablePublication(lsn: lsn) }
+        followers.published(lsn)
+        guard !durableWaiters.isEmpty else { return [] }
         var ready: [DurabilityWaiter] = []
         var kept = 0
         for i in durableWaiters.indices {
@@ -61,7 +46,7 @@ extension Journal {
             }
         }
         durableWaiters.removeLast(durableWaiters.count - kept)
-        return DurablePublication(waiters: ready, lsn: lsn)
+        return ready
     }
 
     /// Takes every waiter of both kinds, to fail or resume them after the

@@ -85,8 +85,7 @@ extension Replay {
         let journal: Journal
         let follower: JournalFollower
         do {
-            journal = try Journal.openForFollowing(
-                storage: try location.storage(), recovery: recoveryOption.recovery, untilWriterCloses: untilWriterCloses)
+            journal = try Journal.openForFollowing(storage: try location.storage(), recovery: recoveryOption.recovery)
             follower = try journal.follower(from: from ?? journal.oldestLSN)
         } catch let error as CLIError {
             throw error
