@@ -1,3 +1,4 @@
+import JournalPrimitives
 import ArgumentParser
 @_spi(Testing) import Journal
 @_spi(Testing) import JournalTesting

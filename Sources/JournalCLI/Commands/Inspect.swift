@@ -1,3 +1,4 @@
+import JournalPrimitives
 import ArgumentParser
 import Journal
 import JournalCLISupport

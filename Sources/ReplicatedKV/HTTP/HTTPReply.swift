@@ -1,3 +1,4 @@
+import JournalPrimitives
 import NIOCore
 import NIOHTTP1
 
@@ -13,7 +14,7 @@ struct HTTPReply {
     }
 
     static func error(_ status: HTTPResponseStatus, _ message: String) -> HTTPReply {
-        json(status, JSONText.error(message))
+        json(status, JSON.error(message))
     }
 
     static func value(_ bytes: [UInt8]) -> HTTPReply {
@@ -21,7 +22,7 @@ struct HTTPReply {
     }
 
     static func redirect(to url: String, leader: UInt64) -> HTTPReply {
-        var reply = json(.temporaryRedirect, JSONText.object([("leader", "\(leader)"), ("location", JSONText.quote(url))]))
+        var reply = json(.temporaryRedirect, JSON.object([("leader", "\(leader)"), ("location", JSON.quote(url))]))
         reply.location = url
         return reply
     }

@@ -1,3 +1,4 @@
+import JournalPrimitives
 import CRaft
 import KeyValueStore
 import NIOCore
@@ -69,7 +70,7 @@ final class KVAPI: @unchecked Sendable {
         }
         node.propose(command) { status, index in
             guard status == 0 else { return once.reply(Self.raftFailure(status)) }
-            once.reply(.json(.ok, JSONText.object([("index", "\(index)")])))
+            once.reply(.json(.ok, JSON.object([("index", "\(index)")])))
         }
     }
 

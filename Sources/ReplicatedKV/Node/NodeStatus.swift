@@ -1,3 +1,4 @@
+import JournalPrimitives
 import CRaft
 
 /// What `GET /status` reports of a node: its raft state, the leader it
@@ -16,15 +17,15 @@ struct NodeStatus {
 
     var json: String {
         var fields: [(String, String)] = [
-            ("id", "\(id)"), ("state", JSONText.quote(state)),
+            ("id", "\(id)"), ("state", JSON.quote(state)),
             ("leader", leaderID.map { "\($0)" } ?? "null"),
-            ("leaderHTTP", leaderHTTP.map(JSONText.quote) ?? "null"),
+            ("leaderHTTP", leaderHTTP.map(JSON.quote) ?? "null"),
             ("term", "\(term)"), ("commitIndex", "\(commitIndex)"), ("lastApplied", "\(lastApplied)"),
             ("snapshotIndex", "\(snapshotIndex)"), ("snapshotsRestored", "\(snapshotsRestored)"),
         ]
         let match = matchIndex.map { (String($0.id), "\($0.index)") }
-        fields.append(("matchIndex", JSONText.object(match)))
-        return JSONText.object(fields)
+        fields.append(("matchIndex", JSON.object(match)))
+        return JSON.object(fields)
     }
 }
 
@@ -49,26 +50,7 @@ extension RaftNode {
     }
 }
 
-/// JSON text for the API's small documents.
-enum JSONText {
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case let c where c.value < 0x20:
-                let h = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
-
-    static func object(_ fields: [(String, String)]) -> String {
-        "{" + fields.map { "\(quote($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
-    }
-
+extension JSON {
+    /// The API's error document.
     static func error(_ message: String) -> String { object([("error", quote(message))]) }
 }
