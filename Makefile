@@ -106,7 +106,7 @@ FUZZ_SECONDS ?= 300
 fuzz: setup
 	Tools/fuzz/run.sh $(FUZZ_SECONDS)
 
-# Every benchmark suite beside its peers (about 25 minutes); writes
+# Every benchmark suite beside its peers (about 45 minutes, 20 of them the two I/O backends side by side); writes
 # BENCHMARKS.md and the charts in Docs/bench. BENCH_FLAGS=--quick: a short
 # smoke pass; see `journalctl-swift bench all --help`.
 BENCH_FLAGS ?=

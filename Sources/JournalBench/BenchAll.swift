@@ -18,7 +18,8 @@ struct BenchAll: ParsableCommand {
         abstract: "Run every suite beside its peers and write BENCHMARKS.md with charts.",
         discussion: """
             Suites: append-disk (durable appends on --dir beside fio, a pwrite + fdatasync group commit and SQLite), \
-            append-shm (the same on --shm-dir, async API), replay (a 1 GiB journal read back beside fio direct reads), \
+            append-shm (the same on --shm-dir, async API), backends (io_uring and the thread backend alternately on both, \
+            Tools/bench/backends.sh), replay (a 1 GiB journal read back beside fio direct reads), \
             pagedfile (beside a flat buffer), kv (beside SQLite and RocksDB), cpu (instructions per append under callgrind, \
             Tools/bench/callgrind-append.sh) and micro (make bench-micro), each where it is available. \
             A suite that fails is reported and the others still run; the exit status is then 74.
@@ -61,7 +62,7 @@ struct BenchAll: ParsableCommand {
     var fio = "fio"
 
     static let suiteNames = [
-        BenchSuiteName.appendDisk, BenchSuiteName.appendShm, BenchSuiteName.replay, BenchSuiteName.pagedFile,
+        BenchSuiteName.appendDisk, BenchSuiteName.appendShm, BenchSuiteName.backends, BenchSuiteName.replay, BenchSuiteName.pagedFile,
         BenchSuiteName.kv, BenchSuiteName.cpu, BenchSuiteName.micro,
     ]
 
@@ -186,6 +187,8 @@ struct BenchAll: ParsableCommand {
                 args += ["--rounds", rounds, "--bulk-rounds", String(bulkRounds), "--seconds", seconds]
             }
             return Plan(name: name, arguments: args, dir: dir)
+        case BenchSuiteName.backends:
+            return backendsPlan(executable: executable)
         case BenchSuiteName.replay:
             let dir = self.dir + "/replay"
             return Plan(name: name, arguments: [executable, "bench", "replay", "--json", "--verbose", "--dir", dir] + fioArguments
@@ -210,6 +213,20 @@ struct BenchAll: ParsableCommand {
             else if quick { plan.skip = "not in --quick" }
             return plan
         }
+    }
+}
+
+extension BenchAll {
+    /// Both I/O backends alternately on the disk and on tmpfs, through the
+    /// script that `make bench-backends` runs, printing JSON lines.
+    func backendsPlan(executable: String) -> Plan {
+        let script = "Tools/bench/backends.sh"
+        let dirs = [dir + "/backends", shmDir + "-backends"]
+        var arguments = [script, "--binary", executable, "--json", "--dirs", dirs.joined(separator: " ")]
+        arguments += quick ? ["--quick", "--runs", "1"] : ["--rounds", String(rounds), "--seconds", formatNumber(seconds)]
+        var plan = Plan(name: BenchSuiteName.backends, arguments: arguments, dir: dirs[0])
+        if access(script, X_OK) != 0 { plan.skip = "\(script) is not in this checkout" }
+        return plan
     }
 }
 

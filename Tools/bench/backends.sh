@@ -13,8 +13,12 @@
 #
 # Usage: backends.sh [--runs N] [--rounds N] [--seconds S] [--binary PATH]
 #                    [--dirs "DIR ..."] [--cells "CELL ..."] [--jsonl FILE]
+#                    [--json] [--quick]
 # --jsonl keeps every run's `bench append --json` lines, tagged with
-# "io_backend", in FILE.
+# "io_backend", in FILE. --json prints those lines on stdout instead of the
+# table (how `bench all` runs it: its report draws the same table). --quick
+# passes --quick to `bench append` (one round of one second per cell): a
+# smoke test, not a measurement.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,6 +29,8 @@ seconds=2
 dirs="$root/data/bench-backends /dev/shm/bench-backends"
 cells="append-128B-1 append-128B-64 append-1MiB-4"
 jsonl=""
+json=0
+quick=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
@@ -34,6 +40,8 @@ while [ $# -gt 0 ]; do
     --dirs) dirs=$2; shift 2 ;;
     --cells) cells=$2; shift 2 ;;
     --jsonl) jsonl=$2; shift 2 ;;
+    --json) json=1; shift ;;
+    --quick) quick=1; shift ;;
     *) echo "backends.sh: unknown argument $1" >&2; exit 64 ;;
   esac
 done
@@ -42,18 +50,24 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 cell_args=()
 for c in $cells; do cell_args+=(--cell "$c"); done
+if [ "$quick" = 1 ]; then
+  round_args=(--quick)
+else
+  round_args=(--rounds "$rounds" --seconds "$seconds")
+fi
 for dir in $dirs; do
   for run in $(seq 1 "$runs"); do
     for backend in io-uring threads; do
       echo "run $run/$runs on $dir: $backend" >&2
       "$binary" bench append --dir "$dir" --io-backend "$backend" --peers none --json \
-        --rounds "$rounds" --seconds "$seconds" "${cell_args[@]}" \
+        "${round_args[@]}" "${cell_args[@]}" \
         | sed "s|^{|{\"io_backend\": \"$backend\", |" >> "$out"
     done
   done
 done
 
 [ -z "$jsonl" ] || cp "$out" "$jsonl"
+if [ "$json" = 1 ]; then cat "$out"; exit 0; fi
 python3 - "$out" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]

@@ -93,6 +93,7 @@ enum BenchSuiteName {
     static let status = "status"
     static let appendDisk = "append-disk"
     static let appendShm = "append-shm"
+    static let backends = "backends"
     static let replay = "replay"
     static let pagedFile = "pagedfile"
     static let kv = "kv"

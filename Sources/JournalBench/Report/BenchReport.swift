@@ -31,6 +31,7 @@ struct BenchReport {
         out += targets()
         out += appendSection(BenchSuiteName.appendDisk, "Durable appends on the disk")
         out += appendSection(BenchSuiteName.appendShm, "Durable appends on /dev/shm (software cost, no disk)")
+        out += backends()
         out += replay()
         out += pagedFile()
         out += keyValue()

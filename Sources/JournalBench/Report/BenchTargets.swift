@@ -70,6 +70,7 @@ struct BenchTarget {
             measured: kv64 == nil ? "-" : "\(formatNumber(puts ?? .nan)) vs \(formatNumber(sqlite ?? .nan)) puts/s",
             value: ratioOrNil(puts, sqlite), threshold: 10))
         targets += keyValuePeerTargets(run)
+        targets += backendTargets(run)
         return targets
     }
 
