@@ -1,5 +1,6 @@
 import Foundation
 import JournalCLISupport
+import JournalPrimitives
 
 /// One cell of `bench append`: a workload of ours and the fio runs beside it.
 struct AppendCell: Sendable {
@@ -191,18 +192,7 @@ enum JSONValue {
     var text: String {
         switch self {
         case .string(let s):
-            var out = "\""
-            for u in s.unicodeScalars {
-                switch u {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\t": out += "\\t"
-                default:
-                    if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-                }
-            }
-            return out + "\""
+            return JSON.quote(s)
         case .number(let x):
             guard x.isFinite else { return "null" }
             let rounded = (x * 1000).rounded() / 1000

@@ -77,20 +77,11 @@ struct BenchChart: Equatable {
 
     static func throughput(suite: String, label: String, rows: [BenchRecord]) -> BenchChart {
         let name = "\(suite)-throughput"
-        let data = table(["appenders"] + appendSeries.map(\.key), rows.map { r in
-            [r.integer("appenders").map(String.init) ?? "?"] + appendSeries.map { value(r, $0.key) }
-        })
+        let data = appendersTable(appendSeries.map(\.key), rows)
         let plots = appendSeries.enumerated().map { i, s in
             "\(i == 0 ? "\"\(name).dat\"" : "\"\"") using 1:\(i + 2) with linespoints lw \(i == 0 ? 3 : 2) pt 7 title \"\(s.title)\""
         }
-        let plot = """
-            set logscale x 2
-            set logscale y
-            \(logTics(rows.compactMap { $0.integer("appenders") }))
-            set xlabel "concurrent appenders (128 B records)"
-            set ylabel "durable commits/s (log scale)"
-            plot \(plots.joined(separator: ", \\\n     "))
-            """
+        let plot = appendersPlot(rows, ylabel: "durable commits/s (log scale)", plots)
         return BenchChart(name: name, title: "Durable 128 B appends on \(label): throughput against concurrency", data: data, plot: plot)
     }
 
@@ -99,23 +90,33 @@ struct BenchChart: Equatable {
         let series: [(key: String, title: String)] = [("ours", "journal"), ("fio_qd1", "fio QD1"), ("pwrite", "pwrite loop"), ("sqlite_full", "SQLite FULL")]
         var keys: [String] = []
         for s in series { keys += ["\(s.key)_p50_us", "\(s.key)_p99_us"] }
-        let data = table(["appenders"] + keys, rows.map { r in
-            [r.integer("appenders").map(String.init) ?? "?"] + keys.map { value(r, $0) }
-        })
+        let data = appendersTable(keys, rows)
         var plots: [String] = []
         for (i, s) in series.enumerated() {
             plots.append("\(i == 0 ? "\"\(name).dat\"" : "\"\"") using 1:\(2 * i + 2) with linespoints lc \(i + 1) lw 2 pt 7 dt 1 title \"\(s.title) p50\"")
             plots.append("\"\" using 1:\(2 * i + 3) with linespoints lc \(i + 1) lw 2 pt 5 dt 2 title \"\(s.title) p99\"")
         }
-        let plot = """
-            set logscale x 2
-            set logscale y
-            \(logTics(rows.compactMap { $0.integer("appenders") }))
-            set xlabel "concurrent appenders (128 B records)"
-            set ylabel "latency per commit, us (log scale)"
-            plot \(plots.joined(separator: ", \\\n     "))
-            """
+        let plot = appendersPlot(rows, ylabel: "latency per commit, us (log scale)", plots)
         return BenchChart(name: name, title: "Durable 128 B appends on \(label): latency percentiles (p50 solid, p99 dashed)", data: data, plot: plot)
+    }
+
+    /// Chart data with one row per appender count.
+    static func appendersTable(_ keys: [String], _ rows: [BenchRecord]) -> String {
+        table(["appenders"] + keys, rows.map { r in
+            [r.integer("appenders").map(String.init) ?? "?"] + keys.map { value(r, $0) }
+        })
+    }
+
+    /// A log-log plot against the appender count.
+    static func appendersPlot(_ rows: [BenchRecord], ylabel: String, _ plots: [String]) -> String {
+        """
+        set logscale x 2
+        set logscale y
+        \(logTics(rows.compactMap { $0.integer("appenders") }))
+        set xlabel "concurrent appenders (128 B records)"
+        set ylabel "\(ylabel)"
+        plot \(plots.joined(separator: ", \\\n     "))
+        """
     }
 
     static func bandwidth(suite: String, label: String, rows: [BenchRecord]) -> BenchChart {
