@@ -31,9 +31,16 @@ enum RaftRequests {
         if rv != 0 {
             box.release()
             req.deallocate()
-            // Raft keeps the buffer only when it accepted the entry; it
-            // refuses a non-leader before touching it.
-            if rv == RAFT_NOTLEADER { raft_free(base) }
+            // A refused proposal leaves the buffer with the caller, on every
+            // path of canonical raft 0.15's `raft_apply` (src/client.c) for
+            // one buffer: a non-leader is refused before the log is touched;
+            // a failed `logAppendCommands` fails before it stores the entry;
+            // a failed `replicationTrigger` (no memory, or the I/O's append
+            // refused) releases its own reference and the entry is removed
+            // by `logDiscard`, which does not free payloads. The I/O's
+            // `append` copies payloads before it returns, so nothing else
+            // holds it either.
+            raft_free(base)
         }
         return rv
     }
