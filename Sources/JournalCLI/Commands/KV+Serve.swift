@@ -13,6 +13,7 @@ extension KV {
                 HOST:RAFT_PORT, the HTTP API on HOST:HTTP_PORT. All nodes must be given the same \
                 list. The first start bootstraps the store directory for this cluster and member \
                 (DIR/cluster.id); a later start with another list or id is refused (exit 78). \
+                On SIGTERM or SIGINT the node stops cleanly and exits 0. \
                 API: PUT, GET, DELETE /kv/{key}, GET /status (Docs/cli.md).
                 """)
 
@@ -32,6 +33,8 @@ extension KV {
         var heartbeatMs: UInt32 = 100
         @Option(name: .long, help: "How long a request waits for the cluster before HTTP 503, in milliseconds.")
         var requestTimeoutMs: Int64 = 5000
+        @Option(name: .long, help: "On SIGTERM, how long requests waiting for the cluster may still finish before HTTP 503, in milliseconds.")
+        var stopGraceMs: Int64 = 2000
         @Option(name: .long, help: "Raft entries between snapshots (an image of the store), and entries kept behind one.")
         var snapshotThreshold: UInt32 = 8192
         @Option(name: .long, help: "Raft entries kept behind a snapshot, for followers that lag.")
@@ -40,6 +43,8 @@ extension KV {
         var segmentMib: Int = 8
         @Flag(name: .long, help: "Open files without O_DIRECT (writes stay durable with O_DSYNC).")
         var noDirect = false
+        @Flag(name: .long, help: "Bind with SO_REUSEPORT, beside sockets a supervisor holds to keep the ports reserved while the node is down.")
+        var reusePort = false
         @Flag(name: .long, help: "Log at level info to stderr.")
         var verbose = false
 
@@ -50,12 +55,14 @@ extension KV {
                 if let listen { o.listen = try HostPort(parsing: Substring(listen)) }
                 if let http { o.http = try HostPort(parsing: Substring(http)) }
                 o.directIO = !noDirect
+                o.reusePort = reusePort
                 o.journalSegmentBytes = segmentMib << 20
                 o.snapshotThreshold = snapshotThreshold
                 o.snapshotTrailing = snapshotTrailing
                 o.electionTimeoutMilliseconds = electionTimeoutMs
                 o.heartbeatTimeoutMilliseconds = heartbeatMs
                 o.requestTimeoutMilliseconds = requestTimeoutMs
+                o.stopGraceMilliseconds = stopGraceMs
                 return o
             } catch {
                 throw Self.error(error)
@@ -75,6 +82,13 @@ extension KV {
 
         func run() throws {
             let options = try options()
+            // Blocked before any thread starts, so that every thread
+            // inherits the mask and only `sigwait` below receives them.
+            var signals = sigset_t()
+            sigemptyset(&signals)
+            sigaddset(&signals, SIGTERM)
+            sigaddset(&signals, SIGINT)
+            pthread_sigmask(SIG_BLOCK, &signals, nil)
             let service: KVService
             do throws(ReplicatedKVError) {
                 service = try KVService.start(options) { message in
@@ -88,7 +102,11 @@ extension KV {
             let out = OutputBuffer(fd: 1)
             out.write(bytes: Array("node \(options.id) serving: raft \(options.listen), http \(options.http)\n".utf8))
             out.flush()
-            service.waitUntilClosed()
+            var received: Int32 = 0
+            while sigwait(&signals, &received) != 0 {}
+            service.stop(graceMilliseconds: options.stopGraceMilliseconds)
+            out.write(bytes: Array("node \(options.id) stopped (signal \(received))\n".utf8))
+            out.flush()
         }
     }
 }

@@ -19,10 +19,17 @@ import NIOPosix
 //   leader's HTTP address); with no known leader, or when the cluster does
 //   not commit within the request timeout (a minority partition), 503 with
 //   a JSON error. A write that timed out may still commit later.
+// - Once the node stops (SIGTERM), new requests get 503; those waiting for
+//   raft get a grace period to finish, then 503.
 
 final class KVAPI: @unchecked Sendable {
     let node: RaftNode
     let pool: NIOThreadPool
+    let connections = HTTPConnections()
+    private(set) var isStopping = false
+    /// Requests waiting for raft, by their reply.
+    private var inFlight: [ObjectIdentifier: Once] = [:]
+    private var drained: EventLoopPromise<Void>?
 
     init(node: RaftNode, pool: NIOThreadPool) {
         self.node = node
@@ -32,14 +39,17 @@ final class KVAPI: @unchecked Sendable {
     /// Answers one request through `respond` (once), on the loop.
     func handle(method: HTTPMethod, uri: String, body: [UInt8], respond: @escaping (HTTPReply) -> Void) {
         node.loop.preconditionInEventLoop()
+        if isStopping { return respond(.error(.serviceUnavailable, "the node is shutting down")) }
         switch (method, HTTPTarget(uri)) {
         case (.GET, .status):
-            respond(.json(.ok, node.status.json))
+            var status = node.status
+            status.requestsWaiting = inFlight.count
+            respond(.json(.ok, status.json))
         case (.GET, .key(let key, local: true)):
             read(key, after: node.machine.lastLSN, respond)
         case (.GET, .key(let key, local: false)), (.PUT, .key(let key, _)), (.DELETE, .key(let key, _)):
             guard node.isLeader else { return respond(notLeader(uri)) }
-            let once = Once(respond)
+            let once = track(respond)
             let timeout = node.options.requestTimeoutMilliseconds
             node.loop.assumeIsolated().scheduleTask(in: .milliseconds(timeout)) {
                 once.reply(.error(.serviceUnavailable, "the cluster did not commit within \(timeout) ms (no quorum reachable?); a write may still commit"))
@@ -57,6 +67,38 @@ final class KVAPI: @unchecked Sendable {
         default:
             respond(.error(.methodNotAllowed, "\(method) is not allowed on \(uri)"))
         }
+    }
+
+    /// A reply counted in flight until it is sent.
+    private func track(_ respond: @escaping (HTTPReply) -> Void) -> Once {
+        let once = Once(respond)
+        let id = ObjectIdentifier(once)
+        inFlight[id] = once
+        once.onReply = { [weak self] in
+            guard let self else { return }
+            inFlight[id] = nil
+            if inFlight.isEmpty, let drained {
+                self.drained = nil
+                drained.succeed()
+            }
+        }
+        return once
+    }
+
+    /// Stops taking requests. Those waiting for raft get `graceMilliseconds`
+    /// to finish, then 503; the future completes once none is left.
+    func stop(graceMilliseconds: Int64) -> EventLoopFuture<Void> {
+        node.loop.preconditionInEventLoop()
+        isStopping = true
+        if inFlight.isEmpty { return node.loop.makeSucceededVoidFuture() }
+        let promise = node.loop.makePromise(of: Void.self)
+        drained = promise
+        node.loop.assumeIsolated().scheduleTask(in: .milliseconds(graceMilliseconds)) { [self] in
+            for once in Array(inFlight.values) {
+                once.reply(.error(.serviceUnavailable, "the node is shutting down before the cluster answered; a write may still commit"))
+            }
+        }
+        return promise.futureResult
     }
 
     private func write(_ command: KVCommand, _ once: Once) {
@@ -111,9 +153,14 @@ final class KVAPI: @unchecked Sendable {
 /// A reply that is sent once: the first of the outcome and the timeout.
 final class Once {
     private var respond: ((HTTPReply) -> Void)?
+    /// Runs after the reply is handed on.
+    var onReply: (() -> Void)?
     init(_ respond: @escaping (HTTPReply) -> Void) { self.respond = respond }
     func reply(_ reply: HTTPReply) {
-        respond?(reply)
-        respond = nil
+        guard let respond else { return }
+        self.respond = nil
+        respond(reply)
+        onReply?()
+        onReply = nil
     }
 }

@@ -124,10 +124,12 @@ final class RaftTransport: @unchecked Sendable {
 
     /// Listens for peers on `address`; each connection's messages go to `receive`.
     static func listen(
-        on address: HostPort, loop: any EventLoop, clusterID: UInt64, receive: @escaping @Sendable ([UInt8]) -> Void
+        on address: HostPort, loop: any EventLoop, clusterID: UInt64, reusePort: Bool,
+        receive: @escaping @Sendable ([UInt8]) -> Void
     ) throws(ReplicatedKVError) -> any Channel {
         let bootstrap = ServerBootstrap(group: loop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .reusingPort(reusePort)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

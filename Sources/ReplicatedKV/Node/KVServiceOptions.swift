@@ -11,6 +11,9 @@ public struct KVServiceOptions: Sendable {
     public var listen: HostPort
     /// Where the HTTP API listens (default: the node's peers entry).
     public var http: HostPort
+    /// Bind the listeners with `SO_REUSEPORT`, beside a `PortReservation`
+    /// that holds the ports while the node is down (tests, `kv bench`).
+    public var reusePort = false
     /// Open files with O_DIRECT (false for file systems that refuse it).
     public var directIO = true
     /// Raft's election timeout (randomized between 1x and 2x).
@@ -19,6 +22,9 @@ public struct KVServiceOptions: Sendable {
     public var heartbeatTimeoutMilliseconds: UInt32 = 100
     /// How long a write or read waits for the cluster before answering 503.
     public var requestTimeoutMilliseconds: Int64 = 5000
+    /// On a clean stop (SIGTERM), how long requests waiting for the
+    /// cluster may still finish before they are answered 503.
+    public var stopGraceMilliseconds: Int64 = 2000
     /// The segment size of the node's two journals (the raft log's and the
     /// key-value store's), fixed when the store is created; records are at
     /// most a quarter of it. Recovery after a crash reads up to one segment

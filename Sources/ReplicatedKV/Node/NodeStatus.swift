@@ -14,6 +14,8 @@ struct NodeStatus {
     var snapshotIndex: UInt64
     var snapshotsRestored: Int
     var matchIndex: [(id: UInt64, index: UInt64)]
+    /// Key requests waiting for raft (set by the API).
+    var requestsWaiting = 0
 
     var json: String {
         var fields: [(String, String)] = [
@@ -22,6 +24,7 @@ struct NodeStatus {
             ("leaderHTTP", leaderHTTP.map(JSON.quote) ?? "null"),
             ("term", "\(term)"), ("commitIndex", "\(commitIndex)"), ("lastApplied", "\(lastApplied)"),
             ("snapshotIndex", "\(snapshotIndex)"), ("snapshotsRestored", "\(snapshotsRestored)"),
+            ("requestsWaiting", "\(requestsWaiting)"),
         ]
         let match = matchIndex.map { (String($0.id), "\($0.index)") }
         fields.append(("matchIndex", JSON.object(match)))

@@ -88,6 +88,23 @@ final class RaftNode: @unchecked Sendable {
         }
     }
 
+    /// Closes raft (requests still waiting fail with `RAFT_SHUTDOWN`), its
+    /// tick timer and the transport; the future completes on the loop once
+    /// raft's close callback has run. The journals stay open for the caller
+    /// to close once the durability notifier is stopped.
+    func close() -> EventLoopFuture<Void> {
+        loop.preconditionInEventLoop()
+        ticker?.cancel()
+        ticker = nil
+        let promise = loop.makePromise(of: Void.self)
+        raft.pointee.data = Unmanaged.passRetained(ClosePromise(promise)).toOpaque()
+        raft_close(raft) { r in
+            guard let data = r?.pointee.data else { return }
+            Unmanaged<ClosePromise>.fromOpaque(data).takeRetainedValue().promise.succeed()
+        }
+        return promise.futureResult.map { [transport] in transport.stop() }
+    }
+
     /// Hands a message from a peer to raft.
     func receive(_ bytes: [UInt8]) {
         io.deliver(bytes)
@@ -129,4 +146,10 @@ final class RaftNode: @unchecked Sendable {
         if rv != 0 { complete(rv, 0) }
         pump()
     }
+}
+
+/// The promise `raft_close`'s callback completes, carried in `raft.data`.
+final class ClosePromise {
+    let promise: EventLoopPromise<Void>
+    init(_ promise: EventLoopPromise<Void>) { self.promise = promise }
 }
