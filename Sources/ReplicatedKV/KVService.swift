@@ -48,7 +48,7 @@ public final class KVService: @unchecked Sendable {
         var channels: [any Channel] = []
         do throws(ReplicatedKVError) {
             channels.append(try RaftTransport.listen(
-                on: options.listen, loop: loop, clusterID: options.peers.clusterID, reusePort: options.reusePort
+                on: options.listen, loop: loop, clusterID: options.clusterID, reusePort: options.reusePort
             ) { bytes in node.receive(bytes) })
             channels.append(try listenHTTP(on: options.http, loop: loop, api: api, reusePort: options.reusePort))
         } catch {

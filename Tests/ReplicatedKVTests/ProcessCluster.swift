@@ -22,21 +22,26 @@ final class ProcessCluster {
     /// node's kill and its restart.
     let ports: PortReservation
     let extraArguments: [String]
+    /// Arguments for one node only.
+    var nodeArguments: [UInt64: [String]] = [:]
+    /// Nodes 1...bootstrapSize form the cluster; later ones join it.
+    let bootstrapSize: Int
 
-    init(size: Int, label: String, extraArguments: [String] = ["--election-timeout-ms", "300", "--heartbeat-ms", "50", "--request-timeout-ms", "1500", "--segment-mib", "1",
+    init(size: Int, bootstrapSize: Int? = nil, label: String, extraArguments: [String] = ["--election-timeout-ms", "300", "--heartbeat-ms", "50", "--request-timeout-ms", "1500", "--segment-mib", "1",
         "--snapshot-threshold", "16", "--snapshot-trailing", "4"]) throws {
         directory = TemporaryDirectory(on: .tmp, label)
         let ports = try PortReservation(count: 2 * size)
         self.ports = ports
         nodes = (0..<size).map { Node(id: UInt64($0 + 1), raftPort: ports.ports[2 * $0], httpPort: ports.ports[2 * $0 + 1]) }
         self.extraArguments = extraArguments
+        self.bootstrapSize = bootstrapSize ?? size
     }
 
     deinit {
         for node in nodes { node.process.map { Glibc.kill($0.processIdentifier, SIGKILL); $0.waitUntilExit() } }
     }
 
-    var peers: String { nodes.map { "\($0.id)=127.0.0.1:\($0.raftPort)/\($0.httpPort)" }.joined(separator: ",") }
+    var peers: String { nodes.prefix(bootstrapSize).map { "\($0.id)=127.0.0.1:\($0.raftPort)/\($0.httpPort)" }.joined(separator: ",") }
     var clusterArgument: String { nodes.map { "127.0.0.1:\($0.httpPort)" }.joined(separator: ",") }
     func http(_ id: UInt64) -> HostPort { HostPort(host: "127.0.0.1", port: nodes[Int(id) - 1].httpPort) }
     func store(_ id: UInt64) -> String { "\(directory.path)/node\(id)" }
@@ -49,7 +54,7 @@ final class ProcessCluster {
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["kv", "serve", "--store", store(id), "--id", "\(id)", "--peers", peers, "--reuse-port"] + extraArguments
+        process.arguments = ["kv", "serve", "--store", store(id), "--id", "\(id)", "--reuse-port"] + membershipArguments(id) + extraArguments + nodeArguments[id, default: []]
         let log = "\(directory.path)/node\(id).log"
         if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
@@ -58,6 +63,19 @@ final class ProcessCluster {
         process.standardError = handle
         try process.run()
         nodes[Int(id) - 1].process = process
+    }
+
+    /// A bootstrap node's --peers; a later node's own entry and --join.
+    func membershipArguments(_ id: UInt64) -> [String] {
+        guard Int(id) > bootstrapSize else { return ["--peers", peers] }
+        let join = nodes.prefix(bootstrapSize).map { "127.0.0.1:\($0.httpPort)" }.joined(separator: ",")
+        return ["--peers", entry(id), "--join", join]
+    }
+
+    /// Node `id`'s peers entry.
+    func entry(_ id: UInt64) -> String {
+        let node = nodes[Int(id) - 1]
+        return "\(id)=127.0.0.1:\(node.raftPort)/\(node.httpPort)"
     }
 
     /// SIGKILLs node `id` and reaps it.
@@ -73,6 +91,19 @@ final class ProcessCluster {
         guard let process = nodes[Int(id) - 1].process else { return -1 }
         Glibc.kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
+        nodes[Int(id) - 1].process = nil
+        return process.terminationStatus
+    }
+
+    /// Waits (at most `limitSeconds`) for node `id` to exit by itself;
+    /// returns its exit status, or nil if it still runs.
+    func waitForExit(_ id: UInt64, limitSeconds: Double = 120) -> Int32? {
+        guard let process = nodes[Int(id) - 1].process else { return nil }
+        let start = nowSeconds()
+        while process.isRunning {
+            if nowSeconds() - start > limitSeconds { return nil }
+            usleep(20_000)
+        }
         nodes[Int(id) - 1].process = nil
         return process.terminationStatus
     }

@@ -13,6 +13,9 @@ extension KV {
                 HOST:RAFT_PORT, the HTTP API on HOST:HTTP_PORT. All nodes must be given the same \
                 list. The first start bootstraps the store directory for this cluster and member \
                 (DIR/cluster.id); a later start with another list or id is refused (exit 78). \
+                With --join, the node joins a running cluster instead: --peers names only this \
+                node, the members and the cluster id come from the nodes given, and the node \
+                waits until a member adds it (`kv member add`); give --join at every start. \
                 On SIGTERM or SIGINT the node stops cleanly and exits 0. \
                 API: PUT, GET, DELETE /kv/{key}, GET /status (Docs/cli.md).
                 """)
@@ -23,6 +26,8 @@ extension KV {
         var id: UInt64
         @Option(name: .long, help: ArgumentHelp("Every member: ID=HOST:RAFT_PORT/HTTP_PORT, comma-separated.", valueName: "peers"))
         var peers: String
+        @Option(name: .long, help: ArgumentHelp("Join the running cluster these nodes serve (their HTTP addresses) rather than bootstrap one.", valueName: "host:port,..."))
+        var join: String?
         @Option(name: .long, help: ArgumentHelp("Where raft listens (default: the node's --peers entry).", valueName: "host:port"))
         var listen: String?
         @Option(name: .long, help: ArgumentHelp("Where the HTTP API listens (default: the node's host and HTTP port).", valueName: "host:port"))
@@ -50,6 +55,8 @@ extension KV {
 
         func options() throws(CLIError) -> KVServiceOptions {
             guard (1...1024).contains(segmentMib) else { throw CLIError(.usage, "--segment-mib must be 1...1024") }
+            var membership: ClusterMembership?
+            if let join { membership = try Self.membership(join, timeoutMilliseconds: Int(requestTimeoutMs) * 3) }
             do throws(ReplicatedKVError) {
                 var o = try KVServiceOptions(storePath: store, id: id, peers: ClusterPeers(parsing: peers))
                 if let listen { o.listen = try HostPort(parsing: Substring(listen)) }
@@ -62,10 +69,20 @@ extension KV {
                 o.electionTimeoutMilliseconds = electionTimeoutMs
                 o.heartbeatTimeoutMilliseconds = heartbeatMs
                 o.requestTimeoutMilliseconds = requestTimeoutMs
+                if let membership { try o.join(membership) }
                 o.stopGraceMilliseconds = stopGraceMs
                 return o
             } catch {
                 throw Self.error(error)
+            }
+        }
+
+        /// The membership of the cluster the `--join` nodes serve.
+        static func membership(_ join: String, timeoutMilliseconds: Int) throws(CLIError) -> ClusterMembership {
+            let endpoints: [HostPort]
+            do { endpoints = try KVClusterClient.endpoints(parsing: join) } catch { throw CLIError(.usage, "--join: \(error)") }
+            do { return try KVClusterClient(endpoints: endpoints, deadlineMilliseconds: timeoutMilliseconds).membership() } catch {
+                throw CLIError(.unavailable, "--join: \(error)")
             }
         }
 

@@ -54,9 +54,14 @@ public final class KVClusterClient {
         return index
     }
 
-    /// Sends the request to the nodes in turn until one serves it.
+    /// Sends a key request to the nodes in turn until one serves it.
     public func perform(_ method: String, key: [UInt8], body: [UInt8]) throws(KVClientError) -> HTTPResponse {
-        let path = "/kv/" + HTTPTarget.percentEncoded(key)
+        try perform(method, path: "/kv/" + HTTPTarget.percentEncoded(key), body: body)
+    }
+
+    /// Sends a request to the nodes in turn until one serves it: the
+    /// response (200 or 404), or the refusal of a 4xx.
+    public func perform(_ method: String, path: String, body: [UInt8]) throws(KVClientError) -> HTTPResponse {
         let start = Self.nowMilliseconds
         var lastError = "no node tried"
         var attempt = 0

@@ -56,6 +56,9 @@ struct HTTPReply {
 enum HTTPTarget: Equatable {
     case status
     case key([UInt8], local: Bool)
+    /// `/cluster/members`, and `/cluster/members/{id}`.
+    case members
+    case member(UInt64)
     case unknown
 
     init(_ uri: String) {
@@ -64,6 +67,10 @@ enum HTTPTarget: Equatable {
         let query = parts.count > 1 ? String(parts[1]) : ""
         if path == "/status" {
             self = .status
+        } else if path == "/cluster/members" {
+            self = .members
+        } else if path.hasPrefix("/cluster/members/"), let id = UInt64(path.dropFirst(17)), id > 0 {
+            self = .member(id)
         } else if path.hasPrefix("/kv/"), let key = Self.percentDecoded(path.dropFirst(4)), !key.isEmpty {
             self = .key(key, local: query.split(separator: "&").contains { $0 == "local" || $0 == "local=true" })
         } else {

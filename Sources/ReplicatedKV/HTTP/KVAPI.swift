@@ -49,11 +49,7 @@ final class KVAPI: @unchecked Sendable {
             read(key, after: node.machine.lastLSN, respond)
         case (.GET, .key(let key, local: false)), (.PUT, .key(let key, _)), (.DELETE, .key(let key, _)):
             guard node.isLeader else { return respond(notLeader(uri)) }
-            let once = track(respond)
-            let timeout = node.options.requestTimeoutMilliseconds
-            node.loop.assumeIsolated().scheduleTask(in: .milliseconds(timeout)) {
-                once.reply(.error(.serviceUnavailable, "the cluster did not commit within \(timeout) ms (no quorum reachable?); a write may still commit"))
-            }
+            let once = awaitCluster(respond)
             if method == .GET {
                 node.barrier { [self] status, _ in
                     guard status == 0 else { return once.reply(Self.raftFailure(status)) }
@@ -62,11 +58,24 @@ final class KVAPI: @unchecked Sendable {
             } else {
                 write(method == .PUT ? .put(key: key, value: body) : .delete(key: key), once)
             }
+        case (_, .members), (_, .member):
+            handleMembers(method: method, target: HTTPTarget(uri), uri: uri, body: body, respond: respond)
         case (_, .unknown):
             respond(.error(.notFound, "no such resource: \(uri)"))
         default:
             respond(.error(.methodNotAllowed, "\(method) is not allowed on \(uri)"))
         }
+    }
+
+    /// A reply that waits for the cluster: counted in flight, and answered
+    /// 503 if the cluster has not answered within the request timeout.
+    func awaitCluster(_ respond: @escaping (HTTPReply) -> Void) -> Once {
+        let once = track(respond)
+        let timeout = node.options.requestTimeoutMilliseconds
+        node.loop.assumeIsolated().scheduleTask(in: .milliseconds(timeout)) {
+            once.reply(.error(.serviceUnavailable, "the cluster did not commit within \(timeout) ms (no quorum reachable?); a write may still commit"))
+        }
+        return once
     }
 
     /// A reply counted in flight until it is sent.
@@ -132,8 +141,8 @@ final class KVAPI: @unchecked Sendable {
         }
     }
 
-    private func notLeader(_ uri: String) -> HTTPReply {
-        guard let leader = node.leaderID, leader != node.options.id, let member = node.options.peers.member(leader) else {
+    func notLeader(_ uri: String) -> HTTPReply {
+        guard let leader = node.leaderID, leader != node.options.id, let member = node.member(leader) else {
             return .error(.serviceUnavailable, "no leader is known (an election is under way, or this node cannot reach a majority)")
         }
         return .redirect(to: "http://\(member.http)\(uri)", leader: leader)

@@ -47,7 +47,7 @@ extension RaftNode {
         let leader = leaderID
         return NodeStatus(
             id: options.id, state: state, leaderID: leader,
-            leaderHTTP: leader.flatMap { options.peers.member($0)?.http.description },
+            leaderHTTP: leader.flatMap { member($0)?.http.description },
             term: r.current_term, commitIndex: r.commit_index, lastApplied: r.last_applied,
             snapshotIndex: stores.raftStore.snapshotIndex, snapshotsRestored: machine.snapshotsRestored, matchIndex: match)
     }

@@ -36,20 +36,21 @@ final class RaftNode: @unchecked Sendable {
         environment = NodeEnvironment(seed: monotonicNanos() ^ options.id)
         io = JournalRaftIO(store: stores.raftStore, environment: environment)
         do { machine = try KVStateMachine(kv: stores.kv) } catch { throw NodeStores.error(error) }
-        transport = RaftTransport(loop: loop, peers: options.peers, selfID: options.id)
+        transport = RaftTransport(loop: loop, clusterID: options.clusterID, selfID: options.id)
         environment.transport = transport
         raft = .allocate(capacity: 1)
         raft.initialize(to: CRaft.raft())
-        guard raft_init(raft, io.io, machine.fsm, options.id, options.listen.description) == 0 else {
+        guard raft_init(raft, io.io, machine.fsm, options.id, options.advertisedAddress) == 0 else {
             throw .raft("raft_init: \(String(cString: raft_errmsg(raft)))")
         }
         machine.raft = raft
+        transport.resolve = { [unowned self] id in member(id)?.raft }
         raft_set_election_timeout(raft, options.electionTimeoutMilliseconds)
         raft_set_heartbeat_timeout(raft, options.heartbeatTimeoutMilliseconds)
         raft_set_snapshot_threshold(raft, options.snapshotThreshold)
         raft_set_snapshot_trailing(raft, options.snapshotTrailing)
         raft_set_pre_vote(raft, true)
-        if stores.raftStore.isPristine { try bootstrap() }
+        if stores.raftStore.isPristine && !options.joining { try bootstrap() }
         let notifier = RaftDurabilityNotifier(journal: stores.journal) { [loop] in
             loop.execute { [weak self] in self?.pump() }
         }
@@ -72,7 +73,7 @@ final class RaftNode: @unchecked Sendable {
         raft_configuration_init(&conf)
         defer { raft_configuration_close(&conf) }
         for member in options.peers.members {
-            _ = raft_configuration_add(&conf, member.id, member.raft.description, Int32(RAFT_VOTER))
+            _ = raft_configuration_add(&conf, member.id, member.address, Int32(RAFT_VOTER))
         }
         let rv = raft_bootstrap(raft, &conf)
         guard rv == 0 else { throw .raft("raft_bootstrap: \(String(cString: raft_errmsg(raft))) (\(rv))") }

@@ -45,6 +45,30 @@ enum RaftRequests {
         return rv
     }
 
+    /// A configuration change made by `call` (`raft_add`, `raft_assign` or
+    /// `raft_remove` with the request and callback): `complete` gets raft's
+    /// status once the new configuration is committed (or failed). Returns
+    /// raft's error code when the change is refused at once.
+    static func change(
+        _ call: (UnsafeMutablePointer<raft_change>, raft_change_cb) -> Int32, _ complete: @escaping (Int32) -> Void
+    ) -> Int32 {
+        let req = UnsafeMutablePointer<raft_change>.allocate(capacity: 1)
+        req.initialize(to: raft_change())
+        let box = Unmanaged.passRetained(RequestBox { status, _ in complete(status) })
+        req.pointee.data = box.toOpaque()
+        let rv = call(req) { req, status in
+            guard let req else { return }
+            let box = Unmanaged<RequestBox>.fromOpaque(req.pointee.data).takeRetainedValue()
+            req.deallocate()
+            box.complete(status, 0)
+        }
+        if rv != 0 {
+            box.release()
+            req.deallocate()
+        }
+        return rv
+    }
+
     /// A barrier: `complete` runs once every entry before it is applied.
     static func barrier(_ r: UnsafeMutablePointer<raft>, _ complete: @escaping (Int32, UInt64) -> Void) -> Int32 {
         let req = UnsafeMutablePointer<raft_barrier>.allocate(capacity: 1)
