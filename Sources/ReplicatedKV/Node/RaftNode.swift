@@ -115,8 +115,8 @@ final class RaftNode: @unchecked Sendable {
     /// Fires ready completions, then checks for a failure that must stop the node.
     func pump() {
         io.runCompletions()
-        if io.hasFailed {
-            onFatal("the raft log's journal failed")
+        if let error = io.stopError {
+            onFatal("the raft log's journal failed: \(error)")
         } else if let failure = machine.failure {
             onFatal(failure)
         }
