@@ -13,17 +13,23 @@ import Glibc
 enum ClusterIdentity {
     static let fileName = "cluster.id"
 
-    /// The line for member `id` of `peers`.
-    static func line(peers: ClusterPeers, id: UInt64) -> String {
-        let hex = String(peers.clusterID, radix: 16)
-        let padded = String(repeating: "0", count: 16 - hex.count) + hex
-        return "swift-journal-kv cluster \(padded) member \(id) peers \(peers.canonicalText)\n"
+    /// The line of a node started with `options`: a bootstrapped member
+    /// names the peers list, a node that joined says `joined`.
+    static func line(_ options: KVServiceOptions) -> String {
+        let how = options.joining ? "joined" : "peers \(options.peers.canonicalText)"
+        return "swift-journal-kv cluster \(hex(options.clusterID)) member \(options.id) \(how)\n"
     }
 
-    /// Checks `directory`'s identity against `peers` and `id`, writing it
-    /// when the directory has none and holds no raft log yet.
-    static func check(directory: String, peers: ClusterPeers, id: UInt64, hasRaftLog: Bool) throws(ReplicatedKVError) {
-        let expected = line(peers: peers, id: id)
+    /// A cluster id as 16 hex digits.
+    static func hex(_ clusterID: UInt64) -> String {
+        let hex = String(clusterID, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// Checks `directory`'s identity against `options`, writing it when the
+    /// directory has none and holds no raft log yet.
+    static func check(directory: String, options: KVServiceOptions, hasRaftLog: Bool) throws(ReplicatedKVError) {
+        let expected = line(options)
         let path = directory + "/" + fileName
         guard let found = readFile(path) else {
             if hasRaftLog {

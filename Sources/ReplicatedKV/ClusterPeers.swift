@@ -32,6 +32,20 @@ public struct ClusterPeer: Sendable, Equatable {
 
     /// The address of the member's HTTP API.
     public var http: HostPort { HostPort(host: raft.host, port: httpPort) }
+
+    /// The address raft's configuration carries: `HOST:RAFT_PORT/HTTP_PORT`.
+    public var address: String { "\(raft)/\(httpPort)" }
+
+    /// Parses one peers entry, `ID=HOST:RAFT_PORT/HTTP_PORT`.
+    public init(parsing entry: Substring) throws(ReplicatedKVError) {
+        self = try ClusterPeers.member(entry)
+    }
+
+    init(id: UInt64, raft: HostPort, httpPort: Int) {
+        self.id = id
+        self.raft = raft
+        self.httpPort = httpPort
+    }
 }
 
 /// The cluster's members, from `--peers 1=HOST:RAFT_PORT/HTTP_PORT,2=...`.
@@ -46,6 +60,12 @@ public struct ClusterPeers: Sendable, Equatable {
         for item in text.split(separator: ",", omittingEmptySubsequences: false) {
             members.append(try Self.member(item))
         }
+        try self.init(members: members)
+    }
+
+    /// The list of `members`: at least one, ids distinct.
+    public init(members: [ClusterPeer]) throws(ReplicatedKVError) {
+        var members = members
         guard !members.isEmpty else { throw .malformedPeers("the list is empty") }
         members.sort { $0.id < $1.id }
         for (a, b) in zip(members, members.dropFirst()) where a.id == b.id {
@@ -54,7 +74,7 @@ public struct ClusterPeers: Sendable, Equatable {
         self.members = members
     }
 
-    private static func member(_ item: Substring) throws(ReplicatedKVError) -> ClusterPeer {
+    static func member(_ item: Substring) throws(ReplicatedKVError) -> ClusterPeer {
         let form = "expected ID=HOST:RAFT_PORT/HTTP_PORT, got '\(item)'"
         guard let eq = item.firstIndex(of: "="), let id = UInt64(item[..<eq]), id > 0,
               let slash = item.lastIndex(of: "/"), slash > eq,

@@ -9,13 +9,17 @@ public final class KVService: @unchecked Sendable {
     let group: MultiThreadedEventLoopGroup
     let pool: NIOThreadPool
     let node: RaftNode
-    let channels: [any Channel]
+    let api: KVAPI
+    let raftListener: any Channel
+    let httpListener: any Channel
 
-    private init(group: MultiThreadedEventLoopGroup, pool: NIOThreadPool, node: RaftNode, channels: [any Channel]) {
+    private init(group: MultiThreadedEventLoopGroup, pool: NIOThreadPool, api: KVAPI, raftListener: any Channel, httpListener: any Channel) {
         self.group = group
         self.pool = pool
-        self.node = node
-        self.channels = channels
+        node = api.node
+        self.api = api
+        self.raftListener = raftListener
+        self.httpListener = httpListener
     }
 
     /// Opens the stores (creating and bootstrapping them on first start),
@@ -40,12 +44,13 @@ public final class KVService: @unchecked Sendable {
             stores.close()
             throw (error as? ReplicatedKVError) ?? .raft("\(error)")
         }
+        let api = KVAPI(node: node, pool: pool)
         var channels: [any Channel] = []
         do throws(ReplicatedKVError) {
-            channels.append(try RaftTransport.listen(on: options.listen, loop: loop, clusterID: options.peers.clusterID) { bytes in
-                node.receive(bytes)
-            })
-            channels.append(try listenHTTP(on: options.http, loop: loop, api: KVAPI(node: node, pool: pool)))
+            channels.append(try RaftTransport.listen(
+                on: options.listen, loop: loop, clusterID: options.clusterID, reusePort: options.reusePort
+            ) { bytes in node.receive(bytes) })
+            channels.append(try listenHTTP(on: options.http, loop: loop, api: api, reusePort: options.reusePort))
         } catch {
             for channel in channels { try? channel.close().wait() }
             try? pool.syncShutdownGracefully()
@@ -53,12 +58,13 @@ public final class KVService: @unchecked Sendable {
             throw error
         }
         loop.execute { node.startTicking() }
-        return KVService(group: group, pool: pool, node: node, channels: channels)
+        return KVService(group: group, pool: pool, api: api, raftListener: channels[0], httpListener: channels[1])
     }
 
-    private static func listenHTTP(on address: HostPort, loop: any EventLoop, api: KVAPI) throws(ReplicatedKVError) -> any Channel {
+    private static func listenHTTP(on address: HostPort, loop: any EventLoop, api: KVAPI, reusePort: Bool) throws(ReplicatedKVError) -> any Channel {
         let bootstrap = ServerBootstrap(group: loop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .reusingPort(reusePort)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
@@ -71,9 +77,44 @@ public final class KVService: @unchecked Sendable {
         }
     }
 
-    /// Blocks until the service's listeners close.
-    public func waitUntilClosed() {
-        for channel in channels { try? channel.closeFuture.wait() }
+    /// Stops the node cleanly (what `kv serve` does on SIGTERM): the HTTP
+    /// listener closes; requests waiting for the cluster get
+    /// `graceMilliseconds` to finish, then 503; connections close once
+    /// their reply is written; raft closes (the transport with it), then
+    /// the key-value store and the raft log's journal. Blocks until done;
+    /// call once, from outside the loop.
+    public func stop(graceMilliseconds: Int64) {
+        let loop = node.loop
+        let stopped = loop.flatSubmit { [self] () -> EventLoopFuture<Void> in
+            httpListener.close(promise: nil)
+            return api.stop(graceMilliseconds: graceMilliseconds)
+                .flatMap { [self] in
+                    // Bounded: a reply still being read off the loop ends
+                    // its connection when it is written.
+                    Self.bounded(api.connections.closeAll(on: loop), milliseconds: graceMilliseconds, on: loop)
+                }
+                .flatMap { [self] in node.close() }
+                .flatMap { [self] in raftListener.close().recover { _ in } }
+        }
+        try? stopped.wait()
+        try? pool.syncShutdownGracefully()
+        node.notifier?.stop()
+        node.stores.close()
+        try? group.syncShutdownGracefully()
+    }
+}
+
+extension KVService {
+    /// `future`, or success after `milliseconds` if it has not completed by
+    /// then (on the loop).
+    static func bounded(_ future: EventLoopFuture<Void>, milliseconds: Int64, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        let promise = loop.makePromise(of: Void.self)
+        let timer = loop.assumeIsolated().scheduleTask(in: .milliseconds(milliseconds)) { promise.succeed() }
+        future.assumeIsolated().whenComplete { _ in
+            timer.cancel()
+            promise.succeed()
+        }
+        return promise.futureResult
     }
 }
 

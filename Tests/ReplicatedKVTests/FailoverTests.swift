@@ -39,32 +39,10 @@ struct FailoverTests {
         let (acknowledged, failures) = writer.stop()
         print("kv failover: \(acknowledged.count) writes acknowledged, \(failures) failed; new leader elected \(String(format: "%.3f", electionSeconds)) s after the leader's SIGKILL")
 
-        try checkEveryNode(cluster, acknowledged)
+        try cluster.checkEveryNode(acknowledged)
         // Snapshots every 16 entries, 4 kept behind: the follower, down for
         // more than 20 commits, caught up from a snapshot its leader sent.
         let restored = cluster.status(follower)?["snapshotsRestored"] as? Int ?? 0
         #expect(restored >= 1, "node \(follower) caught up without installing a snapshot")
-    }
-
-    /// Waits until every node applied the leader's commit index, then reads
-    /// each acknowledged write from each node's state and through the cluster.
-    func checkEveryNode(_ cluster: ProcessCluster, _ acknowledged: [Int]) throws {
-        let leader = try #require(cluster.waitForLeader())
-        let commit = try #require(cluster.status(leader)?["commitIndex"] as? Int)
-        #expect(cluster.waitUntil("every node to apply index \(commit)") { statuses in
-            statuses.count == 3 && statuses.values.allSatisfy { ($0["lastApplied"] as? Int ?? 0) >= commit }
-        })
-        for id in cluster.nodes.map(\.id) {
-            var missing: [Int] = []
-            for i in acknowledged {
-                let response = try HTTPClient.request("GET", cluster.http(id), path: "/kv/k\(i)?local")
-                if response.status != 200 || response.text != "v\(i)" { missing.append(i) }
-            }
-            #expect(missing.isEmpty, "node \(id) lacks acknowledged writes \(missing.prefix(20))")
-        }
-        let client = KVClusterClient(endpoints: try KVClusterClient.endpoints(parsing: cluster.clusterArgument))
-        for i in acknowledged.suffix(50) {
-            #expect(try client.get(Array("k\(i)".utf8)) == Array("v\(i)".utf8))
-        }
     }
 }

@@ -17,48 +17,34 @@ final class ProcessCluster {
 
     let directory: TemporaryDirectory
     var nodes: [Node]
+    /// Holds the nodes' ports for the cluster's lifetime (the nodes bind
+    /// them with --reuse-port), so no other process takes one between a
+    /// node's kill and its restart.
+    let ports: PortReservation
     let extraArguments: [String]
+    /// Arguments for one node only.
+    var nodeArguments: [UInt64: [String]] = [:]
+    /// Nodes 1...bootstrapSize form the cluster; later ones join it.
+    let bootstrapSize: Int
 
-    init(size: Int, label: String, extraArguments: [String] = ["--election-timeout-ms", "300", "--heartbeat-ms", "50", "--request-timeout-ms", "1500", "--segment-mib", "1",
+    init(size: Int, bootstrapSize: Int? = nil, label: String, extraArguments: [String] = ["--election-timeout-ms", "300", "--heartbeat-ms", "50", "--request-timeout-ms", "1500", "--segment-mib", "1",
         "--snapshot-threshold", "16", "--snapshot-trailing", "4"]) throws {
         directory = TemporaryDirectory(on: .tmp, label)
-        let ports = try Self.freePorts(2 * size)
-        nodes = (0..<size).map { Node(id: UInt64($0 + 1), raftPort: ports[2 * $0], httpPort: ports[2 * $0 + 1]) }
+        let ports = try PortReservation(count: 2 * size)
+        self.ports = ports
+        nodes = (0..<size).map { Node(id: UInt64($0 + 1), raftPort: ports.ports[2 * $0], httpPort: ports.ports[2 * $0 + 1]) }
         self.extraArguments = extraArguments
+        self.bootstrapSize = bootstrapSize ?? size
     }
 
     deinit {
         for node in nodes { node.process.map { Glibc.kill($0.processIdentifier, SIGKILL); $0.waitUntilExit() } }
     }
 
-    var peers: String { nodes.map { "\($0.id)=127.0.0.1:\($0.raftPort)/\($0.httpPort)" }.joined(separator: ",") }
+    var peers: String { nodes.prefix(bootstrapSize).map { "\($0.id)=127.0.0.1:\($0.raftPort)/\($0.httpPort)" }.joined(separator: ",") }
     var clusterArgument: String { nodes.map { "127.0.0.1:\($0.httpPort)" }.joined(separator: ",") }
     func http(_ id: UInt64) -> HostPort { HostPort(host: "127.0.0.1", port: nodes[Int(id) - 1].httpPort) }
     func store(_ id: UInt64) -> String { "\(directory.path)/node\(id)" }
-
-    /// Ports free now: all bound at once (so they differ), then released.
-    static func freePorts(_ count: Int) throws -> [Int] {
-        var fds: [Int32] = []
-        defer { for fd in fds { close(fd) } }
-        var ports: [Int] = []
-        for _ in 0..<count {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = 0
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p in
-                    bind(fd, p, length) == 0 && getsockname(fd, p, &length) == 0
-                }
-            }
-            guard bound else { throw POSIXError(.EADDRINUSE) }
-            fds.append(fd)
-            ports.append(Int(UInt16(bigEndian: address.sin_port)))
-        }
-        return ports
-    }
 
     /// Starts node `id` (again); its output goes to files in its directory.
     func start(_ id: UInt64) throws {
@@ -68,7 +54,7 @@ final class ProcessCluster {
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["kv", "serve", "--store", store(id), "--id", "\(id)", "--peers", peers] + extraArguments
+        process.arguments = ["kv", "serve", "--store", store(id), "--id", "\(id)", "--reuse-port"] + membershipArguments(id) + extraArguments + nodeArguments[id, default: []]
         let log = "\(directory.path)/node\(id).log"
         if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
@@ -79,12 +65,47 @@ final class ProcessCluster {
         nodes[Int(id) - 1].process = process
     }
 
+    /// A bootstrap node's --peers; a later node's own entry and --join.
+    func membershipArguments(_ id: UInt64) -> [String] {
+        guard Int(id) > bootstrapSize else { return ["--peers", peers] }
+        let join = nodes.prefix(bootstrapSize).map { "127.0.0.1:\($0.httpPort)" }.joined(separator: ",")
+        return ["--peers", entry(id), "--join", join]
+    }
+
+    /// Node `id`'s peers entry.
+    func entry(_ id: UInt64) -> String {
+        let node = nodes[Int(id) - 1]
+        return "\(id)=127.0.0.1:\(node.raftPort)/\(node.httpPort)"
+    }
+
     /// SIGKILLs node `id` and reaps it.
     func kill(_ id: UInt64) {
         guard let process = nodes[Int(id) - 1].process else { return }
         Glibc.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         nodes[Int(id) - 1].process = nil
+    }
+
+    /// SIGTERMs node `id` and waits for it to exit; returns its exit status.
+    func terminate(_ id: UInt64) -> Int32 {
+        guard let process = nodes[Int(id) - 1].process else { return -1 }
+        Glibc.kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        nodes[Int(id) - 1].process = nil
+        return process.terminationStatus
+    }
+
+    /// Waits (at most `limitSeconds`) for node `id` to exit by itself;
+    /// returns its exit status, or nil if it still runs.
+    func waitForExit(_ id: UInt64, limitSeconds: Double = 120) -> Int32? {
+        guard let process = nodes[Int(id) - 1].process else { return nil }
+        let start = nowSeconds()
+        while process.isRunning {
+            if nowSeconds() - start > limitSeconds { return nil }
+            usleep(20_000)
+        }
+        nodes[Int(id) - 1].process = nil
+        return process.terminationStatus
     }
 
     var running: [UInt64] { nodes.filter { $0.process != nil }.map(\.id) }
@@ -123,6 +144,32 @@ final class ProcessCluster {
             return leader != nil
         }
         return leader
+    }
+}
+
+extension ProcessCluster {
+    /// Waits until every node applied the leader's commit index, then reads
+    /// each acknowledged write from each node's state and through the cluster.
+    func checkEveryNode(_ acknowledged: [Int]) throws {
+        let leader = try #require(waitForLeader())
+        let commit = try #require(status(leader)?["commitIndex"] as? Int)
+        let count = running.count
+        #expect(waitUntil("every node to apply index \(commit)") { statuses in
+            statuses.count == count && statuses.values.allSatisfy { ($0["lastApplied"] as? Int ?? 0) >= commit }
+        })
+        for id in running {
+            var missing: [Int] = []
+            let connection = try HTTPConnection(http(id))
+            for i in acknowledged {
+                let response = try connection.request("GET", path: "/kv/k\(i)?local")
+                if response.status != 200 || response.text != "v\(i)" { missing.append(i) }
+            }
+            #expect(missing.isEmpty, "node \(id) lacks acknowledged writes \(missing.prefix(20))")
+        }
+        let client = KVClusterClient(endpoints: try KVClusterClient.endpoints(parsing: clusterArgument))
+        for i in acknowledged.suffix(50) {
+            #expect(try client.get(Array("k\(i)".utf8)) == Array("v\(i)".utf8))
+        }
     }
 }
 

@@ -89,8 +89,8 @@ struct ServeBadInputTests {
     @Test("a cluster that does not answer: exit 69")
     func unavailable() throws {
         let directory = TemporaryDirectory(on: .tmp, "kv-unavailable")
-        let port = try ProcessCluster.freePorts(1)[0]
-        let result = try Self.run(["kv", "get", "--cluster", "127.0.0.1:\(port)", "--cluster-timeout-ms", "300", "k"], in: directory)
+        let reservation = try PortReservation(count: 1)
+        let result = try Self.run(["kv", "get", "--cluster", "127.0.0.1:\(reservation.ports[0])", "--cluster-timeout-ms", "300", "k"], in: directory)
         #expect(result.status == 69, "\(result.stderr)")
     }
 }

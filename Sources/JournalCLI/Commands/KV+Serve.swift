@@ -13,6 +13,10 @@ extension KV {
                 HOST:RAFT_PORT, the HTTP API on HOST:HTTP_PORT. All nodes must be given the same \
                 list. The first start bootstraps the store directory for this cluster and member \
                 (DIR/cluster.id); a later start with another list or id is refused (exit 78). \
+                With --join, the node joins a running cluster instead: --peers names only this \
+                node, the members and the cluster id come from the nodes given, and the node \
+                waits until a member adds it (`kv member add`); give --join at every start. \
+                On SIGTERM or SIGINT the node stops cleanly and exits 0. \
                 API: PUT, GET, DELETE /kv/{key}, GET /status (Docs/cli.md).
                 """)
 
@@ -22,6 +26,8 @@ extension KV {
         var id: UInt64
         @Option(name: .long, help: ArgumentHelp("Every member: ID=HOST:RAFT_PORT/HTTP_PORT, comma-separated.", valueName: "peers"))
         var peers: String
+        @Option(name: .long, help: ArgumentHelp("Join the running cluster these nodes serve (their HTTP addresses) rather than bootstrap one.", valueName: "host:port,..."))
+        var join: String?
         @Option(name: .long, help: ArgumentHelp("Where raft listens (default: the node's --peers entry).", valueName: "host:port"))
         var listen: String?
         @Option(name: .long, help: ArgumentHelp("Where the HTTP API listens (default: the node's host and HTTP port).", valueName: "host:port"))
@@ -32,6 +38,8 @@ extension KV {
         var heartbeatMs: UInt32 = 100
         @Option(name: .long, help: "How long a request waits for the cluster before HTTP 503, in milliseconds.")
         var requestTimeoutMs: Int64 = 5000
+        @Option(name: .long, help: "On SIGTERM, how long requests waiting for the cluster may still finish before HTTP 503, in milliseconds.")
+        var stopGraceMs: Int64 = 2000
         @Option(name: .long, help: "Raft entries between snapshots (an image of the store), and entries kept behind one.")
         var snapshotThreshold: UInt32 = 8192
         @Option(name: .long, help: "Raft entries kept behind a snapshot, for followers that lag.")
@@ -40,25 +48,41 @@ extension KV {
         var segmentMib: Int = 8
         @Flag(name: .long, help: "Open files without O_DIRECT (writes stay durable with O_DSYNC).")
         var noDirect = false
+        @Flag(name: .long, help: "Bind with SO_REUSEPORT, beside sockets a supervisor holds to keep the ports reserved while the node is down.")
+        var reusePort = false
         @Flag(name: .long, help: "Log at level info to stderr.")
         var verbose = false
 
         func options() throws(CLIError) -> KVServiceOptions {
             guard (1...1024).contains(segmentMib) else { throw CLIError(.usage, "--segment-mib must be 1...1024") }
+            var membership: ClusterMembership?
+            if let join { membership = try Self.membership(join, timeoutMilliseconds: Int(requestTimeoutMs) * 3) }
             do throws(ReplicatedKVError) {
                 var o = try KVServiceOptions(storePath: store, id: id, peers: ClusterPeers(parsing: peers))
                 if let listen { o.listen = try HostPort(parsing: Substring(listen)) }
                 if let http { o.http = try HostPort(parsing: Substring(http)) }
                 o.directIO = !noDirect
+                o.reusePort = reusePort
                 o.journalSegmentBytes = segmentMib << 20
                 o.snapshotThreshold = snapshotThreshold
                 o.snapshotTrailing = snapshotTrailing
                 o.electionTimeoutMilliseconds = electionTimeoutMs
                 o.heartbeatTimeoutMilliseconds = heartbeatMs
                 o.requestTimeoutMilliseconds = requestTimeoutMs
+                if let membership { try o.join(membership) }
+                o.stopGraceMilliseconds = stopGraceMs
                 return o
             } catch {
                 throw Self.error(error)
+            }
+        }
+
+        /// The membership of the cluster the `--join` nodes serve.
+        static func membership(_ join: String, timeoutMilliseconds: Int) throws(CLIError) -> ClusterMembership {
+            let endpoints: [HostPort]
+            do { endpoints = try KVClusterClient.endpoints(parsing: join) } catch { throw CLIError(.usage, "--join: \(error)") }
+            do { return try KVClusterClient(endpoints: endpoints, deadlineMilliseconds: timeoutMilliseconds).membership() } catch {
+                throw CLIError(.unavailable, "--join: \(error)")
             }
         }
 
@@ -75,6 +99,13 @@ extension KV {
 
         func run() throws {
             let options = try options()
+            // Blocked before any thread starts, so that every thread
+            // inherits the mask and only `sigwait` below receives them.
+            var signals = sigset_t()
+            sigemptyset(&signals)
+            sigaddset(&signals, SIGTERM)
+            sigaddset(&signals, SIGINT)
+            pthread_sigmask(SIG_BLOCK, &signals, nil)
             let service: KVService
             do throws(ReplicatedKVError) {
                 service = try KVService.start(options) { message in
@@ -88,7 +119,11 @@ extension KV {
             let out = OutputBuffer(fd: 1)
             out.write(bytes: Array("node \(options.id) serving: raft \(options.listen), http \(options.http)\n".utf8))
             out.flush()
-            service.waitUntilClosed()
+            var received: Int32 = 0
+            while sigwait(&signals, &received) != 0 {}
+            service.stop(graceMilliseconds: options.stopGraceMilliseconds)
+            out.write(bytes: Array("node \(options.id) stopped (signal \(received))\n".utf8))
+            out.flush()
         }
     }
 }

@@ -19,7 +19,7 @@ struct KV: ParsableCommand {
             UTF-8 text and printed with the escapes of `replay`. With `--cluster`, `put`, `get` \
             and `delete` speak to a replicated cluster that `kv serve` runs (Docs/cli.md).
             """,
-        subcommands: [Put.self, Get.self, Delete.self, Scan.self, Checkpoint.self, Serve.self, Bench.self])
+        subcommands: [Put.self, Get.self, Delete.self, Scan.self, Checkpoint.self, Serve.self, Member.self, Bench.self])
 
     struct StoreOptions: ParsableArguments {
         @Option(name: .long, help: ArgumentHelp("The store directory.", valueName: "dir"))

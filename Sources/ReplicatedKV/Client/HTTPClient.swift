@@ -30,30 +30,18 @@ public enum KVClientError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// A minimal blocking HTTP/1.1 client: one request per connection
-/// (`Connection: close`), the response read to the end of the stream.
+/// A minimal blocking HTTP/1.1 client: `request` makes one request on a
+/// connection of its own (`Connection: close`); `HTTPConnection` keeps one
+/// alive for many.
 public enum HTTPClient {
-    /// Sends one request to `address` and reads the whole response.
+    /// Sends one request to `address` on a new connection and reads the
+    /// whole response.
     public static func request(
         _ method: String, _ address: HostPort, path: String, body: [UInt8] = [], timeoutMilliseconds: Int = 10_000
     ) throws(KVClientError) -> HTTPResponse {
-        let fd = try connect(address, timeoutMilliseconds: timeoutMilliseconds)
-        defer { close(fd) }
-        let head = "\(method) \(path) HTTP/1.1\r\nHost: \(address)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-        try sendAll(fd, Array(head.utf8) + body, address)
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n == 0 { break }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .unavailable("\(address): reading the response: errno \(errno)")
-            }
-            bytes += chunk[0..<n]
-        }
-        guard let response = parse(bytes) else { throw .unavailable("\(address): a malformed response") }
-        return response
+        let connection = try HTTPConnection(address, timeoutMilliseconds: timeoutMilliseconds)
+        defer { connection.close() }
+        return try connection.request(method, path: path, body: body, keepAlive: false)
     }
 
     static func connect(_ address: HostPort, timeoutMilliseconds: Int) throws(KVClientError) -> Int32 {
@@ -92,11 +80,9 @@ public enum HTTPClient {
         }
     }
 
-    /// Status line, headers, then the body (the rest, or Content-Length bytes).
-    static func parse(_ bytes: [UInt8]) -> HTTPResponse? {
-        let separator: [UInt8] = [13, 10, 13, 10]
-        guard let end = (0..<max(0, bytes.count - 3)).first(where: { bytes[$0..<($0 + 4)].elementsEqual(separator) }) else { return nil }
-        let lines = String(decoding: bytes[0..<end], as: UTF8.self).split(separator: "\r\n", omittingEmptySubsequences: false)
+    /// The status line and headers of a response head (before the blank line).
+    static func parseHead(_ bytes: ArraySlice<UInt8>) -> (status: Int, headers: [(name: String, value: String)])? {
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\r\n", omittingEmptySubsequences: false)
         let statusParts = lines[0].split(separator: " ")
         guard statusParts.count >= 2, let status = Int(statusParts[1]) else { return nil }
         var headers: [(name: String, value: String)] = []
@@ -104,11 +90,6 @@ public enum HTTPClient {
             guard let colon = line.firstIndex(of: ":") else { continue }
             headers.append((String(line[..<colon]), String(line[line.index(after: colon)...].drop { $0 == " " })))
         }
-        var body = Array(bytes[(end + 4)...])
-        if let length = headers.first(where: { $0.name.lowercased() == "content-length" }).flatMap({ Int($0.value) }) {
-            guard body.count >= length else { return nil }
-            body = Array(body.prefix(length))
-        }
-        return HTTPResponse(status: status, headers: headers, body: body)
+        return (status, headers)
     }
 }

@@ -4,13 +4,16 @@ import Glibc
 /// it follows redirects to the leader, and when a node does not answer or
 /// answers 503 (no leader, no quorum) it tries the others until its
 /// deadline. A put or delete retried this way may apply twice, which both
-/// tolerate (the same value, the same absence).
+/// tolerate (the same value, the same absence). It keeps one connection
+/// alive per node. Not thread-safe: one client per thread.
 public final class KVClusterClient {
     public let endpoints: [HostPort]
     /// How long one operation keeps trying.
     public var deadlineMilliseconds: Int
     /// The node tried first: the last one that answered.
     private var preferred = 0
+    /// Kept-alive connections, by node address.
+    private var connections: [String: HTTPConnection] = [:]
 
     public init(endpoints: [HostPort], deadlineMilliseconds: Int = 15_000) {
         precondition(!endpoints.isEmpty, "a cluster client needs a node")
@@ -51,9 +54,14 @@ public final class KVClusterClient {
         return index
     }
 
-    /// Sends the request to the nodes in turn until one serves it.
+    /// Sends a key request to the nodes in turn until one serves it.
     public func perform(_ method: String, key: [UInt8], body: [UInt8]) throws(KVClientError) -> HTTPResponse {
-        let path = "/kv/" + HTTPTarget.percentEncoded(key)
+        try perform(method, path: "/kv/" + HTTPTarget.percentEncoded(key), body: body)
+    }
+
+    /// Sends a request to the nodes in turn until one serves it: the
+    /// response (200 or 404), or the refusal of a 4xx.
+    public func perform(_ method: String, path: String, body: [UInt8]) throws(KVClientError) -> HTTPResponse {
         let start = Self.nowMilliseconds
         var lastError = "no node tried"
         var attempt = 0
@@ -83,7 +91,7 @@ public final class KVClusterClient {
         var target = node
         var targetPath = path
         for _ in 0..<4 {
-            let response = try HTTPClient.request(method, target, path: targetPath, body: body)
+            let response = try send(method, target, path: targetPath, body: body)
             switch response.status {
             case 307:
                 guard let location = response.header("Location"), let (address, next) = Self.split(location) else {
@@ -102,6 +110,22 @@ public final class KVClusterClient {
         }
         lastError = "too many redirects"
         return nil
+    }
+
+    /// One request on the node's kept-alive connection. A failure on a
+    /// connection used before (the node closed it while idle, or restarted)
+    /// is retried once on a new one; a write that reached the node may then
+    /// apply twice, which puts and deletes tolerate.
+    private func send(_ method: String, _ node: HostPort, path: String, body: [UInt8]) throws(KVClientError) -> HTTPResponse {
+        let key = node.description
+        if let kept = connections[key], kept.isOpen {
+            if let response = try? kept.request(method, path: path, body: body) { return response }
+        }
+        connections[key] = nil
+        let connection = try HTTPConnection(node)
+        let response = try connection.request(method, path: path, body: body)
+        if connection.isOpen { connections[key] = connection }
+        return response
     }
 
     /// `http://HOST:PORT/path` as the address and the path.

@@ -2,7 +2,7 @@ import JournalPrimitives
 import NIOCore
 import NIOHTTP1
 
-/// One HTTP response of the API. Every response closes its connection.
+/// One HTTP response of the API.
 struct HTTPReply {
     var status: HTTPResponseStatus
     var body: [UInt8]
@@ -27,12 +27,14 @@ struct HTTPReply {
         return reply
     }
 
-    /// Writes the reply on `context`'s channel, then closes it.
-    func write(to context: ChannelHandlerContext, version: HTTPVersion) {
+    /// Writes the reply on `context`'s channel; unless `keepAlive`, closes
+    /// the connection once it is written. `written` runs on the loop when
+    /// the write completed or failed.
+    func write(to context: ChannelHandlerContext, version: HTTPVersion, keepAlive: Bool, written: @escaping () -> Void = {}) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: "\(body.count)")
-        headers.add(name: "Connection", value: "close")
+        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
         if let location { headers.add(name: "Location", value: location) }
         let head = HTTPResponseHead(version: version, status: status, headers: headers)
         context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
@@ -42,7 +44,10 @@ struct HTTPReply {
         let done = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: done)
         let channel = context.channel
-        done.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        done.futureResult.assumeIsolated().whenComplete { _ in
+            if !keepAlive { channel.close(promise: nil) }
+            written()
+        }
     }
 }
 
@@ -51,6 +56,9 @@ struct HTTPReply {
 enum HTTPTarget: Equatable {
     case status
     case key([UInt8], local: Bool)
+    /// `/cluster/members`, and `/cluster/members/{id}`.
+    case members
+    case member(UInt64)
     case unknown
 
     init(_ uri: String) {
@@ -59,6 +67,10 @@ enum HTTPTarget: Equatable {
         let query = parts.count > 1 ? String(parts[1]) : ""
         if path == "/status" {
             self = .status
+        } else if path == "/cluster/members" {
+            self = .members
+        } else if path.hasPrefix("/cluster/members/"), let id = UInt64(path.dropFirst(17)), id > 0 {
+            self = .member(id)
         } else if path.hasPrefix("/kv/"), let key = Self.percentDecoded(path.dropFirst(4)), !key.isEmpty {
             self = .key(key, local: query.split(separator: "&").contains { $0 == "local" || $0 == "local=true" })
         } else {

@@ -19,10 +19,17 @@ import NIOPosix
 //   leader's HTTP address); with no known leader, or when the cluster does
 //   not commit within the request timeout (a minority partition), 503 with
 //   a JSON error. A write that timed out may still commit later.
+// - Once the node stops (SIGTERM), new requests get 503; those waiting for
+//   raft get a grace period to finish, then 503.
 
 final class KVAPI: @unchecked Sendable {
     let node: RaftNode
     let pool: NIOThreadPool
+    let connections = HTTPConnections()
+    private(set) var isStopping = false
+    /// Requests waiting for raft, by their reply.
+    private var inFlight: [ObjectIdentifier: Once] = [:]
+    private var drained: EventLoopPromise<Void>?
 
     init(node: RaftNode, pool: NIOThreadPool) {
         self.node = node
@@ -32,18 +39,17 @@ final class KVAPI: @unchecked Sendable {
     /// Answers one request through `respond` (once), on the loop.
     func handle(method: HTTPMethod, uri: String, body: [UInt8], respond: @escaping (HTTPReply) -> Void) {
         node.loop.preconditionInEventLoop()
+        if isStopping { return respond(.error(.serviceUnavailable, "the node is shutting down")) }
         switch (method, HTTPTarget(uri)) {
         case (.GET, .status):
-            respond(.json(.ok, node.status.json))
+            var status = node.status
+            status.requestsWaiting = inFlight.count
+            respond(.json(.ok, status.json))
         case (.GET, .key(let key, local: true)):
             read(key, after: node.machine.lastLSN, respond)
         case (.GET, .key(let key, local: false)), (.PUT, .key(let key, _)), (.DELETE, .key(let key, _)):
             guard node.isLeader else { return respond(notLeader(uri)) }
-            let once = Once(respond)
-            let timeout = node.options.requestTimeoutMilliseconds
-            node.loop.assumeIsolated().scheduleTask(in: .milliseconds(timeout)) {
-                once.reply(.error(.serviceUnavailable, "the cluster did not commit within \(timeout) ms (no quorum reachable?); a write may still commit"))
-            }
+            let once = awaitCluster(respond)
             if method == .GET {
                 node.barrier { [self] status, _ in
                     guard status == 0 else { return once.reply(Self.raftFailure(status)) }
@@ -52,11 +58,56 @@ final class KVAPI: @unchecked Sendable {
             } else {
                 write(method == .PUT ? .put(key: key, value: body) : .delete(key: key), once)
             }
+        case (_, .members), (_, .member):
+            handleMembers(method: method, target: HTTPTarget(uri), uri: uri, body: body, respond: respond)
         case (_, .unknown):
             respond(.error(.notFound, "no such resource: \(uri)"))
         default:
             respond(.error(.methodNotAllowed, "\(method) is not allowed on \(uri)"))
         }
+    }
+
+    /// A reply that waits for the cluster: counted in flight, and answered
+    /// 503 if the cluster has not answered within the request timeout.
+    func awaitCluster(_ respond: @escaping (HTTPReply) -> Void) -> Once {
+        let once = track(respond)
+        let timeout = node.options.requestTimeoutMilliseconds
+        node.loop.assumeIsolated().scheduleTask(in: .milliseconds(timeout)) {
+            once.reply(.error(.serviceUnavailable, "the cluster did not commit within \(timeout) ms (no quorum reachable?); a write may still commit"))
+        }
+        return once
+    }
+
+    /// A reply counted in flight until it is sent.
+    private func track(_ respond: @escaping (HTTPReply) -> Void) -> Once {
+        let once = Once(respond)
+        let id = ObjectIdentifier(once)
+        inFlight[id] = once
+        once.onReply = { [weak self] in
+            guard let self else { return }
+            inFlight[id] = nil
+            if inFlight.isEmpty, let drained {
+                self.drained = nil
+                drained.succeed()
+            }
+        }
+        return once
+    }
+
+    /// Stops taking requests. Those waiting for raft get `graceMilliseconds`
+    /// to finish, then 503; the future completes once none is left.
+    func stop(graceMilliseconds: Int64) -> EventLoopFuture<Void> {
+        node.loop.preconditionInEventLoop()
+        isStopping = true
+        if inFlight.isEmpty { return node.loop.makeSucceededVoidFuture() }
+        let promise = node.loop.makePromise(of: Void.self)
+        drained = promise
+        node.loop.assumeIsolated().scheduleTask(in: .milliseconds(graceMilliseconds)) { [self] in
+            for once in Array(inFlight.values) {
+                once.reply(.error(.serviceUnavailable, "the node is shutting down before the cluster answered; a write may still commit"))
+            }
+        }
+        return promise.futureResult
     }
 
     private func write(_ command: KVCommand, _ once: Once) {
@@ -90,8 +141,8 @@ final class KVAPI: @unchecked Sendable {
         }
     }
 
-    private func notLeader(_ uri: String) -> HTTPReply {
-        guard let leader = node.leaderID, leader != node.options.id, let member = node.options.peers.member(leader) else {
+    func notLeader(_ uri: String) -> HTTPReply {
+        guard let leader = node.leaderID, leader != node.options.id, let member = node.member(leader) else {
             return .error(.serviceUnavailable, "no leader is known (an election is under way, or this node cannot reach a majority)")
         }
         return .redirect(to: "http://\(member.http)\(uri)", leader: leader)
@@ -111,9 +162,14 @@ final class KVAPI: @unchecked Sendable {
 /// A reply that is sent once: the first of the outcome and the timeout.
 final class Once {
     private var respond: ((HTTPReply) -> Void)?
+    /// Runs after the reply is handed on.
+    var onReply: (() -> Void)?
     init(_ respond: @escaping (HTTPReply) -> Void) { self.respond = respond }
     func reply(_ reply: HTTPReply) {
-        respond?(reply)
-        respond = nil
+        guard let respond else { return }
+        self.respond = nil
+        respond(reply)
+        onReply?()
+        onReply = nil
     }
 }

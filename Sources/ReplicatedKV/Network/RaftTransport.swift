@@ -3,8 +3,9 @@ import NIOPosix
 
 // Raft messages between nodes over TCP. Everything here runs on the node's
 // event loop (the raft loop), so it needs no lock. Each node dials every
-// peer it sends to (one connection per direction) and finds peers by id; a
-// message to an id not in the peers list is dropped. While a connection is
+// peer it sends to (one connection per direction) and finds peers by id,
+// through `resolve` (raft's configuration, then the peers list); a message
+// to an id it cannot resolve is dropped. While a connection is
 // being made, messages queue (a bounded number: raft resends what is lost);
 // a failed or closed connection is retried after a backoff that doubles
 // from 25 ms to 1 s and resets once a connection succeeds.
@@ -31,19 +32,31 @@ final class RaftTransport: @unchecked Sendable {
     static let queuedMax = 256
     let loop: any EventLoop
     let hello: [UInt8]
+    let selfID: UInt64
     var links: [UInt64: Link] = [:]
     var isStopped = false
+    /// The raft address of a server, by id.
+    var resolve: (UInt64) -> HostPort? = { _ in nil }
 
-    init(loop: any EventLoop, peers: ClusterPeers, selfID: UInt64) {
+    init(loop: any EventLoop, clusterID: UInt64, selfID: UInt64) {
         self.loop = loop
-        hello = RaftFrame.hello(clusterID: peers.clusterID, senderID: selfID)
-        for member in peers.members where member.id != selfID { links[member.id] = Link(address: member.raft) }
+        self.selfID = selfID
+        hello = RaftFrame.hello(clusterID: clusterID, senderID: selfID)
+    }
+
+    /// The link to server `id`, made on first use.
+    private func link(_ id: UInt64) -> Link? {
+        if let link = links[id] { return link }
+        guard id != selfID, let address = resolve(id) else { return nil }
+        let link = Link(address: address)
+        links[id] = link
+        return link
     }
 
     /// Sends `bytes` to server `to` (on the loop).
     func send(to: UInt64, bytes: [UInt8]) {
         loop.preconditionInEventLoop()
-        guard let link = links[to], !isStopped else { return }
+        guard !isStopped, let link = link(to) else { return }
         switch link.state {
         case .connected(let channel):
             var buffer = channel.allocator.buffer(capacity: bytes.count + 8)
@@ -124,10 +137,12 @@ final class RaftTransport: @unchecked Sendable {
 
     /// Listens for peers on `address`; each connection's messages go to `receive`.
     static func listen(
-        on address: HostPort, loop: any EventLoop, clusterID: UInt64, receive: @escaping @Sendable ([UInt8]) -> Void
+        on address: HostPort, loop: any EventLoop, clusterID: UInt64, reusePort: Bool,
+        receive: @escaping @Sendable ([UInt8]) -> Void
     ) throws(ReplicatedKVError) -> any Channel {
         let bootstrap = ServerBootstrap(group: loop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .reusingPort(reusePort)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

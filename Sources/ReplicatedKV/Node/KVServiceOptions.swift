@@ -5,12 +5,23 @@ public struct KVServiceOptions: Sendable {
     public var storePath: String
     /// The node's raft id: a member of `peers`.
     public var id: UInt64
-    /// Every member of the cluster, this node included.
+    /// Every member of the cluster, this node included (for a node that
+    /// joins: the members it learned from the cluster, and itself).
     public var peers: ClusterPeers
+    /// The cluster's identity: the hash of the bootstrap peers list, or the
+    /// id a running cluster reported to a node that joins it.
+    public var clusterID: UInt64
+    /// Whether the node joins a running cluster rather than bootstrap one:
+    /// it writes no configuration and waits until a member adds it
+    /// (`POST /cluster/members`).
+    public var joining = false
     /// Where the raft transport listens (default: the node's peers entry).
     public var listen: HostPort
     /// Where the HTTP API listens (default: the node's peers entry).
     public var http: HostPort
+    /// Bind the listeners with `SO_REUSEPORT`, beside a `PortReservation`
+    /// that holds the ports while the node is down (tests, `kv bench`).
+    public var reusePort = false
     /// Open files with O_DIRECT (false for file systems that refuse it).
     public var directIO = true
     /// Raft's election timeout (randomized between 1x and 2x).
@@ -19,6 +30,9 @@ public struct KVServiceOptions: Sendable {
     public var heartbeatTimeoutMilliseconds: UInt32 = 100
     /// How long a write or read waits for the cluster before answering 503.
     public var requestTimeoutMilliseconds: Int64 = 5000
+    /// On a clean stop (SIGTERM), how long requests waiting for the
+    /// cluster may still finish before they are answered 503.
+    public var stopGraceMilliseconds: Int64 = 2000
     /// The segment size of the node's two journals (the raft log's and the
     /// key-value store's), fixed when the store is created; records are at
     /// most a quarter of it. Recovery after a crash reads up to one segment
@@ -34,7 +48,22 @@ public struct KVServiceOptions: Sendable {
         self.storePath = storePath
         self.id = id
         self.peers = peers
+        clusterID = peers.clusterID
         listen = me.raft
         http = me.http
     }
+}
+
+extension KVServiceOptions {
+    /// Makes these options join the cluster `membership` describes: its id,
+    /// its members' addresses, and this node's own entry from `peers`.
+    public mutating func join(_ membership: ClusterMembership) throws(ReplicatedKVError) {
+        guard let me = peers.member(id) else { throw .unknownID(id) }
+        peers = try ClusterPeers(members: membership.peers.members.filter { $0.id != id } + [me])
+        clusterID = membership.clusterID
+        joining = true
+    }
+
+    /// This node's peers entry, as raft's configuration carries it.
+    var advertisedAddress: String { peers.member(id)?.address ?? listen.description }
 }

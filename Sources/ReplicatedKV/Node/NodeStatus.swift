@@ -14,6 +14,8 @@ struct NodeStatus {
     var snapshotIndex: UInt64
     var snapshotsRestored: Int
     var matchIndex: [(id: UInt64, index: UInt64)]
+    /// Key requests waiting for raft (set by the API).
+    var requestsWaiting = 0
 
     var json: String {
         var fields: [(String, String)] = [
@@ -22,6 +24,7 @@ struct NodeStatus {
             ("leaderHTTP", leaderHTTP.map(JSON.quote) ?? "null"),
             ("term", "\(term)"), ("commitIndex", "\(commitIndex)"), ("lastApplied", "\(lastApplied)"),
             ("snapshotIndex", "\(snapshotIndex)"), ("snapshotsRestored", "\(snapshotsRestored)"),
+            ("requestsWaiting", "\(requestsWaiting)"),
         ]
         let match = matchIndex.map { (String($0.id), "\($0.index)") }
         fields.append(("matchIndex", JSON.object(match)))
@@ -44,7 +47,7 @@ extension RaftNode {
         let leader = leaderID
         return NodeStatus(
             id: options.id, state: state, leaderID: leader,
-            leaderHTTP: leader.flatMap { options.peers.member($0)?.http.description },
+            leaderHTTP: leader.flatMap { member($0)?.http.description },
             term: r.current_term, commitIndex: r.commit_index, lastApplied: r.last_applied,
             snapshotIndex: stores.raftStore.snapshotIndex, snapshotsRestored: machine.snapshotsRestored, matchIndex: match)
     }

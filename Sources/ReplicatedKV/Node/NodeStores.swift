@@ -19,7 +19,7 @@ struct NodeStores: @unchecked Sendable {
         if mkdir(root, 0o700) != 0, errno != EEXIST { throw .store("cannot create \(root): errno \(errno)") }
         let raftPath = root + "/raft"
         let hasRaftLog = access(raftPath, F_OK) == 0
-        try ClusterIdentity.check(directory: root, peers: options.peers, id: options.id, hasRaftLog: hasRaftLog)
+        try ClusterIdentity.check(directory: root, options: options, hasRaftLog: hasRaftLog)
         var fs = FileSystemStorage.Options()
         fs.directIO = options.directIO
         fs.fileMode = 0o600
@@ -36,7 +36,7 @@ struct NodeStores: @unchecked Sendable {
             do { snapshots = try FileSystemStorage(path: raftPath, options: fs) } catch { throw .storage(error) }
             // The log store records the cluster and member too, so a raft
             // directory moved under another node's store is refused as well.
-            let identity = RaftStoreIdentity(clusterID: options.peers.clusterID, serverID: options.id)
+            let identity = RaftStoreIdentity(clusterID: options.clusterID, serverID: options.id)
             raftStore = try RaftLogStore(journal: journal, snapshotStorage: snapshots, identity: identity)
         } catch {
             journal.close()

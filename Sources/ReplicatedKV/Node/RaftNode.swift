@@ -36,20 +36,21 @@ final class RaftNode: @unchecked Sendable {
         environment = NodeEnvironment(seed: monotonicNanos() ^ options.id)
         io = JournalRaftIO(store: stores.raftStore, environment: environment)
         do { machine = try KVStateMachine(kv: stores.kv) } catch { throw NodeStores.error(error) }
-        transport = RaftTransport(loop: loop, peers: options.peers, selfID: options.id)
+        transport = RaftTransport(loop: loop, clusterID: options.clusterID, selfID: options.id)
         environment.transport = transport
         raft = .allocate(capacity: 1)
         raft.initialize(to: CRaft.raft())
-        guard raft_init(raft, io.io, machine.fsm, options.id, options.listen.description) == 0 else {
+        guard raft_init(raft, io.io, machine.fsm, options.id, options.advertisedAddress) == 0 else {
             throw .raft("raft_init: \(String(cString: raft_errmsg(raft)))")
         }
         machine.raft = raft
+        transport.resolve = { [unowned self] id in member(id)?.raft }
         raft_set_election_timeout(raft, options.electionTimeoutMilliseconds)
         raft_set_heartbeat_timeout(raft, options.heartbeatTimeoutMilliseconds)
         raft_set_snapshot_threshold(raft, options.snapshotThreshold)
         raft_set_snapshot_trailing(raft, options.snapshotTrailing)
         raft_set_pre_vote(raft, true)
-        if stores.raftStore.isPristine { try bootstrap() }
+        if stores.raftStore.isPristine && !options.joining { try bootstrap() }
         let notifier = RaftDurabilityNotifier(journal: stores.journal) { [loop] in
             loop.execute { [weak self] in self?.pump() }
         }
@@ -72,7 +73,7 @@ final class RaftNode: @unchecked Sendable {
         raft_configuration_init(&conf)
         defer { raft_configuration_close(&conf) }
         for member in options.peers.members {
-            _ = raft_configuration_add(&conf, member.id, member.raft.description, Int32(RAFT_VOTER))
+            _ = raft_configuration_add(&conf, member.id, member.address, Int32(RAFT_VOTER))
         }
         let rv = raft_bootstrap(raft, &conf)
         guard rv == 0 else { throw .raft("raft_bootstrap: \(String(cString: raft_errmsg(raft))) (\(rv))") }
@@ -88,6 +89,23 @@ final class RaftNode: @unchecked Sendable {
         }
     }
 
+    /// Closes raft (requests still waiting fail with `RAFT_SHUTDOWN`), its
+    /// tick timer and the transport; the future completes on the loop once
+    /// raft's close callback has run. The journals stay open for the caller
+    /// to close once the durability notifier is stopped.
+    func close() -> EventLoopFuture<Void> {
+        loop.preconditionInEventLoop()
+        ticker?.cancel()
+        ticker = nil
+        let promise = loop.makePromise(of: Void.self)
+        raft.pointee.data = Unmanaged.passRetained(ClosePromise(promise)).toOpaque()
+        raft_close(raft) { r in
+            guard let data = r?.pointee.data else { return }
+            Unmanaged<ClosePromise>.fromOpaque(data).takeRetainedValue().promise.succeed()
+        }
+        return promise.futureResult.map { [transport] in transport.stop() }
+    }
+
     /// Hands a message from a peer to raft.
     func receive(_ bytes: [UInt8]) {
         io.deliver(bytes)
@@ -97,8 +115,8 @@ final class RaftNode: @unchecked Sendable {
     /// Fires ready completions, then checks for a failure that must stop the node.
     func pump() {
         io.runCompletions()
-        if io.hasFailed {
-            onFatal("the raft log's journal failed")
+        if let error = io.stopError {
+            onFatal("the raft log's journal failed: \(error)")
         } else if let failure = machine.failure {
             onFatal(failure)
         }
@@ -129,4 +147,10 @@ final class RaftNode: @unchecked Sendable {
         if rv != 0 { complete(rv, 0) }
         pump()
     }
+}
+
+/// The promise `raft_close`'s callback completes, carried in `raft.data`.
+final class ClosePromise {
+    let promise: EventLoopPromise<Void>
+    init(_ promise: EventLoopPromise<Void>) { self.promise = promise }
 }

@@ -31,9 +31,40 @@ enum RaftRequests {
         if rv != 0 {
             box.release()
             req.deallocate()
-            // Raft keeps the buffer only when it accepted the entry; it
-            // refuses a non-leader before touching it.
-            if rv == RAFT_NOTLEADER { raft_free(base) }
+            // A refused proposal leaves the buffer with the caller, on every
+            // path of canonical raft 0.15's `raft_apply` (src/client.c) for
+            // one buffer: a non-leader is refused before the log is touched;
+            // a failed `logAppendCommands` fails before it stores the entry;
+            // a failed `replicationTrigger` (no memory, or the I/O's append
+            // refused) releases its own reference and the entry is removed
+            // by `logDiscard`, which does not free payloads. The I/O's
+            // `append` copies payloads before it returns, so nothing else
+            // holds it either.
+            raft_free(base)
+        }
+        return rv
+    }
+
+    /// A configuration change made by `call` (`raft_add`, `raft_assign` or
+    /// `raft_remove` with the request and callback): `complete` gets raft's
+    /// status once the new configuration is committed (or failed). Returns
+    /// raft's error code when the change is refused at once.
+    static func change(
+        _ call: (UnsafeMutablePointer<raft_change>, raft_change_cb) -> Int32, _ complete: @escaping (Int32) -> Void
+    ) -> Int32 {
+        let req = UnsafeMutablePointer<raft_change>.allocate(capacity: 1)
+        req.initialize(to: raft_change())
+        let box = Unmanaged.passRetained(RequestBox { status, _ in complete(status) })
+        req.pointee.data = box.toOpaque()
+        let rv = call(req) { req, status in
+            guard let req else { return }
+            let box = Unmanaged<RequestBox>.fromOpaque(req.pointee.data).takeRetainedValue()
+            req.deallocate()
+            box.complete(status, 0)
+        }
+        if rv != 0 {
+            box.release()
+            req.deallocate()
         }
         return rv
     }

@@ -4,7 +4,8 @@ import JournalCLISupport
 import ReplicatedKV
 
 /// `kv serve` processes on loopback, spawned from this executable, for
-/// `kv bench`: ports chosen free by the kernel, stores under one directory.
+/// `kv bench`: ports chosen by the kernel and held by a `PortReservation`
+/// (the nodes bind them with --reuse-port), stores under one directory.
 final class LocalCluster {
     struct Member {
         var id: UInt64
@@ -16,43 +17,25 @@ final class LocalCluster {
     let directory: String
     let serveArguments: [String]
     var members: [Member]
+    let ports: PortReservation
 
     init(size: Int, directory: String, serveArguments: [String]) throws(CLIError) {
         self.directory = directory
         self.serveArguments = serveArguments
-        let ports = try Self.freePorts(2 * size)
-        members = (0..<size).map { Member(id: UInt64($0 + 1), raftPort: ports[2 * $0], httpPort: ports[2 * $0 + 1]) }
+        let reserved: [Int]
+        do { ports = try PortReservation(count: 2 * size) } catch { throw CLIError(.unavailable, "\(error)") }
+        reserved = ports.ports
+        members = (0..<size).map { Member(id: UInt64($0 + 1), raftPort: reserved[2 * $0], httpPort: reserved[2 * $0 + 1]) }
     }
 
     var peers: String { members.map { "\($0.id)=127.0.0.1:\($0.raftPort)/\($0.httpPort)" }.joined(separator: ",") }
     var endpoints: [HostPort] { members.map { HostPort(host: "127.0.0.1", port: $0.httpPort) } }
     func http(_ id: UInt64) -> HostPort { endpoints[Int(id) - 1] }
 
-    /// Ports free now: bound all at once (so they differ), then released.
-    static func freePorts(_ count: Int) throws(CLIError) -> [Int] {
-        var fds: [Int32] = []
-        defer { for fd in fds { close(fd) } }
-        var ports: [Int] = []
-        for _ in 0..<count {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-            }
-            guard fd >= 0, bound else { throw CLIError(.unavailable, "no free loopback port") }
-            fds.append(fd)
-            ports.append(Int(UInt16(bigEndian: address.sin_port)))
-        }
-        return ports
-    }
-
     func start(_ id: UInt64) throws(CLIError) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["kv", "serve", "--store", "\(directory)/node\(id)", "--id", "\(id)", "--peers", peers] + serveArguments
+        process.arguments = ["kv", "serve", "--store", "\(directory)/node\(id)", "--id", "\(id)", "--peers", peers, "--reuse-port"] + serveArguments
         let log = "\(directory)/node\(id).log"
         if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
         do {
