@@ -73,7 +73,8 @@ extension PageStore {
     /// - Throws: `notAStore`, `newerFormat`, `corruption` (a damaged slot
     ///   with no alternative the journal covers), `journalDoesNotCoverSnapshot`,
     ///   `readerOvertaken` (the writer outran every try), `journal` errors
-    ///   of `Journal.openForFollowing`, `io`.
+    ///   of `Journal.openForFollowing` or of the records (a journal error
+    ///   that persists over every try), `io`.
     /// - Complexity: O(snapshot pages + journal records after it).
     public static func openReadOnly(location: PageStoreLocation, options: PageStoreReadOptions = PageStoreReadOptions()) throws(PageStoreError) -> PageStoreReader {
         if case .incomplete = try creationState(location) {
