@@ -39,6 +39,10 @@ public enum PageStoreError: Error, Sendable, Equatable, CustomStringConvertible 
     case closed
     /// An argument or configuration out of its domain; the text names it.
     case invalidArgument(String)
+    /// A read-only open or refresh found the store changed under it (a
+    /// slot rewritten, the journal truncated past its position) on every
+    /// one of `attempts` tries; `reason` is the last. Nothing was shown.
+    case readerOvertaken(attempts: Int, reason: String)
 
     /// One line naming what failed and where.
     public var description: String {
@@ -61,6 +65,7 @@ public enum PageStoreError: Error, Sendable, Equatable, CustomStringConvertible 
         case .transactionFinished: "the transaction was already committed or aborted"
         case .closed: "page store is closed"
         case .invalidArgument(let m): "invalid argument: \(m)"
+        case .readerOvertaken(let n, let r): "the store changed under the read-only reader on each of \(n) tries (last: \(r)); try again"
         }
     }
 

@@ -34,14 +34,19 @@ struct KV: ParsableCommand {
         @Flag(name: .long, help: "Log at level info to stderr.")
         var verbose = false
 
-        func open(create: Bool) throws(CLIError) -> KeyValueStore {
+        func location(create: Bool = false) throws(CLIError) -> PageStoreLocation {
             var fs = FileSystemStorage.Options()
             fs.directIO = !noDirect
             fs.ioBackend = ioBackend.backend
             fs.fileMode = 0o600
+            do { return try PageStoreLocation.directory(path: store, options: fs, create: create) } catch {
+                throw CLIError.from(keyValue: .store(error))
+            }
+        }
+
+        func open(create: Bool) throws(CLIError) -> KeyValueStore {
+            let location = try location(create: create)
             do throws(KeyValueError) {
-                let location: PageStoreLocation
-                do { location = try PageStoreLocation.directory(path: store, options: fs, create: create) } catch { throw .store(error) }
                 if create, (try? location.root.fileNames().contains("store.meta")) != true {
                     try KeyValueStore.create(location: location)
                 }
@@ -53,14 +58,35 @@ struct KV: ParsableCommand {
     }
 
     struct Put: ParsableCommand, LoggingCommand {
-        static let configuration = CommandConfiguration(abstract: "Set a key to a value (durable when it returns).")
+        static let configuration = CommandConfiguration(
+            abstract: "Set a key to a value (durable when it returns).",
+            discussion: """
+                With --stdin, reads "<key><TAB><value>" lines and puts each in its own durable \
+                put, printing the key on a line of its own once it is durable, until end of input.
+                """)
         @OptionGroup var options: StoreOptions
         @OptionGroup var clusterOptions: ClusterOptions
-        @Argument var key: String
-        @Argument var value: String
+        @Flag(help: "Put the \"<key><TAB><value>\" lines of standard input, one durable put each.")
+        var stdin = false
+        @Option(help: "With --stdin: write a checkpoint after every N puts.")
+        var checkpointEvery: Int?
+        @Argument var key: String?
+        @Argument var value: String?
         var verbose: Bool { options.verbose }
 
+        func validate() throws {
+            if stdin {
+                guard key == nil && value == nil else { throw ValidationError("--stdin takes no key or value") }
+                guard (checkpointEvery ?? 1) >= 1 else { throw ValidationError("--checkpoint-every must be at least 1") }
+            } else {
+                guard key != nil && value != nil else { throw ValidationError("put needs a key and a value (or --stdin)") }
+                guard checkpointEvery == nil else { throw ValidationError("--checkpoint-every needs --stdin") }
+            }
+        }
+
         func run() throws {
+            if stdin { return try KV.putStream(options: options, checkpointEvery: checkpointEvery) }
+            guard let key, let value else { throw CLIError(.usage, "put needs a key and a value") }
             if let cluster = clusterOptions.client() { return try ClusterArgument.put(cluster(), key: key, value: value) }
             let kv = try options.open(create: true)
             defer { kv.close() }
@@ -72,22 +98,17 @@ struct KV: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print a key's value; exit 66 when the key is absent.")
         @OptionGroup var options: StoreOptions
         @OptionGroup var clusterOptions: ClusterOptions
+        @Flag(help: "Read a snapshot beside a writer even when none holds the store (without it: only when one does).")
+        var readOnly = false
+        @Flag(help: "Print one JSON object: key, value (null when absent), the LSN read at, and whether read-only.")
+        var json = false
         @Argument var key: String
         var verbose: Bool { options.verbose }
 
         func run() throws {
             if let cluster = clusterOptions.client() { return try ClusterArgument.get(cluster(), key: key) }
-            let kv = try options.open(create: false)
-            defer { kv.close() }
-            let value: [UInt8]?
-            do { value = try kv.get(Array(key.utf8)) } catch { throw CLIError.from(keyValue: error) }
-            guard let value else { throw CLIError(.notFound, "no such key: \(key)") }
-            var line: [UInt8] = []
-            value.withUnsafeBytes { PayloadText.escape($0, into: &line) }
-            line.append(UInt8(ascii: "\n"))
-            let out = OutputBuffer(fd: 1)
-            out.write(bytes: line)
-            out.flush()
+            let read = try options.read(readOnly: readOnly) { (view: any KVReadView) throws(KeyValueError) -> [UInt8]? in try view.get(Array(key.utf8)) }
+            try KV.printGet(key: key, value: read.result, lsn: read.lsn, readOnly: read.readOnly, json: json)
         }
     }
 
@@ -113,31 +134,14 @@ struct KV: ParsableCommand {
         @OptionGroup var options: StoreOptions
         @Option(help: "First key to print (default: the smallest).") var from: String?
         @Option(help: "Most lines to print.") var limit: Int?
+        @Flag(help: "Read a snapshot beside a writer even when none holds the store (without it: only when one does).")
+        var readOnly = false
+        @Flag(help: "One JSON object per pair, then one with the LSN read at, the count, and whether read-only.")
+        var json = false
         var verbose: Bool { options.verbose }
 
         func run() throws {
-            let kv = try options.open(create: false)
-            defer { kv.close() }
-            let out = OutputBuffer(fd: 1)
-            var line: [UInt8] = []
-            var printed = 0
-            let limit = limit ?? .max
-            do {
-                try kv.scan(from: from.map { Array($0.utf8) }) { k, v in
-                    if printed >= limit { return false }
-                    line.removeAll(keepingCapacity: true)
-                    k.withUnsafeBytes { PayloadText.escape($0, into: &line) }
-                    line.append(UInt8(ascii: "\t"))
-                    v.withUnsafeBytes { PayloadText.escape($0, into: &line) }
-                    line.append(UInt8(ascii: "\n"))
-                    out.write(bytes: line)
-                    printed += 1
-                    return true
-                }
-            } catch {
-                throw CLIError.from(keyValue: error)
-            }
-            out.flush()
+            try KV.runScan(options: options, from: from, limit: limit ?? .max, readOnly: readOnly, json: json)
         }
     }
 
@@ -171,7 +175,7 @@ extension CLIError {
             case .newerFormat: return CLIError(.configuration, error.description)
             case .corruption, .journalDoesNotCoverSnapshot: return CLIError(.corruption, error.description)
             case .pageOutOfRange, .wrongPageSize, .transactionTooLarge, .invalidArgument: return CLIError(.usage, error.description)
-            case .conflict, .transactionFinished, .closed: return CLIError(.ioError, error.description)
+            case .conflict, .transactionFinished, .closed, .readerOvertaken: return CLIError(.ioError, error.description)
             }
         case .keyTooLarge, .entryTooLarge: return CLIError(.usage, error.description)
         case .corruption: return CLIError(.corruption, error.description)

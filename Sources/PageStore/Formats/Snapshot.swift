@@ -154,13 +154,20 @@ struct SnapshotIO {
     /// Loads the snapshot in slot `slot` into `dataFile`, verifying every
     /// page; all-zero pages stay holes.
     func load(slot: Int, header: SnapshotHeader, into dataFile: PagedFile) throws(PageStoreError) {
+        let file: any StorageFile
+        do { file = try storage.openReadOnly(SnapshotHeader.slotNames[slot]) } catch { throw PageStoreError.from(error) }
+        defer { file.close() }
+        try load(file: file, slot: slot, header: header, into: dataFile)
+    }
+
+    /// Loads the snapshot `header` describes from `file`, the open slot
+    /// `slot`, into `dataFile`, verifying the table and every page.
+    func load(file: any StorageFile, slot: Int, header: SnapshotHeader, into dataFile: PagedFile) throws(PageStoreError) {
         let name = SnapshotHeader.slotNames[slot]
         guard header.pageBytes == pageBytes else { throw .corruption(file: name, detail: "page size \(header.pageBytes) differs from the store's \(pageBytes)") }
         let headerBytes = SnapshotHeader.headerBytes(alignment: alignment)
         let tableBytes = SnapshotHeader.tableBytes(pageCount: header.pageCount, alignment: alignment)
         do {
-            let file = try storage.openReadOnly(name)
-            defer { file.close() }
             guard file.size >= header.fileBytes(alignment: alignment) else {
                 throw PageStoreError.corruption(file: name, detail: "file of \(file.size) bytes is shorter than its header says")
             }
