@@ -284,7 +284,7 @@ let package = Package(
         // processes on loopback killed and restarted under a writer.
         .testTarget(
             name: "ReplicatedKVTests",
-            dependencies: ["ReplicatedKV", "TestSupport"],
+            dependencies: ["ReplicatedKV", "KeyValueStore", "PageStore", "CRaft", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
