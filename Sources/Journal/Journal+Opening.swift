@@ -115,8 +115,16 @@ extension Journal {
     /// - Throws: as `open(storage:options:)`, except `.locked`.
     /// - Complexity: O(log bytes) for recovery.
     public static func openForReading(storage: any StorageDirectory, recovery: RecoveryMode = .tolerateTornTail) throws(JournalError) -> Journal {
+        try openForReading(storage: storage, recovery: recovery, followingFrom: nil)
+    }
+
+    /// `followingFrom`: a follower of a live writer that published this
+    /// oldest LSN recovers (`Recovery.followingFrom`).
+    static func openForReading(storage: any StorageDirectory, recovery: RecoveryMode, followingFrom: LSN?) throws(JournalError) -> Journal {
         let meta = try Recovery.readMetadata(storage, writable: false)
-        let recovered = try Recovery(storage: storage, metadata: meta, mode: recovery, writable: false).run()
+        var reading = Recovery(storage: storage, metadata: meta, mode: recovery, writable: false)
+        reading.followingFrom = followingFrom
+        let recovered = try reading.run()
         var options = JournalOptions()
         options.recovery = recovery
         options.runtime = .manual

@@ -20,6 +20,10 @@ extension Journal {
     /// the open, records recovery found past the writer's published durable
     /// LSN are held back until the writer publishes them. With no writer
     /// ever attached to the follow file, the recovered log is durable.
+    /// Beside a live writer, the open concludes nothing from files the
+    /// writer may be changing: it reports corruption only of records the
+    /// writer published as durable and still holds (journal-format.md,
+    /// section 11, "A follower's open").
     /// Runs one thread, which sleeps on a shared futex until the writer
     /// publishes (no polling). `close()` stops it.
     ///
@@ -30,11 +34,13 @@ extension Journal {
     ///   `.newerFormat` when it is not a follow file this version reads.
     /// - Complexity: O(log bytes) for recovery.
     public static func openForFollowing(storage: any StorageDirectory, recovery: RecoveryMode = .tolerateTornTail) throws(JournalError) -> Journal {
-        // Recovery first: a directory that holds no journal gets no follow
-        // file. What the writer published is loaded after recovery.
-        let journal = try openForReading(storage: storage, recovery: recovery)
+        // A directory that holds no journal gets no follow file. What the
+        // writer published decides what recovery may conclude.
+        _ = try Recovery.readMetadata(storage, writable: false)
+        let shared = try SharedFollowState(directory: storage.path, create: true)
+        let (journal, cursor) = try recoverFollowing(storage: storage, recovery: recovery, shared: shared)
         do {
-            try journal.startTail(try SharedFollowState(directory: storage.path, create: true))
+            try journal.startTail(shared, cursor: cursor)
         } catch {
             journal.close()
             throw error
@@ -56,12 +62,12 @@ extension Journal {
         }
     }
 
-    private func startTail(_ shared: SharedFollowState) throws(JournalError) {
-        let cursor = try lock.withLock { () throws(JournalError) -> TailCursor in
+    /// Starts the tail at `cursor`, the end of the recovered log.
+    private func startTail(_ shared: SharedFollowState, cursor: TailCursor) throws(JournalError) {
+        lock.withLock {
             if shared.incarnation != 0 {
                 durable.store(min(lastLSN, shared.durableLSN), ordering: .releasing)
             }
-            return try recoveredEndLocked()
         }
         let tail = LogTail(journal: self, shared: shared, cursor: cursor)
         self.tail = tail
@@ -70,7 +76,7 @@ extension Journal {
 
     /// The tail's cursor at the end of the recovered log: just past its last
     /// record. Lock held.
-    private func recoveredEndLocked() throws(JournalError) -> TailCursor {
+    func recoveredEndLocked() throws(JournalError) -> TailCursor {
         let empty = ChainState(lastCRC: chainedCRC, lastLSN: lastLSN, lastEpoch: 0)
         guard let segment = segments.last, let header = segment.header else {
             return TailCursor(segment: nil, decoder: nil, end: JournalFormat.segmentHeaderBytes, chain: empty)
