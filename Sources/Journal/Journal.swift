@@ -353,7 +353,7 @@ public final class Journal: @unchecked Sendable {
         lock.unlock()
         for w in waiters { w.waiter.fail(.closed) }
         tail?.stop()
-        followers.close()
+        followers.close(durable: durableLSN)
         manualQueue = nil
         directoryLock?.unlock()
         directoryLock = nil

@@ -11,7 +11,7 @@ import Glibc
 /// A running `journalctl-swift` whose standard output a thread of ours
 /// collects, and, if it was given records, whose standard input another
 /// feeds.
-private final class RunningCLI {
+final class RunningCLI {
     let process = Process()
     let stop: StopSignal
     let collector: OutputCollector

@@ -27,20 +27,29 @@ extension Journal {
     /// Runs one thread, which sleeps on a shared futex until the writer
     /// publishes (no polling). `close()` stops it.
     ///
+    /// When the writer closes cleanly it marks the follow file: with
+    /// `untilWriterCloses`, the followers then end (as they do in the
+    /// writer's process when it closes) once they have delivered every
+    /// record it made durable. Without it (the default, like `tail -f`)
+    /// they wait for the next writer. A writer that crashes marks nothing:
+    /// followers wait for its successor either way.
+    ///
     /// - Throws: as `openForReading(storage:recovery:)`, and
     ///   `.invalidArgument` if the follow file cannot be mapped shared (a
     ///   file system without shared memory support), `.permissionDenied`
     ///   when it is absent and cannot be created, `.notAJournal` or
     ///   `.newerFormat` when it is not a follow file this version reads.
     /// - Complexity: O(log bytes) for recovery.
-    public static func openForFollowing(storage: any StorageDirectory, recovery: RecoveryMode = .tolerateTornTail) throws(JournalError) -> Journal {
+    public static func openForFollowing(
+        storage: any StorageDirectory, recovery: RecoveryMode = .tolerateTornTail, untilWriterCloses: Bool = false
+    ) throws(JournalError) -> Journal {
         // A directory that holds no journal gets no follow file. What the
         // writer published decides what recovery may conclude.
         _ = try Recovery.readMetadata(storage, writable: false)
-        let shared = try SharedFollowState(directory: storage.path, create: true)
+        let shared = try SharedFollowState(storage: storage, create: true)
         let (journal, cursor) = try recoverFollowing(storage: storage, recovery: recovery, shared: shared)
         do {
-            try journal.startTail(shared, cursor: cursor)
+            try journal.startTail(shared, cursor: cursor, endsWithWriter: untilWriterCloses)
         } catch {
             journal.close()
             throw error
@@ -52,7 +61,7 @@ extension Journal {
     /// directory can hold one (a simulated disk has none: nothing follows it).
     func attachFollowFile() {
         do {
-            let shared = try SharedFollowState(directory: storage.path, create: true)
+            let shared = try SharedFollowState(storage: storage, create: true)
             lock.withLock {
                 shared.attachWriter(epoch: epoch, durable: durable.load(ordering: .relaxed), oldest: firstLSN)
                 followers.attach(shared)
@@ -63,13 +72,13 @@ extension Journal {
     }
 
     /// Starts the tail at `cursor`, the end of the recovered log.
-    private func startTail(_ shared: SharedFollowState, cursor: TailCursor) throws(JournalError) {
+    private func startTail(_ shared: SharedFollowState, cursor: TailCursor, endsWithWriter: Bool) throws(JournalError) {
         lock.withLock {
             if shared.incarnation != 0 {
                 durable.store(min(lastLSN, shared.durableLSN), ordering: .releasing)
             }
         }
-        let tail = LogTail(journal: self, shared: shared, cursor: cursor)
+        let tail = LogTail(journal: self, shared: shared, cursor: cursor, endsWithWriter: endsWithWriter)
         self.tail = tail
         tail.start()
     }
@@ -104,7 +113,7 @@ extension Journal {
         lastLSN = max(lastLSN, lsn)
         let ready = publishDurableLocked(lsn)
         lock.unlock()
-        for w in ready { w.wake() }
+        ready.wake(followers)
     }
 
     /// The writer's oldest LSN is `lsn`: forget the segments below it (their

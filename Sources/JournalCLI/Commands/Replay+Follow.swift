@@ -85,7 +85,8 @@ extension Replay {
         let journal: Journal
         let follower: JournalFollower
         do {
-            journal = try Journal.openForFollowing(storage: try location.storage(), recovery: recoveryOption.recovery)
+            journal = try Journal.openForFollowing(
+                storage: try location.storage(), recovery: recoveryOption.recovery, untilWriterCloses: untilWriterCloses)
             follower = try journal.follower(from: from ?? journal.oldestLSN)
         } catch let error as CLIError {
             throw error

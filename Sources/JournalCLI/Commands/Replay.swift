@@ -24,7 +24,9 @@ struct Replay: ParsableCommand, LoggingCommand {
             --follow: go on printing records as the writer (in another process) makes them \
             durable, like `tail -f`, through its rollovers, truncations and restarts; output is \
             flushed whenever everything durable so far is printed. Ends with exit status 0 on \
-            SIGINT or SIGTERM, or when standard output is closed.
+            SIGINT or SIGTERM, or when standard output is closed; with --until-writer-closes, also \
+            once it has printed every record of a writer that closed cleanly (a writer that \
+            crashes is waited for: the next one goes on).
             """)
 
     @OptionGroup var location: JournalLocation
@@ -42,10 +44,14 @@ struct Replay: ParsableCommand, LoggingCommand {
     @Flag(name: .long, help: "Keep printing records as they become durable, until SIGINT.")
     var follow = false
 
+    @Flag(name: .long, help: "With --follow: end once the writer has closed cleanly and all it wrote is printed.")
+    var untilWriterCloses = false
+
     var verbose: Bool { location.verbose }
 
     func validate() throws {
         if binary && json { throw ValidationError("--binary and --json exclude each other") }
+        if untilWriterCloses && !follow { throw ValidationError("--until-writer-closes needs --follow") }
     }
 
     func run() throws {
