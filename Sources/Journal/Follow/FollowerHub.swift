@@ -110,6 +110,13 @@ final class FollowerHub: @unchecked Sendable {
         shared?.publishOldest(lsn)
     }
 
+    /// The retention floor is `lsn` (journal-format.md, section 12): for
+    /// creators of named positions in other processes.
+    func publishRetentionFloor(_ lsn: LSN) {
+        let shared = lock.withLock { self.shared }
+        shared?.publishRetentionFloor(lsn)
+    }
+
     /// Following failed: every wait, now and later, ends with `error`.
     func fail(_ error: JournalError) {
         lock.lock()

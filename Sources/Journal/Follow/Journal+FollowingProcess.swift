@@ -64,6 +64,8 @@ extension Journal {
             let shared = try SharedFollowState(storage: storage, create: true)
             lock.withLock {
                 shared.attachWriter(epoch: epoch, durable: durable.load(ordering: .relaxed), oldest: firstLSN)
+                // A writer that crashed in a truncation may have left its floor.
+                shared.publishRetentionFloor(firstLSN)
                 followers.attach(shared)
             }
         } catch {

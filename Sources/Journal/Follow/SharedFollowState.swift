@@ -122,6 +122,10 @@ final class SharedFollowState: @unchecked Sendable {
         let closed = closedIncarnation
         return closed != 0 && closed == incarnation
     }
+    /// The LSN below which a truncation in progress may release records;
+    /// creators of named reader positions check it after writing their
+    /// file (journal-format.md, section 12).
+    var retentionFloor: LSN { word64(64) }
 
     // MARK: Writer
 
@@ -150,6 +154,12 @@ final class SharedFollowState: @unchecked Sendable {
     func publishOldest(_ lsn: LSN) {
         setWord64(40, lsn)
         wake()
+    }
+
+    /// Publishes the retention floor (before a truncation lists the
+    /// position files, and lowered to the oldest LSN once it decided).
+    func publishRetentionFloor(_ lsn: LSN) {
+        setWord64(64, lsn)
     }
 
     /// Bumps the sequence and wakes the sleepers, if any are counted.

@@ -87,7 +87,11 @@ extension Replay {
         do {
             journal = try Journal.openForFollowing(
                 storage: try location.storage(), recovery: recoveryOption.recovery, untilWriterCloses: untilWriterCloses)
-            follower = try journal.follower(from: from ?? journal.oldestLSN)
+            if let position {
+                follower = try journal.follower(resuming: journal.position(named: position))
+            } else {
+                follower = try journal.follower(from: from ?? journal.oldestLSN)
+            }
         } catch let error as CLIError {
             throw error
         } catch {
@@ -104,7 +108,11 @@ extension Replay {
             try follower.forEachBlocking { lsn, payload in
                 Self.write(lsn: lsn, payload: payload, binary: binary, json: json, out: out, scratch: &scratch)
                 // The last record durable so far: the end of a batch.
-                if lsn >= journal.durableLSN { out.flush() }
+                if lsn >= journal.durableLSN {
+                    out.flush()
+                    // Printed for good: a restart resumes after it.
+                    if out.failure == nil { try follower.readerPosition?.advance(to: lsn + 1) }
+                }
                 return out.failure == nil
             }
         } catch {
