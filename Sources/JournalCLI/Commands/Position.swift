@@ -1,6 +1,7 @@
 import ArgumentParser
 import Journal
 import JournalCLISupport
+import JournalPrimitives
 
 // `journalctl-swift position`: named reader positions (journal-format.md,
 // section 12), beside a running writer or not.
