@@ -45,6 +45,9 @@ private final class InterleavedStorage: StorageDirectory {
     func rename(_ from: String, to: String) throws(StorageError) { try base.rename(from, to: to) }
     func remove(_ name: String) throws(StorageError) { try base.remove(name) }
     func renameLazily(_ from: String, to: String) throws(StorageError) { try base.renameLazily(from, to: to) }
+    func mapShared(_ name: String, bytes: Int, create: Bool) throws(StorageError) -> any StorageSharedMapping {
+        try base.mapShared(name, bytes: bytes, create: create)
+    }
     func lockExclusive() throws(StorageError) -> any StorageLock { try base.lockExclusive() }
     func makeWriteQueue(depth: Int) throws(StorageError) -> any StorageWriteQueue { try base.makeWriteQueue(depth: depth) }
 }

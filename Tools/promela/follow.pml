@@ -17,6 +17,10 @@
  * published (the followers of `openForFollowing(untilWriterCloses: true)`;
  * other followers wait for the next writer, which the crash case covers).
  *
+ * How a follower opening beside the writer reads segment files the writer
+ * is changing (truncation, recycling, headers being written) is the model
+ * of its own, followopen.pml.
+ *
  * Code: Sources/Journal/Follow/SharedFollowState.swift (publishDurable,
  * detachWriter, wake, sleep), Follow/LogTail.swift (run: reads up to the
  * published durable LSN only; reads `closed` before `durable`).
