@@ -87,15 +87,19 @@ extension Replay {
         do {
             journal = try Journal.openForFollowing(
                 storage: try location.storage(), recovery: recoveryOption.recovery, untilWriterCloses: untilWriterCloses)
+        } catch {
+            throw Self.cliError(error)
+        }
+        do {
             if let position {
                 follower = try journal.follower(resuming: journal.position(named: position))
             } else {
                 follower = try journal.follower(from: from ?? journal.oldestLSN)
             }
-        } catch let error as CLIError {
-            throw error
         } catch {
-            throw CLIError.from(error) ?? CLIError(.ioError, "\(error)")
+            // Its tail thread runs until the journal closes.
+            journal.close()
+            throw Self.cliError(error)
         }
         defer { journal.close() }
         let watcher = SignalWatcher(signals, cancelling: follower)
@@ -121,5 +125,10 @@ extension Replay {
         }
         out.flush()
         if let e = out.failure, e != EPIPE { throw CLIError(.ioError, "writing standard output: errno \(e)") }
+    }
+
+    private static func cliError(_ error: any Error) -> any Error {
+        if let error = error as? CLIError { return error }
+        return CLIError.from(error) ?? CLIError(.ioError, "\(error)")
     }
 }
