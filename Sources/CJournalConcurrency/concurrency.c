@@ -6,6 +6,7 @@
 void cjournal_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
 
 #include <linux/futex.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -25,8 +26,12 @@ void cjournal_unpark(uint32_t *state) {
 
 // Shared (not FUTEX_PRIVATE) futexes: the word lives in a file mapping
 // that processes following the journal map too.
-void cjournal_futex_wait_shared(uint32_t *word, uint32_t expected) {
-    syscall(SYS_futex, word, FUTEX_WAIT, expected, NULL, NULL, 0);
+void cjournal_futex_wait_shared(uint32_t *word, uint32_t expected, uint64_t timeout_nanos) {
+    struct timespec timeout = {
+        .tv_sec = (time_t)(timeout_nanos / 1000000000u),
+        .tv_nsec = (long)(timeout_nanos % 1000000000u),
+    };
+    syscall(SYS_futex, word, FUTEX_WAIT, expected, &timeout, NULL, 0);
 }
 
 void cjournal_futex_wake_shared(uint32_t *word) {

@@ -131,6 +131,15 @@ public struct JournalOptions: Sendable {
     /// again before the next. Up to this many times `segmentBytes` of disk
     /// stays allocated to released files.
     public var recycledSegmentsMax: Int = 8
+    /// Most bytes of segment files one reader position may keep from
+    /// truncation: the segments from the one holding the position's next
+    /// record through the one being written, `segmentBytes` each. A
+    /// position that would keep more is overtaken: truncation releases the
+    /// segments it asked for anyway, and the position's reader gets
+    /// `JournalError.readerFellBehind` at its next read. So a consumer that
+    /// died holding a position costs at most this much disk. Default 4 GiB
+    /// (64 segments of the default size); `Int.max`: no bound.
+    public var retainedBytesMax: Int = 4 << 30
     /// How writes reach the disk when the journal is opened by path
     /// (`Journal.open(path:options:)`). Storage given to `open(storage:)`
     /// brings its own.
@@ -165,4 +174,6 @@ public struct JournalOptions: Sendable {
     /// Start each batch in the block where the previous one ended, rewriting
     /// the acknowledged bytes of that block (as a log that packs blocks would).
     public static let rewriteAcknowledgedBlocks = JournalDefects(rawValue: 4)
+    /// Truncate as if no named reader position existed.
+    public static let truncateIgnoringPositions = JournalDefects(rawValue: 8)
 }

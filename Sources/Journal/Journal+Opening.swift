@@ -75,7 +75,8 @@ extension Journal {
     ///
     /// - Throws: `JournalError.locked` if another writer (in this process
     ///   or another) holds the directory, `.notFound`, `.notAJournal`,
-    ///   `.newerFormat`, `.corruption` (damage followed by valid records),
+    ///   `.newerFormat`, `.corruption` (damage followed by valid records, or a
+    ///   damaged reader position file: journal-format.md, section 12),
     ///   `.invalidArgument` for inconsistent options, `.io`.
     /// - Complexity: O(log bytes) for recovery.
     public static func open(storage: any StorageDirectory, options: JournalOptions = JournalOptions()) throws(JournalError) -> Journal {
@@ -87,6 +88,7 @@ extension Journal {
         // would wait for one forever.
         guard options.spareSegments >= 1 else { throw .invalidArgument("spareSegments must be at least 1") }
         guard options.recycledSegmentsMax >= 0 else { throw .invalidArgument("recycledSegmentsMax must not be negative") }
+        guard options.retainedBytesMax >= 0 else { throw .invalidArgument("retainedBytesMax must not be negative") }
         let hold: any StorageLock
         do { hold = try storage.lockExclusive() } catch { throw JournalError.from(error) }
         do {
@@ -94,6 +96,7 @@ extension Journal {
             var recovery = Recovery(storage: storage, metadata: meta, mode: options.recovery, writable: true)
             recovery.verifiesPayloads = !options.testingDefects.contains(.skipPayloadChecksums)
             let recovered = try recovery.run()
+            try PositionFile.checkAll(storage)
             let journal = try Journal(storage: storage, metadata: meta, recovered: recovered, options: options, readOnly: false)
             journal.directoryLock = hold
             journal.attachFollowFile()
@@ -115,8 +118,17 @@ extension Journal {
     /// - Throws: as `open(storage:options:)`, except `.locked`.
     /// - Complexity: O(log bytes) for recovery.
     public static func openForReading(storage: any StorageDirectory, recovery: RecoveryMode = .tolerateTornTail) throws(JournalError) -> Journal {
+        try openForReading(storage: storage, recovery: recovery, followingFrom: nil)
+    }
+
+    /// `followingFrom`: a follower of a live writer that published this
+    /// oldest LSN recovers (`Recovery.followingFrom`).
+    static func openForReading(storage: any StorageDirectory, recovery: RecoveryMode, followingFrom: LSN?) throws(JournalError) -> Journal {
         let meta = try Recovery.readMetadata(storage, writable: false)
-        let recovered = try Recovery(storage: storage, metadata: meta, mode: recovery, writable: false).run()
+        var reading = Recovery(storage: storage, metadata: meta, mode: recovery, writable: false)
+        reading.followingFrom = followingFrom
+        let recovered = try reading.run()
+        try PositionFile.checkAll(storage)
         var options = JournalOptions()
         options.recovery = recovery
         options.runtime = .manual

@@ -159,6 +159,8 @@ public final class Journal: @unchecked Sendable {
     /// writer in another process publishes (`Follow/LogTail.swift`).
     var tail: LogTail?
     var spaceWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Unnamed reader positions and the truncation floor (`Retention/`).
+    let retention = RetentionState()
     /// How segments were prepared since open.
     var segmentCounts = SegmentCounts()
 
@@ -353,7 +355,7 @@ public final class Journal: @unchecked Sendable {
         lock.unlock()
         for w in waiters { w.waiter.fail(.closed) }
         tail?.stop()
-        followers.close()
+        followers.close(durable: durableLSN)
         manualQueue = nil
         directoryLock?.unlock()
         directoryLock = nil

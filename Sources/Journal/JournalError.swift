@@ -39,6 +39,11 @@ public enum JournalError: Error, Sendable, Equatable, CustomStringConvertible {
     case closed
     /// The LSN is not in the journal below the durable watermark.
     case lsnOutOfRange(requested: LSN, first: LSN, durable: LSN)
+    /// A reader position (named, or unnamed: `name` empty) needed `lsn`,
+    /// and truncation released it: the position retained more than
+    /// `JournalOptions.retainedBytesMax`, so truncation went past it
+    /// (`oldest` is the journal's oldest LSN now).
+    case readerFellBehind(name: String, lsn: LSN, oldest: LSN)
     /// An argument or option out of its domain, or a write to a journal
     /// open for reading; the text names it.
     case invalidArgument(String)
@@ -65,6 +70,10 @@ public enum JournalError: Error, Sendable, Equatable, CustomStringConvertible {
         case .poisoned(let e): "journal refuses writes after a failed durable write (\(e)); reopen it"
         case .closed: "journal is closed"
         case .lsnOutOfRange(let r, let f, let d): "LSN \(r) is not in the journal (first \(f), durable \(d))"
+        case .readerFellBehind(let n, let l, let o) where n.isEmpty:
+            "reader fell behind: it needs LSN \(l) but truncation went past it (oldest \(o)): it retained more than retainedBytesMax"
+        case .readerFellBehind(let n, let l, let o):
+            "reader position '\(n)' fell behind: it needs LSN \(l) but truncation went past it (oldest \(o)): it retained more than retainedBytesMax"
         case .invalidArgument(let m): "invalid argument: \(m)"
         case .ioUringUnavailable(let e) where e.operation == "io_uring on FUSE":
             "io_uring cannot be used on the FUSE file system of \(e.path): its writes skip the data sync (use --io-backend threads or auto)"

@@ -15,6 +15,7 @@ package struct Bench: ParsableCommand {
         BenchPagedFile.self,
         BenchKV.self,
         BenchReplay.self,
+        BenchFollow.self,
     ]
 
     package init() {}

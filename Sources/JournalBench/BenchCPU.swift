@@ -214,6 +214,9 @@ final class WaitingStorage: StorageDirectory {
     func makeWriteQueue(depth: Int) throws(StorageError) -> any StorageWriteQueue {
         WaitingWriteQueue(try inner.makeWriteQueue(depth: depth))
     }
+    func mapShared(_ name: String, bytes: Int, create: Bool) throws(StorageError) -> any StorageSharedMapping {
+        try inner.mapShared(name, bytes: bytes, create: create)
+    }
 }
 
 /// See `WaitingStorage`.

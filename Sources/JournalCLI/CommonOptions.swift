@@ -52,10 +52,11 @@ struct JournalLocation: ParsableArguments {
     }
 
     /// Opens the journal for appending (takes the writer lock).
-    func openWriter(recovery: RecoveryMode = .tolerateTornTail) throws(CLIError) -> Journal {
+    func openWriter(recovery: RecoveryMode = .tolerateTornTail, retainedBytesMax: Int? = nil) throws(CLIError) -> Journal {
         let dir = try storage()
         var options = JournalOptions()
         options.recovery = recovery
+        if let retainedBytesMax { options.retainedBytesMax = retainedBytesMax }
         let writer: any StorageDirectory = try FaultInjection.failingWrite().map { FaultyStorage(dir, failingWrites: [$0]) } ?? dir
         do { return try Journal.open(storage: writer, options: options) } catch { throw CLIError(error) }
     }

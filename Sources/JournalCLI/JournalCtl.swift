@@ -22,7 +22,7 @@ public struct JournalCtl: AsyncParsableCommand {
             \(JournalExitCode.helpTable)
             """,
         subcommands: [
-            Create.self, Append.self, Replay.self, Inspect.self, Verify.self, Truncate.self, Demo.self, Bench.self,
+            Create.self, Append.self, Replay.self, Inspect.self, Verify.self, Truncate.self, Position.self, Demo.self, Bench.self,
             KV.self,
             CrashSim.self,
         ])

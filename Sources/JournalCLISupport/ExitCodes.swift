@@ -17,6 +17,7 @@ import JournalPrimitives
 /// | 76 | journalFull | the journal holds its `--segment-count-max` segments; `truncate` to make room |
 /// | 77 | permissionDenied | permission denied, or a read-only file system |
 /// | 78 | configuration | a newer format version, a file system that rejects `O_DIRECT` (use `--no-direct`), `--io-backend io-uring` where io_uring is denied or on FUSE, an inconsistent configuration |
+/// | 79 | fellBehind | a reader position fell behind: truncation went past it (it retained more than `--retained-bytes-max`) |
 /// | 69 | unavailable | `kv --cluster`: no node served the request in time (no leader, no quorum); `kv serve`: a port cannot be bound |
 /// | 70 | violation | `crash-sim` found a violation of the journal's guarantees (the reproducing seed is on stderr) |
 public enum JournalExitCode: Int32, Sendable, CaseIterable {
@@ -30,6 +31,7 @@ public enum JournalExitCode: Int32, Sendable, CaseIterable {
     case journalFull = 76
     case permissionDenied = 77
     case configuration = 78
+    case fellBehind = 79
     case violation = 70
     case unavailable = 69
 
@@ -50,6 +52,8 @@ public enum JournalExitCode: Int32, Sendable, CaseIterable {
           77  permission denied, or a read-only file system
           78  configuration: newer format, O_DIRECT unsupported (--no-direct),
               io_uring denied with --io-backend io-uring
+          79  fell behind: truncation went past a reader position (it retained
+              more than the bound)
           70  violation: crash-sim found a broken guarantee (seed on stderr)
           69  unavailable: kv --cluster found no node to serve it in time,
               or kv serve cannot bind its ports
@@ -81,6 +85,7 @@ public struct CLIError: Error, CustomStringConvertible, Sendable {
         case .recordTooLarge, .lsnOutOfRange: self.init(.usage, error.description)
         case .invalidArgument(let m): self.init(.usage, m)
         case .corruption: self.init(.corruption, error.description)
+        case .readerFellBehind: self.init(.fellBehind, error.description)
         case .io(let e):
             // Some storage failures reach the journal's users wrapped as I/O
             // errors (e.g. a segment that cannot be created on a read-only

@@ -50,8 +50,10 @@ extension Journal {
     ///
     /// - Throws: as `openForFollowing(storage:recovery:)`.
     /// - Complexity: O(log bytes) for recovery.
-    public static func openForFollowing(path: String, recovery: RecoveryMode = .tolerateTornTail, directIO: Bool = true) throws(JournalError) -> Journal {
-        try openForFollowing(storage: try fileSystemStorage(path, directIO: directIO), recovery: recovery)
+    public static func openForFollowing(
+        path: String, recovery: RecoveryMode = .tolerateTornTail, directIO: Bool = true, untilWriterCloses: Bool = false
+    ) throws(JournalError) -> Journal {
+        try openForFollowing(storage: try fileSystemStorage(path, directIO: directIO), recovery: recovery, untilWriterCloses: untilWriterCloses)
     }
 
     static func fileSystemStorage(

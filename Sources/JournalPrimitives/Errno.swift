@@ -30,4 +30,6 @@ public struct Errno: Error, RawRepresentable, Hashable, Sendable, CustomStringCo
     public static let readOnlyFileSystem = Errno(rawValue: EROFS)
     public static let notDirectory = Errno(rawValue: ENOTDIR)
     public static let isDirectory = Errno(rawValue: EISDIR)
+    /// What `mmap` returns where the file system cannot map a file as asked.
+    public static let noDevice = Errno(rawValue: ENODEV)
 }

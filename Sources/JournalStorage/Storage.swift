@@ -86,6 +86,12 @@ public protocol StorageDirectory: AnyObject, Sendable {
     /// belongs to the thread that calls this and must only be used from it,
     /// except for its `waker`.
     func makeWriteQueue(depth: Int) throws(StorageError) -> any StorageWriteQueue
+
+    /// Maps the file `name` shared and writable, `bytes` long: created
+    /// zero-filled if absent and `create` allows, extended with zeros if
+    /// shorter. Throws ENODEV (or the mapping's errno) where the file system
+    /// cannot map files shared.
+    func mapShared(_ name: String, bytes: Int, create: Bool) throws(StorageError) -> any StorageSharedMapping
 }
 
 extension StorageWriteQueue {
@@ -103,6 +109,35 @@ extension StorageDirectory {
     public func openReadOnly(_ name: String) throws(StorageError) -> any StorageFile {
         try open(name)
     }
+
+    /// Storage without files other processes can map (a simulated disk)
+    /// offers no shared mappings.
+    public func mapShared(_ name: String, bytes: Int, create: Bool) throws(StorageError) -> any StorageSharedMapping {
+        throw StorageError("mmap MAP_SHARED", path: path + "/" + name, errno: .noDevice)
+    }
+}
+
+/// Whether the directory still names a mapped file by the name it was
+/// mapped under.
+public enum StorageFileLink: Sendable, Equatable {
+    /// The name leads to the mapped file.
+    case linked
+    /// The file was removed (or its directory was): no name leads to it, or
+    /// the name leads nowhere.
+    case removed
+    /// The name leads to another file (the file, or its directory, was
+    /// replaced).
+    case replaced
+}
+
+/// A file mapped shared and writable: every process that maps the same file
+/// sees the others' stores at once (the journal's follow file). Unmapped
+/// when released.
+public protocol StorageSharedMapping: AnyObject, Sendable {
+    var bytes: UnsafeMutableRawBufferPointer { get }
+    /// Whether the file is still the one its name leads to. One `fstat` and
+    /// one `stat`: for a periodic check, not a hot path.
+    func link() -> StorageFileLink
 }
 
 /// An exclusive hold on a directory; released when the object goes away or

@@ -18,10 +18,15 @@ public final class FaultyStorage: StorageDirectory, @unchecked Sendable {
     /// Durable writes made so far through this storage (queues and files).
     public var writesSubmitted: Int { writeCount.load(ordering: .relaxed) }
 
-    public init(_ inner: any StorageDirectory, failingWrites: Set<Int>, errno: Errno = .ioError) {
+    /// Whether `mapShared` refuses, as on a file system without shared
+    /// memory support (mmap's ENODEV), instead of asking the inner storage.
+    public let refusesSharedMappings: Bool
+
+    public init(_ inner: any StorageDirectory, failingWrites: Set<Int>, errno: Errno = .ioError, refusesSharedMappings: Bool = false) {
         self.inner = inner
         self.failingWrites = failingWrites
         self.errno = errno
+        self.refusesSharedMappings = refusesSharedMappings
     }
 
     public var path: String { inner.path }
@@ -38,6 +43,10 @@ public final class FaultyStorage: StorageDirectory, @unchecked Sendable {
     public func lockExclusive() throws(StorageError) -> any StorageLock { try inner.lockExclusive() }
     public func makeWriteQueue(depth: Int) throws(StorageError) -> any StorageWriteQueue {
         FaultyQueue(inner: try inner.makeWriteQueue(depth: depth), owner: self)
+    }
+    public func mapShared(_ name: String, bytes: Int, create: Bool) throws(StorageError) -> any StorageSharedMapping {
+        if refusesSharedMappings { throw StorageError("mmap MAP_SHARED", path: path + "/" + name, errno: .noDevice) }
+        return try inner.mapShared(name, bytes: bytes, create: create)
     }
 }
 

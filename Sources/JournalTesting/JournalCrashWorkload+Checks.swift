@@ -63,7 +63,9 @@ extension JournalCrashWorkload {
             if !payloads.isEmpty && first + LSN(payloads.count) - 1 != end {
                 return .refused(kind: "short", message: "records end at \(first + LSN(payloads.count) - 1), the durable LSN is \(end)")
             }
-            return .recovered(State(firstLSN: first, payloads: payloads, endLSN: end))
+            var state = State(firstLSN: first, payloads: payloads, endLSN: end)
+            state.positions = Dictionary(uniqueKeysWithValues: try journal.namedPositions().map { ($0.name, $0.lsn) })
+            return .recovered(state)
         } catch {
             return refusal(error)
         }
@@ -165,8 +167,10 @@ extension JournalCrashWorkload {
                 if findings.count >= 3 { break }
             }
         }
-        // 3. Every acknowledged record from keepFrom on is present.
-        let needFrom = model.keepFrom
+        findings += checkPositions(state, model: model)
+        // 3. Every acknowledged record from keepFrom on is present, and (6)
+        // from the lowest reader position on.
+        let needFrom = min(model.keepFrom, state.positions.values.min() ?? .max)
         let needTo = model.acknowledgedLSN
         guard needTo >= needFrom else { return findings }
         if state.startLSN > needFrom {

@@ -15,6 +15,8 @@ extension JournalCrashWorkload {
         var extraPumps = random.int(in: 0...3)
         let stepsMax = 2_000 + 400 * quota
         var steps = 0
+        // Its own stream: the appends and truncations draw as without positions.
+        var positionRandom = SimulationRandom(seed: run.seed, stream: 0x504F_5300 ^ UInt64(session))
         func observe() {
             let durable = journal.durableLSN
             model.acknowledge(through: durable, misdirected: run.disk.misdirectedWriteCount)
@@ -52,6 +54,8 @@ extension JournalCrashWorkload {
                     let before = LSN(random.int(in: Int(journal.oldestLSN)...Int(journal.durableLSN + 1)))
                     model.keepFrom = max(model.keepFrom, before)
                     try journal.truncate(before: before)
+                } else if p.positionProbability > 0 && positionRandom.chance(p.positionProbability) && journal.durableLSN > 0 {
+                    if let failure = try movePosition(journal, model: &model, random: &positionRandom) { return failure }
                 } else {
                     try journal.pump()
                 }

@@ -24,6 +24,9 @@ public struct JournalWorkloadParameters: Sendable, Equatable, CustomStringConver
     public var blockingAppendShare = 0.0
     /// Per step, the chance to truncate before a random LSN up to the durable one.
     public var truncateProbability = 0.0
+    /// Per step, the chance to create or advance a named reader position
+    /// (`JournalCrashWorkload+Positions.swift`).
+    public var positionProbability = 0.0
     public var segmentBytes = 16 << 10
     public var pageBytes = 4096
     public var blockBytes = 512
@@ -51,7 +54,7 @@ public struct JournalWorkloadParameters: Sendable, Equatable, CustomStringConver
         if payloadBytes.lowerBound < 8 || payloadBytes.upperBound > recordBytesMax {
             return "payload sizes \(payloadBytes) not within 8...\(recordBytesMax)"
         }
-        if !(0...1).contains(multiPageShare) || !(0...1).contains(truncateProbability) || !(0...1).contains(blockingAppendShare) {
+        if !(0...1).contains(multiPageShare) || !(0...1).contains(truncateProbability) || !(0...1).contains(positionProbability) || !(0...1).contains(blockingAppendShare) {
             return "probabilities are in 0...1"
         }
         if multiPageShare > 0 && recordBytesMax <= pageBytes - JournalFormat.fragmentHeaderBytes {
@@ -79,6 +82,7 @@ public struct JournalWorkloadParameters: Sendable, Equatable, CustomStringConver
         s += ", \(sessions) session(s), segments \(segmentBytes / 1024) KiB, pages \(pageBytes), blocks \(blockBytes), \(inFlightBatchesMax) in flight"
         if blockingAppendShare > 0 { s += ", \(Int(blockingAppendShare * 100))% blocking appends" }
         if truncateProbability > 0 { s += ", truncation" }
+        if positionProbability > 0 { s += ", reader positions" }
         s += ", faults \(profile.rawValue)"
         if !defects.isEmpty { s += ", defects \(defects.names.joined(separator: "+"))" }
         return s
@@ -97,6 +101,7 @@ public struct JournalWorkloadParameters: Sendable, Equatable, CustomStringConver
         p.multiPageShare = 0.15
         p.sessions = 2
         p.truncateProbability = 0.05
+        p.positionProbability = 0.04
         p.blockingAppendShare = 0.3
         p.profile = profile
         return p
@@ -112,6 +117,7 @@ public struct JournalWorkloadParameters: Sendable, Equatable, CustomStringConver
         p.multiPageShare = 0.08
         p.sessions = 3
         p.truncateProbability = 0.02
+        p.positionProbability = 0.02
         p.blockingAppendShare = 0.2
         p.inFlightBatchesMax = 4
         p.spareSegments = 2
@@ -160,6 +166,7 @@ public enum CrashFaultProfile: String, Sendable, CaseIterable {
         ("acknowledge-before-durable", .acknowledgeBeforeDurable),
         ("skip-payload-checksums", .skipPayloadChecksums),
         ("rewrite-acknowledged-blocks", .rewriteAcknowledgedBlocks),
+        ("truncate-ignoring-positions", .truncateIgnoringPositions),
     ]
 
     public var names: [String] { Self.named.filter { contains($0.1) }.map(\.0) }

@@ -28,7 +28,8 @@ import Logging
 //    rest (then a refusal for corruption is detection, counted), or the
 //    journal's creation never finished (no journal: nothing was promised).
 // A loss under 3 is tolerated, counted and not a violation, only under the
-// rule of `lossIsIndistinguishable(firstLost:model:)`.
+// rule of `lossIsIndistinguishable(firstLost:model:)`. Checks 5 and 6, of
+// named reader positions, are in `JournalCrashWorkload+Positions.swift`.
 
 /// A crash workload over the journal alone. See the comment at the top of
 /// this file for the model and the checks.
@@ -54,6 +55,8 @@ public struct JournalCrashWorkload: CrashWorkload {
         /// How a reader's recovery (`openForReading`) of the same bytes
         /// differed from the writer's, if it did: a violation.
         public var readerDisagreement: String?
+        /// The named reader positions, by name.
+        public var positions: [String: LSN] = [:]
 
         /// The first LSN the log holds, or would hold next when empty.
         public var startLSN: LSN { payloads.isEmpty ? endLSN + 1 : firstLSN }
@@ -87,6 +90,11 @@ public struct JournalCrashWorkload: CrashWorkload {
         public var headerless: [String] = []
         /// Findings of recoveries inside the run.
         public var findings: [CrashFinding] = []
+        /// Per named reader position: the highest LSN a create or advance
+        /// returned for, and the highest one attempted
+        /// (`JournalCrashWorkload+Positions.swift`).
+        public var positionsReturned: [String: LSN] = [:]
+        public var positionsAttempted: [String: LSN] = [:]
 
         mutating func appended(_ lsn: LSN, _ payload: [UInt8], committedLSN: LSN) {
             precondition(lsn == LSN(payloads.count) + 1, "LSNs are assigned in order")

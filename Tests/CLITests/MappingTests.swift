@@ -26,6 +26,7 @@ import JournalPrimitives
             (.poisoned(io), .ioError),
             (.io(StorageError("open", path: "x", errno: .readOnlyFileSystem)), .permissionDenied),
             (.lsnOutOfRange(requested: 9, first: 1, durable: 2), .usage),
+            (.readerFellBehind(name: "r", lsn: 1, oldest: 9), .fellBehind),
         ]
         for (error, code) in cases {
             #expect(CLIError(error).code == code, "\(error)")

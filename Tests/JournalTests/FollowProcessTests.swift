@@ -34,6 +34,21 @@ private final class FollowingThread: @unchecked Sendable {
     }
 }
 
+/// Reads `follower` to its end on a thread of its own: the LSNs it
+/// delivered and the error it ended with, if any.
+func drainFollower(_ follower: JournalFollower) -> (lsns: [LSN], error: JournalError?) {
+    let result = LockedValue<(lsns: [LSN], error: JournalError?)>(([], nil))
+    let thread = JoinableThread(name: "follow-drain") {
+        do throws(JournalError) {
+            while let r = try follower.nextBlocking() { result.withLock { $0.lsns.append(r.lsn) } }
+        } catch {
+            result.withLock { $0.error = error }
+        }
+    }
+    thread.join()
+    return result.withLock { $0 }
+}
+
 @Suite struct FollowProcessTests {
     /// A journal open for following (as another process would open it) sees
     /// what the writer makes durable, through rollovers, a truncation and a
@@ -105,5 +120,28 @@ private final class FollowingThread: @unchecked Sendable {
         let seen = following.join()
         #expect(seen.map(\.lsn) == Array(4...11))
         #expect(seen.last?.payload == [42])
+    }
+
+    /// Followers opened `untilWriterCloses` end after the last record of a
+    /// writer that closes cleanly; a writer opening clears the previous
+    /// writer's mark, so they follow it until it closes in turn.
+    @Test func followersUntilTheWriterClosesEndWithItsLastRecord() throws {
+        let dir = TemporaryDirectory(on: .shm)
+        try Journal.create(path: dir.path, configuration: smallConfiguration())
+        let first = try Journal.open(path: dir.path)
+        for i in 0..<5 { _ = try first.appendBlocking(payload(i, bytes: 100)) }
+        first.close()
+        let second = try Journal.open(path: dir.path)
+        let reader = try Journal.openForFollowing(path: dir.path, untilWriterCloses: true)
+        defer { reader.close() }
+        let follower = try reader.follower(from: 1)
+        let drained = LockedValue<(lsns: [LSN], error: JournalError?)?>(nil)
+        let thread = JoinableThread(name: "follow-until") { drained.withLock { $0 = drainFollower(follower) } }
+        for i in 5..<40 { _ = try second.appendBlocking(payload(i, bytes: 100)) }
+        second.close()
+        thread.join()
+        let (lsns, error) = try #require(drained.withLock { $0 })
+        #expect(lsns == Array(1...40))
+        #expect(error == nil)
     }
 }

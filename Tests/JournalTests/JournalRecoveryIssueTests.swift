@@ -140,7 +140,10 @@ struct JournalRecoveryIssueTests {
     @Test("the explorer's points of the early-truncation issue recover", arguments: [(7042, 31), (10411, 23), (10037, 184)])
     func earlyTruncationPoints(seed: UInt64, cut: Int) {
         journalLogsSilenced
-        let scenario = JournalCrashScenario(seed: seed)
+        var scenario = JournalCrashScenario(seed: seed)
+        // Found before reader positions joined the workload: their writes
+        // move every later boundary.
+        scenario.parameters.positionProbability = 0
         let report = scenario.explorer.explore(seed: seed, cut: cut)
         #expect(report.violationCount == 0, describe(report))
         #expect(report.workloadCuts == 1, describe(report))

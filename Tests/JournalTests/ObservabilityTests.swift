@@ -64,4 +64,31 @@ let testMetrics: TestMetrics = {
         let batchBytes = try metrics.expectRecorder("\(label).batch.bytes")
         #expect(Int64(batchBytes.values.reduce(0, +)) == bytes.totalValue)
     }
+
+    /// Each named position's lag, in records and bytes behind the durable
+    /// LSN, is a gauge with the position's name as its dimension, updated
+    /// when statuses are read and at every truncation.
+    @Test func positionLagIsAGauge() throws {
+        let metrics = testMetrics
+        let dir = TemporaryDirectory(on: .shm)
+        let label = "journal-lag-\(dir.path.hashValue)"
+        var options = JournalOptions()
+        options.metricsPrefix = label
+        try Journal.create(path: dir.path, configuration: smallConfiguration(segmentBytes: 128 << 10))
+        let journal = try Journal.open(path: dir.path, options: options)
+        defer { journal.close() }
+        for i in 0..<60 { _ = try journal.appendBlocking(payload(i, bytes: 5000)) }
+        _ = try journal.createPosition(named: "replica", at: 11)
+        let statuses = try journal.readerPositionStatuses()
+        #expect(statuses.map(\.lagRecords) == [50])
+        let records = try metrics.expectGauge("\(label).position.lag.records", [("position", "replica")])
+        #expect(records.lastValue == 50)
+        let bytes = try metrics.expectGauge("\(label).position.lag.bytes", [("position", "replica")])
+        #expect(bytes.lastValue == Double(statuses[0].lagBytes))
+        #expect(statuses[0].lagBytes >= 50 * 5000)
+        try journal.position(named: "replica").advance(to: 41)
+        try journal.truncate(before: 41)
+        #expect(records.lastValue == 20)
+    }
 }
+

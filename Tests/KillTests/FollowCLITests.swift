@@ -11,7 +11,7 @@ import Glibc
 /// A running `journalctl-swift` whose standard output a thread of ours
 /// collects, and, if it was given records, whose standard input another
 /// feeds.
-private final class RunningCLI {
+final class RunningCLI {
     let process = Process()
     let stop: StopSignal
     let collector: OutputCollector
@@ -49,6 +49,20 @@ private final class RunningCLI {
 
 @Suite("replay --follow beside a writer in another process")
 struct FollowCLITests {
+    /// A journal of 128 KiB segments on tmpfs, so the tests roll over often.
+    static func smallJournal(_ name: String) throws -> TemporaryDirectory {
+        let dir = TemporaryDirectory(on: .shm, name)
+        var configuration = JournalConfiguration()
+        configuration.segmentBytes = 128 << 10
+        configuration.recordBytesMax = 16 << 10
+        configuration.pageBytes = 32 << 10
+        try Journal.create(path: dir.path, configuration: configuration)
+        return dir
+    }
+
+    /// Record `i`'s text: its number, then 400 to 699 bytes.
+    static func record(_ i: Int) -> String { "record-\(i)-" + String(repeating: "x", count: 400 + i % 300) }
+
     /// `replay --follow` in one process prints, one line per record, what
     /// `append` processes make durable through several rollovers, a SIGKILL
     /// of the writer mid-stream and a restart: at the end its lines are
@@ -61,13 +75,8 @@ struct FollowCLITests {
             return
         }
         signal(SIGPIPE, SIG_IGN)  // a feeder writing to a killed child gets EPIPE
-        let dir = TemporaryDirectory(on: .shm, "follow-cli")
-        var configuration = JournalConfiguration()
-        configuration.segmentBytes = 128 << 10
-        configuration.recordBytesMax = 16 << 10
-        configuration.pageBytes = 32 << 10
-        try Journal.create(path: dir.path, configuration: configuration)
-        let record = { (i: Int) in "record-\(i)-" + String(repeating: "x", count: 400 + i % 300) }
+        let dir = try Self.smallJournal("follow-cli")
+        let record = Self.record
         let follower = try RunningCLI(executable, ["replay", "--follow", "--journal", dir.path])
         // A first writer runs to the end.
         let first = try RunningCLI(executable, ["append", "--journal", dir.path], input: (0..<300).map(record))
@@ -116,5 +125,60 @@ struct FollowCLITests {
         #expect(end.reason == .exit && end.status == 0, "EPIPE ends replay --follow with status 0")
         let lines = String(decoding: end.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
         #expect(lines == (2...4).map { "{\"lsn\": \($0), \"bytes\": 2, \"payload_base64\": \"\(Data("r\($0)".utf8).base64EncodedString())\"}" })
+    }
+
+    /// `replay --follow --position NAME`, killed with SIGKILL mid-stream and
+    /// started again, prints the log from where its last flush ended: the
+    /// second run starts at or before the first record the first run did not
+    /// print (no gap), at or after the position the first run's completed
+    /// flushes advanced to (duplicates only within the last flush), and a
+    /// truncation in between keeps what the position still needs.
+    @Test(.timeLimit(.minutes(10)))
+    func aKilledFollowerResumesFromItsNamedPosition() throws {
+        guard let executable = Executable.journalctl else {
+            Issue.record(Comment(rawValue: ChildError.missingExecutable.description))
+            return
+        }
+        signal(SIGPIPE, SIG_IGN)
+        let dir = try Self.smallJournal("follow-position")
+        let record = Self.record
+        let create = try RunningCLI(executable, ["position", "create", "p", "--at", "1", "--journal", dir.path])
+        #expect(create.finish().status == 0)
+        let first = try RunningCLI(executable, ["replay", "--follow", "--position", "p", "--journal", dir.path])
+        let writer1 = try RunningCLI(executable, ["append", "--journal", dir.path], input: (0..<300).map(record))
+        #expect(writer1.finish().status == 0)
+        // All 300 printed: the flush after the last durable one advanced the position.
+        first.collector.waitForLines(300)
+        let writer2 = try RunningCLI(executable, ["append", "--journal", dir.path], input: (300..<1200).map(record))
+        first.collector.waitForLines(400)
+        kill(first.process.processIdentifier, SIGKILL)
+        let killed = first.finish()
+        #expect(writer2.finish().status == 0)
+        let printed = String(decoding: killed.stdout, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+        let log = try Journal.openForReading(path: dir.path)
+        let expected = try log.records(from: 1).map { "\($0.lsn)\t" + String(decoding: $0.payload, as: UTF8.self) }
+        log.close()
+        // The first run's lines are the log's first lines (the last may be cut by the kill).
+        let complete = printed.enumerated().prefix { $0.element == expected[$0.offset] }.count
+        #expect(complete >= 400 && complete >= printed.count - 1)
+        // A truncation while no follower runs keeps what the position needs.
+        let saved = try Journal.openForReading(path: dir.path)
+        let resumeFrom = try saved.position(named: "p").lsn
+        saved.close()
+        #expect(resumeFrom >= 301 && resumeFrom <= LSN(complete) + 1, "the position is past the completed flushes and not past what was printed")
+        let truncate = try RunningCLI(executable, ["truncate", "--before", "\(expected.count)", "--journal", dir.path])
+        #expect(truncate.finish().status == 0)
+        let truncated = try Journal.openForReading(path: dir.path)
+        #expect(truncated.oldestLSN > 1 && truncated.oldestLSN <= resumeFrom, "truncation released segments, none the position needs")
+        truncated.close()
+        let second = try RunningCLI(executable, ["replay", "--follow", "--position", "p", "--journal", dir.path])
+        let remaining = expected.count - Int(resumeFrom) + 1
+        second.collector.waitForLines(remaining)
+        kill(second.process.processIdentifier, SIGINT)
+        let end = second.finish()
+        #expect(end.reason == .exit && end.status == 0)
+        let resumed = String(decoding: end.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
+        #expect(resumed == Array(expected[(Int(resumeFrom) - 1)...]), "the restart prints the log from its position: no gap")
+        #expect(Int(resumeFrom) - 1 <= complete, "no record skipped")
     }
 }

@@ -74,6 +74,28 @@ struct CheckpointTests {
         #expect(names.contains("snapshot-0.pss") && names.contains("snapshot-1.pss"))
     }
 
+    @Test("a named reader position on the store's journal holds the checkpoints' truncation back until it advances")
+    func readerPositionHoldsCheckpointTruncation() throws {
+        let disk = SimulatedDisk(seed: 7)
+        try createStore(on: disk)
+        _ = try Journal.openForReading(storage: disk.storage()).createPosition(named: "cdc", at: 1)
+        let store = try open(disk)
+        defer { store.close() }
+        var counter: UInt64 = 0
+        for _ in 0..<3 {
+            for _ in 0..<60 {
+                counter += 1
+                try commit(store, [counter % 64: counter, (counter + 1) % 64: counter])
+            }
+            #expect(try store.checkpoint().segmentsReleased == 0, "the position keeps every record from LSN 1")
+        }
+        // A consumer in another process has read everything applied.
+        try Journal.openForReading(storage: disk.storage()).position(named: "cdc").advance(to: store.appliedLSN)
+        counter += 1
+        try commit(store, [counter % 64: counter])
+        #expect(try store.checkpoint().segmentsReleased > 0)
+    }
+
     @Test("statistics: checkpoints counted, the bytes since the last one, the journal truncated behind the snapshots")
     func statistics() throws {
         let disk = SimulatedDisk(seed: 5)

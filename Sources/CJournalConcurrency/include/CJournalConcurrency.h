@@ -49,10 +49,11 @@ static inline void cjournal_prefetch(const void *address) {
 }
 
 /// Sleeps on the shared futex at `word` (a word of a `MAP_SHARED` mapping
-/// that other processes map too) while it holds `expected`; returns at once
-/// if it does not. Returns on a wake, a signal or a spurious wake-up: the
-/// caller re-checks its condition.
-void cjournal_futex_wait_shared(uint32_t *word, uint32_t expected);
+/// that other processes map too) while it holds `expected`, for at most
+/// `timeout_nanos`; returns at once if it does not hold it. Returns on a
+/// wake, the timeout, a signal or a spurious wake-up: the caller re-checks
+/// its condition.
+void cjournal_futex_wait_shared(uint32_t *word, uint32_t expected, uint64_t timeout_nanos);
 /// Wakes every thread, in any process, sleeping on the shared futex `word`.
 void cjournal_futex_wake_shared(uint32_t *word);
 

@@ -2,14 +2,19 @@ import JournalPrimitives
 
 // The follower hub: followers that have read every durable record park
 // here until the durable LSN passes what they have read. The writer calls
-// `published(_:)` where it publishes a new durable LSN, so a follower wakes
-// on durability itself: no polling, no timer.
+// `published(_:)` after it publishes a new durable LSN, once it has let the
+// journal's lock go, so a follower wakes on durability itself: no polling,
+// no timer, and no wake-up under the journal's lock.
 //
-// Lost wake-ups: a follower registers and re-reads the durable LSN under
-// the hub's lock; the writer stores the durable LSN before it takes that
-// lock. Either the follower's critical section comes first (the writer then
-// finds it registered) or the writer's does (the follower then reads the
-// new durable LSN).
+// Lost wake-ups (Tools/promela/followhub.pml): a follower registers and
+// re-reads the durable LSN under the hub's lock; the writer stores the
+// durable LSN before it takes that lock. Either the follower's critical
+// section comes first (the writer then finds it registered) or the
+// writer's does (the follower then reads the new durable LSN).
+// Publications may reach the hub out of order (two completing threads):
+// the hub keeps the highest, so the follow file's LSN never goes back, and
+// `close` publishes the final durable LSN before it marks the close, so a
+// publication still on its way changes nothing after it.
 
 /// Why a follower's wait ended.
 enum FollowWaitOutcome: Sendable, Equatable {
@@ -52,6 +57,8 @@ final class FollowerHub: @unchecked Sendable {
     private var nextID: UInt64 = 0
     private var closed = false
     private var failure: JournalError?
+    /// The highest durable LSN published to the hub.
+    private var publishedLSN: LSN = 0
     /// The follow file a writer publishes to, if it has one.
     private var shared: SharedFollowState?
 
@@ -68,12 +75,20 @@ final class FollowerHub: @unchecked Sendable {
         }
     }
 
-    /// The durable LSN is now `lsn`: wakes the followers waiting for a
-    /// record at or below it. Called where the writer publishes durability
-    /// (possibly with the journal's lock held): one uncontended lock when
-    /// nobody follows; one wake-up per parked follower otherwise.
+    /// The durable LSN is now `lsn` (or higher): wakes the followers
+    /// waiting for a record at or below it. Called after the writer stored
+    /// the durable LSN, without the journal's lock: one uncontended lock
+    /// when nobody follows; one wake-up per parked follower otherwise. A
+    /// publication overtaken by a higher one does nothing.
     func published(_ lsn: LSN) {
         lock.lock()
+        guard lsn > publishedLSN else {
+            // Parked followers wait past the durable LSN they read, which is
+            // at least the highest published: none waits below `lsn`.
+            lock.unlock()
+            return
+        }
+        publishedLSN = lsn
         shared?.publishDurable(lsn)
         guard !parked.isEmpty else {
             lock.unlock()
@@ -95,6 +110,13 @@ final class FollowerHub: @unchecked Sendable {
         shared?.publishOldest(lsn)
     }
 
+    /// The retention floor is `lsn` (journal-format.md, section 12): for
+    /// creators of named positions in other processes.
+    func publishRetentionFloor(_ lsn: LSN) {
+        let shared = lock.withLock { self.shared }
+        shared?.publishRetentionFloor(lsn)
+    }
+
     /// Following failed: every wait, now and later, ends with `error`.
     func fail(_ error: JournalError) {
         lock.lock()
@@ -105,12 +127,18 @@ final class FollowerHub: @unchecked Sendable {
         for sleeper in all { Self.wake(sleeper, .failed(error)) }
     }
 
-    /// The journal closed: every parked follower wakes, and later waits
-    /// return `.closed` once the durable LSN is passed. Called after the
-    /// last durable LSN was published.
-    func close() {
+    /// The journal closed with `durable` as its durable LSN: every parked
+    /// follower wakes, and later waits return `.closed` once the durable
+    /// LSN is passed. A writer's follow file gets `durable` (a completion
+    /// may not have reached `published` yet), then the close mark.
+    func close(durable: LSN) {
         lock.lock()
         closed = true
+        if durable > publishedLSN {
+            publishedLSN = durable
+            shared?.publishDurable(durable)
+        }
+        shared?.detachWriter()
         let all = parked.values.map(\.sleeper)
         parked.removeAll()
         lock.unlock()

@@ -20,8 +20,19 @@ extension Journal {
     /// the open, records recovery found past the writer's published durable
     /// LSN are held back until the writer publishes them. With no writer
     /// ever attached to the follow file, the recovered log is durable.
+    /// Beside a live writer, the open concludes nothing from files the
+    /// writer may be changing: it reports corruption only of records the
+    /// writer published as durable and still holds (journal-format.md,
+    /// section 11, "A follower's open").
     /// Runs one thread, which sleeps on a shared futex until the writer
     /// publishes (no polling). `close()` stops it.
+    ///
+    /// When the writer closes cleanly it marks the follow file: with
+    /// `untilWriterCloses`, the followers then end (as they do in the
+    /// writer's process when it closes) once they have delivered every
+    /// record it made durable. Without it (the default, like `tail -f`)
+    /// they wait for the next writer. A writer that crashes marks nothing:
+    /// followers wait for its successor either way.
     ///
     /// - Throws: as `openForReading(storage:recovery:)`, and
     ///   `.invalidArgument` if the follow file cannot be mapped shared (a
@@ -29,12 +40,16 @@ extension Journal {
     ///   when it is absent and cannot be created, `.notAJournal` or
     ///   `.newerFormat` when it is not a follow file this version reads.
     /// - Complexity: O(log bytes) for recovery.
-    public static func openForFollowing(storage: any StorageDirectory, recovery: RecoveryMode = .tolerateTornTail) throws(JournalError) -> Journal {
-        // Recovery first: a directory that holds no journal gets no follow
-        // file. What the writer published is loaded after recovery.
-        let journal = try openForReading(storage: storage, recovery: recovery)
+    public static func openForFollowing(
+        storage: any StorageDirectory, recovery: RecoveryMode = .tolerateTornTail, untilWriterCloses: Bool = false
+    ) throws(JournalError) -> Journal {
+        // A directory that holds no journal gets no follow file. What the
+        // writer published decides what recovery may conclude.
+        _ = try Recovery.readMetadata(storage, writable: false)
+        let shared = try SharedFollowState(storage: storage, create: true)
+        let (journal, cursor) = try recoverFollowing(storage: storage, recovery: recovery, shared: shared)
         do {
-            try journal.startTail(try SharedFollowState(directory: storage.path, create: true))
+            try journal.startTail(shared, cursor: cursor, endsWithWriter: untilWriterCloses)
         } catch {
             journal.close()
             throw error
@@ -46,9 +61,11 @@ extension Journal {
     /// directory can hold one (a simulated disk has none: nothing follows it).
     func attachFollowFile() {
         do {
-            let shared = try SharedFollowState(directory: storage.path, create: true)
+            let shared = try SharedFollowState(storage: storage, create: true)
             lock.withLock {
                 shared.attachWriter(epoch: epoch, durable: durable.load(ordering: .relaxed), oldest: firstLSN)
+                // A writer that crashed in a truncation may have left its floor.
+                shared.publishRetentionFloor(firstLSN)
                 followers.attach(shared)
             }
         } catch {
@@ -56,21 +73,21 @@ extension Journal {
         }
     }
 
-    private func startTail(_ shared: SharedFollowState) throws(JournalError) {
-        let cursor = try lock.withLock { () throws(JournalError) -> TailCursor in
+    /// Starts the tail at `cursor`, the end of the recovered log.
+    private func startTail(_ shared: SharedFollowState, cursor: TailCursor, endsWithWriter: Bool) throws(JournalError) {
+        lock.withLock {
             if shared.incarnation != 0 {
                 durable.store(min(lastLSN, shared.durableLSN), ordering: .releasing)
             }
-            return try recoveredEndLocked()
         }
-        let tail = LogTail(journal: self, shared: shared, cursor: cursor)
+        let tail = LogTail(journal: self, shared: shared, cursor: cursor, endsWithWriter: endsWithWriter)
         self.tail = tail
         tail.start()
     }
 
     /// The tail's cursor at the end of the recovered log: just past its last
     /// record. Lock held.
-    private func recoveredEndLocked() throws(JournalError) -> TailCursor {
+    func recoveredEndLocked() throws(JournalError) -> TailCursor {
         let empty = ChainState(lastCRC: chainedCRC, lastLSN: lastLSN, lastEpoch: 0)
         guard let segment = segments.last, let header = segment.header else {
             return TailCursor(segment: nil, decoder: nil, end: JournalFormat.segmentHeaderBytes, chain: empty)
@@ -98,7 +115,7 @@ extension Journal {
         lastLSN = max(lastLSN, lsn)
         let ready = publishDurableLocked(lsn)
         lock.unlock()
-        for w in ready { w.wake() }
+        ready.wake(followers)
     }
 
     /// The writer's oldest LSN is `lsn`: forget the segments below it (their

@@ -12,9 +12,41 @@ extension Journal {
     ///   (truncated, or 0) or above `nextLSN` (no record will ever have it
     ///   before the ones in between).
     /// - Complexity: O(1).
-    public func follower(from lsn: LSN) throws(JournalError) -> JournalFollower {
+    ///
+    /// With `retaining`, the follower holds an unnamed reader position
+    /// (`ReaderPosition`) at the next record it delivers: truncation in
+    /// this process keeps what it has yet to read (within
+    /// `JournalOptions.retainedBytesMax`; past it, the follower gets
+    /// `JournalError.readerFellBehind`) until it is cancelled or goes away.
+    /// The follower moves the position on as it delivers records (copies
+    /// or, zero-copy, with the segment pinned), so nothing it delivered is
+    /// still needed from the log.
+    ///
+    /// - Throws: also `.invalidArgument` for `retaining` on a journal open
+    ///   for reading (use a named position: `follower(resuming:)`).
+    public func follower(from lsn: LSN, retaining: Bool = false) throws(JournalError) -> JournalFollower {
         try validateFollowStart(lsn)
-        return JournalFollower(journal: self, from: lsn)
+        guard retaining else { return JournalFollower(journal: self, from: lsn) }
+        return JournalFollower(journal: self, from: lsn, retained: try retainPosition(from: lsn), owned: true)
+    }
+
+    /// A follower from a named (or unnamed) reader position's LSN. The
+    /// follower does not move the position: the consumer calls
+    /// `position.advance(to:)` once it has processed records (for a named
+    /// position, durably: a restart resumes from there, so records
+    /// processed after the last advance are delivered again: at least once).
+    /// Reading past a position that truncation overtook fails with
+    /// `JournalError.readerFellBehind` naming it.
+    ///
+    /// - Throws: `.readerFellBehind` if truncation already went past the
+    ///   position, `.lsnOutOfRange` if it is above `nextLSN`.
+    public func follower(resuming position: ReaderPosition) throws(JournalError) -> JournalFollower {
+        let lsn = position.lsn
+        do { try validateFollowStart(lsn) } catch {
+            if lsn < oldestLSN { throw position.fellBehind(needing: lsn, oldest: oldestLSN) }
+            throw error
+        }
+        return JournalFollower(journal: self, from: lsn, retained: position, owned: false)
     }
 
     /// The records from `lsn` on as they become durable, for a `for try
@@ -62,10 +94,27 @@ public final class JournalFollower: @unchecked Sendable {
     /// Records copied per read by `next`: enough to amortize the pin.
     static let chunkRecords: LSN = 256
 
-    init(journal: Journal, from lsn: LSN) {
+    /// The reader position this follower reads from, if any, and whether
+    /// the follower moves it on itself (an unnamed one it made).
+    private let retained: ReaderPosition?
+    private let ownsRetained: Bool
+
+    init(journal: Journal, from lsn: LSN, retained: ReaderPosition? = nil, owned: Bool = false) {
         self.journal = journal
         self.position = lsn
         self.token = journal.followers.makeToken()
+        self.retained = retained
+        self.ownsRetained = owned
+    }
+
+    /// The reader position this follower holds or resumed from, if any.
+    public var readerPosition: ReaderPosition? { retained }
+
+    /// The error for a next record truncation released: the position's
+    /// `readerFellBehind` when one was held, else `lsnOutOfRange`.
+    private func released(oldest: LSN) -> JournalError {
+        if let retained { return retained.fellBehind(needing: position, oldest: oldest) }
+        return .lsnOutOfRange(requested: position, first: oldest, durable: journal.durableLSN)
     }
 
     /// The LSN of the next record this follower delivers (or later, past a
@@ -74,7 +123,10 @@ public final class JournalFollower: @unchecked Sendable {
 
     /// Ends the follower: a wait in progress returns at once, and every
     /// later call returns nil (or returns) without reading. Any thread.
-    public func cancel() { journal.followers.cancel(token) }
+    public func cancel() {
+        journal.followers.cancel(token)
+        if ownsRetained { retained?.release() }
+    }
 
     /// The next record, copied; blocks the calling thread until one is
     /// durable. Nil once the journal has closed and every record durable
@@ -185,7 +237,18 @@ public final class JournalFollower: @unchecked Sendable {
             preconditionFailure("the copying body throws nothing")
         }
         buffer = copied
+        // The copies hold what the position kept.
+        if ownsRetained { retained?.advanceUnchecked(to: position) }
         return !buffer.isEmpty
+    }
+
+    /// In a journal followed from another process: the writer did not
+    /// release `lsn` meanwhile (else the reader position's error, if any).
+    private func checkTail(_ lsn: LSN) throws(JournalError) {
+        do { try journal.tail?.checkNotReleased(lsn) } catch {
+            guard let retained, case .lsnOutOfRange(_, let oldest, _) = error else { throw error }
+            throw retained.fellBehind(needing: lsn, oldest: oldest)
+        }
     }
 
     /// Hands `body` the records copied but not yet returned. Returns false
@@ -205,9 +268,7 @@ public final class JournalFollower: @unchecked Sendable {
     private func read(through limit: LSN, _ body: (LSN, UnsafeRawBufferPointer) throws -> Bool) throws -> (delivered: Bool, stopped: Bool) {
         guard position <= limit else { return (false, false) }
         let oldest = journal.oldestLSN
-        guard position >= oldest else {
-            throw JournalError.lsnOutOfRange(requested: position, first: oldest, durable: journal.durableLSN)
-        }
+        guard position >= oldest else { throw released(oldest: oldest) }
         var delivered = false
         var stopped = false
         let first = position
@@ -216,24 +277,27 @@ public final class JournalFollower: @unchecked Sendable {
                 // Only a gap salvage recovery skipped may separate two records;
                 // anything else is truncation overtaking this follower.
                 if lsn != position && lsn != journal.lsnPastGaps(position) {
-                    throw JournalError.lsnOutOfRange(requested: position, first: journal.oldestLSN, durable: journal.durableLSN)
+                    throw released(oldest: journal.oldestLSN)
                 }
                 position = lsn + 1
                 delivered = true
                 stopped = try !body(lsn, bytes)
+                // Delivered with its segment pinned: no longer needed.
+                if ownsRetained { retained?.advanceUnchecked(to: position) }
                 return !stopped
             }
         } catch let error as JournalError {
             // Damage in a followed journal may be a released file reused.
-            try journal.tail?.checkNotReleased(first)
+            try checkTail(first)
+            if case .lsnOutOfRange = error, position < journal.oldestLSN { throw released(oldest: journal.oldestLSN) }
             throw error
         }
         // The writer of a followed journal may have released and reused the
         // file under the bytes just read (journal-format.md, section 11).
-        try journal.tail?.checkNotReleased(first)
+        try checkTail(first)
         if !delivered && !stopped {
             // Durable records exist from `position` on, yet none was read.
-            throw JournalError.lsnOutOfRange(requested: position, first: journal.oldestLSN, durable: journal.durableLSN)
+            throw released(oldest: journal.oldestLSN)
         }
         return (delivered, stopped)
     }

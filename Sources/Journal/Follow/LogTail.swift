@@ -29,11 +29,15 @@ final class LogTail: @unchecked Sendable {
     private var cursor: TailCursor
     private let stopping = Atomic<Bool>(false)
     private var thread: JoinableThread?
+    /// Whether the journal's followers end when the writer closes cleanly
+    /// (`openForFollowing(untilWriterCloses:)`).
+    private let endsWithWriter: Bool
 
-    init(journal: Journal, shared: SharedFollowState, cursor: TailCursor) {
+    init(journal: Journal, shared: SharedFollowState, cursor: TailCursor, endsWithWriter: Bool) {
         self.journal = journal
         self.shared = shared
         self.cursor = cursor
+        self.endsWithWriter = endsWithWriter
     }
 
     func start() {
@@ -58,12 +62,28 @@ final class LogTail: @unchecked Sendable {
 
     private func run() {
         var oldest = shared.oldestLSN
+        var checkedNanos = monotonicNanos()
         while !stopping.load(ordering: .acquiring) {
+            // `closedIncarnation` before `durableLSN`: the writer stored its
+            // last durable LSN before it marked its close.
+            let writerClosed = endsWithWriter && shared.writerClosed
             let published = shared.durableLSN
             do {
                 if published > journal.durableLSN {
                     let reached = try advance(to: published)
                     journal.publishTail(durable: min(reached, published))
+                }
+                if writerClosed && journal.durableLSN >= published {
+                    journal.followers.close(durable: journal.durableLSN)
+                    return
+                }
+                // A journal deleted or replaced publishes nothing more here:
+                // checked at most once per interval, and at least once per
+                // interval while asleep (the futex wait times out).
+                let now = monotonicNanos()
+                if now &- checkedNanos >= SharedFollowState.linkCheckNanos {
+                    checkedNanos = now
+                    try shared.checkLinked()
                 }
             } catch {
                 journal.logger.error("following stopped", metadata: ["error": "\(error)"])
@@ -73,7 +93,10 @@ final class LogTail: @unchecked Sendable {
             oldest = shared.oldestLSN
             journal.applyOldest(oldest)
             let durable = journal.durableLSN
-            shared.sleep { stopping.load(ordering: .acquiring) || shared.durableLSN > durable || shared.oldestLSN != oldest }
+            shared.sleep {
+                stopping.load(ordering: .acquiring) || shared.durableLSN > durable || shared.oldestLSN != oldest
+                    || (endsWithWriter && shared.writerClosed)
+            }
         }
     }
 

@@ -14,8 +14,10 @@ import Glibc
 //
 // Wake protocol (checked by Tools/promela/follow.pml), all operations
 // sequentially consistent:
-//   writer:   store durableLSN; sequence += 1; if sleepers > 0 { wake(sequence) }
-//   follower: sleepers += 1; s = sequence; if durableLSN > mine { sleepers -= 1; done }
+//   writer:   store durableLSN (or, closing, closedIncarnation);
+//             sequence += 1; if sleepers > 0 { wake(sequence) }
+//   follower: sleepers += 1; s = sequence;
+//             if durableLSN > mine (or the writer closed) { sleepers -= 1; done }
 //             futex_wait(sequence, s); sleepers -= 1; check again
 // Either the writer reads `sleepers` after the follower counted itself (and
 // wakes it, or bumped `sequence` before the follower's wait, which then
@@ -28,44 +30,52 @@ final class SharedFollowState: @unchecked Sendable {
     static let magic: UInt64 = 0x4D48_534C_4E4A_5753  // "SWJNLSHM" little-endian
     static let version: UInt32 = 1
     static let fileBytes = 4096
+    /// How long a follower sleeps on the futex at most, and how often it
+    /// checks that the follow file is still the journal's (section 11): a
+    /// journal deleted or replaced publishes nothing more to this mapping.
+    static let linkCheckNanos: UInt64 = 500_000_000
 
+    private let mapping: any StorageSharedMapping
     private let base: UnsafeMutableRawPointer
-    private let fd: Int32
+    /// The journal directory, for errors.
+    private let directory: String
 
-    /// Maps the follow file of the journal directory `directory`, creating
-    /// it (zero-filled, then stamped with magic and version) if absent and
+    /// Maps the follow file of the journal directory `storage`, creating it
+    /// (zero-filled, then stamped with magic and version) if absent and
     /// `create` allows.
     ///
     /// - Throws: `JournalError.notFound` when the file is absent and may not
     ///   be created, `.notAJournal` when it is not a follow file,
     ///   `.newerFormat`, `.invalidArgument` when the file system cannot map
     ///   it shared (no shared memory support), other storage errors.
-    init(directory: String, create: Bool) throws(JournalError) {
-        let path = directory + "/" + Self.fileName
-        let fd = Glibc.open(path, (create ? O_RDWR | O_CREAT : O_RDWR) | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            let e = errno
-            if e == ENOENT { throw .notFound(path: path) }
-            throw JournalError.from(StorageError("open", path: path, errno: Errno(rawValue: e)))
+    init(storage: any StorageDirectory, create: Bool) throws(JournalError) {
+        let path = storage.path + "/" + Self.fileName
+        do {
+            mapping = try storage.mapShared(Self.fileName, bytes: Self.fileBytes, create: create)
+        } catch {
+            if error.errno == .noSuchFileOrDirectory { throw .notFound(path: path) }
+            if error.operation == "mmap MAP_SHARED" && error.errno != Errno(rawValue: ENOMEM) {
+                throw .invalidArgument("\(path) cannot be mapped shared (\(error.errno)): following needs a file system with shared memory support")
+            }
+            throw JournalError.from(error)
         }
-        var st = stat()
-        if fstat(fd, &st) != 0 || (st.st_size < Self.fileBytes && ftruncate(fd, off_t(Self.fileBytes)) != 0) {
-            let e = errno
-            Glibc.close(fd)
-            throw JournalError.from(StorageError("ftruncate", path: path, errno: Errno(rawValue: e)))
+        guard let base = mapping.bytes.baseAddress, mapping.bytes.count >= Self.fileBytes else {
+            preconditionFailure("a shared mapping is as long as asked")
         }
-        guard let p = mmap(nil, Self.fileBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), p != MAP_FAILED else {
-            Glibc.close(fd)
-            throw .invalidArgument("\(path) cannot be mapped shared (errno \(errno)): following needs a file system with shared memory support")
-        }
-        self.fd = fd
-        self.base = p
+        self.base = base
+        self.directory = storage.path
         try stampOrCheck(path: path)
     }
 
-    deinit {
-        munmap(base, Self.fileBytes)
-        Glibc.close(fd)
+    /// Throws unless the follow file is still the one the journal's
+    /// directory names: `.notFound` when it (or the directory) was removed,
+    /// `.notAJournal` when another file (another journal) took its place.
+    func checkLinked() throws(JournalError) {
+        switch mapping.link() {
+        case .linked: return
+        case .removed: throw .notFound(path: directory)
+        case .replaced: throw .notAJournal(path: directory, reason: "the journal was replaced while it was followed")
+        }
     }
 
     /// A fresh file gets its magic and version (several openers may race:
@@ -102,14 +112,36 @@ final class SharedFollowState: @unchecked Sendable {
     /// The oldest LSN the writer still holds; raised before it releases
     /// segments.
     var oldestLSN: LSN { word64(40) }
+    /// The incarnation of the writer session that closed cleanly (0: the
+    /// last writer is open, or crashed).
+    var closedIncarnation: UInt64 { word64(48) }
+    /// Whether the writer that published last closed cleanly: everything it
+    /// made durable is published, and nothing more comes until a new writer
+    /// opens.
+    var writerClosed: Bool {
+        let closed = closedIncarnation
+        return closed != 0 && closed == incarnation
+    }
+    /// The LSN below which a truncation in progress may release records;
+    /// creators of named reader positions check it after writing their
+    /// file (journal-format.md, section 12).
+    var retentionFloor: LSN { word64(64) }
 
     // MARK: Writer
 
     /// A writer session starts: its epoch, then its recovered log.
     func attachWriter(epoch: UInt32, durable: LSN, oldest: LSN) {
         setWord64(24, UInt64(epoch))
+        setWord64(48, 0)
         setWord64(40, oldest)
         publishDurable(durable)
+    }
+
+    /// The writer session closes cleanly, after its last publication: its
+    /// followers that end with it wake and end.
+    func detachWriter() {
+        setWord64(48, incarnation)
+        wake()
     }
 
     /// Publishes a new durable LSN and wakes the followers that sleep.
@@ -124,6 +156,12 @@ final class SharedFollowState: @unchecked Sendable {
         wake()
     }
 
+    /// Publishes the retention floor (before a truncation lists the
+    /// position files, and lowered to the oldest LSN once it decided).
+    func publishRetentionFloor(_ lsn: LSN) {
+        setWord64(64, lsn)
+    }
+
     /// Bumps the sequence and wakes the sleepers, if any are counted.
     func wake() {
         _ = cjournal_shared_add32(sequenceWord, 1)
@@ -132,13 +170,14 @@ final class SharedFollowState: @unchecked Sendable {
 
     // MARK: Follower
 
-    /// Sleeps until `done()` holds, or a wake-up comes (a publication, or
-    /// `wake()` from a closing follower). The protocol at the top of the
-    /// file: counted among the sleepers before reading the sequence.
+    /// Sleeps until `done()` holds, a wake-up comes (a publication, or
+    /// `wake()` from a closing follower), or `linkCheckNanos` pass. The
+    /// protocol at the top of the file: counted among the sleepers before
+    /// reading the sequence.
     func sleep(unless done: () -> Bool) {
         _ = cjournal_shared_add32(sleepersWord, 1)
         let sequence = cjournal_shared_load32(sequenceWord)
-        if !done() { cjournal_futex_wait_shared(sequenceWord, sequence) }
+        if !done() { cjournal_futex_wait_shared(sequenceWord, sequence, Self.linkCheckNanos) }
         _ = cjournal_shared_add32(sleepersWord, -1)
     }
 }

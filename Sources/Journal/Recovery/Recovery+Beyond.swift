@@ -37,6 +37,8 @@ extension Recovery {
     func examineBeyond(
         _ inventory: SegmentInventory, endIndex: Int, end: Int, chain: ChainState, maxEpoch: inout UInt32
     ) throws(JournalError) -> Verdict {
+        // A follower's writer may be writing there: no verdict.
+        if following { return .clean }
         let files = inventory.files
         let segmentBytes = metadata.segmentBytes
         let accept = { (h: FragmentHeader) -> Bool in h.epoch >= chain.lastEpoch && h.lsn > chain.lastLSN }

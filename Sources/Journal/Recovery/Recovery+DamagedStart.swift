@@ -20,6 +20,7 @@ enum LogStart {
 
 extension Recovery {
     func findLogStart(_ inventory: SegmentInventory) throws(JournalError) -> LogStart {
+        if let oldest = followingFrom { return followedLogStart(inventory, oldest: oldest) }
         for i in inventory.files.indices {
             let state = inventory.states[i]
             if case .active = state { return .active(i) }
@@ -45,6 +46,20 @@ extension Recovery {
                 maxEpoch: fragments.map(\.epoch).max() ?? 0, proven: committedMax > 0)
         }
         return .empty
+    }
+
+    /// Where a follower's log starts: at the active segment that holds the
+    /// writer's oldest LSN `oldest` (the highest whose base LSN is not above
+    /// it), else at the lowest active one. The files below are segments the
+    /// writer released, perhaps being recycled: no verdict on them.
+    private func followedLogStart(_ inventory: SegmentInventory, oldest: LSN) -> LogStart {
+        var start: Int?
+        for (i, state) in inventory.states.enumerated() {
+            guard case .active(let header, _) = state else { continue }
+            if start == nil || header.baseLSN <= oldest { start = i }
+            if header.baseLSN >= oldest { break }
+        }
+        return start.map { .active($0) } ?? .empty
     }
 
     /// The log's lowest file has a damaged header yet holds fragments. If

@@ -1,3 +1,4 @@
+import JournalPrimitives
 import JournalStorage
 
 // Phase 1: the files of the journal's directory in index order, each with
@@ -68,8 +69,13 @@ extension Recovery {
         }
         indexed.sort { $0.0 < $1.0 }
         for (index, name) in indexed {
-            let segment = try openSegment(index: index, name: name)
+            guard let segment = try openListedSegment(index: index, name: name) else { continue }
             if segment.bytes.count != metadata.segmentBytes {
+                if following {
+                    // Not one this follower can judge: skipped.
+                    segment.file.close()
+                    continue
+                }
                 // No crash of a writer makes one; outside salvage it is an
                 // error, in salvage the file is set aside unread.
                 guard mode == .salvage else {
@@ -93,11 +99,14 @@ extension Recovery {
         return inventory
     }
 
-    private func openSegment(index: UInt64, name: String) throws(JournalError) -> Segment {
+    /// Opens and maps a listed segment file. Nil for a follower when the
+    /// file is gone: its writer released it since the listing.
+    private func openListedSegment(index: UInt64, name: String) throws(JournalError) -> Segment? {
         do {
             let file = writable ? try storage.open(name) : try storage.openReadOnly(name)
             return Segment(index: index, file: file, mapping: try file.mapReadOnly())
         } catch {
+            if following && error.errno == .noSuchFileOrDirectory { return nil }
             throw JournalError.from(error)
         }
     }

@@ -41,6 +41,15 @@ struct Recovery {
     let writable: Bool
     /// False only under the `skipPayloadChecksums` test defect.
     var verifiesPayloads = true
+    /// Set for a follower in another process, which reads files a live
+    /// writer may be changing, to the oldest LSN that writer published: it
+    /// concludes nothing from those files (journal-format.md, section 11,
+    /// "A follower's open"). The log starts at the active segment that holds that LSN, files that
+    /// vanish are skipped (released), and what lies past the chain's end is
+    /// not judged (perhaps being written). The caller checks the result
+    /// against what the writer published (`Journal+FollowingOpen.swift`).
+    var followingFrom: LSN?
+    var following: Bool { followingFrom != nil }
 
     /// Finds the valid end of the log. Reads only.
     func run() throws(JournalError) -> RecoveredLog {

@@ -24,6 +24,13 @@ extension Journal {
     /// or above `lsn` are never released; `oldestLSN` moves up to the first
     /// record kept.
     ///
+    /// Reader positions (`ReaderPosition`) hold truncation back: no segment
+    /// holding a record at or above a position is released, unless that
+    /// position keeps more than `JournalOptions.retainedBytesMax`; then
+    /// truncation goes past it and its reader gets
+    /// `JournalError.readerFellBehind`. Named positions are read from their
+    /// files first (journal-format.md, section 12).
+    ///
     /// - Throws: `JournalError.invalidArgument` on a journal open for
     ///   reading, `.io` if a rename or removal fails.
     /// - Complexity: O(live segments) plus one file operation per segment
@@ -31,7 +38,28 @@ extension Journal {
     @discardableResult
     public func truncate(before lsn: LSN) throws(JournalError) -> Int {
         if isReadOnly { throw .invalidArgument("journal is open for reading only") }
+        return try retention.truncating.withLock { (_: inout Void) throws(JournalError) -> Int in
+            // Publish the floor, then look at the positions (Retention/Retention.swift).
+            publishRetentionFloor(lsn)
+            let named: [(name: String, lsn: LSN)]
+            do throws(JournalError) { named = try namedPositions() } catch {
+                publishRetentionFloor(oldestLSN)
+                throw error
+            }
+            let ignoring = defects?.defects.contains(.truncateIgnoringPositions) == true
+            return try releaseSegments(before: lsn, keeping: ignoring ? [] : named)
+        }
+    }
+
+    private func publishRetentionFloor(_ lsn: LSN) {
+        retention.floor.store(lsn, ordering: .sequentiallyConsistent)
+        followers.publishRetentionFloor(lsn)
+    }
+
+    /// Truncation once the named positions are known.
+    private func releaseSegments(before requested: LSN, keeping named: [(name: String, lsn: LSN)]) throws(JournalError) -> Int {
         lock.lock()
+        let lsn = retentionCutLocked(requested: requested, named: named)
         var released: [Segment] = []
         while segments.count > 1, let next = segments[1].header, next.baseLSN <= lsn, next.baseLSN <= durable.load(ordering: .relaxed) {
             released.append(segments.removeFirst())
@@ -41,8 +69,11 @@ extension Journal {
         }
         // Followers in other processes learn it before the files go.
         if !released.isEmpty { followers.publishOldest(firstLSN) }
+        publishRetentionFloor(firstLSN)
+        let lags = named.map { statusLocked(name: $0.name, lsn: $0.lsn) }
         while released.contains(where: { $0.readers > 0 }) { readersDone.wait() }
         lock.unlock()
+        recordLag(lags)
         for segment in released { try release(segment) }
         if !released.isEmpty {
             logger.info("journal truncated", metadata: ["before": "\(lsn)", "segments": "\(released.count)"])

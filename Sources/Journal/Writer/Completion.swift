@@ -39,7 +39,7 @@ extension Journal {
             return
         }
         let freed = freeCompletedPrefixLocked()
-        let ready = freed ? publishDurableLocked(completedLSN) : []
+        let ready = freed ? publishDurableLocked(completedLSN) : DurablePublication()
         var spaceReady: [CheckedContinuation<Void, Never>] = []
         if freed {
             spaceChanged.broadcast()
@@ -50,7 +50,7 @@ extension Journal {
         let waker = inlineDone ? wakeWriterAfterInlineLocked() : nil
         lock.unlock()
         waker?.wake()
-        for w in ready { w.wake() }
+        ready.wake(followers)
         for c in spaceReady { c.resume() }
     }
 

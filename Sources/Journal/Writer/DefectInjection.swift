@@ -72,6 +72,6 @@ final class DefectInjector {
         journal.lock.lock()
         let ready = journal.publishDurableLocked(batch.lastLSN)
         journal.lock.unlock()
-        for w in ready { w.wake() }
+        ready.wake(journal.followers)
     }
 }

@@ -26,15 +26,30 @@ enum DurabilityWaiter {
     }
 }
 
+/// What a publication of the durable LSN leaves to do once the journal's
+/// lock is let go: the appenders to wake, and the followers' hub to tell.
+/// Nothing is woken under the journal's lock (Tools/promela/followhub.pml).
+struct DurablePublication {
+    var waiters: [DurabilityWaiter] = []
+    /// The durable LSN stored, if the publication raised it.
+    var lsn: LSN?
+
+    /// Wakes the appenders, then the followers. The journal's lock is not
+    /// held.
+    func wake(_ followers: FollowerHub) {
+        for w in waiters { w.wake() }
+        if let lsn { followers.published(lsn) }
+    }
+}
+
 extension Journal {
     /// Publishes `lsn` as the durable LSN if it is higher, and removes the
-    /// waiters it satisfies, which the caller wakes once it lets the lock
-    /// go. Lock held.
-    func publishDurableLocked(_ lsn: LSN) -> [DurabilityWaiter] {
-        guard lsn > durable.load(ordering: .relaxed) else { return [] }
+    /// waiters it satisfies. The caller wakes them, and tells the followers,
+    /// once it lets the lock go (`DurablePublication.wake`). Lock held.
+    func publishDurableLocked(_ lsn: LSN) -> DurablePublication {
+        guard lsn > durable.load(ordering: .relaxed) else { return DurablePublication() }
         durable.store(lsn, ordering: .releasing)
-        followers.published(lsn)
-        guard !durableWaiters.isEmpty else { return [] }
+        guard !durableWaiters.isEmpty else { return DurablePublication(lsn: lsn) }
         var ready: [DurabilityWaiter] = []
         var kept = 0
         for i in durableWaiters.indices {
@@ -46,7 +61,7 @@ extension Journal {
             }
         }
         durableWaiters.removeLast(durableWaiters.count - kept)
-        return ready
+        return DurablePublication(waiters: ready, lsn: lsn)
     }
 
     /// Takes every waiter of both kinds, to fail or resume them after the

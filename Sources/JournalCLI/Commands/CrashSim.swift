@@ -56,7 +56,7 @@ struct CrashSim: ParsableCommand, LoggingCommand {
     var profile: String?
 
     @Option(name: .long, help: ArgumentHelp(
-        "Switch on a deliberate defect to show the explorer catches it: acknowledge-before-durable, skip-payload-checksums, rewrite-acknowledged-blocks.",
+        "Switch on a deliberate defect to show the explorer catches it: acknowledge-before-durable, skip-payload-checksums, rewrite-acknowledged-blocks, truncate-ignoring-positions.",
         valueName: "defect"))
     var defect: String?
 

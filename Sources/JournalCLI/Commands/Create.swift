@@ -54,17 +54,22 @@ struct Create: ParsableCommand, LoggingCommand {
 struct Truncate: ParsableCommand, LoggingCommand {
     static let configuration = CommandConfiguration(
         abstract: "Release every segment whose records all have LSNs below --before.",
-        discussion: "The segment being written is never released, so records at or above the oldest kept segment's base remain readable. Takes the writer lock.")
+        discussion: "The segment being written is never released, so records at or above the oldest kept segment's base remain readable. Nor is a segment holding a record at or above a named reader position (`position list`), unless that position keeps more than --retained-bytes-max. Takes the writer lock.")
 
     @OptionGroup var location: JournalLocation
 
     @Option(name: .long, help: ArgumentHelp("Release segments holding only records below this LSN.", valueName: "lsn"))
     var before: UInt64
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Most bytes of segments a reader position may keep from truncation (suffix K, M, G); past it the position is overtaken (default 4G).",
+        valueName: "bytes"))
+    var retainedBytesMax: ByteCount?
+
     var verbose: Bool { location.verbose }
 
     func run() throws {
-        let journal = try location.openWriter()
+        let journal = try location.openWriter(retainedBytesMax: retainedBytesMax?.bytes)
         defer { journal.close() }
         let released: Int
         do { released = try journal.truncate(before: before) } catch { throw CLIError(error) }

@@ -22,6 +22,8 @@ struct Inspect: ParsableCommand, LoggingCommand {
         let c = journal.configuration
         let r = journal.recoveryReport
         let segments = journal.segmentSummaries
+        let positions: [ReaderPositionStatus]
+        do { positions = try journal.readerPositionStatuses() } catch { throw CLIError(error) }
         let blockBytes = c.blockBytes ?? 0
         // What a writer opening this journal with these options would use.
         let backend = try location.storage().ioBackend
@@ -49,6 +51,7 @@ struct Inspect: ParsableCommand, LoggingCommand {
                 ("durable_lsn", "\(journal.durableLSN)"),
                 ("next_lsn", "\(journal.nextLSN)"),
                 ("segments", JSON.array(segmentObjects)),
+                ("positions", JSON.array(positions.map(Position.List.json))),
                 ("recovery", JSON.object([
                     ("mode", JSON.quote(recoveryOption.recovery.rawValue)),
                     ("outcome", JSON.quote(r.outcome.rawValue)), ("first_lsn", "\(r.firstLSN)"), ("last_lsn", "\(r.lastLSN)"),
@@ -73,6 +76,8 @@ struct Inspect: ParsableCommand, LoggingCommand {
         for s in segments {
             lines.append("  \(s.name)  base LSN \(s.baseLSN)  last LSN \(s.lastLSN)")
         }
+        lines.append("positions      \(positions.count)")
+        for p in positions { lines.append("  " + Position.List.text(p)) }
         print(lines.joined(separator: "\n"))
         if let skipped = r.salvageError { throw skipped }
     }

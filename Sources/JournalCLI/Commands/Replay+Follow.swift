@@ -85,12 +85,21 @@ extension Replay {
         let journal: Journal
         let follower: JournalFollower
         do {
-            journal = try Journal.openForFollowing(storage: try location.storage(), recovery: recoveryOption.recovery)
-            follower = try journal.follower(from: from ?? journal.oldestLSN)
-        } catch let error as CLIError {
-            throw error
+            journal = try Journal.openForFollowing(
+                storage: try location.storage(), recovery: recoveryOption.recovery, untilWriterCloses: untilWriterCloses)
         } catch {
-            throw CLIError.from(error) ?? CLIError(.ioError, "\(error)")
+            throw Self.cliError(error)
+        }
+        do {
+            if let position {
+                follower = try journal.follower(resuming: journal.position(named: position))
+            } else {
+                follower = try journal.follower(from: from ?? journal.oldestLSN)
+            }
+        } catch {
+            // Its tail thread runs until the journal closes.
+            journal.close()
+            throw Self.cliError(error)
         }
         defer { journal.close() }
         let watcher = SignalWatcher(signals, cancelling: follower)
@@ -103,7 +112,11 @@ extension Replay {
             try follower.forEachBlocking { lsn, payload in
                 Self.write(lsn: lsn, payload: payload, binary: binary, json: json, out: out, scratch: &scratch)
                 // The last record durable so far: the end of a batch.
-                if lsn >= journal.durableLSN { out.flush() }
+                if lsn >= journal.durableLSN {
+                    out.flush()
+                    // Printed for good: a restart resumes after it.
+                    if out.failure == nil { try follower.readerPosition?.advance(to: lsn + 1) }
+                }
                 return out.failure == nil
             }
         } catch {
@@ -112,5 +125,10 @@ extension Replay {
         }
         out.flush()
         if let e = out.failure, e != EPIPE { throw CLIError(.ioError, "writing standard output: errno \(e)") }
+    }
+
+    private static func cliError(_ error: any Error) -> any Error {
+        if let error = error as? CLIError { return error }
+        return CLIError.from(error) ?? CLIError(.ioError, "\(error)")
     }
 }

@@ -24,7 +24,15 @@ struct Replay: ParsableCommand, LoggingCommand {
             --follow: go on printing records as the writer (in another process) makes them \
             durable, like `tail -f`, through its rollovers, truncations and restarts; output is \
             flushed whenever everything durable so far is printed. Ends with exit status 0 on \
-            SIGINT or SIGTERM, or when standard output is closed.
+            SIGINT or SIGTERM, or when standard output is closed; with --until-writer-closes, also \
+            once it has printed every record of a writer that closed cleanly (a writer that \
+            crashes is waited for: the next one goes on).
+
+            --position NAME (with --follow): resume from the named reader position (see \
+            `position`) and advance it each time the output is flushed, so a restart goes on \
+            where the last run's flushed output ended. Delivery is at least once: records \
+            printed after the last flush (at most the records durable at that moment) may be \
+            printed again after a kill; none is skipped. A position truncation overtook exits 79.
             """)
 
     @OptionGroup var location: JournalLocation
@@ -42,10 +50,19 @@ struct Replay: ParsableCommand, LoggingCommand {
     @Flag(name: .long, help: "Keep printing records as they become durable, until SIGINT.")
     var follow = false
 
+    @Flag(name: .long, help: "With --follow: end once the writer has closed cleanly and all it wrote is printed.")
+    var untilWriterCloses = false
+
+    @Option(name: .long, help: ArgumentHelp("With --follow: resume from this named reader position and advance it.", valueName: "name"))
+    var position: String?
+
     var verbose: Bool { location.verbose }
 
     func validate() throws {
         if binary && json { throw ValidationError("--binary and --json exclude each other") }
+        if untilWriterCloses && !follow { throw ValidationError("--until-writer-closes needs --follow") }
+        if position != nil && !follow { throw ValidationError("--position needs --follow") }
+        if position != nil && from != nil { throw ValidationError("--position and --from exclude each other") }
     }
 
     func run() throws {

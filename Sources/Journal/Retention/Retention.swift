@@ -1,0 +1,163 @@
+import JournalPrimitives
+import Logging
+import Metrics
+import Synchronization
+
+// Retention: what truncation must keep for reader positions
+// (journal-format.md, section 12).
+//
+// Creating a named position races with a truncation in another process.
+// Both sides publish, then look (checked by Tools/promela/retention.pml):
+//   truncation: floor := L; list position files; cut := min(L, positions
+//               within the bound); oldest := first kept; floor := oldest;
+//               release segments below the cut
+//   creation:   write the position file at P; load floor and oldest; if
+//               either is above P, remove the file and fail
+// Either the truncation lists the files after the new one is in place (and
+// keeps P), or the creator loads the floor after it was raised (and fails).
+// Advancing needs nothing of this: a position only moves up, past records
+// the truncation already kept. Unnamed positions are registered and read
+// under the journal's lock, as truncation decides what to release.
+
+/// The journal's retention state.
+final class RetentionState: @unchecked Sendable {
+    // @unchecked: `unnamed` and `nextID` are guarded by the journal's lock.
+    /// One truncation at a time: the floor belongs to it.
+    let truncating = Mutex<Void>(())
+    /// The LSN below which a truncation in progress may release records
+    /// (the oldest LSN when none runs). In this process; the follow file
+    /// carries it to others.
+    let floor = Atomic<UInt64>(0)
+    /// Unnamed positions, by id; weak, so a dropped handle holds nothing
+    /// (its entry is pruned at the next registration: a handle's deinit may
+    /// run under the journal's lock, so it takes nothing).
+    var unnamed: [UInt64: WeakPosition] = [:]
+    var nextID: UInt64 = 0
+
+    struct WeakPosition {
+        weak var position: ReaderPosition?
+    }
+}
+
+extension Journal {
+
+    /// A position held in this process's memory from `lsn` on: until it is
+    /// released (or the handle goes away) this journal's truncation keeps
+    /// every record at or above it, within `JournalOptions.retainedBytesMax`.
+    ///
+    /// - Throws: `JournalError.lsnOutOfRange` if `lsn` is below `oldestLSN`
+    ///   or above `nextLSN`; `.invalidArgument` on a journal open for
+    ///   reading (its process does not truncate: use a named position).
+    /// - Complexity: O(1).
+    public func retainPosition(from lsn: LSN) throws(JournalError) -> ReaderPosition {
+        if isReadOnly { throw .invalidArgument("an unnamed reader position holds back this process's truncation only; use a named position beside a writer in another process") }
+        return try lock.withLock { () throws(JournalError) -> ReaderPosition in
+            guard lsn >= firstLSN, lsn <= lastLSN + 1 else {
+                throw .lsnOutOfRange(requested: lsn, first: firstLSN, durable: durable.load(ordering: .relaxed))
+            }
+            retention.unnamed = retention.unnamed.filter { $0.value.position != nil }
+            retention.nextID += 1
+            let position = ReaderPosition(journal: self, name: "", id: retention.nextID, lsn: lsn)
+            retention.unnamed[position.id] = RetentionState.WeakPosition(position: position)
+            return position
+        }
+    }
+
+    /// Creates the named position `name` at `lsn`, durably: it holds back
+    /// the truncation of whichever process writes the journal, now and
+    /// after restarts and crashes, until `dropPosition(named:)`. Works from
+    /// the writer's process and from any process that opened the journal
+    /// with `openForFollowing` (or for reading, while no writer runs).
+    ///
+    /// - Throws: `.invalidArgument` for a bad name or one already taken,
+    ///   `.lsnOutOfRange` if `lsn` is below `oldestLSN` or above `nextLSN`
+    ///   (also when a truncation released it while the position was made),
+    ///   `.io` if the file cannot be written.
+    /// - Complexity: two durable directory changes.
+    public func createPosition(named name: String, at lsn: LSN) throws(JournalError) -> ReaderPosition {
+        try PositionFile.validate(name)
+        guard try PositionFile.read(storage, name: name) == nil else {
+            throw .invalidArgument("reader position '\(name)' already exists")
+        }
+        try validateFollowStart(lsn)
+        try PositionFile.write(storage, name: name, lsn: lsn)
+        // Published; now look whether a truncation got past it meanwhile.
+        let floor = max(retention.floor.load(ordering: .sequentiallyConsistent), tail?.shared.retentionFloor ?? 0)
+        let oldest = max(oldestLSN, tail?.shared.oldestLSN ?? 0)
+        if floor > lsn || oldest > lsn {
+            try? removePositionFile(name)
+            throw .lsnOutOfRange(requested: lsn, first: max(floor, oldest), durable: durableLSN)
+        }
+        return ReaderPosition(journal: self, name: name, id: 0, lsn: lsn)
+    }
+
+    /// The named position `name`, as its file holds it.
+    ///
+    /// - Throws: `.invalidArgument` if there is no such position,
+    ///   `.corruption` if its file is damaged.
+    public func position(named name: String) throws(JournalError) -> ReaderPosition {
+        try PositionFile.validate(name)
+        guard let lsn = try PositionFile.read(storage, name: name) else {
+            throw .invalidArgument("no reader position named '\(name)'")
+        }
+        return ReaderPosition(journal: self, name: name, id: 0, lsn: lsn)
+    }
+
+    /// Removes the named position `name` durably: truncation no longer
+    /// keeps records for it.
+    ///
+    /// - Throws: `.invalidArgument` if there is no such position, `.io`.
+    public func dropPosition(named name: String) throws(JournalError) {
+        try PositionFile.validate(name)
+        guard try PositionFile.read(storage, name: name) != nil else {
+            throw .invalidArgument("no reader position named '\(name)'")
+        }
+        try removePositionFile(name)
+    }
+
+    private func removePositionFile(_ name: String) throws(JournalError) {
+        do { try storage.remove(PositionFile.fileName(name)) } catch { throw JournalError.from(error) }
+    }
+
+    /// Every named position, as its file holds it, by name.
+    ///
+    /// - Throws: `.corruption` naming a damaged position file (never a
+    ///   position silently dropped), `.io`.
+    public func namedPositions() throws(JournalError) -> [(name: String, lsn: LSN)] {
+        var result: [(name: String, lsn: LSN)] = []
+        for name in try PositionFile.names(storage) {
+            // A file dropped since the listing is simply gone.
+            if let lsn = try PositionFile.read(storage, name: name) { result.append((name, lsn)) }
+        }
+        return result
+    }
+
+    /// Every reader position (named ones first, by name; then this
+    /// process's unnamed ones) with its lag behind the durable LSN. Also
+    /// records the lag as the gauges `<prefix>.position.lag.records` and
+    /// `<prefix>.position.lag.bytes`, dimension `position` = the name.
+    ///
+    /// - Throws: as `namedPositions()`.
+    public func readerPositionStatuses() throws(JournalError) -> [ReaderPositionStatus] {
+        let named = try namedPositions()
+        let statuses = lock.withLock { () -> [ReaderPositionStatus] in
+            let unnamed = retention.unnamed.values.compactMap(\.position).sorted { $0.id < $1.id }
+            return named.map { statusLocked(name: $0.name, lsn: $0.lsn) } + unnamed.map { statusLocked(name: "", lsn: $0.lsn) }
+        }
+        recordLag(statuses)
+        return statuses
+    }
+
+    func recordLag(_ statuses: [ReaderPositionStatus]) {
+        let prefix = options.metricsPrefix
+        for s in statuses where !s.name.isEmpty {
+            Gauge(label: "\(prefix).position.lag.records", dimensions: [("position", s.name)]).record(Double(s.lagRecords))
+            Gauge(label: "\(prefix).position.lag.bytes", dimensions: [("position", s.name)]).record(Double(s.lagBytes))
+        }
+    }
+
+    /// Drops a released unnamed position from the registry.
+    func forgetPosition(_ id: UInt64) {
+        lock.withLock { _ = retention.unnamed.removeValue(forKey: id) }
+    }
+}

@@ -1,0 +1,125 @@
+import JournalPrimitives
+import Foundation
+import Journal
+import JournalFileStorage
+import JournalStorage
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One run of `bench follow`: appenders, and, if asked, followers.
+struct FollowRun {
+    var appendsPerSecond: Double
+    var inProcessLagNanos: [UInt64] = []
+    var crossProcessLagNanos: [UInt64] = []
+
+    var lagText: String {
+        guard !inProcessLagNanos.isEmpty else { return "" }
+        let i = inProcessLagNanos.sorted(), c = crossProcessLagNanos.sorted()
+        return ", lag p50/p99 in process \(formatNumber(Double(percentile(i, 0.5)) / 1e3))/\(formatNumber(Double(percentile(i, 0.99)) / 1e3)) µs"
+            + ", cross-process \(formatNumber(Double(percentile(c, 0.5)) / 1e3))/\(formatNumber(Double(percentile(c, 0.99)) / 1e3)) µs"
+    }
+
+    static func measure(_ bench: BenchFollow, withFollowers: Bool) throws -> FollowRun {
+        let temp = try makeTemporaryDirectory(under: bench.dir, prefix: "follow")
+        defer { try? FileManager.default.removeItem(atPath: temp) }
+        let path = temp + "/journal"
+        var storageOptions = FileSystemStorage.Options()
+        storageOptions.createDirectory = true
+        let storage = try FileSystemStorage(path: path, options: storageOptions)
+        try Journal.create(storage: storage)
+        var options = JournalOptions()
+        var logger = Logger(label: "bench-follow")
+        logger.logLevel = .error
+        options.logger = logger
+        let journal = try Journal.open(storage: storage, options: options)
+        defer { journal.close() }
+        let total = bench.appenders * bench.recordsPerAppender
+        let child = withFollowers ? try FollowChild.start(bench, path: path, timesPath: temp + "/times") : nil
+        let deliveries = withFollowers ? (0..<bench.followers).map { _ in TimesByLSN(count: total) } : []
+        let followerThreads = try deliveries.map { times in
+            let follower = try journal.follower(from: 1)
+            return JoinableThread(name: "bench-follower") {
+                while let r = try? follower.nextBlocking() {
+                    times.note(r.lsn, at: monotonicNanos())
+                    if r.lsn >= LSN(total) { return }
+                }
+            }
+        }
+        let acks = TimesByLSN(count: total)
+        let start = monotonicNanos()
+        let appenderThreads = (0..<bench.appenders).map { _ in
+            JoinableThread(name: "bench-appender") { [recordBytes = bench.recordBytes, count = bench.recordsPerAppender] in
+                let payload = [UInt8](repeating: 0x5A, count: recordBytes)
+                for _ in 0..<count {
+                    guard let lsn = try? journal.appendBlocking(payload) else { return }
+                    acks.note(lsn, at: monotonicNanos())
+                }
+            }
+        }
+        for t in appenderThreads { t.join() }
+        let seconds = Double(monotonicNanos() - start) / 1e9
+        for t in followerThreads { t.join() }
+        var run = FollowRun(appendsPerSecond: Double(total) / seconds)
+        guard let child else { return run }
+        let known = acks.knownDurable()
+        run.inProcessLagNanos = deliveries.flatMap { lags(Array($0.nanos), known) }
+        run.crossProcessLagNanos = lags(try child.finish(records: total), known)
+        return run
+    }
+
+    private static func lags(_ delivered: [UInt64], _ known: [UInt64]) -> [UInt64] {
+        zip(delivered, known).compactMap { d, k in d == 0 || k == .max ? nil : (d > k ? d - k : 0) }
+    }
+}
+
+/// The follower in another process: this executable, run as
+/// `bench follow --child-follow <journal> --child-times <file>`.
+struct FollowChild {
+    let process: Process
+    let timesPath: String
+
+    /// Starts the child and waits until it follows.
+    static func start(_ bench: BenchFollow, path: String, timesPath: String) throws -> FollowChild {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+        process.arguments = [
+            "bench", "follow", "--child-follow", path, "--child-times", timesPath,
+            "--appenders", "\(bench.appenders)", "--records-per-appender", "\(bench.recordsPerAppender)",
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let ready = output.fileHandleForReading.readData(ofLength: 6)
+        guard String(decoding: ready, as: UTF8.self) == "ready\n" else { throw BenchError("follow: the child follower did not start") }
+        return FollowChild(process: process, timesPath: timesPath)
+    }
+
+    /// Waits for the child; its delivery times by LSN.
+    func finish(records: Int) throws -> [UInt64] {
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, let data = FileManager.default.contents(atPath: timesPath),
+              data.count == records * 8 else {
+            throw BenchError("follow: the child follower failed (status \(process.terminationStatus))")
+        }
+        return data.withUnsafeBytes { Array($0.bindMemory(to: UInt64.self)) }
+    }
+
+    /// The child's side: follow until `records` were delivered, then write
+    /// their delivery times.
+    static func run(path: String, records: Int, timesPath: String) throws {
+        let reader = try Journal.openForFollowing(path: path)
+        defer { reader.close() }
+        let follower = try reader.follower(from: 1)
+        FileHandle.standardOutput.write(Data("ready\n".utf8))
+        var times = [UInt64](repeating: 0, count: records)
+        while let r = try follower.nextBlocking() {
+            times[Int(r.lsn) - 1] = monotonicNanos()
+            if r.lsn >= LSN(records) { break }
+        }
+        let data = times.withUnsafeBytes { Data($0) }
+        guard FileManager.default.createFile(atPath: timesPath, contents: data) else { throw BenchError("follow: cannot write \(timesPath)") }
+    }
+}

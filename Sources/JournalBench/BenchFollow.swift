@@ -1,0 +1,136 @@
+import JournalPrimitives
+import ArgumentParser
+import Foundation
+import Journal
+import JournalFileStorage
+import JournalStorage
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `journalctl-swift bench follow`: how long a follower takes to see a
+/// record once it is durable, in the writer's process and in another, and
+/// what following costs the appenders.
+///
+/// Each round runs two configurations, in alternating order: `--appenders`
+/// threads append `--records-per-appender` records each with no follower,
+/// then with `--followers` followers in the writer's process and one in a
+/// child process (`Journal.openForFollowing`). Lag is measured per record:
+/// a record is known durable at the earliest moment an appender of it or of
+/// a later record got its acknowledgement (durability of an LSN implies it
+/// for every LSN below); its lag is the moment a follower delivered it minus
+/// that one (clamped at 0: a follower may be woken before any appender is).
+/// The clock is CLOCK_MONOTONIC, shared by the processes.
+struct BenchFollow: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "follow",
+        abstract: "Follower lag (durability to delivery) in this process and another, and the followers' cost to appenders.")
+
+    @Option(help: "Directory for the journal (the file system measured; tmpfs for the issue's targets).")
+    var dir = "/dev/shm/bench-follow"
+
+    @Option(help: "Appending threads.")
+    var appenders = 64
+
+    @Option(help: "Records each appender appends per run.")
+    var recordsPerAppender = 2_000
+
+    @Option(help: "Followers in the writer's process (the child process adds one more).")
+    var followers = 4
+
+    @Option(help: "Record payload bytes.")
+    var recordBytes = 256
+
+    @Option(help: "Rounds, each running both configurations.")
+    var rounds = 3
+
+    @Flag(help: "One JSON object per line.")
+    var json = false
+
+    @Option(help: .hidden)
+    var childFollow: String?
+
+    @Option(help: .hidden)
+    var childTimes: String?
+
+    func validate() throws {
+        guard appenders >= 1 && recordsPerAppender >= 1 && followers >= 0 && rounds >= 1 else {
+            throw ValidationError("--appenders, --records-per-appender and --rounds must be positive")
+        }
+        guard recordBytes >= 8 && recordBytes <= 1 << 20 else { throw ValidationError("--record-bytes must be in 8...1048576") }
+    }
+
+    func run() throws {
+        if let path = childFollow, let times = childTimes {
+            try FollowChild.run(path: path, records: appenders * recordsPerAppender, timesPath: times)
+            return
+        }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var plain: [Double] = []
+        var followed: [FollowRun] = []
+        for round in 1...rounds {
+            for withFollowers in round % 2 == 1 ? [false, true] : [true, false] {
+                let r = try FollowRun.measure(self, withFollowers: withFollowers)
+                if withFollowers { followed.append(r) } else { plain.append(r.appendsPerSecond) }
+                if !json {
+                    print("  round \(round) \(withFollowers ? "followed" : "alone   "): \(formatNumber(r.appendsPerSecond)) appends/s" + r.lagText)
+                }
+            }
+        }
+        report(plain: plain, followed: followed)
+    }
+
+    private func report(plain: [Double], followed: [FollowRun]) {
+        let inProcess = followed.flatMap(\.inProcessLagNanos).sorted()
+        let crossProcess = followed.flatMap(\.crossProcessLagNanos).sorted()
+        let ratios = zip(followed.map(\.appendsPerSecond), plain).map { $0 / $1 }.sorted()
+        let medianRatio = ratios.isEmpty ? .nan : ratios[ratios.count / 2]
+        let fields: [(String, JSONValue)] = [
+            ("bench", .string("follow")), ("file_system", .string(fileSystemType(dir))),
+            ("appenders", .integer(appenders)), ("followers", .integer(followers)), ("record_bytes", .integer(recordBytes)),
+            ("in_process_lag_p50_us", .number(Double(percentile(inProcess, 0.5)) / 1e3)),
+            ("in_process_lag_p99_us", .number(Double(percentile(inProcess, 0.99)) / 1e3)),
+            ("cross_process_lag_p50_us", .number(Double(percentile(crossProcess, 0.5)) / 1e3)),
+            ("cross_process_lag_p99_us", .number(Double(percentile(crossProcess, 0.99)) / 1e3)),
+            ("throughput_ratio_followed_to_alone_median", .number(medianRatio)),
+        ]
+        if json {
+            print(jsonLine(fields))
+            return
+        }
+        print("follow on \(fileSystemType(dir)), \(appenders) appenders, \(recordBytes) B records, \(rounds) rounds:")
+        print("  lag in process:    p50 \(formatNumber(Double(percentile(inProcess, 0.5)) / 1e3)) µs, p99 \(formatNumber(Double(percentile(inProcess, 0.99)) / 1e3)) µs (target p99 ≤ 50 µs)")
+        print("  lag cross-process: p50 \(formatNumber(Double(percentile(crossProcess, 0.5)) / 1e3)) µs, p99 \(formatNumber(Double(percentile(crossProcess, 0.99)) / 1e3)) µs (target p99 ≤ 200 µs)")
+        print("  appends/s with \(followers)+1 followers over alone, median of paired rounds: \(formatNumber(medianRatio)) (target ≥ 0.95)")
+    }
+}
+
+/// Acknowledgement or delivery times by LSN, written by many threads, each
+/// index by one of them.
+final class TimesByLSN: @unchecked Sendable {
+    // @unchecked: each slot is written by one thread, read after joins.
+    let nanos: UnsafeMutableBufferPointer<UInt64>
+
+    init(count: Int) {
+        nanos = .allocate(capacity: count)
+        nanos.initialize(repeating: 0)
+    }
+
+    deinit { nanos.deallocate() }
+
+    func note(_ lsn: LSN, at time: UInt64) { nanos[Int(lsn) - 1] = time }
+
+    /// When each LSN was known durable: the earliest acknowledgement of it
+    /// or of a later LSN.
+    func knownDurable() -> [UInt64] {
+        var out = Array(nanos)
+        var earliest = UInt64.max
+        for i in out.indices.reversed() {
+            if out[i] != 0 { earliest = min(earliest, out[i]) }
+            out[i] = earliest
+        }
+        return out
+    }
+}
