@@ -126,7 +126,7 @@ extension Recovery {
         if let header {
             let decoder = SegmentDecoder(bytes: bytes, header: header, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
             var p = from
-            while let found = decoder.firstValidFragment(from: p, to: bytes.count, accept: accept) {
+            while let found = decoder.firstValidFragmentSkippingZeros(from: p, to: bytes.count, accept: accept) {
                 if !body(found.offset, found.header) { return }
                 p = found.offset + JournalFormat.fragmentAlignment
             }
@@ -170,7 +170,7 @@ extension Recovery {
             }
             let baseLSN = derived ? 1 : header.baseLSN
             let decoder = SegmentDecoder(bytes: files[j].bytes, header: header, recordBytesMax: metadata.recordBytesMax, verifiesPayloads: verifiesPayloads)
-            while let found = decoder.firstValidFragment(from: from, to: metadata.segmentBytes, accept: {
+            while let found = decoder.firstValidFragmentSkippingZeros(from: from, to: metadata.segmentBytes, accept: {
                 $0.type.startsRecord && $0.lsn > chain.lastLSN && $0.lsn >= baseLSN && $0.epoch >= chain.lastEpoch
             }) {
                 if decoder.record(at: found.offset, continuing: nil) != nil {

@@ -21,7 +21,10 @@ extension Recovery {
         var search: DerivedSaltSearch?
         var p = JournalFormat.segmentHeaderBytes
         let limit = bytes.count - JournalFormat.fragmentHeaderBytes
-        while p <= limit {
+        // An offset whose type byte is zero holds no header (the first
+        // check of `activationEpoch`): runs of them are passed over.
+        while let candidate = bytes.nextFragmentCandidate(from: p, through: limit) {
+            p = candidate
             if let epoch = activationEpoch(ofHeaderAt: p, in: bytes, index: segment.index, epochs: epochs, search: &search) {
                 let header = SegmentHeader(
                     journalID: metadata.journalID, segmentIndex: segment.index, baseLSN: 1,
