@@ -133,10 +133,10 @@ extension Journal {
     ///   may or may not be in the log after a reopen).
     /// - Complexity: O(payload bytes) of CPU, plus the wait for the disk.
     public func appendBlocking(_ payload: UnsafeRawBufferPointer) throws(JournalError) -> LSN {
-        let start = monotonicNanos()
+        let start = timesAppends ? monotonicNanos() : 0
         let lsn = try enqueue(payload, inline: threadInlinePolicy)
         try waitUntilDurableBlocking(lsn)
-        appendLatency.recordNanoseconds(Int64(monotonicNanos() - start))
+        if timesAppends { appendLatency.recordNanoseconds(Int64(monotonicNanos() - start)) }
         return lsn
     }
 
@@ -227,7 +227,7 @@ extension Journal {
         while true {
             var outcome: Placement = .waitForSpace
             var taken: Batch?
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
                 lock.lock()
                 outcome = payload.withUnsafeBytes { placeLocked($0) }
                 if case .placed(let lsn) = outcome { taken = takeInlineLocked(holding: lsn, inline) }
@@ -257,28 +257,26 @@ extension Journal {
     public func waitUntilDurable(_ lsn: LSN) async throws(JournalError) {
         if durable.load(ordering: .acquiring) >= lsn { return }
         if options.runtime == .manual { return try waitUntilDurableBlocking(lsn) }
-        do {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                lock.lock()
-                if durable.load(ordering: .relaxed) >= lsn {
-                    lock.unlock()
-                    continuation.resume()
-                } else if let poison {
-                    lock.unlock()
-                    continuation.resume(throwing: JournalError.poisoned(poison))
-                } else if closed {
-                    lock.unlock()
-                    continuation.resume(throwing: JournalError.closed)
-                } else {
-                    durableWaiters.append((lsn, .task(continuation)))
-                    lock.unlock()
-                }
+        // An unchecked continuation: a waiter is resumed exactly once, by
+        // whoever takes it out of `durableWaiters` under the lock, and a
+        // checked one would cost an allocation per wait.
+        let failure: JournalError? = await withUnsafeContinuation { (continuation: UnsafeContinuation<JournalError?, Never>) in
+            lock.lock()
+            if durable.load(ordering: .relaxed) >= lsn {
+                lock.unlock()
+                continuation.resume(returning: nil)
+            } else if let poison {
+                lock.unlock()
+                continuation.resume(returning: .poisoned(poison))
+            } else if closed {
+                lock.unlock()
+                continuation.resume(returning: .closed)
+            } else {
+                durableWaiters.append((lsn, .task(continuation)))
+                lock.unlock()
             }
-        } catch let error as JournalError {
-            throw error
-        } catch {
-            preconditionFailure("only journal errors resume durability waiters")
         }
+        if let failure { throw failure }
     }
 
     /// Appends a record and returns its LSN once it, and every record
@@ -297,10 +295,10 @@ extension Journal {
     ///   `.closed` (it may or may not be in the log after a reopen).
     /// - Complexity: O(payload bytes), plus the wait for the disk.
     public func append(_ payload: [UInt8]) async throws(JournalError) -> LSN {
-        let start = monotonicNanos()
+        let start = timesAppends ? monotonicNanos() : 0
         let lsn = try await enqueueSuspending(payload, inline: taskInlinePolicy)
         try await waitUntilDurable(lsn)
-        appendLatency.recordNanoseconds(Int64(monotonicNanos() - start))
+        if timesAppends { appendLatency.recordNanoseconds(Int64(monotonicNanos() - start)) }
         return lsn
     }
 

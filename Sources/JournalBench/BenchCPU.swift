@@ -58,7 +58,7 @@ public struct BenchCPU: ParsableCommand {
     @Option(help: "Segment size in MiB; the warm-up and the measured loop must fit in one segment.")
     var segmentMib: Int = 64
 
-    @Option(help: "enqueue: --batch enqueues, then pumps until durable. blocking, async: one appender calling appendBlocking or append (async, from a task) per record (--batch 1). kv-put: one writer's durable puts of 100-byte values on a key-value store (--batch 1).")
+    @Option(help: "enqueue: --batch enqueues, then pumps until durable. blocking, async: one appender calling appendBlocking or append (async, from a task) per record (--batch 1). kv-put: one writer's durable puts of 100-byte values on a key-value store (--batch 1). blocking-threaded, async-threaded: appendBlocking from one thread or append from one task, in the threaded runtime with inline writes off (--batch 1).")
     var api: API = .enqueue
 
     @Option(help: "The journal's inlineWritesFromTasksMicrosecondsMax (--api async); 0: an async append never writes inline. The default, 1 s, keeps the inline path open under valgrind, whose writes are slow.")
@@ -81,6 +81,7 @@ public struct BenchCPU: ParsableCommand {
 
     public func run() throws {
         if api == .kvPut { return try runKeyValuePuts() }
+        if api == .blockingThreaded || api == .asyncThreaded { return try runThreadedAppends() }
         let temp = try makeTemporaryDirectory(under: dir)
         defer { try? FileManager.default.removeItem(atPath: temp) }
         let journal = try openJournal(temp + "/journal")
@@ -158,18 +159,30 @@ public struct BenchCPU: ParsableCommand {
     /// Creates and opens the journal over `WaitingStorage`, in the manual
     /// runtime.
     private func openJournal(_ path: String) throws -> Journal {
+        let storage = WaitingStorage(try makeStorage(path, ioBackend: .automatic))
+        var options = JournalOptions()
+        options.runtime = .manual
+        options.inlineWritesFromTasksMicrosecondsMax = inlineFromTasksMaxUs
+        return try createAndOpenJournal(storage, options: options)
+    }
+
+    /// The real storage in a new directory at `path`.
+    func makeStorage(_ path: String, ioBackend: JournalIOBackend) throws -> FileSystemStorage {
         var storageOptions = FileSystemStorage.Options()
         storageOptions.createDirectory = true
-        let storage: WaitingStorage
-        do { storage = WaitingStorage(try FileSystemStorage(path: path, options: storageOptions)) } catch { throw CLIError(error) }
+        storageOptions.ioBackend = ioBackend
+        do { return try FileSystemStorage(path: path, options: storageOptions) } catch { throw CLIError(error) }
+    }
+
+    /// Creates a journal of `--segment-mib` segments in `storage` and opens
+    /// it with `options`, logging errors only.
+    func createAndOpenJournal(_ storage: any StorageDirectory, options: JournalOptions) throws -> Journal {
         var configuration = JournalConfiguration()
         configuration.segmentBytes = segmentMib << 20
         // The default maximum (4 MiB), unless a small segment cannot hold it.
         configuration.recordBytesMax = max(recordBytes, min(configuration.recordBytesMax, configuration.segmentBytes / 2))
         do { try Journal.create(storage: storage, configuration: configuration) } catch { throw CLIError(error) }
-        var options = JournalOptions()
-        options.runtime = .manual
-        options.inlineWritesFromTasksMicrosecondsMax = inlineFromTasksMaxUs
+        var options = options
         var logger = Logger(label: "bench-cpu")
         logger.logLevel = .error
         options.logger = logger

@@ -27,6 +27,11 @@ extension BenchCPU {
         case async
         /// `KeyValueStore.put` from one thread (BenchCPUKV.swift).
         case kvPut = "kv-put"
+        /// `appendBlocking` from one thread, or `append` from one task, in
+        /// the threaded runtime, every write through the I/O thread
+        /// (BenchCPUThreads.swift).
+        case blockingThreaded = "blocking-threaded"
+        case asyncThreaded = "async-threaded"
     }
 
     /// Appends `count` records one at a time through `api` from a single
@@ -39,6 +44,8 @@ extension BenchCPU {
             preconditionFailure("enqueue cells run in appendBatches")
         case .kvPut:
             preconditionFailure("the key-value cell runs in runKeyValuePuts")
+        case .blockingThreaded, .asyncThreaded:
+            preconditionFailure("the threaded cell runs in runThreadedAppends")
         case .blocking:
             if instrumented { cjournal_callgrind_start() }
             defer { if instrumented { cjournal_callgrind_stop() } }

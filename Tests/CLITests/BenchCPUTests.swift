@@ -40,6 +40,21 @@ import Testing
         #expect(refused.status == 64)
     }
 
+    /// The threaded cells: every record appended through the I/O thread of
+    /// a journal in its threaded runtime, durable on return.
+    @Test(arguments: ["blocking-threaded", "async-threaded"])
+    func appendsInTheThreadedRuntime(api: String) throws {
+        let scratch = try Scratch(base: "/dev/shm")
+        defer { scratch.remove() }
+        let r = try CLI.run(["bench", "cpu", "--api", api, "--records", "20", "--warmup-records", "4", "--segment-mib", "1", "--dir", scratch.root])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data((r.lines.first ?? "").utf8)) as? [String: Any])
+        #expect(object["api"] as? String == api)
+        #expect(object["records"] as? Int == 20)
+        #expect(object["valgrind"] as? Bool == false)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.root).isEmpty, "the temporary journal is removed")
+    }
+
     /// The key-value cell: durable puts, and the record bytes per put,
     /// which page deltas keep far below the two whole pages of a put.
     @Test func putsIntoAKeyValueStore() throws {

@@ -14,8 +14,9 @@
 # runtime: `blocking-1` (appendBlocking: an inline write) and `async-1`
 # (append from a task: an inline write while the device is fast, as it is
 # here); what async-1 adds to blocking-1 is the async API's own cost. The
-# threaded runtime's hand-offs are not counted (valgrind runs one thread at
-# a time, and a journal whose I/O thread sleeps in io_uring_enter stalls).
+# threaded runtime's hand-offs are counted by blocking-threaded-1 and
+# async-threaded-1 (below), over the thread-pool backend: valgrind runs one
+# thread at a time, and an I/O thread sleeping in io_uring_enter stalls it.
 #
 # stdout: one JSON object per cell (see Benchmarks/README.md); human text on
 # stderr. Compares with Tools/bench/callgrind-baseline.json and exits 1 when a
@@ -23,6 +24,8 @@
 #
 # Usage: callgrind-append.sh [--update-baseline] [--threshold PCT] [--warn-only]
 #                            [--runs N] [--dir DIR] [--no-build] [--binary PATH]
+#                            [--cell NAME]... (only the named cells; with
+#                            --update-baseline, the others keep their figures)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,6 +34,7 @@ threshold=2
 update=0
 warn_only=0
 runs=1
+only=()
 dir=/dev/shm
 build=1
 binary="$root/.build/release/journalctl-swift"
@@ -39,9 +43,13 @@ binary="$root/.build/release/journalctl-swift"
 # kv-put-1: one writer's durable puts of 100 B values on a key-value store
 # (`--api kv-put`), counted per put: the B+tree edit, the page deltas and the
 # record, the journal's write and completion.
-cells=("batch-1 enqueue 1 1024 3072" "batch-64 enqueue 64 2048 6144" "blocking-1 blocking 1 1024 3072" "async-1 async 1 1024 3072" "kv-put-1 kv-put 1 1024 3072")
+# blocking-threaded-1, async-threaded-1: one appender (a thread calling
+# appendBlocking, a task calling append) on a journal in its threaded
+# runtime, inline writes off: every append hands its batch to the I/O thread
+# and waits to be woken, the trip the other cells leave out.
+cells=("batch-1 enqueue 1 1024 3072" "batch-64 enqueue 64 2048 6144" "blocking-1 blocking 1 1024 3072" "async-1 async 1 1024 3072" "kv-put-1 kv-put 1 1024 3072" "blocking-threaded-1 blocking-threaded 1 1024 3072" "async-threaded-1 async-threaded 1 1024 3072")
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --update-baseline) update=1 ;;
@@ -51,6 +59,7 @@ while [ $# -gt 0 ]; do
         --dir) dir=${2:?}; shift ;;
         --no-build) build=0 ;;
         --binary) binary=${2:?}; build=0; shift ;;
+        --cell) only+=("${2:?}"); shift ;;
         -h|--help) usage ;;
         *) echo "callgrind-append.sh: unknown argument $1" >&2; usage ;;
     esac
@@ -101,6 +110,12 @@ for spec in "${cells[@]}"; do
         kv-put) cell="instructions-per-$name"; payload_bytes=100 ;;
         *) cell="instructions-per-append-$name"; payload_bytes=128 ;;
     esac
+    if [ ${#only[@]} -gt 0 ] && ! printf '%s\n' "${only[@]}" | grep -qx "$name"; then
+        # Not measured: its baseline, if any, is kept as it is.
+        base=$(baseline_of "$cell")
+        [ -n "$base" ] && results+=("\"$cell\": $base")
+        continue
+    fi
     per_run=()
     for ((r = 1; r <= runs; r++)); do
         i1=$(count_instructions "$api" "$batch" "$m1")

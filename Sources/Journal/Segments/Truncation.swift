@@ -81,7 +81,7 @@ extension Journal {
                 preparerWork.signal()
                 spaceChanged.broadcast()
             }
-            let waiters = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+            let waiters = lock.withLock { () -> [UnsafeContinuation<Void, Never>] in
                 let w = spaceWaiters
                 spaceWaiters.removeAll()
                 return w

@@ -40,7 +40,7 @@ extension Journal {
         }
         let freed = freeCompletedPrefixLocked()
         let ready = freed ? publishDurableLocked(completedLSN) : DurablePublication()
-        var spaceReady: [CheckedContinuation<Void, Never>] = []
+        var spaceReady: [UnsafeContinuation<Void, Never>] = []
         if freed {
             spaceChanged.broadcast()
             spaceReady = spaceWaiters

@@ -6,13 +6,14 @@ import JournalPrimitives
 
 /// Someone waiting for an LSN to become durable.
 enum DurabilityWaiter {
-    case task(CheckedContinuation<Void, any Error>)
+    /// Resumed with nil once durable, or with why the wait ended.
+    case task(UnsafeContinuation<JournalError?, Never>)
     case thread(Parker)
 
     /// The LSN is durable. A thread re-checks the durable LSN when it wakes.
     func wake() {
         switch self {
-        case .task(let c): c.resume()
+        case .task(let c): c.resume(returning: nil)
         case .thread(let p): p.unpark()
         }
     }
@@ -20,7 +21,7 @@ enum DurabilityWaiter {
     /// The wait ends without durability. A thread finds the reason under the lock.
     func fail(_ error: JournalError) {
         switch self {
-        case .task(let c): c.resume(throwing: error)
+        case .task(let c): c.resume(returning: error)
         case .thread(let p): p.unpark()
         }
     }
@@ -66,7 +67,7 @@ extension Journal {
 
     /// Takes every waiter of both kinds, to fail or resume them after the
     /// lock is let go (poison, close). Lock held.
-    func takeAllWaitersLocked() -> (durable: [DurabilityWaiter], space: [CheckedContinuation<Void, Never>]) {
+    func takeAllWaitersLocked() -> (durable: [DurabilityWaiter], space: [UnsafeContinuation<Void, Never>]) {
         let waiters = durableWaiters.map(\.waiter)
         durableWaiters.removeAll()
         let space = spaceWaiters
