@@ -167,7 +167,9 @@ extension KeyValueStore {
             try tree.flush()
         } catch {
             tx.abort()
-            return (end, .failure(error))
+            // A failure before the first request (loading the meta page)
+            // still consumes it: the caller moves on, never loops.
+            return (max(end, start + 1), .failure(error))
         }
         let lsn: LSN
         do throws(PageStoreError) { lsn = try tx.commitLazy(writingInlineFrom: inline) } catch { return (end, .failure(.store(error))) }
