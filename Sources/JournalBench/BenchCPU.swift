@@ -123,14 +123,20 @@ public struct BenchCPU: ParsableCommand {
 
         // A segment rollover inside the loop would add its one-off cost to
         // the figure: refuse rather than report it.
+        try Self.checkMeasuredAppends(journal, segmentsBefore: segmentsBefore, appended: warmup + records)
+        let underValgrind = cjournal_running_on_valgrind() != 0
+        print("{\"suite\":\"cpu-driver\",\"api\":\"\(api.rawValue)\",\"batch\":\(batch),\"records\":\(records),\"record_bytes\":\(recordBytes),\"warmup_records\":\(warmup),\"valgrind\":\(underValgrind),\"nanoseconds\":\(nanos),\"pumps\":\(pumps)}")
+    }
+
+    /// After the measured loop: every append durable, and no segment
+    /// rollover inside it (its one-off cost would land in the figure).
+    static func checkMeasuredAppends(_ journal: Journal, segmentsBefore: Int, appended: Int) throws {
         guard journal.segmentSummaries.count == segmentsBefore else {
             throw CLIError(.usage, "the measured appends crossed a segment boundary: raise --segment-mib or lower --records")
         }
-        guard journal.durableLSN == LSN(warmup + records) else {
-            throw CLIError(.ioError, "durable LSN \(journal.durableLSN) after \(warmup + records) appends")
+        guard journal.durableLSN == LSN(appended) else {
+            throw CLIError(.ioError, "durable LSN \(journal.durableLSN) after \(appended) appends")
         }
-        let underValgrind = cjournal_running_on_valgrind() != 0
-        print("{\"suite\":\"cpu-driver\",\"api\":\"\(api.rawValue)\",\"batch\":\(batch),\"records\":\(records),\"record_bytes\":\(recordBytes),\"warmup_records\":\(warmup),\"valgrind\":\(underValgrind),\"nanoseconds\":\(nanos),\"pumps\":\(pumps)}")
     }
 
     /// Appends `count` copies of `record` in rounds of `batch`: each round

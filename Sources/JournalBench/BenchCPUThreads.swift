@@ -49,12 +49,7 @@ extension BenchCPU {
         cjournal_callgrind_stop()
         let nanos = monotonicNanos() - start
         if let failure { throw CLIError(failure) }
-        guard journal.segmentSummaries.count == segmentsBefore else {
-            throw CLIError(.usage, "the measured appends crossed a segment boundary: raise --segment-mib or lower --records")
-        }
-        guard journal.durableLSN == LSN(warmup + count) else {
-            throw CLIError(.ioError, "durable LSN \(journal.durableLSN) after \(warmup + count) appends")
-        }
+        try BenchCPU.checkMeasuredAppends(journal, segmentsBefore: segmentsBefore, appended: warmup + count)
         let underValgrind = cjournal_running_on_valgrind() != 0
         print("{\"suite\":\"cpu-driver\",\"api\":\"\(api.rawValue)\",\"batch\":1,\"records\":\(count),\"record_bytes\":\(recordBytes),\"warmup_records\":\(warmup),\"valgrind\":\(underValgrind),\"nanoseconds\":\(nanos)}")
     }

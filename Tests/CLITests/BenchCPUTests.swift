@@ -30,14 +30,21 @@ import Testing
     func appendsThroughEachAPI(api: String) throws {
         let scratch = try Scratch(base: "/dev/shm")
         defer { scratch.remove() }
-        let r = try CLI.run(["bench", "cpu", "--api", api, "--records", "20", "--warmup-records", "4", "--segment-mib", "1", "--dir", scratch.root])
+        let object = try twentyRecords(api: api, dir: scratch.root)
+        #expect(object["pumps"] as? Int == 0)
+        let refused = try CLI.run(["bench", "cpu", "--api", api, "--batch", "4", "--records", "8", "--dir", scratch.root])
+        #expect(refused.status == 64)
+    }
+
+    /// `bench cpu --api api` over 20 records: its JSON line, after checking
+    /// the exit status, the API and the record count.
+    private func twentyRecords(api: String, dir: String) throws -> [String: Any] {
+        let r = try CLI.run(["bench", "cpu", "--api", api, "--records", "20", "--warmup-records", "4", "--segment-mib", "1", "--dir", dir])
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data((r.lines.first ?? "").utf8)) as? [String: Any])
         #expect(object["api"] as? String == api)
         #expect(object["records"] as? Int == 20)
-        #expect(object["pumps"] as? Int == 0)
-        let refused = try CLI.run(["bench", "cpu", "--api", api, "--batch", "4", "--records", "8", "--dir", scratch.root])
-        #expect(refused.status == 64)
+        return object
     }
 
     /// The threaded cells: every record appended through the I/O thread of
@@ -46,11 +53,7 @@ import Testing
     func appendsInTheThreadedRuntime(api: String) throws {
         let scratch = try Scratch(base: "/dev/shm")
         defer { scratch.remove() }
-        let r = try CLI.run(["bench", "cpu", "--api", api, "--records", "20", "--warmup-records", "4", "--segment-mib", "1", "--dir", scratch.root])
-        #expect(r.status == 0, "stderr: \(r.stderr)")
-        let object = try #require(try JSONSerialization.jsonObject(with: Data((r.lines.first ?? "").utf8)) as? [String: Any])
-        #expect(object["api"] as? String == api)
-        #expect(object["records"] as? Int == 20)
+        let object = try twentyRecords(api: api, dir: scratch.root)
         #expect(object["valgrind"] as? Bool == false)
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.root).isEmpty, "the temporary journal is removed")
     }
