@@ -185,7 +185,7 @@ public struct BenchAppend: ParsableCommand {
     }
 
     private func runCell(_ cell: AppendCell, runner: FioRunner, api: AppendAPI, seconds: Double, warmup: Double, rounds: Int) throws -> AppendCellResult {
-        let temp = try makeTemporaryDirectory()
+        let temp = try makeTemporaryDirectory(under: dir, prefix: "append")
         defer { try? FileManager.default.removeItem(atPath: temp) }
         let journal = try openFreshJournal(in: temp)
         defer { journal.close() }
@@ -202,7 +202,7 @@ public struct BenchAppend: ParsableCommand {
         // The peers: same appenders, same record, same directory. They wait
         // for each append, so they run beside the cells that do (not beside
         // the pipelined one, where fio's figures are the reference).
-        let peerRecord = PeerRecord(bytes: cell.recordBytes)
+        let peerRecord = PseudoRandomBytes(count: cell.recordBytes, seed: 0x9E37_79B9_7F4A_7C15)
         let loop = ClosedLoop(threads: cell.appenders, recordBytes: cell.recordBytes, warmupSeconds: warmup, seconds: seconds)
         let groupCommit = peerList.contains("pwrite") && cell.window == 1
             ? try GroupCommitLog(path: temp + "/pwrite.log", fileBytes: max(cell.fioFileBytes, 2 * cell.appenders * (cell.recordBytes + 4)), appenders: cell.appenders, recordBytesMax: cell.recordBytes)
@@ -235,7 +235,7 @@ public struct BenchAppend: ParsableCommand {
     private func runRound(
         _ round: Int, harness: AppendHarness, runner: FioRunner, fio: (qd1: [String], qd4: [String]),
         peers: (groupCommit: GroupCommitLog?, sqliteFull: SQLiteLog?, sqliteNormal: SQLiteLog?),
-        loop: ClosedLoop, record: PeerRecord, into result: inout AppendCellResult
+        loop: ClosedLoop, record: PseudoRandomBytes, into result: inout AppendCellResult
     ) throws {
         let before = harness.journal.segmentPreparation
         let ours = try harness.runRound()
@@ -265,17 +265,6 @@ public struct BenchAppend: ParsableCommand {
         }
     }
 
-    /// A new directory under `--dir` for one cell's journal and files.
-    private func makeTemporaryDirectory() throws -> String {
-        var template = Array((dir + "/append-XXXXXX").utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { buffer -> Bool in
-            guard let base = buffer.baseAddress else { return false }
-            return mkdtemp(base) != nil
-        }
-        guard made else { throw BenchError("mkdtemp under \(dir): \(String(cString: strerror(errno)))") }
-        return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
     /// Creates and opens a journal in `temp` with the options of this run.
     private func openFreshJournal(in temp: String) throws -> Journal {
         var storageOptions = FileSystemStorage.Options()
@@ -288,7 +277,7 @@ public struct BenchAppend: ParsableCommand {
         var configuration = JournalConfiguration()
         configuration.segmentBytes = segmentMiB << 20
         do { try Journal.create(storage: storage, configuration: configuration) } catch { throw BenchError("Journal.create: \(error)") }
-        var options = JournalOptions()
+        var options = JournalOptions.bench(logLabel: "bench-append")
         options.inFlightBatchesMax = inFlight
         options.batchBytesMax = batchKiB << 10
         options.spareSegments = spareSegments
@@ -297,34 +286,8 @@ public struct BenchAppend: ParsableCommand {
         options.inlineWritesFromTasks = inlineFromTasks
         options.inlineWritesFromTasksMicrosecondsMax = inlineFromTasksMaxUs
         options.hugePageBatches = hugePageBatches
-        var logger = Logger(label: "bench-append")
-        logger.logLevel = .error
-        options.logger = logger
         do { return try Journal.open(storage: storage, options: options) } catch { throw BenchError("Journal.open: \(error)") }
     }
-}
-
-/// A record of pseudo-random bytes for the peers, read-only once made and
-/// shared by their appender threads.
-private final class PeerRecord: @unchecked Sendable {
-    private let buffer: UnsafeMutableRawBufferPointer
-    let count: Int
-
-    init(bytes: Int) {
-        buffer = .allocate(byteCount: max(bytes, 1), alignment: 64)
-        count = bytes
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        for i in 0..<bytes {
-            state ^= state << 13
-            state ^= state >> 7
-            state ^= state << 17
-            buffer[i] = UInt8(truncatingIfNeeded: state)
-        }
-    }
-
-    deinit { buffer.deallocate() }
-
-    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: buffer.baseAddress, count: count) }
 }
 
 private func peerLine(_ result: AppendCellResult, _ r: AppendRound) -> String {

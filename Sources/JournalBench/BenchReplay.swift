@@ -138,18 +138,11 @@ struct BenchReplay: ParsableCommand {
 
     /// Writes `bytes` of log (not timed as a result), then closes the journal.
     private func writeJournal(path: String, bytes: Int) throws -> (records: Int, logBytes: Int, segmentNames: [String], seconds: Double) {
-        var storageOptions = FileSystemStorage.Options()
-        storageOptions.createDirectory = true
-        let storage = try FileSystemStorage(path: path, options: storageOptions)
-        try Journal.create(storage: storage)
-        var options = JournalOptions()
-        var logger = Logger(label: "bench-replay")
-        logger.logLevel = .error
-        options.logger = logger
+        let storage = try createBenchJournal(path: path)
         let start = monotonicNanos()
-        let journal = try Journal.open(storage: storage, options: options)
+        let journal = try Journal.open(storage: storage, options: .bench(logLabel: "bench-replay"))
         // Records differ from one another: slices of a pseudo-random pool.
-        let pool = PseudoRandomBytes(count: recordBytes + 4096)
+        let pool = PseudoRandomBytes(count: recordBytes + 4096, seed: 0x2545_F491_4F6C_DD1D)
         var records = 0
         var payloadBytes = 0
         var last: LSN = 0
@@ -361,40 +354,6 @@ private func evictMappings(_ ranges: [(base: UnsafeMutableRawPointer, bytes: Int
 }
 
 // MARK: Helpers
-
-/// A pool of pseudo-random bytes to slice records from.
-private final class PseudoRandomBytes {
-    private let bytes: UnsafeMutableRawBufferPointer
-
-    init(count: Int) {
-        bytes = .allocate(byteCount: count, alignment: 64)
-        var state: UInt64 = 0x2545_F491_4F6C_DD1D
-        for i in 0..<count {
-            state ^= state << 13
-            state ^= state >> 7
-            state ^= state << 17
-            bytes[i] = UInt8(truncatingIfNeeded: state)
-        }
-    }
-
-    deinit { bytes.deallocate() }
-
-    /// Valid while this object lives.
-    func slice(from start: Int, count: Int) -> UnsafeRawBufferPointer {
-        precondition(start >= 0 && start + count <= bytes.count)
-        return UnsafeRawBufferPointer(rebasing: bytes[start..<start + count])
-    }
-}
-
-func makeTemporaryDirectory(under dir: String, prefix: String) throws(BenchError) -> String {
-    var template = Array((dir + "/\(prefix)-XXXXXX").utf8CString)
-    let made = template.withUnsafeMutableBufferPointer { buffer -> Bool in
-        guard let base = buffer.baseAddress else { return false }
-        return mkdtemp(base) != nil
-    }
-    guard made else { throw BenchError("mkdtemp under \(dir): \(String(cString: strerror(errno)))") }
-    return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
 
 func formatPercent(_ fraction: Double) -> String {
     String(format: "%.1f%%", fraction * 100)

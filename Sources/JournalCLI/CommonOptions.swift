@@ -16,30 +16,16 @@ struct JournalLocation: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The journal directory.", valueName: "dir"))
     var journal: String = "./data/journal"
 
-    @Flag(name: .long, help: "Open files without O_DIRECT (writes stay durable with O_DSYNC). For file systems that reject direct I/O.")
-    var noDirect = false
+    @OptionGroup var flags: StorageFlags
 
-    @Option(name: .long, help: IOBackendArgument.help)
-    var ioBackend: IOBackendArgument = .auto
-
-    @Flag(name: .long, help: "Log at level info (default: warnings only) to stderr.")
-    var verbose = false
-
-    func storageOptions(create: Bool = false) -> FileSystemStorage.Options {
-        var options = FileSystemStorage.Options()
-        options.directIO = !noDirect
-        options.ioBackend = ioBackend.backend
-        options.createDirectory = create
-        options.fileMode = 0o600  // the directory, when created, gets 0700
-        return options
-    }
+    var verbose: Bool { flags.verbose }
 
     /// Opens the journal directory (no journal yet: just the directory and
     /// its file system's direct-I/O probe).
     func storage(create: Bool = false) throws(CLIError) -> FileSystemStorage {
         if create { try makeParentDirectories(of: journal) }
         do {
-            return try FileSystemStorage(path: journal, options: storageOptions(create: create))
+            return try FileSystemStorage(path: journal, options: flags.storageOptions(create: create))
         } catch {
             if error.errno == .invalidArgument && error.operation == "open O_DIRECT" {
                 throw CLIError(.configuration, JournalError.directIOUnsupported(path: journal).description)
@@ -83,6 +69,30 @@ struct JournalLocation: ParsableArguments {
                 throw mapped.code == .ioError ? CLIError(.cannotCreate, "cannot create \(prefix): \(error.errno)") : mapped
             }
         }
+    }
+}
+
+/// How a command opens the files of a journal or a store: the flags the
+/// journal's commands and the key-value store's share.
+struct StorageFlags: ParsableArguments {
+    @Flag(name: .long, help: "Open files without O_DIRECT (writes stay durable with O_DSYNC). For file systems that reject direct I/O.")
+    var noDirect = false
+
+    @Option(name: .long, help: IOBackendArgument.help)
+    var ioBackend: IOBackendArgument = .auto
+
+    @Flag(name: .long, help: "Log at level info (default: warnings only) to stderr.")
+    var verbose = false
+
+    /// The storage's options: direct I/O unless `--no-direct`, files private
+    /// to the user (0600; a directory made, 0700).
+    func storageOptions(create: Bool = false) -> FileSystemStorage.Options {
+        var options = FileSystemStorage.Options()
+        options.directIO = !noDirect
+        options.ioBackend = ioBackend.backend
+        options.createDirectory = create
+        options.fileMode = 0o600
+        return options
     }
 }
 
@@ -152,6 +162,15 @@ enum RecoveryChoice: String, CaseIterable, ExpressibleByArgument {
 /// Commands that log (all of them): the root bootstraps logging from this.
 protocol LoggingCommand {
     var verbose: Bool { get }
+}
+
+/// Commands on a journal directory: they log as `--verbose` says.
+protocol JournalCommand: LoggingCommand {
+    var location: JournalLocation { get }
+}
+
+extension JournalCommand {
+    var verbose: Bool { location.verbose }
 }
 
 enum LogSetup {

@@ -34,9 +34,8 @@ struct AppendRound: Sendable {
 }
 
 extension AppendRound {
-    /// A round from its workers' counts and the latencies they timed (the
-    /// first `timed` entries of each `latencies`).
-    init(workers: [(operations: Int, timed: Int, latencies: UnsafePointer<UInt64>)], recordBytes: Int, nanoseconds: UInt64) {
+    /// A round from its workers' counts and the latencies they timed.
+    init(workers: [LatencyLog], recordBytes: Int, nanoseconds: UInt64) {
         var operations = 0
         var untimed = 0
         var all: [UInt64] = []
@@ -60,60 +59,58 @@ func benchSleep(seconds: Double) {
     while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
 }
 
-/// Phases of a round, shared by the driver and the appenders.
+/// Phases of a round, shared by the driver and the workers.
 final class RoundControl: Sendable {
     static let warmingUp = 0
     static let measuring = 1
     static let stopping = 2
     let phase = Atomic<Int>(RoundControl.warmingUp)
-    let failure = Mutex<JournalError?>(nil)
+    /// The first failure of a worker, as text.
+    let failure = Mutex<String?>(nil)
 
-    func fail(_ error: JournalError) {
-        failure.withLock { if $0 == nil { $0 = error } }
+    func fail(_ error: any Error) {
+        failure.withLock { if $0 == nil { $0 = "\(error)" } }
         phase.store(Self.stopping, ordering: .releasing)
+    }
+
+    /// Tells the workers to stop, then waits for them (`join`).
+    func stop(join: () -> Void) {
+        phase.store(Self.stopping, ordering: .releasing)
+        join()
+    }
+
+    /// Runs a round whose workers have started: `warmupSeconds` unmeasured,
+    /// then `seconds` measured, then stops the workers and waits for them
+    /// (`join`). Returns the measured window, nanoseconds.
+    func measureWindow(warmupSeconds: Double, seconds: Double, join: () -> Void) -> UInt64 {
+        benchSleep(seconds: warmupSeconds)
+        let start = monotonicNanos()
+        _ = phase.compareExchange(expected: Self.warmingUp, desired: Self.measuring, ordering: .acquiringAndReleasing)
+        benchSleep(seconds: seconds)
+        let end = monotonicNanos()
+        stop(join: join)
+        return end - start
     }
 }
 
-/// One appender's private state: its payload and a preallocated latency
-/// array, written only by the appender while the round runs and read by the
-/// driver after it joined the appender.
-final class AppendWorker: @unchecked Sendable {
-    let payload: UnsafeMutableRawBufferPointer
-    let payloadArray: [UInt8]
+/// A worker's preallocated latency array, written only by the worker while
+/// the round runs and read by the driver after it joined the worker.
+class LatencyLog: @unchecked Sendable {
     let latencies: UnsafeMutablePointer<UInt64>
     let capacity: Int
-    var timed = 0
-    var operations = 0
+    final var timed = 0
+    final var operations = 0
 
-    init(recordBytes: Int, capacity: Int, seed: UInt64) {
-        var state = seed | 1
-        var bytes = [UInt8](repeating: 0, count: recordBytes)
-        for i in bytes.indices {
-            state ^= state << 13
-            state ^= state >> 7
-            state ^= state << 17
-            bytes[i] = UInt8(truncatingIfNeeded: state)
-        }
-        payloadArray = bytes
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(recordBytes, 1), alignment: 64)
-        bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
-        payload = buffer
+    init(capacity: Int) {
         self.capacity = capacity
         latencies = .allocate(capacity: capacity)
     }
 
-    deinit {
-        payload.deallocate()
-        latencies.deallocate()
-    }
+    deinit { latencies.deallocate() }
 
-    var record: UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: payload.baseAddress, count: payloadArray.count)
-    }
-
-    /// Notes one append that started and ended inside the measured window.
+    /// Notes one operation that started and ended inside the measured window.
     @inline(__always)
-    func note(_ nanos: UInt64) {
+    final func note(_ nanos: UInt64) {
         if timed < capacity {
             latencies[timed] = nanos
             timed += 1
@@ -121,26 +118,58 @@ final class AppendWorker: @unchecked Sendable {
         operations += 1
     }
 
-    /// The blocking appender loop.
-    func runBlocking(_ journal: Journal, _ control: RoundControl) {
-        let record = self.record
+    /// Notes the operation that began at `start` in `phase` and ended now,
+    /// when the whole of it lies inside the window: it started after
+    /// measuring began and ended before it stopped.
+    @inline(__always)
+    final func noteIfMeasured(start: UInt64, phase: Int, _ control: RoundControl) {
+        let end = monotonicNanos()
+        if phase == RoundControl.measuring && control.phase.load(ordering: .acquiring) == RoundControl.measuring {
+            note(end - start)
+        }
+    }
+
+    /// A closed loop: calls `operation` again as soon as it returns, until
+    /// the round stops; a failure stops the round.
+    final func runClosedLoop(_ control: RoundControl, _ operation: () throws -> Void) {
         while true {
             let phase = control.phase.load(ordering: .acquiring)
             if phase == RoundControl.stopping { return }
             let start = monotonicNanos()
-            do {
-                _ = try journal.appendBlocking(record)
-            } catch {
+            do { try operation() } catch {
                 control.fail(error)
                 return
             }
-            let end = monotonicNanos()
-            // Counted only when the whole append lies inside the window: it
-            // started after measuring began and ended before it stopped.
-            if phase == RoundControl.measuring && control.phase.load(ordering: .acquiring) == RoundControl.measuring {
-                note(end - start)
-            }
+            noteIfMeasured(start: start, phase: phase, control)
         }
+    }
+}
+
+/// One appender's private state: its payload and its latency log.
+final class AppendWorker: LatencyLog, @unchecked Sendable {
+    let payload: UnsafeMutableRawBufferPointer
+    let payloadArray: [UInt8]
+
+    init(recordBytes: Int, capacity: Int, seed: UInt64) {
+        var bytes = [UInt8](repeating: 0, count: recordBytes)
+        bytes.withUnsafeMutableBytes { PseudoRandomBytes.fill($0, seed: seed | 1) }
+        payloadArray = bytes
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(recordBytes, 1), alignment: 64)
+        bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        payload = buffer
+        super.init(capacity: capacity)
+    }
+
+    deinit { payload.deallocate() }
+
+    var record: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: payload.baseAddress, count: payloadArray.count)
+    }
+
+    /// The blocking appender loop.
+    func runBlocking(_ journal: Journal, _ control: RoundControl) {
+        let record = self.record
+        runClosedLoop(control) { _ = try journal.appendBlocking(record) }
     }
 
     /// The pipelined appender loop: `enqueue` until `window` appends are
@@ -200,23 +229,19 @@ final class AppendWorker: @unchecked Sendable {
         }
     }
 
-    /// The async appender loop.
+    /// The async appender loop: `runClosedLoop`'s on a task (an async
+    /// operation cannot run in its synchronous body).
     func runAsync(_ journal: Journal, _ control: RoundControl) async {
         let record = payloadArray
         while true {
             let phase = control.phase.load(ordering: .acquiring)
             if phase == RoundControl.stopping { return }
             let start = monotonicNanos()
-            do {
-                _ = try await journal.append(record)
-            } catch {
+            do { _ = try await journal.append(record) } catch {
                 control.fail(error)
                 return
             }
-            let end = monotonicNanos()
-            if phase == RoundControl.measuring && control.phase.load(ordering: .acquiring) == RoundControl.measuring {
-                note(end - start)
-            }
+            noteIfMeasured(start: start, phase: phase, control)
         }
     }
 }
@@ -327,43 +352,31 @@ struct AppendHarness {
 
         var threads: [JoinableThread] = []
         var asyncDone: DispatchSemaphore?
+        let join = {
+            for t in threads { t.join() }
+            asyncDone?.wait()
+        }
         do {
             try startWorkers(workers, journal: journal, control: control, threads: &threads, asyncDone: &asyncDone)
         } catch {
-            control.phase.store(RoundControl.stopping, ordering: .releasing)
-            for t in threads { t.join() }
-            asyncDone?.wait()
+            control.stop(join: join)
             throw error
         }
 
+        var nanoseconds: UInt64 = 0
         if let done {
             while !done() && control.phase.load(ordering: .acquiring) != RoundControl.stopping { benchSleep(seconds: 0.02) }
-            control.phase.store(RoundControl.stopping, ordering: .releasing)
-            for t in threads { t.join() }
-            asyncDone?.wait()
-            if let failure = control.failure.withLock({ $0 }) { throw BenchError("append failed: \(failure)") }
-            return AppendRound(operations: 0, payloadBytes: 0, seconds: 0, p50: 0, p99: 0, p999: 0, untimed: 0)
+            control.stop(join: join)
+        } else {
+            nanoseconds = control.measureWindow(warmupSeconds: warmupSeconds, seconds: seconds, join: join)
         }
-        benchSleep(seconds: warmupSeconds)
-        let start = monotonicNanos()
-        _ = control.phase.compareExchange(expected: RoundControl.warmingUp, desired: RoundControl.measuring, ordering: .acquiringAndReleasing)
-        benchSleep(seconds: seconds)
-        let end = monotonicNanos()
-        control.phase.store(RoundControl.stopping, ordering: .releasing)
-        for t in threads { t.join() }
-        asyncDone?.wait()
         if let failure = control.failure.withLock({ $0 }) {
             throw BenchError("append failed: \(failure)")
         }
-
-        // The workers own the latency buffers: keep them alive while the
-        // round reads them (their last use is otherwise the map).
-        return withExtendedLifetime(workers) {
-            AppendRound(
-                workers: workers.map { ($0.operations, $0.timed, UnsafePointer($0.latencies)) },
-                recordBytes: recordBytes, nanoseconds: end - start)
-        }
+        guard measure else { return AppendRound(operations: 0, payloadBytes: 0, seconds: 0, p50: 0, p99: 0, p999: 0, untimed: 0) }
+        return AppendRound(workers: workers, recordBytes: recordBytes, nanoseconds: nanoseconds)
     }
+
     /// Starts the round's appenders (threads, or tasks for the async API)
     /// and the truncating thread if asked for. They wait for the round's
     /// phase to change before they count anything.

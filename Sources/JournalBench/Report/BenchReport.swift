@@ -76,64 +76,59 @@ struct BenchReport {
     }
 
     func appendSection(_ suite: String, _ title: String) -> [String] {
-        let records = run.suite(suite).filter { $0.string("cell") != nil }
-        guard !records.isEmpty else { return [] }
-        var out = ["## \(title)", ""]
-        if let r = records.first {
-            let bulk = records.first { $0.string("metric") == AppendCell.Metric.megabytesPerSecond.rawValue }?.integer("rounds")
-            let bulkText = bulk.map { $0 != r.integer("rounds") ? " (MB/s cells: \($0))" : "" } ?? ""
-            out.append("File system \(r.string("file_system") ?? "?"), appender API `\(r.string("api") ?? "?")`, \(r.integer("rounds") ?? 0) round(s)\(bulkText) of \(formatNumber(r.number("seconds") ?? .nan)) s per side and cell.")
-            out.append("")
+        section(suite, title, charts: suite, where: { $0.string("cell") != nil }) { records in
+            var out: [String] = []
+            if let r = records.first {
+                let bulk = records.first { $0.string("metric") == AppendCell.Metric.megabytesPerSecond.rawValue }?.integer("rounds")
+                let bulkText = bulk.map { $0 != r.integer("rounds") ? " (MB/s cells: \($0))" : "" } ?? ""
+                out.append("File system \(r.string("file_system") ?? "?"), appender API `\(r.string("api") ?? "?")`, \(r.integer("rounds") ?? 0) round(s)\(bulkText) of \(formatNumber(r.number("seconds") ?? .nan)) s per side and cell.")
+                out.append("")
+            }
+            let commits = records.filter { $0.string("metric") == AppendCell.Metric.commitsPerSecond.rawValue }
+                .sorted { ($0.integer("appenders") ?? 0, $0.string("cell") ?? "") < ($1.integer("appenders") ?? 0, $1.string("cell") ?? "") }
+            if !commits.isEmpty { out += commitTables(commits) }
+            let bulk = records.filter { $0.string("metric") == AppendCell.Metric.megabytesPerSecond.rawValue }
+                .sorted { ($0.integer("record_bytes") ?? 0) < ($1.integer("record_bytes") ?? 0) }
+            if !bulk.isEmpty {
+                out.append("Bandwidth, MB/s of durable payload (fio at the record size as block size):")
+                out.append("")
+                out += markdownTable(
+                    ["cell", "journal", "p50/p99 us", "fio QD1", "fio QD4", "pwrite loop", "/ fio best", "/ pwrite loop"],
+                    bulk.map { r in
+                        let best = [r.number("fio_qd1"), r.number("fio_qd4")].compactMap { $0 }.max()
+                        return [r.string("cell") ?? "?", medianRange(r, "ours"), percentiles(r, "ours"), medianRange(r, "fio_qd1"),
+                                medianRange(r, "fio_qd4"), medianRange(r, "pwrite"),
+                                ratioOrNil(r.number("ours"), best).map { formatNumber($0) } ?? "-", ratioText(r, "pwrite")]
+                    })
+                out.append("")
+            }
+            return out
         }
-        let commits = records.filter { $0.string("metric") == AppendCell.Metric.commitsPerSecond.rawValue }
-            .sorted { ($0.integer("appenders") ?? 0, $0.string("cell") ?? "") < ($1.integer("appenders") ?? 0, $1.string("cell") ?? "") }
-        if !commits.isEmpty {
-            out.append("Commits/s (each commit durable before it returns; fio: one 4 KiB O_DSYNC direct write per I/O):")
-            out.append("")
-            out += markdownTable(
-                ["cell", "appenders", "journal", "fio QD1", "fio QD4", "pwrite loop", "SQLite FULL", "SQLite NORMAL"],
-                commits.map { r in
-                    [r.string("cell") ?? "?", r.integer("appenders").map(String.init) ?? "?", medianRange(r, "ours"),
-                     medianRange(r, "fio_qd1"), medianRange(r, "fio_qd4"), medianRange(r, "pwrite"),
-                     medianRange(r, "sqlite_full"), medianRange(r, "sqlite_normal")]
-                })
-            out.append("")
-            out.append("Ratios, journal over peer (QD1: median [min-max] of the per-round ratios in brackets):")
-            out.append("")
-            out += markdownTable(
-                ["cell", "/ fio QD1", "/ fio QD4", "/ pwrite loop", "/ SQLite FULL", "/ SQLite NORMAL"],
-                commits.map { r in
-                    [r.string("cell") ?? "?",
-                     ratioText(r, "fio_qd1") + pairedText(r), ratioText(r, "fio_qd4"), ratioText(r, "pwrite"),
-                     ratioText(r, "sqlite_full"), ratioText(r, "sqlite_normal")]
-                })
-            out.append("")
-            out.append("Latency per commit, p50 / p99 in microseconds (medians over rounds):")
-            out.append("")
-            out += markdownTable(
-                ["cell", "journal", "journal p99.9", "fio QD1", "fio QD4", "pwrite loop", "SQLite FULL", "SQLite NORMAL"],
-                commits.map { r in
-                    [r.string("cell") ?? "?", percentiles(r, "ours"), number(r, "ours_p999_us"), percentiles(r, "fio_qd1"),
-                     percentiles(r, "fio_qd4"), percentiles(r, "pwrite"), percentiles(r, "sqlite_full"), percentiles(r, "sqlite_normal")]
-                })
-            out.append("")
-        }
-        let bulk = records.filter { $0.string("metric") == AppendCell.Metric.megabytesPerSecond.rawValue }
-            .sorted { ($0.integer("record_bytes") ?? 0) < ($1.integer("record_bytes") ?? 0) }
-        if !bulk.isEmpty {
-            out.append("Bandwidth, MB/s of durable payload (fio at the record size as block size):")
-            out.append("")
-            out += markdownTable(
-                ["cell", "journal", "p50/p99 us", "fio QD1", "fio QD4", "pwrite loop", "/ fio best", "/ pwrite loop"],
-                bulk.map { r in
-                    let best = [r.number("fio_qd1"), r.number("fio_qd4")].compactMap { $0 }.max()
-                    return [r.string("cell") ?? "?", medianRange(r, "ours"), percentiles(r, "ours"), medianRange(r, "fio_qd1"),
-                            medianRange(r, "fio_qd4"), medianRange(r, "pwrite"),
-                            ratioOrNil(r.number("ours"), best).map { formatNumber($0) } ?? "-", ratioText(r, "pwrite")]
-                })
-            out.append("")
-        }
-        out += chartLinks(prefix: suite)
+    }
+
+    /// The sides of the commits/s cells: (column, field prefix), ours first.
+    static let commitSides = [
+        ("journal", "ours"), ("fio QD1", "fio_qd1"), ("fio QD4", "fio_qd4"), ("pwrite loop", "pwrite"),
+        ("SQLite FULL", "sqlite_full"), ("SQLite NORMAL", "sqlite_normal"),
+    ]
+
+    /// The commits/s cells' tables: rates, ratios to each peer, latencies.
+    func commitTables(_ commits: [BenchRecord]) -> [String] {
+        let peers = Self.commitSides.dropFirst()
+        func cell(_ r: BenchRecord) -> String { r.string("cell") ?? "?" }
+        var out = ["Commits/s (each commit durable before it returns; fio: one 4 KiB O_DSYNC direct write per I/O):", ""]
+        out += markdownTable(["cell", "appenders"] + Self.commitSides.map(\.0), commits.map { r in
+            [cell(r), r.integer("appenders").map(String.init) ?? "?"] + Self.commitSides.map { medianRange(r, $0.1) }
+        })
+        out += ["", "Ratios, journal over peer (QD1: median [min-max] of the per-round ratios in brackets):", ""]
+        out += markdownTable(["cell"] + peers.map { "/ " + $0.0 }, commits.map { r in
+            [cell(r)] + peers.map { ratioText(r, $0.1) + ($0.1 == "fio_qd1" ? pairedText(r) : "") }
+        })
+        out += ["", "Latency per commit, p50 / p99 in microseconds (medians over rounds):", ""]
+        out += markdownTable(["cell", "journal", "journal p99.9"] + peers.map(\.0), commits.map { r in
+            [cell(r), percentiles(r, "ours"), number(r, "ours_p999_us")] + peers.map { percentiles(r, $0.1) }
+        })
+        out.append("")
         return out
     }
 
@@ -167,100 +162,100 @@ struct BenchReport {
     }
 
     func pagedFile() -> [String] {
-        let records = run.suite(BenchSuiteName.pagedFile).filter { $0.string("cell") != nil }
-        guard !records.isEmpty else { return [] }
-        var out = ["## Paged file against a flat buffer", ""]
-        out.append("The paged RAM file and a flat buffer (one contiguous mapping, one memcpy per request), same workload, interleaved in one process.")
-        out.append("")
-        out += markdownTable(["cell", "paged GB/s", "flat GB/s", "ratio", "target"], records.map { r in
-            let cell = r.string("cell") ?? "?"
-            let threshold = cell.hasPrefix("first-touch") ? 0.8 : 0.95
-            let ratio = BenchTarget.pagedRatio(r)
-            let verdict = ratio.map { $0 >= threshold ? "met" : "**missed**" } ?? "-"
-            return [cell, medianRange(r, "paged_gbps"), medianRange(r, "flat_gbps"), ratio.map { formatNumber($0) } ?? "-",
-                    ">= \(formatNumber(threshold)): \(verdict)"]
-        })
-        out.append("")
-        out += chartLinks(prefix: "pagedfile")
-        return out
+        section(BenchSuiteName.pagedFile, "Paged file against a flat buffer", charts: "pagedfile", where: { $0.string("cell") != nil }) { records in
+            var out: [String] = []
+            out.append("The paged RAM file and a flat buffer (one contiguous mapping, one memcpy per request), same workload, interleaved in one process.")
+            out.append("")
+            out += markdownTable(["cell", "paged GB/s", "flat GB/s", "ratio", "target"], records.map { r in
+                let cell = r.string("cell") ?? "?"
+                let threshold = cell.hasPrefix("first-touch") ? 0.8 : 0.95
+                let ratio = BenchTarget.pagedRatio(r)
+                let verdict = ratio.map { $0 >= threshold ? "met" : "**missed**" } ?? "-"
+                return [cell, medianRange(r, "paged_gbps"), medianRange(r, "flat_gbps"), ratio.map { formatNumber($0) } ?? "-",
+                        ">= \(formatNumber(threshold)): \(verdict)"]
+            })
+            out.append("")
+            return out
+        }
     }
 
     func keyValue() -> [String] {
-        let records = run.suite(BenchSuiteName.kv)
-        guard !records.isEmpty else { return [] }
-        var out = ["## Key-value store against SQLite and RocksDB", ""]
-        let puts = records.filter { $0.string("bench") == "kv" && $0.integer("writers") != nil }
-            .sorted { ($0.integer("writers") ?? 0) < ($1.integer("writers") ?? 0) }
-        if !puts.isEmpty {
-            out.append("Durable puts of 100 B values (each put durable before it returns) against SQLite WAL `synchronous=FULL` and RocksDB (`WriteOptions.sync = true`, WAL on, default options otherwise), the three interleaved in one run, then gets of committed keys from one reader:")
-            out.append("")
-            out += markdownTable(["writers", "puts/s", "SQLite puts/s", "RocksDB puts/s", "vs SQLite", "vs RocksDB", "gets/s", "SQLite gets/s", "RocksDB gets/s"], puts.map { r in
-                [r.integer("writers").map(String.init) ?? "?", medianRange(r, "puts_per_s"), medianRange(r, "sqlite_puts_per_s"),
-                 medianRange(r, "rocksdb_puts_per_s"),
-                 ratioOrNil(r.number("puts_per_s"), r.number("sqlite_puts_per_s")).map { formatNumber($0) } ?? "-",
-                 ratioOrNil(r.number("puts_per_s"), r.number("rocksdb_puts_per_s")).map { formatNumber($0) } ?? "-",
-                 medianRange(r, "gets_per_s"), medianRange(r, "sqlite_gets_per_s"), medianRange(r, "rocksdb_gets_per_s")]
-            })
-            out.append("")
+        section(BenchSuiteName.kv, "Key-value store against SQLite and RocksDB", charts: "kv") { records in
+            var out: [String] = []
+            let puts = records.filter { $0.string("bench") == "kv" && $0.integer("writers") != nil }
+                .sorted { ($0.integer("writers") ?? 0) < ($1.integer("writers") ?? 0) }
+            if !puts.isEmpty {
+                out.append("Durable puts of 100 B values (each put durable before it returns) against SQLite WAL `synchronous=FULL` and RocksDB (`WriteOptions.sync = true`, WAL on, default options otherwise), the three interleaved in one run, then gets of committed keys from one reader:")
+                out.append("")
+                out += markdownTable(["writers", "puts/s", "SQLite puts/s", "RocksDB puts/s", "vs SQLite", "vs RocksDB", "gets/s", "SQLite gets/s", "RocksDB gets/s"], puts.map { r in
+                    [r.integer("writers").map(String.init) ?? "?", medianRange(r, "puts_per_s"), medianRange(r, "sqlite_puts_per_s"),
+                     medianRange(r, "rocksdb_puts_per_s"),
+                     ratioOrNil(r.number("puts_per_s"), r.number("sqlite_puts_per_s")).map { formatNumber($0) } ?? "-",
+                     ratioOrNil(r.number("puts_per_s"), r.number("rocksdb_puts_per_s")).map { formatNumber($0) } ?? "-",
+                     medianRange(r, "gets_per_s"), medianRange(r, "sqlite_gets_per_s"), medianRange(r, "rocksdb_gets_per_s")]
+                })
+                out.append("")
+            }
+            let rest = records.filter { !($0.string("bench") == "kv" && $0.integer("writers") != nil) }
+            if !rest.isEmpty {
+                out += genericTable(rest)
+                out.append("")
+            }
+            return out
         }
-        let rest = records.filter { !($0.string("bench") == "kv" && $0.integer("writers") != nil) }
-        if !rest.isEmpty {
-            out += genericTable(rest)
-            out.append("")
-        }
-        out += chartLinks(prefix: "kv")
-        return out
     }
 
     func cpu() -> [String] {
-        let records = run.suite(BenchSuiteName.cpu)
-        guard !records.isEmpty else { return [] }
-        var out = ["## CPU cost per append (callgrind)", ""]
-        out.append("Instructions per 128 B append counted by `valgrind --tool=callgrind` (`Tools/bench/callgrind-append.sh`): "
-            + "deterministic and immune to disk noise, so a change from one commit to the next is a change in the code. "
-            + "Batch 1: one durable write per append; batch 64: one write per 64 records.")
-        out.append("")
-        let cells = records.filter { $0.number("instructions") != nil }
-        if !cells.isEmpty {
-            out += markdownTable(["cell", "batch", "instructions per append", "baseline", "change", "status"], cells.map { r in
-                [r.string("cell") ?? "?", r.integer("batch").map(String.init) ?? "-", number(r, "instructions"), number(r, "baseline"),
-                 r.number("change").map { String(format: "%+.1f%%", $0 * 100) } ?? "-", r.string("status") ?? "-"]
-            })
+        section(BenchSuiteName.cpu, "CPU cost per append (callgrind)") { records in
+            var out: [String] = []
+            out.append("Instructions per 128 B append counted by `valgrind --tool=callgrind` (`Tools/bench/callgrind-append.sh`): "
+                + "deterministic and immune to disk noise, so a change from one commit to the next is a change in the code. "
+                + "Batch 1: one durable write per append; batch 64: one write per 64 records.")
             out.append("")
+            let cells = records.filter { $0.number("instructions") != nil }
+            if !cells.isEmpty {
+                out += markdownTable(["cell", "batch", "instructions per append", "baseline", "change", "status"], cells.map { r in
+                    [r.string("cell") ?? "?", r.integer("batch").map(String.init) ?? "-", number(r, "instructions"), number(r, "baseline"),
+                     r.number("change").map { String(format: "%+.1f%%", $0 * 100) } ?? "-", r.string("status") ?? "-"]
+                })
+                out.append("")
+            }
+            let rest = records.filter { $0.number("instructions") == nil }
+            if !rest.isEmpty { out += genericTable(rest.filter { $0.text == nil }) + [""] }
+            return out
         }
-        let rest = records.filter { $0.number("instructions") == nil }
-        if !rest.isEmpty { out += genericTable(rest.filter { $0.text == nil }) + [""] }
-        return out
     }
 
     func micro() -> [String] {
-        let records = run.suite(BenchSuiteName.micro)
-        guard !records.isEmpty else { return [] }
-        let cells = records.filter { $0.string("metric") != nil && $0.number("p50") != nil }
-        guard !cells.isEmpty else { return generic(BenchSuiteName.micro, "Microbenchmarks (ordo-one/benchmark)", nil) }
-        var out = ["## Microbenchmarks (ordo-one/benchmark)", ""]
-        out.append("Hot paths under `Benchmarks/` (`make bench-micro`), checked against the stored baseline (p50 and p25 over the tool's samples).")
-        out.append("")
-        out += markdownTable(["cell", "metric", "p50", "baseline p50", "change", "status"], cells.map { r in
-            [r.string("cell") ?? "?", r.string("metric") ?? "?", number(r, "p50") + (r.string("unit").map { " \($0)" } ?? ""),
-             number(r, "baseline_p50"), r.number("change").map { String(format: "%+.1f%%", $0 * 100) } ?? "-", r.string("status") ?? "-"]
-        })
-        out.append("")
-        let rest = records.filter { !($0.string("metric") != nil && $0.number("p50") != nil) }
-        let objects = rest.filter { $0.text == nil }
-        if !objects.isEmpty { out += genericTable(objects) + [""] }
-        let text = rest.compactMap(\.text)
-        if !text.isEmpty { out += ["```"] + text + ["```", ""] }
-        return out
+        section(BenchSuiteName.micro, "Microbenchmarks (ordo-one/benchmark)") { records in
+            let cells = records.filter { $0.string("metric") != nil && $0.number("p50") != nil }
+            guard !cells.isEmpty else { return genericLines(records) }
+            var out = ["Hot paths under `Benchmarks/` (`make bench-micro`), checked against the stored baseline (p50 and p25 over the tool's samples).", ""]
+            out += markdownTable(["cell", "metric", "p50", "baseline p50", "change", "status"], cells.map { r in
+                [r.string("cell") ?? "?", r.string("metric") ?? "?", number(r, "p50") + (r.string("unit").map { " \($0)" } ?? ""),
+                 number(r, "baseline_p50"), r.number("change").map { String(format: "%+.1f%%", $0 * 100) } ?? "-", r.string("status") ?? "-"]
+            })
+            out.append("")
+            return out + genericLines(records.filter { !($0.string("metric") != nil && $0.number("p50") != nil) })
+        }
     }
 
-    /// A suite whose lines the report does not know: every JSON field as a
-    /// column, text lines in a block.
-    func generic(_ suite: String, _ title: String, _ intro: String?) -> [String] {
-        let records = run.suite(suite)
+    /// A section of the report: `title`, then what `body` writes from the
+    /// suite's records (those `included`), then the suite's charts when
+    /// `chartPrefix` names them; nothing when the run has no such records.
+    func section(
+        _ suite: String, _ title: String, charts chartPrefix: String? = nil,
+        where included: (BenchRecord) -> Bool = { _ in true }, _ body: ([BenchRecord]) -> [String]
+    ) -> [String] {
+        let records = run.suite(suite).filter(included)
         guard !records.isEmpty else { return [] }
-        var out = ["## \(title)", ""]
-        if let intro { out += [intro, ""] }
+        return ["## \(title)", ""] + body(records) + (chartPrefix.map { chartLinks(prefix: $0) } ?? [])
+    }
+
+    /// Records of a kind no section knows: the JSON ones as a table, the
+    /// text lines in a block.
+    func genericLines(_ records: [BenchRecord]) -> [String] {
+        var out: [String] = []
         let objects = records.filter { $0.text == nil }
         if !objects.isEmpty { out += genericTable(objects) + [""] }
         let text = records.compactMap(\.text)

@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 /// `journalctl-swift append`: records from stdin; each LSN printed once durable.
-struct Append: ParsableCommand, LoggingCommand {
+struct Append: ParsableCommand, JournalCommand {
     static let configuration = CommandConfiguration(
         abstract: "Append records read from stdin; print each record's LSN once it is durable.",
         discussion: """
@@ -32,8 +32,6 @@ struct Append: ParsableCommand, LoggingCommand {
 
     @Flag(name: .long, help: "Print one summary line (records, bytes, seconds, first and last LSN) instead of each LSN.")
     var quiet = false
-
-    var verbose: Bool { location.verbose }
 
     func run() throws {
         let journal = try location.openWriter()

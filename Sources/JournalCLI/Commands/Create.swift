@@ -3,7 +3,7 @@ import Journal
 import JournalCLISupport
 
 /// `journalctl-swift create`: a new, empty journal.
-struct Create: ParsableCommand, LoggingCommand {
+struct Create: ParsableCommand, JournalCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create an empty journal (and its directory, mode 0700, if missing).",
         discussion: "Sizes take a binary suffix: 4096, 256K, 64M, 1G. The parameters are stored in journal.meta and fixed for the journal's life.")
@@ -24,8 +24,6 @@ struct Create: ParsableCommand, LoggingCommand {
 
     @Option(name: .long, help: ArgumentHelp("Batch alignment (a power of two and a multiple of the file system's direct-I/O alignment; default: that alignment, at least 4096).", valueName: "bytes"))
     var blockBytes: ByteCount?
-
-    var verbose: Bool { location.verbose }
 
     func validate() throws {
         guard segmentCountMax >= 0 else { throw ValidationError("--segment-count-max must not be negative") }
@@ -51,7 +49,7 @@ struct Create: ParsableCommand, LoggingCommand {
 }
 
 /// `journalctl-swift truncate --before LSN`.
-struct Truncate: ParsableCommand, LoggingCommand {
+struct Truncate: ParsableCommand, JournalCommand {
     static let configuration = CommandConfiguration(
         abstract: "Release every segment whose records all have LSNs below --before.",
         discussion: "The segment being written is never released, so records at or above the oldest kept segment's base remain readable. Nor is a segment holding a record at or above a named reader position (`position list`), unless that position keeps more than --retained-bytes-max. Takes the writer lock.")
@@ -65,8 +63,6 @@ struct Truncate: ParsableCommand, LoggingCommand {
         "Most bytes of segments a reader position may keep from truncation (suffix K, M, G); past it the position is overtaken (default 4G).",
         valueName: "bytes"))
     var retainedBytesMax: ByteCount?
-
-    var verbose: Bool { location.verbose }
 
     func run() throws {
         let journal = try location.openWriter(retainedBytesMax: retainedBytesMax?.bytes)

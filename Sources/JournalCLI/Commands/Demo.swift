@@ -6,7 +6,7 @@ import JournalStorage
 
 /// `journalctl-swift demo`: the main job. Appends a concurrent workload,
 /// reopens, replays and checks every new record, and reports.
-struct Demo: AsyncParsableCommand, LoggingCommand {
+struct Demo: AsyncParsableCommand, JournalCommand {
     static let configuration = CommandConfiguration(
         abstract: "Append a concurrent workload, reopen, replay and check it, and report.",
         discussion: """
@@ -25,8 +25,6 @@ struct Demo: AsyncParsableCommand, LoggingCommand {
 
     @Option(name: .long, help: "Records per appender.")
     var records = 1000
-
-    var verbose: Bool { location.verbose }
 
     func validate() throws {
         guard (1...1024).contains(appenders) else { throw ValidationError("--appenders must be in 1...1024") }

@@ -4,7 +4,7 @@ import Journal
 import JournalCLISupport
 
 /// `journalctl-swift inspect`: what the journal holds and what recovery found.
-struct Inspect: ParsableCommand, LoggingCommand {
+struct Inspect: ParsableCommand, JournalCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show segments, LSN range, durable LSN, configuration and the recovery outcome.",
         discussion: "Opens the journal for reading (no lock). --json prints one JSON object.")
@@ -14,8 +14,6 @@ struct Inspect: ParsableCommand, LoggingCommand {
 
     @Flag(name: .long, help: "Print one JSON object.")
     var json = false
-
-    var verbose: Bool { location.verbose }
 
     func run() throws {
         let journal = try location.openReader(recovery: recoveryOption.recovery)
@@ -84,7 +82,7 @@ struct Inspect: ParsableCommand, LoggingCommand {
 }
 
 /// `journalctl-swift verify`: a full checksum scan.
-struct Verify: ParsableCommand, LoggingCommand {
+struct Verify: ParsableCommand, JournalCommand {
     static let configuration = CommandConfiguration(
         abstract: "Read every record, verifying every checksum; exit 65 on corruption.",
         discussion: """
@@ -96,8 +94,6 @@ struct Verify: ParsableCommand, LoggingCommand {
 
     @OptionGroup var location: JournalLocation
     @OptionGroup var recoveryOption: RecoveryOption
-
-    var verbose: Bool { location.verbose }
 
     func run() throws {
         let journal = try location.openReader(recovery: recoveryOption.recovery)

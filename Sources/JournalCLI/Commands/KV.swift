@@ -25,21 +25,12 @@ struct KV: ParsableCommand {
         @Option(name: .long, help: ArgumentHelp("The store directory.", valueName: "dir"))
         var store: String = "./data/kv"
 
-        @Flag(name: .long, help: "Open files without O_DIRECT (writes stay durable with O_DSYNC).")
-        var noDirect = false
+        @OptionGroup var flags: StorageFlags
 
-        @Option(name: .long, help: IOBackendArgument.help)
-        var ioBackend: IOBackendArgument = .auto
-
-        @Flag(name: .long, help: "Log at level info to stderr.")
-        var verbose = false
+        var verbose: Bool { flags.verbose }
 
         func location(create: Bool = false) throws(CLIError) -> PageStoreLocation {
-            var fs = FileSystemStorage.Options()
-            fs.directIO = !noDirect
-            fs.ioBackend = ioBackend.backend
-            fs.fileMode = 0o600
-            do { return try PageStoreLocation.directory(path: store, options: fs, create: create) } catch {
+            do { return try PageStoreLocation.directory(path: store, options: flags.storageOptions(), create: create) } catch {
                 throw CLIError.from(keyValue: .store(error))
             }
         }
