@@ -25,6 +25,14 @@ int cjournal_dio_alignment(int fd, uint32_t *memory_align, uint32_t *offset_alig
     return 0;
 }
 
+int cjournal_ofd_trylock(int fd) {
+    struct flock lock;
+    memset(&lock, 0, sizeof lock);
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    return fcntl(fd, F_OFD_SETLK, &lock);
+}
+
 int cjournal_o_direct(void) { return O_DIRECT; }
 int cjournal_o_dsync(void) { return O_DSYNC; }
 int cjournal_o_directory(void) { return O_DIRECTORY; }

@@ -136,8 +136,11 @@ public struct JournalOptions: Sendable {
     /// record through the one being written, `segmentBytes` each. A
     /// position that would keep more is overtaken: truncation releases the
     /// segments it asked for anyway, and the position's reader gets
-    /// `JournalError.readerFellBehind` at its next read. So a consumer that
-    /// died holding a position costs at most this much disk. Default 4 GiB
+    /// `JournalError.readerFellBehind` at its next read. A truncation that
+    /// positions held back stays pending and runs again at each segment
+    /// rollover, so the bound holds without further `truncate` calls: a
+    /// consumer that died holding a position costs at most this much disk
+    /// beyond what the application keeps. Default 4 GiB
     /// (64 segments of the default size); `Int.max`: no bound.
     public var retainedBytesMax: Int = 4 << 30
     /// How writes reach the disk when the journal is opened by path

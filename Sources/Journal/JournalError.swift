@@ -44,6 +44,11 @@ public enum JournalError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `JournalOptions.retainedBytesMax`, so truncation went past it
     /// (`oldest` is the journal's oldest LSN now).
     case readerFellBehind(name: String, lsn: LSN, oldest: LSN)
+    /// The named reader position is held by another consumer (a follower
+    /// or handle in this process or another, that advanced it or follows
+    /// from it): one consumer per position. It is free again once that
+    /// handle is released, or its process ends (even killed).
+    case positionInUse(name: String)
     /// An argument or option out of its domain, or a write to a journal
     /// open for reading; the text names it.
     case invalidArgument(String)
@@ -74,6 +79,7 @@ public enum JournalError: Error, Sendable, Equatable, CustomStringConvertible {
             "reader fell behind: it needs LSN \(l) but truncation went past it (oldest \(o)): it retained more than retainedBytesMax"
         case .readerFellBehind(let n, let l, let o):
             "reader position '\(n)' fell behind: it needs LSN \(l) but truncation went past it (oldest \(o)): it retained more than retainedBytesMax"
+        case .positionInUse(let n): "reader position '\(n)' is in use by another reader (one consumer per position)"
         case .invalidArgument(let m): "invalid argument: \(m)"
         case .ioUringUnavailable(let e) where e.operation == "io_uring on FUSE":
             "io_uring cannot be used on the FUSE file system of \(e.path): its writes skip the data sync (use --io-backend threads or auto)"

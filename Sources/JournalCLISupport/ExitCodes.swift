@@ -13,7 +13,7 @@ import JournalPrimitives
 /// | 66 | notFound | the journal directory is missing, is not a directory, or holds no journal (no or bad `journal.meta`) |
 /// | 73 | cannotCreate | `create` on a directory that already holds a journal, or a directory that cannot be made |
 /// | 74 | ioError | an I/O error, including a failed durable write (the journal refuses appends until reopened) |
-/// | 75 | locked | another writer holds the journal (temporary: retry later) |
+/// | 75 | locked | another writer holds the journal, or another reader holds the named reader position (temporary: retry later) |
 /// | 76 | journalFull | the journal holds its `--segment-count-max` segments; `truncate` to make room |
 /// | 77 | permissionDenied | permission denied, or a read-only file system |
 /// | 78 | configuration | a newer format version, a file system that rejects `O_DIRECT` (use `--no-direct`), `--io-backend io-uring` where io_uring is denied or on FUSE, an inconsistent configuration |
@@ -47,7 +47,8 @@ public enum JournalExitCode: Int32, Sendable, CaseIterable {
           66  not found: no such directory, or not a journal
           73  cannot create: the journal exists, or the directory cannot be made
           74  I/O error, or a failed durable write (reopen to append again)
-          75  locked: another process is writing the journal (retry later)
+          75  locked: another process is writing the journal, or another
+              reader holds the reader position (retry later)
           76  journal full: the segment limit is reached; truncate to make room
           77  permission denied, or a read-only file system
           78  configuration: newer format, O_DIRECT unsupported (--no-direct),
@@ -79,7 +80,7 @@ public struct CLIError: Error, CustomStringConvertible, Sendable {
         case .notFound, .notAJournal: self.init(.notFound, error.description)
         case .alreadyExists: self.init(.cannotCreate, error.description)
         case .newerFormat, .directIOUnsupported, .ioUringUnavailable: self.init(.configuration, error.description)
-        case .locked: self.init(.locked, error.description)
+        case .locked, .positionInUse: self.init(.locked, error.description)
         case .permissionDenied, .readOnlyFileSystem: self.init(.permissionDenied, error.description)
         case .journalFull: self.init(.journalFull, error.description)
         case .recordTooLarge, .lsnOutOfRange: self.init(.usage, error.description)

@@ -253,6 +253,23 @@ public final class FileSystemStorage: StorageDirectory {
         return FileSystemLock(fd: fd)
     }
 
+    /// An open-file-description lock (`F_OFD_SETLK`) on `name`, created
+    /// empty if absent: the kernel drops it when the process dies.
+    public func lockFile(_ name: String) throws(StorageError) -> any StorageLock {
+        let p = full(name)
+        let mode = mode_t(options.fileMode)
+        let fd = try Self.retryingEINTR("open", p) { Glibc.open(p, O_RDWR | O_CREAT | cjournal_o_cloexec(), mode) }
+        do {
+            _ = try Self.retryingEINTR("fcntl F_OFD_SETLK", p) { cjournal_ofd_trylock(fd) }
+        } catch {
+            _ = Glibc.close(fd)
+            // EACCES and EAGAIN both mean another holder.
+            if error.errno == .permissionDenied { throw StorageError(error.operation, path: p, errno: .wouldBlock) }
+            throw error
+        }
+        return FileSystemLock(fd: fd, byFile: true)
+    }
+
     public func makeWriteQueue(depth: Int) throws(StorageError) -> any StorageWriteQueue {
         switch ioBackend.backend {
         case .ioUring, .automatic:
@@ -269,12 +286,17 @@ final class FileSystemLock: StorageLock, @unchecked Sendable {
     // Guarded by the owner: unlock is called at most once, by the journal's
     // close path, and deinit runs after it.
     private var fd: Int32
+    /// An open file description's lock, which closing the file drops.
+    private let byFile: Bool
 
-    init(fd: Int32) { self.fd = fd }
+    init(fd: Int32, byFile: Bool = false) {
+        self.fd = fd
+        self.byFile = byFile
+    }
 
     func unlock() {
         if fd >= 0 {
-            _ = flock(fd, LOCK_UN)
+            if !byFile { _ = flock(fd, LOCK_UN) }
             _ = Glibc.close(fd)
             fd = -1
         }

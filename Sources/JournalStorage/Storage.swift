@@ -82,6 +82,14 @@ public protocol StorageDirectory: AnyObject, Sendable {
     /// returned object is released.
     func lockExclusive() throws(StorageError) -> any StorageLock
 
+    /// Takes an exclusive lock on the file `name` (created empty if absent,
+    /// and never removed by this call), or fails with `EWOULDBLOCK` while
+    /// another holder has it: another process, or another call in this one.
+    /// The lock belongs to the returned object, not to the process: it is
+    /// held until the object is released or `unlock()` is called, and the
+    /// kernel drops it when the holding process dies.
+    func lockFile(_ name: String) throws(StorageError) -> any StorageLock
+
     /// Makes a write queue with room for `depth` writes in flight. The queue
     /// belongs to the thread that calls this and must only be used from it,
     /// except for its `waker`.
@@ -108,6 +116,12 @@ extension StorageDirectory {
     /// Storage that cannot tell the two apart opens files read-write.
     public func openReadOnly(_ name: String) throws(StorageError) -> any StorageFile {
         try open(name)
+    }
+
+    /// Storage without file locks (a test's wrapper) excludes nothing: its
+    /// lock is always granted.
+    public func lockFile(_ name: String) throws(StorageError) -> any StorageLock {
+        UnsharedLock()
     }
 
     /// Storage without files other processes can map (a simulated disk)
@@ -144,6 +158,11 @@ public protocol StorageSharedMapping: AnyObject, Sendable {
 /// `unlock()` is called.
 public protocol StorageLock: AnyObject, Sendable {
     func unlock()
+}
+
+/// The lock of storage that has no file locks: it holds nothing.
+private final class UnsharedLock: StorageLock {
+    func unlock() {}
 }
 
 /// An open file in a `StorageDirectory`.

@@ -106,6 +106,8 @@ struct DiskState {
     var nextInodeID = 0
     /// The lock holder of the current boot, by lock number.
     var lockHolder: Int?
+    /// Holders of file locks (`lockFile`), by file name; a power cut drops them.
+    var fileLockHolders: [String: Int] = [:]
     var nextLockID = 0
     /// Writes in flight, in submission order.
     var inFlight: [PendingWrite] = []
@@ -225,6 +227,7 @@ struct DiskState {
         boot += 1
         poweredOff = false
         lockHolder = nil
+        fileLockHolders = [:]
         var fresh: [String: Inode] = [:]
         for name in directory.keys.sorted() {
             guard let old = directory[name] else { continue }

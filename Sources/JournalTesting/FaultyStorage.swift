@@ -41,6 +41,7 @@ public final class FaultyStorage: StorageDirectory, @unchecked Sendable {
     public func renameLazily(_ from: String, to: String) throws(StorageError) { try inner.renameLazily(from, to: to) }
     public func remove(_ name: String) throws(StorageError) { try inner.remove(name) }
     public func lockExclusive() throws(StorageError) -> any StorageLock { try inner.lockExclusive() }
+    public func lockFile(_ name: String) throws(StorageError) -> any StorageLock { try inner.lockFile(name) }
     public func makeWriteQueue(depth: Int) throws(StorageError) -> any StorageWriteQueue {
         FaultyQueue(inner: try inner.makeWriteQueue(depth: depth), owner: self)
     }

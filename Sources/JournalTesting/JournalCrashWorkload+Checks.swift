@@ -65,6 +65,7 @@ extension JournalCrashWorkload {
             }
             var state = State(firstLSN: first, payloads: payloads, endLSN: end)
             state.positions = Dictionary(uniqueKeysWithValues: try journal.namedPositions().map { ($0.name, $0.lsn) })
+            readPositions(journal, into: &state)
             return .recovered(state)
         } catch {
             return refusal(error)
@@ -170,7 +171,8 @@ extension JournalCrashWorkload {
         findings += checkPositions(state, model: model)
         // 3. Every acknowledged record from keepFrom on is present, and (6)
         // from the lowest reader position on.
-        let needFrom = min(model.keepFrom, state.positions.values.min() ?? .max)
+        let held = state.positions.filter { !model.positionsOvertakable.contains($0.key) }
+        let needFrom = min(model.keepFrom, held.values.min() ?? .max)
         let needTo = model.acknowledgedLSN
         guard needTo >= needFrom else { return findings }
         if state.startLSN > needFrom {

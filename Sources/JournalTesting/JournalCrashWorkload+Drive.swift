@@ -18,6 +18,7 @@ extension JournalCrashWorkload {
         // Its own stream: the appends and truncations draw as without positions.
         var positionRandom = SimulationRandom(seed: run.seed, stream: 0x504F_5300 ^ UInt64(session))
         func observe() {
+            observePositions(journal, model: &model)
             let durable = journal.durableLSN
             model.acknowledge(through: durable, misdirected: run.disk.misdirectedWriteCount)
             for i in appenders.indices where !appenders[i].outstanding.isEmpty {

@@ -27,6 +27,9 @@ public struct JournalWorkloadParameters: Sendable, Equatable, CustomStringConver
     /// Per step, the chance to create or advance a named reader position
     /// (`JournalCrashWorkload+Positions.swift`).
     public var positionProbability = 0.0
+    /// The journal's `retainedBytesMax`, in segments: a position that keeps
+    /// more is overtaken. 0: no bound.
+    public var retainedSegmentsMax = 0
     public var segmentBytes = 16 << 10
     public var pageBytes = 4096
     public var blockBytes = 512
@@ -64,6 +67,7 @@ public struct JournalWorkloadParameters: Sendable, Equatable, CustomStringConver
         if batchBytesMax < 4096 { return "batchBytesMax below 4096" }
         if !(1...8).contains(spareSegments) || !(0...8).contains(recycledSegmentsMax) { return "spare segments are in 1...8, recycled ones in 0...8" }
         if segmentBytes > 64 << 20 { return "segments above 64 MiB are too big to simulate" }
+        if retainedSegmentsMax < 0 { return "retained segments must not be negative" }
         return nil
     }
 
@@ -83,6 +87,7 @@ public struct JournalWorkloadParameters: Sendable, Equatable, CustomStringConver
         if blockingAppendShare > 0 { s += ", \(Int(blockingAppendShare * 100))% blocking appends" }
         if truncateProbability > 0 { s += ", truncation" }
         if positionProbability > 0 { s += ", reader positions" }
+        if retainedSegmentsMax > 0 { s += " (bound \(retainedSegmentsMax) segments)" }
         s += ", faults \(profile.rawValue)"
         if !defects.isEmpty { s += ", defects \(defects.names.joined(separator: "+"))" }
         return s
@@ -118,6 +123,8 @@ public struct JournalWorkloadParameters: Sendable, Equatable, CustomStringConver
         p.sessions = 3
         p.truncateProbability = 0.02
         p.positionProbability = 0.02
+        // Small enough that a lagging position is overtaken now and then.
+        p.retainedSegmentsMax = 3
         p.blockingAppendShare = 0.2
         p.inFlightBatchesMax = 4
         p.spareSegments = 2

@@ -14,9 +14,18 @@ import JournalPrimitives
 //    asked for; no position exists that no create attempted;
 // 6. (in check 3) every acknowledged record at or above the lowest
 //    position recovered is present, whatever truncation asked: a position
-//    held it back (the workload's bound, `retainedBytesMax`, is never
-//    reached). A position's value after a cut is at most what was attempted,
-//    and truncations only ever saw values at or below the current one.
+//    held it back. A position's value after a cut is at most what was
+//    attempted, and truncations only ever saw values at or below the
+//    current one. Exempt: a position the model saw keep more than the
+//    workload's bound (`retainedSegmentsMax`, with two segments of slack
+//    for the segments one step may activate): truncation may overtake it;
+// 7. a follower resuming each recovered position (not above the recovered
+//    log's next LSN: damage may have cut it short) reads, from its LSN,
+//    consecutive records equal to those appended, through the durable LSN,
+//    or fails at once with `readerFellBehind`, only for a position the
+//    model saw past the bound: never a record after a gap.
+// During the run, each time the oldest LSN passes the highest value a
+// position may hold it counts as an overtaking, and must be one of those.
 
 extension JournalCrashWorkload {
     static let positionNames = ["p0", "p1", "p2"]
@@ -42,6 +51,65 @@ extension JournalCrashWorkload {
         return nil
     }
 
+    /// Marks the positions that keep more than the bound now, and counts
+    /// (and checks) those truncation went past. Per step.
+    func observePositions(_ journal: Journal, model: inout Model) {
+        let bound = parameters.retainedSegmentsMax
+        guard bound > 0, !model.positionsReturned.isEmpty else { return }
+        let segments = journal.segmentSummaries
+        let oldest = journal.oldestLSN
+        for (name, lsn) in model.positionsReturned.sorted(by: { $0.key < $1.key }) {
+            // Its file holds at most the LSN last attempted.
+            let highest = model.positionsAttempted[name] ?? lsn
+            if oldest > highest && !model.positionsOvertaken.contains(name) {
+                model.positionsOvertaken.insert(name)
+                model.overtakings += 1
+                if !model.positionsOvertakable.contains(name) {
+                    model.findings.append(CrashFinding(.violation, "truncation went past position \(name) at \(highest) or below (oldest \(oldest)), which never kept more than \(bound) segments"))
+                }
+            }
+            // Its file holds at least the LSN last returned: the most it keeps.
+            let holding = segments.lastIndex { $0.baseLSN <= lsn } ?? 0
+            if segments.count - holding + 2 > bound { model.positionsOvertakable.insert(name) }
+        }
+    }
+
+    /// Check 7 of the header, on a recovered journal: a follower from each
+    /// position reads consecutive records or fails with `readerFellBehind`.
+    static func readPositions(_ journal: Journal, into state: inout State) {
+        for name in state.positions.keys.sorted() {
+            do {
+                let position = try journal.position(named: name)
+                defer { position.release() }
+                // Above the recovered log (damage cut acknowledged records,
+                // which check 3 judges): nothing to read from it.
+                if position.lsn > journal.nextLSN { continue }
+                let follower: JournalFollower
+                do { follower = try journal.follower(resuming: position) } catch {
+                    guard case .readerFellBehind = error else { throw error }
+                    state.overtaken.insert(name)
+                    continue
+                }
+                defer { follower.cancel() }
+                var expected = position.lsn
+                while follower.nextLSN <= journal.durableLSN, let record = try follower.nextBlocking() {
+                    guard record.lsn == expected else {
+                        state.positionReadFailures.append("a follower of position \(name) read LSN \(record.lsn) after \(expected - 1)")
+                        break
+                    }
+                    let i = Int(record.lsn - state.firstLSN)
+                    if i < 0 || i >= state.payloads.count || state.payloads[i] != record.payload {
+                        state.positionReadFailures.append("a follower of position \(name) read LSN \(record.lsn) unlike the log's record")
+                        break
+                    }
+                    expected += 1
+                }
+            } catch {
+                state.positionReadFailures.append("reading from position \(name): \(error)")
+            }
+        }
+    }
+
     /// Check 5 of the header: the positions a recovery found against the model.
     func checkPositions(_ state: State, model: Model) -> [CrashFinding] {
         var findings: [CrashFinding] = []
@@ -61,6 +129,10 @@ extension JournalCrashWorkload {
                 findings.append(CrashFinding(.violation, "position \(name) went back to \(lsn) from \(returned), durably advanced"))
             }
         }
+        for name in state.overtaken.sorted() where !model.positionsOvertakable.contains(name) {
+            findings.append(CrashFinding(.violation, "a follower of position \(name) fell behind, yet it never kept more than the bound"))
+        }
+        findings += state.positionReadFailures.map { CrashFinding(.violation, $0) }
         return findings
     }
 }

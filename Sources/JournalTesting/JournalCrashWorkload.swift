@@ -28,7 +28,7 @@ import Logging
 //    rest (then a refusal for corruption is detection, counted), or the
 //    journal's creation never finished (no journal: nothing was promised).
 // A loss under 3 is tolerated, counted and not a violation, only under the
-// rule of `lossIsIndistinguishable(firstLost:model:)`. Checks 5 and 6, of
+// rule of `lossIsIndistinguishable(firstLost:model:)`. Checks 5 to 7, of
 // named reader positions, are in `JournalCrashWorkload+Positions.swift`.
 
 /// A crash workload over the journal alone. See the comment at the top of
@@ -57,6 +57,12 @@ public struct JournalCrashWorkload: CrashWorkload {
         public var readerDisagreement: String?
         /// The named reader positions, by name.
         public var positions: [String: LSN] = [:]
+        /// The positions a follower resuming them found overtaken
+        /// (`readerFellBehind`).
+        public var overtaken: Set<String> = []
+        /// What went wrong reading from a position, if anything: a gap, a
+        /// wrong record, another error than `readerFellBehind`.
+        public var positionReadFailures: [String] = []
 
         /// The first LSN the log holds, or would hold next when empty.
         public var startLSN: LSN { payloads.isEmpty ? endLSN + 1 : firstLSN }
@@ -95,6 +101,13 @@ public struct JournalCrashWorkload: CrashWorkload {
         /// (`JournalCrashWorkload+Positions.swift`).
         public var positionsReturned: [String: LSN] = [:]
         public var positionsAttempted: [String: LSN] = [:]
+        /// Positions that kept more than the bound at some step (with two
+        /// segments of slack): truncation may have overtaken them.
+        public var positionsOvertakable: Set<String> = []
+        /// Times the journal's oldest LSN went past a position's lowest
+        /// possible value during the run: positions overtaken.
+        public var overtakings = 0
+        var positionsOvertaken: Set<String> = []
 
         mutating func appended(_ lsn: LSN, _ payload: [UInt8], committedLSN: LSN) {
             precondition(lsn == LSN(payloads.count) + 1, "LSNs are assigned in order")
@@ -160,6 +173,7 @@ public struct JournalCrashWorkload: CrashWorkload {
         o.spareSegments = parameters.spareSegments
         o.recycledSegmentsMax = parameters.recycledSegmentsMax
         o.testingDefects = parameters.defects
+        o.retainedBytesMax = parameters.retainedSegmentsMax > 0 ? parameters.retainedSegmentsMax * parameters.segmentBytes : .max
         o.logger = Logger(label: "crash-explorer") { _ in SwiftLogNoOpLogHandler() }
         o.metricsPrefix = "crash-explorer"
         return o

@@ -103,6 +103,25 @@ public final class SimulatedStorage: StorageDirectory {
         return SimulatedLock(disk: disk, boot: boot, id: id)
     }
 
+    /// Takes the lock of file `name` (created empty if absent), or fails
+    /// with `EWOULDBLOCK` while another holder has it. A power cut releases
+    /// it. The file is not an I/O boundary: its bytes mean nothing.
+    public func lockFile(_ name: String) throws(StorageError) -> any StorageLock {
+        let id = try disk.state.withLock { s throws(StorageError) in
+            try s.checkAlive(boot: boot, "fcntl F_OFD_SETLK", name)
+            if s.fileLockHolders[name] != nil { throw StorageError("fcntl F_OFD_SETLK", path: name, errno: .wouldBlock) }
+            if s.directory[name] == nil {
+                s.directory[name] = Inode(id: s.nextInodeID, size: 0)
+                s.nextInodeID += 1
+            }
+            let id = s.nextLockID
+            s.nextLockID += 1
+            s.fileLockHolders[name] = id
+            return id
+        }
+        return SimulatedLock(disk: disk, boot: boot, id: id, file: name)
+    }
+
     /// A write queue of `depth` writes whose completions come in an order
     /// the seed chooses.
     public func makeWriteQueue(depth: Int) throws(StorageError) -> any StorageWriteQueue {
@@ -132,16 +151,24 @@ final class SimulatedLock: StorageLock {
     let disk: SimulatedDisk
     let boot: Int
     let id: Int
+    /// The locked file's name; nil for the directory's writer lock.
+    let file: String?
 
-    init(disk: SimulatedDisk, boot: Int, id: Int) {
+    init(disk: SimulatedDisk, boot: Int, id: Int, file: String? = nil) {
         self.disk = disk
         self.boot = boot
         self.id = id
+        self.file = file
     }
 
     func unlock() {
         disk.state.withLock { s in
-            if s.boot == boot && s.lockHolder == id { s.lockHolder = nil }
+            guard s.boot == boot else { return }
+            if let file {
+                if s.fileLockHolders[file] == id { s.fileLockHolders[file] = nil }
+            } else if s.lockHolder == id {
+                s.lockHolder = nil
+            }
         }
     }
 

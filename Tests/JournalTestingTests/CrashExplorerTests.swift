@@ -153,6 +153,29 @@ struct CrashExplorerTests {
         #expect(again.violations.contains { $0.description == first.description }, "\(first.point) reproduces")
     }
 
+    /// The large workload's bound (3 segments) is small enough that
+    /// lagging named positions are overtaken during runs, and that a
+    /// recovery finds some a follower cannot resume (`readerFellBehind`,
+    /// never a record after a gap); no finding is a violation.
+    @Test("the large workload overtakes lagging reader positions past its bound")
+    func largeWorkloadOvertakesPositions() {
+        journalLogsSilenced
+        let workload = JournalCrashWorkload(.large(profile: .none))
+        var overtakings = 0
+        var fellBehind = 0
+        for seed in randomSeeds {
+            let disk = SimulatedDisk(seed: seed, faults: workload.faults)
+            let model = workload.run(CrashRun(disk: disk, seed: seed, cutAfter: nil))
+            overtakings += model.overtakings
+            let attempt = workload.recover(disk.reboot())
+            if case .recovered(let state) = attempt { fellBehind += state.overtaken.count }
+            let findings = model.findings + workload.check(attempt, model: model)
+            #expect(!findings.contains { $0.kind == .violation }, "seed \(seed): \(findings)")
+        }
+        #expect(overtakings >= 1, "positions were overtaken during the runs")
+        #expect(fellBehind >= 1, "followers of recovered positions got readerFellBehind")
+    }
+
     // MARK: The explorer itself
 
     /// A session's reopen is checked mid-run, and its check must count the

@@ -15,35 +15,47 @@ final class RunningCLI {
     let process = Process()
     let stop: StopSignal
     let collector: OutputCollector
+    /// Its standard error, when collected (else it goes to ours).
+    let errors: OutputCollector?
     private let feeder: InputFeeder?
 
-    init(_ executable: String, _ arguments: [String], input records: [String]? = nil) throws {
+    init(_ executable: String, _ arguments: [String], input records: [String]? = nil, collectingErrors: Bool = false) throws {
         stop = try StopSignal()
         let input = Pipe()
         let output = Pipe()
+        let errorOutput = collectingErrors ? Pipe() : nil
         setCloseOnExec(input.fileHandleForWriting.fileDescriptor)
         setCloseOnExec(output.fileHandleForReading.fileDescriptor)
+        if let errorOutput { setCloseOnExec(errorOutput.fileHandleForReading.fileDescriptor) }
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.standardInput = input
         process.standardOutput = output
-        process.standardError = FileHandle.standardError
+        process.standardError = errorOutput ?? FileHandle.standardError
         try process.run()
         let chunks = records.map { $0.map { Array(($0 + "\n").utf8) } } ?? []
         feeder = InputFeeder(fd: try ownedNonBlockingCopy(of: input.fileHandleForWriting.fileDescriptor), chunks: chunks, stop: stop)
         collector = OutputCollector(fd: try ownedNonBlockingCopy(of: output.fileHandleForReading.fileDescriptor), stop: stop)
+        if let errorOutput {
+            errors = OutputCollector(fd: try ownedNonBlockingCopy(of: errorOutput.fileHandleForReading.fileDescriptor), stop: stop)
+        } else {
+            errors = nil
+        }
         try input.fileHandleForWriting.close()
         try output.fileHandleForReading.close()
         try? input.fileHandleForReading.close()
         try? output.fileHandleForWriting.close()
+        try errorOutput?.fileHandleForReading.close()
+        try? errorOutput?.fileHandleForWriting.close()
     }
 
-    /// Waits for the process to end; returns how, and its output.
-    func finish() -> (reason: Process.TerminationReason, status: Int32, stdout: [UInt8]) {
+    /// Waits for the process to end; returns how, and its output (and its
+    /// standard error, if collected).
+    func finish() -> (reason: Process.TerminationReason, status: Int32, stdout: [UInt8], stderr: [UInt8]) {
         process.waitUntilExit()
         stop.signal()
         _ = feeder?.finish()
-        return (process.terminationReason, process.terminationStatus, collector.finish())
+        return (process.terminationReason, process.terminationStatus, collector.finish(), errors?.finish() ?? [])
     }
 }
 

@@ -14,6 +14,13 @@
  * above its LSN, it removes the file and fails. Its reader then reads and
  * advances the position (a file replaced with a higher LSN).
  *
+ * Each position has one reader (its consumer), as the code enforces with
+ * a lock on position-NAME.lock that the kernel drops with its process
+ * (journal-format.md, section 12, "One consumer"). A truncation that
+ * positions held back runs again at each segment rollover with the same
+ * LSN (Retention/Retention+Pending.swift): one more of the writer's
+ * truncations, whose L the model already chooses freely.
+ *
  * Code: Sources/Journal/Retention/Retention.swift (createPosition),
  * Segments/Truncation.swift (truncate), Retention/Retention+Cut.swift
  * (retentionCutLocked), Follow/SharedFollowState.swift (retentionFloor).

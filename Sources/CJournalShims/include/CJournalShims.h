@@ -35,6 +35,13 @@ int cjournal_o_dsync(void);
 int cjournal_o_directory(void);
 int cjournal_o_cloexec(void);
 
+/// Takes an exclusive open-file-description lock (F_OFD_SETLK, F_WRLCK) on
+/// the whole of `fd`'s file without waiting: owned by the open file, so two
+/// opens in one process exclude each other, and released when its last
+/// descriptor closes (or the process dies). Returns 0, or -1 with errno set
+/// (EAGAIN or EACCES while another holds it).
+int cjournal_ofd_trylock(int fd);
+
 /// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK).
 int cjournal_eventfd(void);
 

@@ -38,15 +38,18 @@ extension Journal {
     /// Reading past a position that truncation overtook fails with
     /// `JournalError.readerFellBehind` naming it.
     ///
+    /// The follower claims a named position for `position`'s handle (one
+    /// consumer per position, see `ReaderPosition`).
+    ///
     /// - Throws: `.readerFellBehind` if truncation already went past the
-    ///   position, `.lsnOutOfRange` if it is above `nextLSN`.
+    ///   position, `.lsnOutOfRange` if it is above `nextLSN`,
+    ///   `.positionInUse` while another handle holds it.
     public func follower(resuming position: ReaderPosition) throws(JournalError) -> JournalFollower {
-        let lsn = position.lsn
-        do { try validateFollowStart(lsn) } catch {
-            if lsn < oldestLSN { throw position.fellBehind(needing: lsn, oldest: oldestLSN) }
-            throw error
-        }
-        return JournalFollower(journal: self, from: lsn, retained: position, owned: false)
+        try checkResumable(position)
+        // One consumer per named position; the claim reloads it.
+        try position.claim()
+        try checkResumable(position)
+        return JournalFollower(journal: self, from: position.lsn, retained: position, owned: false)
     }
 
     /// The records from `lsn` on as they become durable, for a `for try
@@ -117,6 +120,15 @@ public final class JournalFollower: @unchecked Sendable {
         return .lsnOutOfRange(requested: position, first: oldest, durable: journal.durableLSN)
     }
 
+    /// The error of a wait that failed: a followed journal's tail stops
+    /// with `lsnOutOfRange` when the writer released records it had yet to
+    /// read, which for a follower from a reader position is that position
+    /// overtaken.
+    private func waitFailure(_ error: JournalError) -> JournalError {
+        guard retained != nil, case .lsnOutOfRange(_, let oldest, _) = error else { return error }
+        return released(oldest: oldest)
+    }
+
     /// The LSN of the next record this follower delivers (or later, past a
     /// gap that salvage recovery skipped). For the consumer's own thread.
     public var nextLSN: LSN { buffer.isEmpty || bufferIndex == buffer.count ? position : buffer[bufferIndex].lsn }
@@ -143,7 +155,7 @@ public final class JournalFollower: @unchecked Sendable {
             switch journal.followers.waitBlocking(token, after: position - 1, durable: { journal.durableLSN }) {
             case .advanced: continue
             case .closed, .cancelled: return nil
-            case .failed(let error): throw error
+            case .failed(let error): throw waitFailure(error)
             }
         }
         defer { bufferIndex += 1 }
@@ -164,7 +176,7 @@ public final class JournalFollower: @unchecked Sendable {
             switch await journal.followers.wait(token, after: position - 1, durable: { journal.durableLSN }) {
             case .advanced: continue
             case .closed, .cancelled: return nil
-            case .failed(let error): throw error
+            case .failed(let error): throw waitFailure(error)
             }
         }
         defer { bufferIndex += 1 }
@@ -191,7 +203,7 @@ public final class JournalFollower: @unchecked Sendable {
             switch journal.followers.waitBlocking(token, after: position - 1, durable: { journal.durableLSN }) {
             case .advanced: continue
             case .closed, .cancelled: return
-            case .failed(let error): throw error
+            case .failed(let error): throw waitFailure(error)
             }
         }
     }
@@ -211,7 +223,7 @@ public final class JournalFollower: @unchecked Sendable {
             switch await journal.followers.wait(token, after: position - 1, durable: { journal.durableLSN }) {
             case .advanced: continue
             case .closed, .cancelled: return
-            case .failed(let error): throw error
+            case .failed(let error): throw waitFailure(error)
             }
         }
     }

@@ -86,7 +86,11 @@ final class LogTail: @unchecked Sendable {
                     try shared.checkLinked()
                 }
             } catch {
-                journal.logger.error("following stopped", metadata: ["error": "\(error)"])
+                // Overtaken by the writer's truncation: an outcome the
+                // followers report (fell behind), not a failure to log.
+                var overtaken = false
+                if case .lsnOutOfRange = error { overtaken = true }
+                journal.logger.log(level: overtaken ? .info : .error, "following stopped", metadata: ["error": "\(error)"])
                 journal.followers.fail(error)
                 return
             }

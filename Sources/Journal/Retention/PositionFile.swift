@@ -5,8 +5,10 @@ import JournalStorage
 // file per named reader position, `position-<name>.pos`, replaced whole
 // (written under `.pos.new`, made durable, renamed over the old one), so a
 // crash leaves the old position or the new one, never a mix. One file per
-// position means one writer per file: the process that advances the
-// position. No lock is shared between processes.
+// position means one writer per file: the handle that advances the
+// position, which holds an open-file-description lock on
+// `position-<name>.lock` (one consumer per position; the kernel drops it
+// when the process dies). Truncation and listing take no lock.
 
 /// The on-disk form of one named reader position.
 enum PositionFile {
@@ -20,7 +22,12 @@ enum PositionFile {
     static let checkedBytes = 96
     static let encodedBytes = checkedBytes + 4
 
+    static let lockSuffix = ".lock"
+
     static func fileName(_ name: String) -> String { prefix + name + suffix }
+
+    /// The file whose lock is the position's claim by its one consumer.
+    static func lockFileName(_ name: String) -> String { prefix + name + lockSuffix }
 
     /// The position name a file name carries, if it is a position file.
     static func positionName(fileName: String) -> String? {

@@ -1,4 +1,5 @@
 import JournalPrimitives
+import JournalStorage
 import Synchronization
 
 // Reader positions: a reader's place in the log that holds truncation back
@@ -22,6 +23,13 @@ import Synchronization
 /// records below; a follower made with `Journal.follower(from:retaining:)`
 /// moves its unnamed position on by itself.
 ///
+/// One consumer per named position: the first handle that advances it or
+/// follows from it (`Journal.follower(resuming:)`) claims it, with a lock
+/// on its file `position-NAME.lock` that the kernel drops if the process
+/// dies; until that handle is released (or goes away), another handle's
+/// advance or follower fails with `JournalError.positionInUse`, in this
+/// process or another. Reading `lsn` claims nothing.
+///
 /// Thread safety: any thread; advances of one position are serialized.
 public final class ReaderPosition: Sendable {
     /// The journal the position is in.
@@ -33,6 +41,8 @@ public final class ReaderPosition: Sendable {
     private let isReleased = Atomic<Bool>(false)
     /// Serializes advances, so a named position's file only moves forward.
     private let advancing = Mutex<Void>(())
+    /// A named position's claim, once taken: the lock on its lock file.
+    private let claimed = Mutex<(any StorageLock)?>(nil)
 
     init(journal: Journal, name: String, id: UInt64, lsn: LSN) {
         self.journal = journal
@@ -56,7 +66,8 @@ public final class ReaderPosition: Sendable {
     /// goes back.
     ///
     /// - Throws: `JournalError.invalidArgument` if `lsn` is above the
-    ///   journal's next LSN or the position was released or dropped, `.io`
+    ///   journal's next LSN or the position was released or dropped,
+    ///   `.positionInUse` if another handle holds the named position, `.io`
     ///   if the position file cannot be written (the position is then
     ///   unchanged).
     /// - Complexity: O(1); one durable file replacement for a named position.
@@ -65,6 +76,7 @@ public final class ReaderPosition: Sendable {
             guard !isReleased.load(ordering: .acquiring) else {
                 throw .invalidArgument("reader position '\(name)' was released")
             }
+            try claimLocked()
             guard lsn > value.load(ordering: .relaxed) else { return }
             let next = journal.nextLSN
             guard lsn <= next else {
@@ -87,6 +99,43 @@ public final class ReaderPosition: Sendable {
     public func release() {
         isReleased.store(true, ordering: .releasing)
         if name.isEmpty { journal.forgetPosition(id) }
+        let lock = claimed.withLock { held in
+            defer { held = nil }
+            return held
+        }
+        lock?.unlock()
+    }
+
+    /// Claims a named position for this handle (nothing for an unnamed
+    /// one, or one already claimed), then reloads it from its file: the
+    /// previous holder may have advanced it since this handle read it.
+    ///
+    /// - Throws: `.positionInUse` while another handle holds it,
+    ///   `.invalidArgument` if it was dropped or this handle released,
+    ///   `.io` if the lock file cannot be made.
+    func claim() throws(JournalError) {
+        try advancing.withLock { (_: inout Void) throws(JournalError) in try claimLocked() }
+    }
+
+    /// `claim()` with advances held off (`advancing` held).
+    private func claimLocked() throws(JournalError) {
+        guard isNamed else { return }
+        try claimed.withLock { (held: inout (any StorageLock)?) throws(JournalError) in
+            guard held == nil else { return }
+            guard !released else { throw .invalidArgument("reader position '\(name)' was released") }
+            let lock = try journal.lockPositionFile(name)
+            guard let lsn = try PositionFile.read(journal.storage, name: name) else {
+                lock.unlock()
+                throw .invalidArgument("no reader position named '\(name)'")
+            }
+            if lsn > value.load(ordering: .relaxed) { value.store(lsn, ordering: .releasing) }
+            held = lock
+        }
+    }
+
+    /// Takes `lock` as this new position's claim.
+    func adopt(_ lock: any StorageLock) {
+        claimed.withLock { $0 = lock }
     }
 
     var released: Bool { isReleased.load(ordering: .acquiring) }

@@ -1,4 +1,5 @@
 import JournalPrimitives
+import JournalStorage
 import Logging
 import Metrics
 import Synchronization
@@ -21,7 +22,8 @@ import Synchronization
 
 /// The journal's retention state.
 final class RetentionState: @unchecked Sendable {
-    // @unchecked: `unnamed` and `nextID` are guarded by the journal's lock.
+    // @unchecked: `unnamed`, `nextID` and the pending truncation are
+    // guarded by the journal's lock.
     /// One truncation at a time: the floor belongs to it.
     let truncating = Mutex<Void>(())
     /// The LSN below which a truncation in progress may release records
@@ -33,6 +35,12 @@ final class RetentionState: @unchecked Sendable {
     /// run under the journal's lock, so it takes nothing).
     var unnamed: [UInt64: WeakPosition] = [:]
     var nextID: UInt64 = 0
+    /// The highest LSN a `truncate(before:)` asked for, while reader
+    /// positions keep records below it: the truncation is pending, and runs
+    /// again at each segment activation (Retention+Pending.swift).
+    var pendingBefore: LSN = 0
+    /// The index of the newest segment when the pending truncation last ran.
+    var pendingCheckedSegment: UInt64 = 0
 
     struct WeakPosition {
         weak var position: ReaderPosition?
@@ -69,29 +77,66 @@ extension Journal {
     /// the writer's process and from any process that opened the journal
     /// with `openForFollowing` (or for reading, while no writer runs).
     ///
+    /// The returned handle holds the position's claim (see
+    /// `ReaderPosition`): release it to let another consumer have it.
+    ///
     /// - Throws: `.invalidArgument` for a bad name or one already taken,
+    ///   `.positionInUse` while another handle holds the name,
     ///   `.lsnOutOfRange` if `lsn` is below `oldestLSN` or above `nextLSN`
     ///   (also when a truncation released it while the position was made),
     ///   `.io` if the file cannot be written.
     /// - Complexity: two durable directory changes.
     public func createPosition(named name: String, at lsn: LSN) throws(JournalError) -> ReaderPosition {
         try PositionFile.validate(name)
+        // Claimed before it exists, so two creators cannot both make it.
+        let claim = try lockPositionFile(name)
         guard try PositionFile.read(storage, name: name) == nil else {
+            claim.unlock()
             throw .invalidArgument("reader position '\(name)' already exists")
         }
-        try validateFollowStart(lsn)
-        try PositionFile.write(storage, name: name, lsn: lsn)
+        do throws(JournalError) {
+            try validateFollowStart(lsn)
+            try PositionFile.write(storage, name: name, lsn: lsn)
+        } catch {
+            claim.unlock()
+            throw error
+        }
         // Published; now look whether a truncation got past it meanwhile.
         let floor = max(retention.floor.load(ordering: .sequentiallyConsistent), tail?.shared.retentionFloor ?? 0)
         let oldest = max(oldestLSN, tail?.shared.oldestLSN ?? 0)
         if floor > lsn || oldest > lsn {
             try? removePositionFile(name)
+            claim.unlock()
             throw .lsnOutOfRange(requested: lsn, first: max(floor, oldest), durable: durableLSN)
         }
-        return ReaderPosition(journal: self, name: name, id: 0, lsn: lsn)
+        let position = ReaderPosition(journal: self, name: name, id: 0, lsn: lsn)
+        position.adopt(claim)
+        return position
     }
 
-    /// The named position `name`, as its file holds it.
+    /// Locks the named position's lock file (`position-NAME.lock`, kept
+    /// once made): the claim of its one consumer.
+    ///
+    /// - Throws: `.positionInUse` while another handle holds it.
+    func lockPositionFile(_ name: String) throws(JournalError) -> any StorageLock {
+        do { return try storage.lockFile(PositionFile.lockFileName(name)) } catch {
+            if error.errno == .wouldBlock { throw .positionInUse(name: name) }
+            throw JournalError.from(error)
+        }
+    }
+
+    /// A follower may resume from `position`: truncation has not gone past
+    /// it, and it is not above the next LSN.
+    func checkResumable(_ position: ReaderPosition) throws(JournalError) {
+        let lsn = position.lsn
+        do { try validateFollowStart(lsn) } catch {
+            if lsn < oldestLSN { throw position.fellBehind(needing: lsn, oldest: oldestLSN) }
+            throw error
+        }
+    }
+
+    /// The named position `name`, as its file holds it. The handle claims
+    /// the position when it first advances or is followed from, not here.
     ///
     /// - Throws: `.invalidArgument` if there is no such position,
     ///   `.corruption` if its file is damaged.
@@ -104,11 +149,15 @@ extension Journal {
     }
 
     /// Removes the named position `name` durably: truncation no longer
-    /// keeps records for it.
+    /// keeps records for it. Its lock file stays (empty), so that a
+    /// consumer never holds the lock of a file no longer named.
     ///
-    /// - Throws: `.invalidArgument` if there is no such position, `.io`.
+    /// - Throws: `.invalidArgument` if there is no such position,
+    ///   `.positionInUse` while a consumer holds it, `.io`.
     public func dropPosition(named name: String) throws(JournalError) {
         try PositionFile.validate(name)
+        let claim = try lockPositionFile(name)
+        defer { claim.unlock() }
         guard try PositionFile.read(storage, name: name) != nil else {
             throw .invalidArgument("no reader position named '\(name)'")
         }

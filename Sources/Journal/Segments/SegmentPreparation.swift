@@ -16,8 +16,11 @@ extension Journal {
 
     /// Prepares one spare segment if the writer is short of them: reuses a
     /// released file, or creates one zero-filled. Returns whether it did.
+    /// Runs a truncation reader positions held back, if a segment was
+    /// activated since (Retention/Retention+Pending.swift), first.
     @discardableResult
     func prepareSegmentIfNeeded() -> Bool {
+        runPendingTruncationIfDue()
         lock.lock()
         guard needsSpareLocked() else {
             lock.unlock()
@@ -60,7 +63,7 @@ extension Journal {
     func runPreparerThread() {
         while true {
             lock.lock()
-            while !closing && !needsSpareLocked() { preparerWork.wait() }
+            while !closing && !needsSpareLocked() && !pendingTruncationDueLocked() { preparerWork.wait() }
             let stop = closing
             lock.unlock()
             if stop { return }

@@ -29,7 +29,11 @@ extension Journal {
     /// position keeps more than `JournalOptions.retainedBytesMax`; then
     /// truncation goes past it and its reader gets
     /// `JournalError.readerFellBehind`. Named positions are read from their
-    /// files first (journal-format.md, section 12).
+    /// files first (journal-format.md, section 12). A truncation positions
+    /// held back stays pending: it runs again each time the writer
+    /// activates a segment (on the segment preparer's thread, or in
+    /// `pump()`), so the bound holds, and an advanced position frees the
+    /// log, without another call.
     ///
     /// - Throws: `JournalError.invalidArgument` on a journal open for
     ///   reading, `.io` if a rename or removal fails.
@@ -60,6 +64,7 @@ extension Journal {
     private func releaseSegments(before requested: LSN, keeping named: [(name: String, lsn: LSN)]) throws(JournalError) -> Int {
         lock.lock()
         let lsn = retentionCutLocked(requested: requested, named: named)
+        notePendingTruncationLocked(requested: requested, cut: lsn)
         var released: [Segment] = []
         while segments.count > 1, let next = segments[1].header, next.baseLSN <= lsn, next.baseLSN <= durable.load(ordering: .relaxed) {
             released.append(segments.removeFirst())

@@ -16,7 +16,9 @@ struct Position: ParsableCommand {
             store's checkpoints) keeps every record at or above it, unless it keeps more than the \
             writer's --retained-bytes-max: then truncation goes past it and a reader from it exits \
             79 (fell behind). `replay --follow --position NAME` resumes from a position and \
-            advances it. Works beside a running writer (no lock taken).
+            advances it. Works beside a running writer (no writer lock taken). One consumer per \
+            position: while a `replay --follow --position NAME` holds it, `create`, `advance`, \
+            `drop` and a second follower of it exit 75 (locked).
             """,
         subcommands: [Create.self, Advance.self, Drop.self, List.self])
 

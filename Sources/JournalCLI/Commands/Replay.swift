@@ -32,7 +32,8 @@ struct Replay: ParsableCommand, LoggingCommand {
             `position`) and advance it each time the output is flushed, so a restart goes on \
             where the last run's flushed output ended. Delivery is at least once: records \
             printed after the last flush (at most the records durable at that moment) may be \
-            printed again after a kill; none is skipped. A position truncation overtook exits 79.
+            printed again after a kill; none is skipped. A position truncation overtook exits 79; \
+            one another reader holds (one consumer per position) exits 75.
             """)
 
     @OptionGroup var location: JournalLocation

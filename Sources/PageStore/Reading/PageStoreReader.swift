@@ -22,8 +22,9 @@ public enum PageStoreJournalAccess: Sendable, Equatable {
     case follow
     /// Open the journal read-only at the open and again at each refresh
     /// (`Journal.openForReading`): the log recovery finds is taken as
-    /// durable. For storage without a follow file (the simulated disk) or
-    /// a store no writer runs on.
+    /// durable. For storage without a follow file (the simulated disk, a
+    /// file system without shared memory) or a store no writer runs on;
+    /// `updates()` then polls (`PageStoreReadOptions.reopenPollMilliseconds`).
     case reopen
 }
 
@@ -35,6 +36,11 @@ public struct PageStoreReadOptions: Sendable {
     /// snapshot again) before it fails with `readerOvertaken`: a try is
     /// lost only when a checkpoint or truncation lands in the middle of it.
     public var attemptsMax = 64
+    /// With `.reopen`, the interval of `updates()`'s refreshes: nothing can
+    /// wake such a reader when the writer commits, so it polls. Each poll
+    /// opens the journal again (a recovery scan of its segments), so keep
+    /// it well above the time that takes. Default 100 ms.
+    public var reopenPollMilliseconds = 100
     /// Pages of the private copy's pool and the logger (`dataPoolPageBytes`,
     /// `logger`); the other fields are the writer's and are ignored.
     public var store = PageStoreOptions()

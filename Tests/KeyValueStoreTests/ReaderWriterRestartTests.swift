@@ -1,0 +1,126 @@
+import Foundation
+import Journal
+import JournalFileStorage
+import KeyValueStore
+import PageStore
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A `kv put --stdin` process: puts one key per line, prints each key once
+/// its put is durable.
+private final class PutProcess {
+    let process = Process()
+    private let input = Pipe()
+    private let output = Pipe()
+    private var pending: [UInt8] = []
+    private(set) var acknowledged = 0
+
+    init(_ executable: String, store: String, keys: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["kv", "put", "--store", store, "--stdin", "--checkpoint-every", "40"]
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.standardError
+        try process.run()
+        try input.fileHandleForWriting.write(contentsOf: Data(keys.map { "\($0)\tvalue of \($0)\n" }.joined().utf8))
+    }
+
+    /// Closes the input and waits for the process to end.
+    func finish() throws -> Int32 {
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// Blocks until `count` puts were acknowledged (or the output ended).
+    func awaitAcknowledged(_ count: Int) {
+        while acknowledged < count {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { return }
+            pending.append(contentsOf: chunk)
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                acknowledged += 1
+                pending.removeSubrange(...newline)
+            }
+        }
+    }
+}
+
+@Suite("Key-value store: a reader in another process than a writer that is killed and restarted")
+struct ReaderWriterRestartTests {
+    static func key(_ prefix: String, _ i: Int) -> String { prefix + String(format: "%06d", i) }
+
+    /// The reader's keys, checked to be k000001...k(a) then m000001...m(b):
+    /// a prefix of each writer's puts. Returns (a, b).
+    static func prefixes(_ reader: KeyValueStoreReader) throws -> (Int, Int) {
+        let keys = try reader.withSnapshot { s throws(KeyValueError) -> [String] in
+            var keys: [String] = []
+            try s.scan { k, v in
+                keys.append(String(decoding: k, as: UTF8.self))
+                #expect(v == Array("value of \(keys.last ?? "")".utf8))
+                return true
+            }
+            return keys
+        }
+        let a = keys.prefix { $0.hasPrefix("k") }.count
+        let b = keys.count - a
+        #expect(keys == (0..<a).map { key("k", $0 + 1) } + (0..<b).map { key("m", $0 + 1) }, "a prefix of each writer's puts")
+        return (a, b)
+    }
+
+    /// A reader following the store (`updates()`) while a `kv put --stdin`
+    /// writer is SIGKILLed mid-stream and another is started: every state it
+    /// shows is a prefix of the first writer's puts, then of the second's,
+    /// never going back; it follows the second writer without being
+    /// reopened, to its last put, and then holds every put the killed
+    /// writer acknowledged.
+    @Test(.timeLimit(.minutes(10)))
+    func readerFollowsThroughAWriterKillAndRestart() async throws {
+        guard let executable = Executable.journalctl else {
+            Issue.record("journalctl-swift not found next to the test bundle")
+            return
+        }
+        signal(SIGPIPE, SIG_IGN)
+        let dir = TemporaryDirectory(on: .shm, "kv-reader-restart")
+        let store = dir.path + "/store"
+        let first = try PutProcess(executable, store: store, keys: (1...400).map { Self.key("k", $0) })
+        first.awaitAcknowledged(60)
+        var fs = FileSystemStorage.Options()
+        fs.directIO = false
+        var options = PageStoreReadOptions()
+        options.store.logger.logLevel = .warning
+        let reader = try KeyValueStore.openReadOnly(location: try PageStoreLocation.directory(path: store, options: fs), options: options)
+        defer { reader.close() }
+        var (a, b) = try Self.prefixes(reader)
+        #expect(a >= 60 && b == 0)
+        first.awaitAcknowledged(120)
+        kill(first.process.processIdentifier, SIGKILL)
+        first.process.waitUntilExit()
+        first.awaitAcknowledged(400)
+        let acknowledged = first.acknowledged
+        #expect(acknowledged >= 120 && acknowledged < 400, "killed mid-stream")
+        // A put may be acknowledged just before the dead writer published
+        // its durable LSN: the next writer publishes what its recovery kept.
+        try reader.refresh()
+        let afterKill = try Self.prefixes(reader)
+        #expect(afterKill.0 >= a && afterKill.1 == 0, "never going back")
+        (a, b) = afterKill
+        let second = try PutProcess(executable, store: store, keys: (1...150).map { Self.key("m", $0) })
+        var updates = try reader.updates().makeAsyncIterator()
+        while b < 150 {
+            guard try await updates.next() != nil else { break }
+            let now = try Self.prefixes(reader)
+            #expect(now.0 >= a && now.1 >= b, "never goes back")
+            (a, b) = now
+        }
+        #expect(b == 150, "the reader reached the second writer's last put")
+        #expect(a >= acknowledged, "every put the killed writer acknowledged")
+        second.awaitAcknowledged(150)
+        #expect(second.acknowledged == 150)
+        #expect(try second.finish() == 0)
+    }
+}
