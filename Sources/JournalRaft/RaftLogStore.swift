@@ -222,6 +222,14 @@ public final class RaftLogStore {
     /// call `compact()`. With `trailing` 0 the snapshot replaces the log.
     public func putSnapshot(_ snapshot: RaftSnapshot, trailing: UInt64) throws(RaftLogError) -> LSN {
         try RaftSnapshotFile.write(snapshot, to: snapshotStorage)
+        return try recordSnapshot(snapshot, trailing: trailing)
+    }
+
+    /// The second half of `putSnapshot`, once the snapshot's file is
+    /// durable (written with `RaftSnapshotFile.write`, which touches nothing
+    /// but the snapshot directory and may run on another thread): appends
+    /// its record and the state record again.
+    func recordSnapshot(_ snapshot: RaftSnapshot, trailing: UInt64) throws(RaftLogError) -> LSN {
         if let identity { identityLSN = try enqueue(.identity(clusterID: identity.clusterID, serverID: identity.serverID)) }
         snapshotLSN = try enqueue(.snapshot(index: snapshot.index, term: snapshot.term, trailing: trailing))
         snapshotIndex = snapshot.index
