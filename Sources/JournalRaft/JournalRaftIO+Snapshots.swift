@@ -63,11 +63,28 @@ extension JournalRaftIO {
         durableWaits.append((lsn, nil, { [unowned self] status in
             var status = status
             if status == 0 {
-                do throws(RaftLogError) { try store.compact() } catch { status = failWrite(error) }
+                do throws(RaftLogError) { try store.compact(keeping: Set(snapshotFilesInUse.keys)) } catch { status = failWrite(error) }
             }
             cb?(req, status)
+            if status == 0 && trailing == 0 { clearStaleUncommittedConfiguration(installed: image.index) }
         }))
         durabilityRequested?(lsn)
+    }
+
+    /// After raft has installed a snapshot from the leader (`snapshot_put`
+    /// with no trailing entries, whose callback restores it): canonical
+    /// raft 0.15 takes the snapshot's configuration but leaves
+    /// `configuration_uncommitted_index` as it was. A follower that held an
+    /// uncommitted configuration entry the snapshot covers then keeps
+    /// pointing at an entry it no longer has and will never apply, and if
+    /// it becomes leader every configuration change fails with
+    /// `RAFT_CANTCHANGE` until it steps down. Later versions of raft reset
+    /// it in the restore; this does the same, once the restore succeeded
+    /// (raft's last applied index is then the snapshot's).
+    func clearStaleUncommittedConfiguration(installed index: UInt64) {
+        guard let raft, raft_last_applied(raft) == index else { return }
+        let uncommitted = raft.pointee.configuration_uncommitted_index
+        if uncommitted != 0 && uncommitted <= index { raft.pointee.configuration_uncommitted_index = 0 }
     }
 
     func snapshotGet(_ req: UnsafeMutablePointer<raft_io_snapshot_get>?, _ cb: raft_io_snapshot_get_cb?) -> Int32 {
@@ -80,6 +97,10 @@ extension JournalRaftIO {
         }
         let storage = store.snapshotStorage
         let read = LockedValue<Result<RaftSnapshot, RaftLogError>?>(nil)
+        // A newer snapshot may be stored and the journal compacted before
+        // the read runs: the file stays until the read is done.
+        let name = RaftSnapshotFile.name(index: index, term: term)
+        snapshotFilesInUse[name, default: 0] += 1
         runOffLoop({
             do throws(RaftLogError) {
                 let image = try RaftSnapshotFile.read(index: index, term: term, from: storage)
@@ -89,6 +110,7 @@ extension JournalRaftIO {
             }
             return 0
         }, then: { [unowned self] status in
+            releaseSnapshotFile(name)
             switch read.withLock({ $0 }) {
             case .success(let image)? where status == 0: cb?(req, Self.makeSnapshot(image), 0)
             case .failure(let error)? where status == 0: cb?(req, nil, fail(error))
@@ -96,5 +118,12 @@ extension JournalRaftIO {
             }
         })
         return 0
+    }
+
+    /// Ends one read of snapshot file `name` (the next compaction may
+    /// remove it).
+    private func releaseSnapshotFile(_ name: String) {
+        guard let count = snapshotFilesInUse[name] else { return }
+        snapshotFilesInUse[name] = count > 1 ? count - 1 : nil
     }
 }

@@ -71,6 +71,14 @@ public final class JournalRaftIO {
     public var offLoopRunner: ((@escaping @Sendable () -> Void) -> Void)?
     /// Jobs off the loop whose completion has not fired, in submission order.
     var offLoopJobs: [OffLoopJob] = []
+    /// Snapshot files being read off the loop (`snapshot_get`), by name,
+    /// with their count of reads: compaction leaves them in place.
+    var snapshotFilesInUse: [String: Int] = [:]
+    /// The raft instance this I/O serves, set once `raft_init` has run and
+    /// cleared before it goes: after a snapshot is installed the I/O
+    /// corrects what canonical raft 0.15 leaves stale
+    /// (`JournalRaftIO+Snapshots.swift`).
+    public var raft: UnsafeMutablePointer<raft>?
     var isClosed = false
 
     /// An I/O on `store`; `environment` is held strongly.

@@ -251,17 +251,19 @@ public final class RaftLogStore {
     }
 
     /// After the newest snapshot is durable: removes older snapshot files
-    /// and truncates the journal behind the first entry kept (the last
-    /// `trailing` entries the snapshot covers, and those after it). Returns
-    /// the LSN the journal was truncated before, or nil when the newest
-    /// snapshot (a later one than the caller waited for) or its state record
-    /// is not durable yet: its own completion compacts then.
+    /// (but those named in `keeping`, still being read: a later compaction
+    /// removes them) and truncates the journal behind the first entry kept
+    /// (the last `trailing` entries the snapshot covers, and those after
+    /// it). Returns the LSN the journal was truncated before, or nil when
+    /// the newest snapshot (a later one than the caller waited for) or its
+    /// state record is not durable yet: its own completion compacts then.
     @discardableResult
-    public func compact() throws(RaftLogError) -> LSN? {
+    public func compact(keeping: Set<String> = []) throws(RaftLogError) -> LSN? {
         guard journal.durableLSN >= max(stateLSN, snapshotLSN) else { return nil }
         let current = RaftSnapshotFile.name(index: snapshotIndex, term: snapshotTerm)
         do {
-            for name in try snapshotStorage.fileNames() where RaftSnapshotFile.isSnapshotName(name) && name != current {
+            for name in try snapshotStorage.fileNames()
+            where RaftSnapshotFile.isSnapshotName(name) && name != current && !keeping.contains(name) {
                 try snapshotStorage.remove(name)
             }
         } catch {

@@ -44,6 +44,7 @@ final class RaftNode: @unchecked Sendable {
             throw .raft("raft_init: \(String(cString: raft_errmsg(raft)))")
         }
         machine.raft = raft
+        io.raft = raft
         transport.resolve = { [unowned self] id in member(id)?.raft }
         raft_set_election_timeout(raft, options.electionTimeoutMilliseconds)
         raft_set_heartbeat_timeout(raft, options.heartbeatTimeoutMilliseconds)
