@@ -1,4 +1,5 @@
 import CRaft
+import Foundation
 import KeyValueStore
 import PageStore
 @testable import ReplicatedKV
@@ -104,4 +105,61 @@ struct SnapshotPagesTests {
         #expect(reopened.appliedIndex == 500)
         #expect(try userPairs(reopened.kv) == expected)
     }
+
+    @Test("a read in flight when an install closes the store reads the installed store instead of failing")
+    func readDuringInstall() throws {
+        let leaderDirectory = TemporaryDirectory(on: .tmp, "kv-snap-leader")
+        let leader = try KVStateMachine(box: machineStore(leaderDirectory, keys: 300, tag: 1, index: 90))
+        defer { leader.kv.close() }
+        var bufs: UnsafeMutablePointer<raft_buffer>?
+        var count: UInt32 = 0
+        #expect(leader.fsm.pointee.snapshot?(leader.fsm, &bufs, &count) == 0)
+        #expect(leader.fsm.pointee.snapshot_async?(leader.fsm, &bufs, &count) == 0)
+        let buffer = try #require(bufs?.pointee)
+        let payload = Array(UnsafeRawBufferPointer(start: buffer.base, count: buffer.len))
+        #expect(leader.fsm.pointee.snapshot_finalize?(leader.fsm, &bufs, &count) == 0)
+
+        let followerDirectory = TemporaryDirectory(on: .tmp, "kv-snap-follower")
+        let follower = try KVStateMachine(box: machineStore(followerDirectory, keys: 20, tag: 2, index: 10))
+        defer { follower.kv.close() }
+        let key = KVStateMachine.userKey(Array("key-7".utf8))
+        // The read takes the store open now, then waits until the install
+        // has closed it before reading.
+        let started = DispatchSemaphore(value: 0)
+        let go = DispatchSemaphore(value: 0)
+        let result = LockedBox<Result<[UInt8]?, KeyValueError>?>(nil)
+        let box = follower.box
+        let reader = Thread {
+            var first = true
+            let read = Result { () throws(KeyValueError) -> [UInt8]? in
+                try box.withStore { (kv) throws(KeyValueError) -> [UInt8]? in
+                    if first {
+                        first = false
+                        started.signal()
+                        go.wait()
+                    }
+                    return try kv.get(key)
+                }
+            }
+            result.set(read)
+            started.signal()
+        }
+        reader.start()
+        started.wait()
+        #expect(payload.withUnsafeBytes { follower.restore($0) } == 0)
+        #expect(follower.snapshotsRestored == 1)
+        go.signal()
+        started.wait()
+        let read = try #require(result.get())
+        #expect(try read.get() == [UInt8](repeating: 1, count: 40 + 7 % 50), "the value the installed pages hold")
+    }
+}
+
+/// A value one thread sets and another reads.
+final class LockedBox<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func set(_ newValue: Value) { lock.withLock { value = newValue } }
+    func get() -> Value { lock.withLock { value } }
 }
