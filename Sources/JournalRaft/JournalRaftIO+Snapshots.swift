@@ -17,19 +17,19 @@ extension JournalRaftIO {
     ) -> Int32 {
         guard let req, let s = snapshot?.pointee else { return RAFT_INVALID }
         req.pointee.cb = cb
-        var data: [UInt8] = []
-        for i in 0..<Int(s.n_bufs) {
-            let b = s.bufs[i]
-            if let base = b.base { data.append(contentsOf: UnsafeRawBufferPointer(start: base, count: b.len)) }
-        }
+        // Raft keeps the snapshot's buffers until the callback (a snapshot
+        // taken: until it finalizes it; one installed: until it restores
+        // it), and does not touch them meanwhile: the file is written from
+        // them, with no copy of the data first.
+        let parts = (0..<Int(s.n_bufs)).map { UnsafeRawBufferPointer(start: s.bufs[$0].base, count: s.bufs[$0].len) }
         let image = RaftSnapshot(
             index: s.index, term: s.term, configuration: RaftMemory.servers(s.configuration),
-            configurationIndex: s.configuration_index, data: data)
+            configurationIndex: s.configuration_index, data: [])
         if let failure { return fail(failure) }
         let storage = store.snapshotStorage
         let written = LockedValue<RaftLogError?>(nil)
         runOffLoop({
-            do throws(RaftLogError) { try RaftSnapshotFile.write(image, to: storage) } catch {
+            do throws(RaftLogError) { try RaftSnapshotFile.write(image, data: parts, to: storage) } catch {
                 written.withLock { $0 = error }
                 return RAFT_IOERR
             }
