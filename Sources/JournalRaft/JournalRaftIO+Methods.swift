@@ -62,6 +62,7 @@ extension JournalRaftIO {
         io.pointee.snapshot_get = { io, req, cb in JournalRaftIO.from(io).snapshotGet(req, cb) }
         io.pointee.time = { io in JournalRaftIO.from(io).environment.nowMilliseconds }
         io.pointee.random = { io, min, max in JournalRaftIO.from(io).environment.random(min: min, max: max) }
+        io.pointee.async_work = { io, req, cb in JournalRaftIO.from(io).asyncWork(req, cb) }
     }
 
     func close(_ cb: raft_io_close_cb?) {
@@ -72,6 +73,7 @@ extension JournalRaftIO {
             deferred.removeAll()
             for callback in callbacks { callback() }
         }
+        cancelOffLoopJobs()
         cb?(io)
     }
 
@@ -136,51 +138,6 @@ extension JournalRaftIO {
         }
         durableWaits.append((lsn, answeringMatch, { status in cb?(req, status) }))
         durabilityRequested?(lsn)
-        return 0
-    }
-
-    func snapshotPut(
-        _ trailing: UInt32, _ req: UnsafeMutablePointer<raft_io_snapshot_put>?, _ snapshot: UnsafePointer<raft_snapshot>?,
-        _ cb: raft_io_snapshot_put_cb?
-    ) -> Int32 {
-        guard let req, let s = snapshot?.pointee else { return RAFT_INVALID }
-        req.pointee.cb = cb
-        var data: [UInt8] = []
-        for i in 0..<Int(s.n_bufs) {
-            let b = s.bufs[i]
-            if let base = b.base { data.append(contentsOf: UnsafeRawBufferPointer(start: base, count: b.len)) }
-        }
-        let image = RaftSnapshot(
-            index: s.index, term: s.term, configuration: RaftMemory.servers(s.configuration),
-            configurationIndex: s.configuration_index, data: data)
-        if let failure { return fail(failure) }
-        let lsn: LSN
-        do throws(RaftLogError) { lsn = try store.putSnapshot(image, trailing: UInt64(trailing)) } catch { return failWrite(error) }
-        durableWaits.append((lsn, nil, { [unowned self] status in
-            var status = status
-            if status == 0 {
-                do throws(RaftLogError) { try store.compact() } catch { status = failWrite(error) }
-            }
-            cb?(req, status)
-        }))
-        durabilityRequested?(lsn)
-        return 0
-    }
-
-    func snapshotGet(_ req: UnsafeMutablePointer<raft_io_snapshot_get>?, _ cb: raft_io_snapshot_get_cb?) -> Int32 {
-        guard let req else { return RAFT_INVALID }
-        req.pointee.cb = cb
-        deferred.append { [unowned self] in
-            do throws(RaftLogError) {
-                guard let image = try store.currentSnapshot() else {
-                    cb?(req, nil, RAFT_NOTFOUND)
-                    return
-                }
-                cb?(req, Self.makeSnapshot(image), 0)
-            } catch {
-                cb?(req, nil, fail(error))
-            }
-        }
         return 0
     }
 

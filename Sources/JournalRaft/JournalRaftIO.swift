@@ -63,6 +63,22 @@ public final class JournalRaftIO {
     /// whose journal runs its own threads passes it to a
     /// `RaftDurabilityNotifier`; one that pumps a manual journal needs none.
     public var durabilityRequested: ((LSN) -> Void)?
+    /// Runs work that must not hold up the loop (raft's async work, which
+    /// takes the state machine's snapshot; snapshot files): it is given a
+    /// job, runs it on another thread, then wakes the loop so that it calls
+    /// `runCompletions()`, where the job's completion fires. Nil: the job
+    /// runs on the loop as a deferred callback (a deterministic simulation).
+    public var offLoopRunner: ((@escaping @Sendable () -> Void) -> Void)?
+    /// Jobs off the loop whose completion has not fired, in submission order.
+    var offLoopJobs: [OffLoopJob] = []
+    /// Snapshot files being read off the loop (`snapshot_get`), by name,
+    /// with their count of reads: compaction leaves them in place.
+    var snapshotFilesInUse: [String: Int] = [:]
+    /// The raft instance this I/O serves, set once `raft_init` has run and
+    /// cleared before it goes: after a snapshot is installed the I/O
+    /// corrects what canonical raft 0.15 leaves stale
+    /// (`JournalRaftIO+Snapshots.swift`).
+    public var raft: UnsafeMutablePointer<raft>?
     var isClosed = false
 
     /// An I/O on `store`; `environment` is held strongly.
@@ -71,7 +87,7 @@ public final class JournalRaftIO {
         self.environment = environment
         io = .allocate(capacity: 1)
         io.initialize(to: raft_io())
-        io.pointee.version = 1
+        io.pointee.version = 2
         io.pointee.impl = Unmanaged.passUnretained(self).toOpaque()
         Self.installMethods(io)
     }
@@ -147,7 +163,7 @@ public final class JournalRaftIO {
     }
 
     /// Fires the completions that are ready: durable appends and snapshot
-    /// puts, then deferred callbacks, until none is left. After a journal
+    /// puts, jobs run off the loop, then deferred callbacks, until none is left. After a journal
     /// failure the appends that did not become durable stay pending until
     /// `raft_close` cancels them: failing them while raft runs would make a
     /// leader look up its pending requests by index, which canonical raft
@@ -156,6 +172,7 @@ public final class JournalRaftIO {
     public func runCompletions() {
         while true {
             completeDurableWaits()
+            completeOffLoopJobs()
             if deferred.isEmpty { return }
             let callbacks = deferred
             deferred.removeAll()

@@ -222,6 +222,14 @@ public final class RaftLogStore {
     /// call `compact()`. With `trailing` 0 the snapshot replaces the log.
     public func putSnapshot(_ snapshot: RaftSnapshot, trailing: UInt64) throws(RaftLogError) -> LSN {
         try RaftSnapshotFile.write(snapshot, to: snapshotStorage)
+        return try recordSnapshot(snapshot, trailing: trailing)
+    }
+
+    /// The second half of `putSnapshot`, once the snapshot's file is
+    /// durable (written with `RaftSnapshotFile.write`, which touches nothing
+    /// but the snapshot directory and may run on another thread): appends
+    /// its record and the state record again.
+    func recordSnapshot(_ snapshot: RaftSnapshot, trailing: UInt64) throws(RaftLogError) -> LSN {
         if let identity { identityLSN = try enqueue(.identity(clusterID: identity.clusterID, serverID: identity.serverID)) }
         snapshotLSN = try enqueue(.snapshot(index: snapshot.index, term: snapshot.term, trailing: trailing))
         snapshotIndex = snapshot.index
@@ -243,17 +251,19 @@ public final class RaftLogStore {
     }
 
     /// After the newest snapshot is durable: removes older snapshot files
-    /// and truncates the journal behind the first entry kept (the last
-    /// `trailing` entries the snapshot covers, and those after it). Returns
-    /// the LSN the journal was truncated before, or nil when the newest
-    /// snapshot (a later one than the caller waited for) or its state record
-    /// is not durable yet: its own completion compacts then.
+    /// (but those named in `keeping`, still being read: a later compaction
+    /// removes them) and truncates the journal behind the first entry kept
+    /// (the last `trailing` entries the snapshot covers, and those after
+    /// it). Returns the LSN the journal was truncated before, or nil when
+    /// the newest snapshot (a later one than the caller waited for) or its
+    /// state record is not durable yet: its own completion compacts then.
     @discardableResult
-    public func compact() throws(RaftLogError) -> LSN? {
+    public func compact(keeping: Set<String> = []) throws(RaftLogError) -> LSN? {
         guard journal.durableLSN >= max(stateLSN, snapshotLSN) else { return nil }
         let current = RaftSnapshotFile.name(index: snapshotIndex, term: snapshotTerm)
         do {
-            for name in try snapshotStorage.fileNames() where RaftSnapshotFile.isSnapshotName(name) && name != current {
+            for name in try snapshotStorage.fileNames()
+            where RaftSnapshotFile.isSnapshotName(name) && name != current && !keeping.contains(name) {
                 try snapshotStorage.remove(name)
             }
         } catch {

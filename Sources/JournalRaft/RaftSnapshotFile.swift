@@ -60,9 +60,19 @@ enum RaftSnapshotFile {
     /// Writes `snapshot` durably under its name: a temporary file, zero
     /// filled, written, then renamed over the name.
     static func write(_ snapshot: RaftSnapshot, to storage: any StorageDirectory) throws(RaftLogError) {
-        let body = encodeBody(snapshot)
+        try withBytes(snapshot.data) { (data) throws(RaftLogError) in try write(snapshot, data: [data], to: storage) }
+    }
+
+    /// Writes the snapshot of `snapshot`'s index, term and configuration
+    /// whose data is `parts` back to back (`snapshot.data` is ignored): the
+    /// bytes are copied once, into the file's write buffer, so a snapshot
+    /// held in raft's buffers is not copied again first.
+    static func write(_ snapshot: RaftSnapshot, data parts: [UnsafeRawBufferPointer], to storage: any StorageDirectory) throws(RaftLogError) {
+        let dataBytes = parts.reduce(0) { $0 + $1.count }
+        let head = encodeBodyHead(snapshot, dataBytes: dataBytes)
+        let bodyBytes = head.count + dataBytes
         let alignment = storage.ioAlignment
-        let size = roundUp(headerBytes + body.count, alignment)
+        let size = roundUp(headerBytes + bodyBytes, alignment)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: max(alignment, 4096))
         defer { buffer.deallocate() }
         buffer.initializeMemory(as: UInt8.self, repeating: 0)
@@ -70,9 +80,15 @@ enum RaftSnapshotFile {
         buffer.storeLE32(version, at: 8)
         buffer.storeLE64(snapshot.index, at: 16)
         buffer.storeLE64(snapshot.term, at: 24)
-        buffer.storeLE64(UInt64(body.count), at: 32)
-        UnsafeMutableRawBufferPointer(rebasing: buffer[headerBytes..<(headerBytes + body.count)]).copyBytes(from: body)
-        buffer.storeLE32(CRC32C.checksum(UnsafeRawBufferPointer(rebasing: buffer[headerBytes..<(headerBytes + body.count)])), at: 40)
+        buffer.storeLE64(UInt64(bodyBytes), at: 32)
+        var offset = headerBytes
+        head.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + head.count)]).copyMemory(from: $0) }
+        offset += head.count
+        for part in parts where part.count > 0 {
+            UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + part.count)]).copyMemory(from: part)
+            offset += part.count
+        }
+        buffer.storeLE32(CRC32C.checksum(UnsafeRawBufferPointer(rebasing: buffer[headerBytes..<(headerBytes + bodyBytes)])), at: 40)
         buffer.storeLE32(CRC32C.checksum(UnsafeRawBufferPointer(rebasing: buffer[0..<60])), at: 60)
         let final = name(index: snapshot.index, term: snapshot.term)
         let temporary = final + ".new"
@@ -126,7 +142,8 @@ enum RaftSnapshotFile {
 
     /// Body: configuration index, server count, each server (id, role,
     /// address length and bytes), then the data length and bytes.
-    static func encodeBody(_ s: RaftSnapshot) -> [UInt8] {
+    /// This encodes the body up to the data's bytes.
+    static func encodeBodyHead(_ s: RaftSnapshot, dataBytes: Int) -> [UInt8] {
         var out: [UInt8] = []
         appendLE(&out, s.configurationIndex, bytes: 8)
         appendLE(&out, UInt64(s.configuration.count), bytes: 4)
@@ -137,8 +154,7 @@ enum RaftSnapshotFile {
             appendLE(&out, UInt64(address.count), bytes: 4)
             out.append(contentsOf: address)
         }
-        appendLE(&out, UInt64(s.data.count), bytes: 8)
-        out.append(contentsOf: s.data)
+        appendLE(&out, UInt64(dataBytes), bytes: 8)
         return out
     }
 

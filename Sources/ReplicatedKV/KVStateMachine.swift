@@ -12,13 +12,20 @@ import KeyValueStore
 // below the recorded index are skipped, so nothing is applied twice and,
 // since the store keeps a prefix of its batches, nothing is lost.
 //
+// Raft snapshots are the store's pages (KVStateMachine+Snapshot.swift):
+// taken through a checkpoint off the loop, installed on a follower by
+// replacing the store's state atomically.
+//
 // User keys are stored behind the prefix "u", the service's own under "m".
 
 final class KVStateMachine {
     static let appliedKey: [UInt8] = Array("m/raft-applied-index".utf8)
     static let userPrefix: UInt8 = UInt8(ascii: "u")
 
-    let kv: KeyValueStore
+    /// The node's store; a snapshot installed from the leader replaces it.
+    let box: KVStoreBox
+    /// The store open now.
+    var kv: KeyValueStore { box.store }
     let fsm: UnsafeMutablePointer<raft_fsm>
     /// The raft instance applying to this machine (set once it exists): the
     /// index of the entry being applied is its last applied index + 1.
@@ -31,27 +38,31 @@ final class KVStateMachine {
     /// Snapshots that replaced the store's state since the node started
     /// (installed by a leader, or restored at start over an older store).
     private(set) var snapshotsRestored = 0
-    /// Set when the store failed: the node must stop.
-    private(set) var failure: String?
+    /// Snapshots taken since the node started (their work done off the loop).
+    var snapshotsTaken = 0
+    /// Set when the store failed: the node must stop. Set on the loop only.
+    var failure: String?
+    /// The snapshot being taken: what `snapshot` captured on the loop, for
+    /// `snapshot_async` to finish off it (KVStateMachine+Snapshot.swift).
+    let taking = LockedValue<SnapshotInProgress?>(nil)
 
-    init(kv: KeyValueStore) throws(KeyValueError) {
-        self.kv = kv
-        appliedIndex = try kv.get(Self.appliedKey).flatMap(Self.index) ?? 0
+    init(box: KVStoreBox) throws(KeyValueError) {
+        self.box = box
+        appliedIndex = try box.store.get(Self.appliedKey).flatMap(Self.index) ?? 0
         fsm = .allocate(capacity: 1)
         fsm.initialize(to: raft_fsm())
-        fsm.pointee.version = 1
         fsm.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         fsm.pointee.apply = { fsm, buf, result in
             result?.pointee = nil
             let bytes = buf.map { UnsafeRawBufferPointer(start: $0.pointee.base, count: $0.pointee.len) }
             return KVStateMachine.from(fsm).apply(bytes ?? UnsafeRawBufferPointer(start: nil, count: 0))
         }
-        fsm.pointee.snapshot = { fsm, bufs, count in KVStateMachine.from(fsm).snapshot(bufs, count) }
         fsm.pointee.restore = { fsm, buf in
             guard let buf else { return RAFT_MALFORMED }
             defer { raft_free(buf.pointee.base) }
             return KVStateMachine.from(fsm).restore(UnsafeRawBufferPointer(start: buf.pointee.base, count: buf.pointee.len))
         }
+        Self.installSnapshotMethods(fsm)
     }
 
     deinit {
@@ -99,44 +110,42 @@ final class KVStateMachine {
         return 0
     }
 
-    /// Every user pair and the applied index, once durable.
-    func image() throws(KeyValueError) -> KVImage {
-        try kv.waitUntilDurable(lastLSN)
-        var pairs: [(key: [UInt8], value: [UInt8])] = []
-        try kv.scan(from: [Self.userPrefix]) { k, v in
-            guard k.first == Self.userPrefix else { return false }
-            pairs.append((Array(k.dropFirst()), v))
-            return true
-        }
-        return KVImage(appliedIndex: appliedIndex, pairs: pairs)
-    }
-
-    func snapshot(_ bufs: UnsafeMutablePointer<UnsafeMutablePointer<raft_buffer>?>?, _ count: UnsafeMutablePointer<UInt32>?) -> Int32 {
-        let bytes: [UInt8]
-        do throws(KeyValueError) { bytes = try image().encoded } catch {
-            failure = "the key-value store failed taking a snapshot: \(error)"
-            return RAFT_IOERR
-        }
-        guard let array = raft_calloc(1, MemoryLayout<raft_buffer>.stride)?.bindMemory(to: raft_buffer.self, capacity: 1),
-              let base = raft_malloc(max(bytes.count, 1)) else { return RAFT_NOMEM }
-        bytes.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        array.pointee = raft_buffer(base: base, len: bytes.count)
-        bufs?.pointee = array
-        count?.pointee = 1
-        return 0
-    }
-
     /// Replaces the store's state with a snapshot's, unless the store
     /// already reflects it: at start raft restores its last snapshot, which
-    /// the durable store has usually passed.
+    /// the durable store has usually passed. A snapshot of pages replaces
+    /// the store atomically; an image (the format before pages) is written
+    /// pair by pair, its index last, so a crash before the end leaves the
+    /// old index and the next start restores it again.
     func restore(_ bytes: UnsafeRawBufferPointer) -> Int32 {
-        guard let image = KVImage(decoding: bytes) else { return RAFT_MALFORMED }
-        if image.appliedIndex <= appliedIndex { return 0 }
-        do throws(KeyValueError) { try replace(with: image) } catch {
-            failure = "the key-value store failed restoring a snapshot: \(error)"
-            return RAFT_IOERR
+        switch KVSnapshotPayload.decode(bytes) {
+        case nil:
+            return RAFT_MALFORMED
+        case .image(let image):
+            if image.appliedIndex <= appliedIndex { return 0 }
+            do throws(KeyValueError) { try replace(with: image) } catch {
+                failure = "the key-value store failed restoring a snapshot: \(error)"
+                return RAFT_IOERR
+            }
+        case .pages(let header, let pages):
+            if header.appliedIndex <= appliedIndex { return 0 }
+            do throws(KeyValueError) { try install(pages, pageBytes: header.pageBytes) } catch {
+                failure = "the key-value store failed installing a snapshot: \(error)"
+                return RAFT_IOERR
+            }
         }
         return 0
+    }
+
+    /// Makes `pages` the store's state (atomically, `KVStoreBox.install`)
+    /// and takes its applied index from them.
+    private func install(_ pages: UnsafeRawBufferPointer, pageBytes: Int) throws(KeyValueError) {
+        try kv.waitUntilDurable(lastLSN)
+        try box.install(pages, pageBytes: pageBytes)
+        // The reopened store's journal starts after the installed pages:
+        // every batch it holds is durable.
+        lastLSN = 0
+        appliedIndex = try kv.get(Self.appliedKey).flatMap(Self.index) ?? 0
+        snapshotsRestored += 1
     }
 
     /// Deletes the keys the image lacks, writes its pairs, then its index

@@ -14,10 +14,23 @@ struct PowerCutSweep {
     let seed: UInt64
     let nodeCount: Int
     var workloadMilliseconds: UInt64 = 700
+    /// A node cut off from the others for the first part of the workload,
+    /// so that it catches up afterwards by installing a snapshot.
+    var lagging: UInt64?
 
     /// The quiet cluster of the workload.
     func makeCluster() throws -> SimCluster {
         try SimCluster.quiet(seed: seed, nodeCount: nodeCount)
+    }
+
+    /// Runs the workload: with a lagging node, it is isolated for the first
+    /// 600 ms (the others compact their logs past it), then rejoins.
+    func runWorkload(_ cluster: SimCluster) {
+        guard let lagging else { return cluster.run(milliseconds: workloadMilliseconds) }
+        cluster.network.isolate(lagging, among: cluster.ids)
+        cluster.run(milliseconds: 600)
+        cluster.network.heal()
+        cluster.run(milliseconds: workloadMilliseconds)
     }
 
     /// Per node id, the I/O boundaries its disk passes during the workload.
@@ -25,7 +38,7 @@ struct PowerCutSweep {
         let cluster = try makeCluster()
         defer { cluster.shutdown() }
         let first = Dictionary(uniqueKeysWithValues: cluster.nodes.map { ($0.id, $0.disk.ioCount + 1) })
-        cluster.run(milliseconds: workloadMilliseconds)
+        runWorkload(cluster)
         var result: [UInt64: ClosedRange<Int>] = [:]
         for node in cluster.nodes where node.disk.ioCount >= first[node.id]! {
             result[node.id] = first[node.id]!...node.disk.ioCount
@@ -42,7 +55,7 @@ struct PowerCutSweep {
         cluster.cutsWholeCluster = wholeCluster
         guard let node = cluster.nodes.first(where: { $0.id == id }) else { return ("no node \(id)", 0) }
         node.disk.cutAfter(ioBoundary: boundary)
-        cluster.run(milliseconds: workloadMilliseconds)
+        runWorkload(cluster)
         let place = "node \(id) cut after boundary \(boundary)\(wholeCluster ? " with the whole cluster" : "")"
         if let failure = cluster.failure { return ("\(place): \(failure)", 0) }
         if node.crashes == 0 { return ("\(place): the cut never came", 0) }

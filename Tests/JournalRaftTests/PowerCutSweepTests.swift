@@ -32,6 +32,25 @@ struct PowerCutSweepTests {
         try sweep(PowerCutSweep(seed: 20 + seed, nodeCount: 3), nodes: [1], wholeCluster: false)
     }
 
+    @Test("a lagging node loses power at each I/O boundary while it catches up by installing a snapshot", arguments: sweepSeeds)
+    func laggingNode(seed: UInt64) throws {
+        var workload = PowerCutSweep(seed: 40 + seed, nodeCount: 3)
+        workload.lagging = 3
+        let cluster = try workload.makeCluster()
+        defer { cluster.shutdown() }
+        workload.runWorkload(cluster)
+        #expect(cluster.snapshotsDelivered[3, default: 0] > 0, "the workload installs a snapshot on node 3: \(cluster.summary)")
+        try sweep(workload, nodes: [3], wholeCluster: false)
+    }
+
+    @Test("the workload's nodes take snapshots (their work off the loop) and compact their logs")
+    func workloadTakesSnapshots() throws {
+        let cluster = try PowerCutSweep(seed: 21, nodeCount: 3).makeCluster()
+        defer { cluster.shutdown() }
+        PowerCutSweep(seed: 21, nodeCount: 3).runWorkload(cluster)
+        #expect(cluster.nodes.contains { ($0.machine?.asyncSnapshots ?? 0) > 0 && ($0.io?.store.snapshotIndex ?? 0) > 0 }, "\(cluster.summary)")
+    }
+
     @Test("the whole cluster of three loses power at each I/O boundary of any node in turn", arguments: sweepSeeds)
     func wholeCluster(seed: UInt64) throws {
         try sweep(PowerCutSweep(seed: 1_000 + seed, nodeCount: 3), nodes: nil, wholeCluster: true)

@@ -109,6 +109,18 @@ struct SnapshotIO {
     /// Writes the `pageCount` pages of `dataFile` as a snapshot into slot
     /// `slot`, durably, header last.
     func write(slot: Int, header base: SnapshotHeader, from dataFile: PagedFile) throws(PageStoreError) {
+        try write(slot: slot, header: base) { (offset, bytes) throws(PageStoreError) -> Int in
+            do throws(PagedFileError) { return try dataFile.read(at: offset, into: bytes) } catch { throw .dataFile(error) }
+        }
+    }
+
+    /// Writes `pageCount` pages as a snapshot into slot `slot`, durably,
+    /// header last; `read(offset, bytes)` fills `bytes` with the page images
+    /// from byte `offset` on and returns how many it filled (the rest are
+    /// zeros).
+    func write(
+        slot: Int, header base: SnapshotHeader, reading read: (Int, UnsafeMutableRawBufferPointer) throws(PageStoreError) -> Int
+    ) throws(PageStoreError) {
         var header = base
         let name = SnapshotHeader.slotNames[slot]
         let headerBytes = SnapshotHeader.headerBytes(alignment: alignment)
@@ -123,10 +135,9 @@ struct SnapshotIO {
             while page < header.pageCount {
                 let n = min(Self.chunkPagesMax, header.pageCount - page)
                 let bytes = UnsafeMutableRawBufferPointer(rebasing: chunk.bytes[0..<(n * pageBytes)])
-                let read: Int
-                do { read = try dataFile.read(at: page * pageBytes, into: bytes) } catch { throw PageStoreError.dataFile(error) }
-                if read < bytes.count {
-                    UnsafeMutableRawBufferPointer(rebasing: bytes[read...]).initializeMemory(as: UInt8.self, repeating: 0)
+                let filled = try read(page * pageBytes, bytes)
+                if filled < bytes.count {
+                    UnsafeMutableRawBufferPointer(rebasing: bytes[filled...]).initializeMemory(as: UInt8.self, repeating: 0)
                 }
                 for i in 0..<n {
                     let image = UnsafeRawBufferPointer(rebasing: bytes[(i * pageBytes)..<((i + 1) * pageBytes)])

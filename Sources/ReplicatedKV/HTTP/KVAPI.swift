@@ -126,12 +126,16 @@ final class KVAPI: @unchecked Sendable {
     }
 
     /// Reads `key` once the store's batch `lsn` is durable, off the loop.
+    /// A snapshot installed meanwhile makes it wait and read the installed
+    /// store (which holds at least what `lsn` does).
     private func read(_ key: [UInt8], after lsn: UInt64, _ respond: @escaping (HTTPReply) -> Void) {
-        let kv = node.machine.kv
+        let box = node.machine.box
         let stored = KVStateMachine.userKey(key)
         pool.runIfActive(eventLoop: node.loop) { () throws -> [UInt8]? in
-            try kv.waitUntilDurable(lsn)
-            return try kv.get(stored)
+            try box.withStore { (kv) throws(KeyValueError) -> [UInt8]? in
+                try kv.waitUntilDurable(lsn)
+                return try kv.get(stored)
+            }
         }.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let value?): respond(.value(value))

@@ -12,7 +12,10 @@ import PageStore
 struct NodeStores: @unchecked Sendable {
     let journal: Journal
     let raftStore: RaftLogStore
-    let kv: KeyValueStore
+    /// The key-value store, replaced in place when a snapshot is installed.
+    let kvBox: KVStoreBox
+    /// The key-value store open now.
+    var kv: KeyValueStore { kvBox.store }
 
     static func open(_ options: KVServiceOptions) throws(ReplicatedKVError) -> NodeStores {
         let root = options.storePath
@@ -43,8 +46,8 @@ struct NodeStores: @unchecked Sendable {
             throw Self.error(error, path: raftPath)
         }
         let kv: KeyValueStore
+        let location: PageStoreLocation
         do throws(KeyValueError) {
-            let location: PageStoreLocation
             do { location = try PageStoreLocation.directory(path: root + "/kv", options: fs, create: true) } catch { throw .store(error) }
             if (try? location.root.fileNames().contains("store.meta")) != true {
                 var configuration = PageStoreConfiguration()
@@ -56,7 +59,7 @@ struct NodeStores: @unchecked Sendable {
             journal.close()
             throw Self.error(error)
         }
-        return NodeStores(journal: journal, raftStore: raftStore, kv: kv)
+        return NodeStores(journal: journal, raftStore: raftStore, kvBox: KVStoreBox(store: kv, location: location, options: PageStoreOptions()))
     }
 
     static func error(_ e: JournalError) -> ReplicatedKVError {

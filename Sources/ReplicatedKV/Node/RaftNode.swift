@@ -35,7 +35,7 @@ final class RaftNode: @unchecked Sendable {
         self.stores = stores
         environment = NodeEnvironment(seed: monotonicNanos() ^ options.id)
         io = JournalRaftIO(store: stores.raftStore, environment: environment)
-        do { machine = try KVStateMachine(kv: stores.kv) } catch { throw NodeStores.error(error) }
+        do { machine = try KVStateMachine(box: stores.kvBox) } catch { throw NodeStores.error(error) }
         transport = RaftTransport(loop: loop, clusterID: options.clusterID, selfID: options.id)
         environment.transport = transport
         raft = .allocate(capacity: 1)
@@ -44,6 +44,7 @@ final class RaftNode: @unchecked Sendable {
             throw .raft("raft_init: \(String(cString: raft_errmsg(raft)))")
         }
         machine.raft = raft
+        io.raft = raft
         transport.resolve = { [unowned self] id in member(id)?.raft }
         raft_set_election_timeout(raft, options.electionTimeoutMilliseconds)
         raft_set_heartbeat_timeout(raft, options.heartbeatTimeoutMilliseconds)
@@ -56,6 +57,7 @@ final class RaftNode: @unchecked Sendable {
         }
         self.notifier = notifier
         io.durabilityRequested = { notifier.request($0) }
+        io.offLoopRunner = OffLoopWork.runner(loop: loop) { [weak self] in self?.pump() }
         let rv = raft_start(raft)
         guard rv == 0 else {
             notifier.stop()

@@ -8,11 +8,14 @@ final class RegisterMachine {
     var values: [UInt8: UInt64] = [:]
     var applied: Set<UInt64> = []
     let fsm: UnsafeMutablePointer<raft_fsm>
+    /// The state a snapshot being taken holds, captured at `snapshot`.
+    var taking: [UInt8]?
+    /// Snapshots whose async work ran.
+    var asyncSnapshots = 0
 
     init() {
         fsm = .allocate(capacity: 1)
         fsm.initialize(to: raft_fsm())
-        fsm.pointee.version = 1
         fsm.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         fsm.pointee.apply = { fsm, buf, result in
             result?.pointee = nil
@@ -21,14 +24,36 @@ final class RegisterMachine {
             RegisterMachine.from(fsm).set(key: b.u8(0), value: b.le64(1))
             return 0
         }
+        // Version 3: the snapshot is taken as raft's async work, which the
+        // raft I/O runs as a deferred callback (or where a test's runner
+        // puts it); the state is captured at `snapshot`, on the loop.
+        fsm.pointee.version = 3
         fsm.pointee.snapshot = { fsm, bufs, count in
-            let bytes = RegisterMachine.from(fsm).encoded()
+            bufs?.pointee = nil
+            count?.pointee = 0
+            RegisterMachine.from(fsm).taking = RegisterMachine.from(fsm).encoded()
+            return 0
+        }
+        fsm.pointee.snapshot_async = { fsm, bufs, count in
+            let machine = RegisterMachine.from(fsm)
+            guard let bytes = machine.taking else { return RAFT_INVALID }
+            machine.asyncSnapshots += 1
             guard let array = raft_calloc(1, MemoryLayout<raft_buffer>.stride)?.bindMemory(to: raft_buffer.self, capacity: 1),
                   let base = raft_malloc(max(bytes.count, 1)) else { return RAFT_NOMEM }
             bytes.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
             array.pointee = raft_buffer(base: base, len: bytes.count)
             bufs?.pointee = array
             count?.pointee = 1
+            return 0
+        }
+        fsm.pointee.snapshot_finalize = { fsm, bufs, count in
+            if let array = bufs?.pointee {
+                for i in 0..<Int(count?.pointee ?? 0) { raft_free(array[i].base) }
+                raft_free(array)
+            }
+            bufs?.pointee = nil
+            count?.pointee = 0
+            RegisterMachine.from(fsm).taking = nil
             return 0
         }
         fsm.pointee.restore = { fsm, buf in

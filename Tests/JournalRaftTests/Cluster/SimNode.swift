@@ -96,6 +96,7 @@ final class SimNode {
             r.deallocate()
             throw RaftLogError.inconsistentLog("raft_start: \(message) (\(rv))")
         }
+        io.raft = r
         self.journal = journal
         self.io = io
         self.machine = machine
@@ -126,6 +127,7 @@ final class SimNode {
         if !disk.isPoweredOff { disk.powerCut() }
         raft_close(raft, nil)
         io?.runCompletions()
+        io?.raft = nil
         raft.deinitialize(count: 1)
         raft.deallocate()
         self.raft = nil
