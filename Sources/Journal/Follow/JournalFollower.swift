@@ -226,6 +226,7 @@ public final class JournalFollower: @unchecked Sendable {
         let limit = journal.durableLSN
         guard position <= limit else { return false }
         var copied: [JournalRecord] = []
+        copied.reserveCapacity(Int(min(limit - position + 1, Self.chunkRecords)))
         do {
             _ = try read(through: min(limit, position + Self.chunkRecords - 1)) { lsn, bytes in
                 copied.append(JournalRecord(lsn: lsn, payload: Array(bytes)))
