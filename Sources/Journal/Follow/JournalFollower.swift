@@ -91,6 +91,8 @@ public final class JournalFollower: @unchecked Sendable {
     private var position: LSN
     private var buffer: [JournalRecord] = []
     private var bufferIndex = 0
+    /// Where the last read stopped, for the next to decode on from there.
+    private var cursor: FollowCursor?
     /// Records copied per read by `next`: enough to amortize the pin.
     static let chunkRecords: LSN = 256
 
@@ -274,7 +276,7 @@ public final class JournalFollower: @unchecked Sendable {
         var stopped = false
         let first = position
         do {
-            try journal.forEachRecord(from: position, through: limit) { lsn, bytes in
+            _ = try journal.forEachFollowedRecord(from: position, through: limit, cursor: &cursor) { lsn, bytes in
                 // Only a gap salvage recovery skipped may separate two records;
                 // anything else is truncation overtaking this follower.
                 if lsn != position && lsn != journal.lsnPastGaps(position) {
