@@ -67,6 +67,10 @@ extension Journal {
         defer { unpin(segment) }
         let decoder = decoder(for: segment, header: header)
         let segmentLast = lock.withLock { segment.lastLSN }
+        // The cursor is stored once on the way out, not per record (each
+        // store retains the segment).
+        var stop: (end: Int, chain: ChainState)?
+        defer { if let stop { cursor = FollowCursor(segment: segment, end: stop.end, chain: stop.chain) } }
         var record: DecodedRecord?
         if let c = cursor, c.segment === segment, c.chain.lastLSN &+ 1 == next {
             record = decoder.record(after: c.end, continuing: c.chain)
@@ -77,7 +81,7 @@ extension Journal {
             if r.lsn >= next {
                 guard r.lsn == next else { return .irregular }
                 next = r.lsn + 1
-                cursor = FollowCursor(segment: segment, end: r.end, chain: r.chainAfter)
+                stop = (r.end, r.chainAfter)
                 guard try Self.withPayload(of: r, decoder: decoder, { try body(r.lsn, $0) }) else { return .stopped }
             }
             if next > limit || r.lsn >= segmentLast { return .read }

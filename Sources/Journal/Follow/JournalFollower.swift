@@ -275,18 +275,24 @@ public final class JournalFollower: @unchecked Sendable {
         var delivered = false
         var stopped = false
         let first = position
+        // The position as a local while records are delivered (a stored
+        // property would cost an exclusivity check per access), stored back
+        // on every way out.
+        var next = first
         do {
-            _ = try journal.forEachFollowedRecord(from: position, through: limit, cursor: &cursor) { lsn, bytes in
+            defer { position = next }
+            _ = try journal.forEachFollowedRecord(from: first, through: limit, cursor: &cursor) { lsn, bytes in
                 // Only a gap salvage recovery skipped may separate two records;
                 // anything else is truncation overtaking this follower.
-                if lsn != position && lsn != journal.lsnPastGaps(position) {
+                if lsn != next && lsn != journal.lsnPastGaps(next) {
+                    position = next
                     throw released(oldest: journal.oldestLSN)
                 }
-                position = lsn + 1
+                next = lsn + 1
                 delivered = true
                 stopped = try !body(lsn, bytes)
                 // Delivered with its segment pinned: no longer needed.
-                if ownsRetained { retained?.advanceUnchecked(to: position) }
+                if ownsRetained { retained?.advanceUnchecked(to: next) }
                 return !stopped
             }
         } catch let error as JournalError {
