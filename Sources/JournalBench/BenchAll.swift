@@ -19,7 +19,7 @@ struct BenchAll: ParsableCommand {
         discussion: """
             Suites: append-disk (durable appends on --dir beside fio, a pwrite + fdatasync group commit and SQLite), \
             append-shm (the same on --shm-dir, async API), backends (io_uring and the thread backend alternately on both, \
-            Tools/bench/backends.sh), replay (a 1 GiB journal read back beside fio direct reads), \
+            Tools/bench/backends.sh), follow (follower lag in this process and another while 64 appenders run, on --shm-dir and --dir), replay (a 1 GiB journal read back beside fio direct reads), \
             pagedfile (beside a flat buffer), kv (beside SQLite and RocksDB), cpu (instructions per append under callgrind, \
             Tools/bench/callgrind-append.sh) and micro (make bench-micro), each where it is available. \
             A suite that fails is reported and the others still run; the exit status is then 74.
@@ -62,7 +62,7 @@ struct BenchAll: ParsableCommand {
     var fio = "fio"
 
     static let suiteNames = [
-        BenchSuiteName.appendDisk, BenchSuiteName.appendShm, BenchSuiteName.backends, BenchSuiteName.replay, BenchSuiteName.pagedFile,
+        BenchSuiteName.appendDisk, BenchSuiteName.appendShm, BenchSuiteName.backends, BenchSuiteName.follow, BenchSuiteName.replay, BenchSuiteName.pagedFile,
         BenchSuiteName.kv, BenchSuiteName.cpu, BenchSuiteName.micro,
     ]
 
@@ -189,6 +189,8 @@ struct BenchAll: ParsableCommand {
             return Plan(name: name, arguments: args, dir: dir)
         case BenchSuiteName.backends:
             return backendsPlan(executable: executable)
+        case BenchSuiteName.follow:
+            return followPlan(executable: executable)
         case BenchSuiteName.replay:
             let dir = self.dir + "/replay"
             return Plan(name: name, arguments: [executable, "bench", "replay", "--json", "--verbose", "--dir", dir] + fioArguments

@@ -22,8 +22,8 @@ struct FollowRun {
             + ", cross-process \(formatNumber(Double(percentile(c, 0.5)) / 1e3))/\(formatNumber(Double(percentile(c, 0.99)) / 1e3)) µs"
     }
 
-    static func measure(_ bench: BenchFollow, withFollowers: Bool) throws -> FollowRun {
-        let temp = try makeTemporaryDirectory(under: bench.dir, prefix: "follow")
+    static func measure(_ bench: BenchFollow, dir: String, withFollowers: Bool) throws -> FollowRun {
+        let temp = try makeTemporaryDirectory(under: dir, prefix: "follow")
         defer { try? FileManager.default.removeItem(atPath: temp) }
         let path = temp + "/journal"
         var storageOptions = FileSystemStorage.Options()
@@ -37,15 +37,12 @@ struct FollowRun {
         let journal = try Journal.open(storage: storage, options: options)
         defer { journal.close() }
         let total = bench.appenders * bench.recordsPerAppender
-        let child = withFollowers ? try FollowChild.start(bench, path: path, timesPath: temp + "/times") : nil
+        let child = withFollowers && !bench.noCrossProcess ? try FollowChild.start(bench, path: path, timesPath: temp + "/times") : nil
         let deliveries = withFollowers ? (0..<bench.followers).map { _ in TimesByLSN(count: total) } : []
         let followerThreads = try deliveries.map { times in
             let follower = try journal.follower(from: 1)
-            return JoinableThread(name: "bench-follower") {
-                while let r = try? follower.nextBlocking() {
-                    times.note(r.lsn, at: monotonicNanos())
-                    if r.lsn >= LSN(total) { return }
-                }
+            return JoinableThread(name: "bench-follower") { [zeroCopy = bench.zeroCopy] in
+                try? follow(follower, zeroCopy: zeroCopy, through: LSN(total)) { times.note($0, at: monotonicNanos()) }
             }
         }
         let acks = TimesByLSN(count: total)
@@ -63,11 +60,26 @@ struct FollowRun {
         let seconds = Double(monotonicNanos() - start) / 1e9
         for t in followerThreads { t.join() }
         var run = FollowRun(appendsPerSecond: Double(total) / seconds)
-        guard let child else { return run }
+        guard withFollowers else { return run }
         let known = acks.knownDurable()
         run.inProcessLagNanos = deliveries.flatMap { lags(Array($0.nanos), known) }
-        run.crossProcessLagNanos = lags(try child.finish(records: total), known)
+        if let child { run.crossProcessLagNanos = lags(try child.finish(records: total), known) }
         return run
+    }
+
+    /// Delivers records to `note` through `last`, copied or zero-copy.
+    static func follow(_ follower: JournalFollower, zeroCopy: Bool, through last: LSN, _ note: (LSN) -> Void) throws {
+        guard zeroCopy else {
+            while let r = try follower.nextBlocking() {
+                note(r.lsn)
+                if r.lsn >= last { return }
+            }
+            return
+        }
+        try follower.forEachBlocking { lsn, _ in
+            note(lsn)
+            return lsn < last
+        }
     }
 
     private static func lags(_ delivered: [UInt64], _ known: [UInt64]) -> [UInt64] {
@@ -88,7 +100,7 @@ struct FollowChild {
         process.arguments = [
             "bench", "follow", "--child-follow", path, "--child-times", timesPath,
             "--appenders", "\(bench.appenders)", "--records-per-appender", "\(bench.recordsPerAppender)",
-        ]
+        ] + (bench.zeroCopy ? ["--zero-copy"] : [])
         let output = Pipe()
         process.standardOutput = output
         try process.run()
@@ -109,17 +121,14 @@ struct FollowChild {
 
     /// The child's side: follow until `records` were delivered, then write
     /// their delivery times.
-    static func run(path: String, records: Int, timesPath: String) throws {
+    static func run(path: String, records: Int, timesPath: String, zeroCopy: Bool) throws {
         let reader = try Journal.openForFollowing(path: path)
         defer { reader.close() }
         let follower = try reader.follower(from: 1)
         FileHandle.standardOutput.write(Data("ready\n".utf8))
-        var times = [UInt64](repeating: 0, count: records)
-        while let r = try follower.nextBlocking() {
-            times[Int(r.lsn) - 1] = monotonicNanos()
-            if r.lsn >= LSN(records) { break }
-        }
-        let data = times.withUnsafeBytes { Data($0) }
+        let times = TimesByLSN(count: records)
+        try FollowRun.follow(follower, zeroCopy: zeroCopy, through: LSN(records)) { times.note($0, at: monotonicNanos()) }
+        let data = Data(buffer: times.nanos)
         guard FileManager.default.createFile(atPath: timesPath, contents: data) else { throw BenchError("follow: cannot write \(timesPath)") }
     }
 }

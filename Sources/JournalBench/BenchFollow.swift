@@ -28,8 +28,8 @@ struct BenchFollow: ParsableCommand {
         commandName: "follow",
         abstract: "Follower lag (durability to delivery) in this process and another, and the followers' cost to appenders.")
 
-    @Option(help: "Directory for the journal (the file system measured; tmpfs for the issue's targets).")
-    var dir = "/dev/shm/bench-follow"
+    @Option(help: "Directory for the journal (the file system measured; tmpfs for the issue's targets). Repeat it to measure several file systems in turn, one summary each.")
+    var dir: [String] = ["/dev/shm/bench-follow"]
 
     @Option(help: "Appending threads.")
     var appenders = 64
@@ -49,6 +49,14 @@ struct BenchFollow: ParsableCommand {
     @Flag(help: "One JSON object per line.")
     var json = false
 
+    @Flag(help: "Followers read zero-copy (forEachBlocking) rather than copying each record (nextBlocking).")
+    var zeroCopy = false
+
+    /// Without the follower in a child process (under valgrind, which
+    /// cannot start this executable again): in-process followers only.
+    @Flag(name: .customLong("no-cross-process"), help: .hidden)
+    var noCrossProcess = false
+
     @Option(help: .hidden)
     var childFollow: String?
 
@@ -64,25 +72,27 @@ struct BenchFollow: ParsableCommand {
 
     func run() throws {
         if let path = childFollow, let times = childTimes {
-            try FollowChild.run(path: path, records: appenders * recordsPerAppender, timesPath: times)
+            try FollowChild.run(path: path, records: appenders * recordsPerAppender, timesPath: times, zeroCopy: zeroCopy)
             return
         }
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        var plain: [Double] = []
-        var followed: [FollowRun] = []
-        for round in 1...rounds {
-            for withFollowers in round % 2 == 1 ? [false, true] : [true, false] {
-                let r = try FollowRun.measure(self, withFollowers: withFollowers)
-                if withFollowers { followed.append(r) } else { plain.append(r.appendsPerSecond) }
-                if !json {
-                    print("  round \(round) \(withFollowers ? "followed" : "alone   "): \(formatNumber(r.appendsPerSecond)) appends/s" + r.lagText)
+        for dir in self.dir {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            var plain: [Double] = []
+            var followed: [FollowRun] = []
+            for round in 1...rounds {
+                for withFollowers in round % 2 == 1 ? [false, true] : [true, false] {
+                    let r = try FollowRun.measure(self, dir: dir, withFollowers: withFollowers)
+                    if withFollowers { followed.append(r) } else { plain.append(r.appendsPerSecond) }
+                    let line = "  round \(round) \(withFollowers ? "followed" : "alone   "): \(formatNumber(r.appendsPerSecond)) appends/s" + r.lagText
+                    // With --json, progress goes to stderr (bench all shows it).
+                    if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) }
                 }
             }
+            report(dir: dir, plain: plain, followed: followed)
         }
-        report(plain: plain, followed: followed)
     }
 
-    private func report(plain: [Double], followed: [FollowRun]) {
+    private func report(dir: String, plain: [Double], followed: [FollowRun]) {
         let inProcess = followed.flatMap(\.inProcessLagNanos).sorted()
         let crossProcess = followed.flatMap(\.crossProcessLagNanos).sorted()
         let ratios = zip(followed.map(\.appendsPerSecond), plain).map { $0 / $1 }.sorted()
@@ -90,6 +100,7 @@ struct BenchFollow: ParsableCommand {
         let fields: [(String, JSONValue)] = [
             ("bench", .string("follow")), ("file_system", .string(fileSystemType(dir))),
             ("appenders", .integer(appenders)), ("followers", .integer(followers)), ("record_bytes", .integer(recordBytes)),
+            ("delivery", .string(zeroCopy ? "zero-copy" : "copy")),
             ("in_process_lag_p50_us", .number(Double(percentile(inProcess, 0.5)) / 1e3)),
             ("in_process_lag_p99_us", .number(Double(percentile(inProcess, 0.99)) / 1e3)),
             ("cross_process_lag_p50_us", .number(Double(percentile(crossProcess, 0.5)) / 1e3)),
@@ -132,5 +143,16 @@ final class TimesByLSN: @unchecked Sendable {
             out[i] = earliest
         }
         return out
+    }
+}
+
+extension BenchAll {
+    /// `bench follow` on tmpfs (the issue's targets) and on the disk, with
+    /// the default 64 appenders; `--quick` runs one short round of each.
+    func followPlan(executable: String) -> Plan {
+        let dirs = [shmDir + "-follow", dir + "/follow"]
+        var arguments = [executable, "bench", "follow", "--json"] + dirs.flatMap { ["--dir", $0] }
+        arguments += quick ? ["--rounds", "1", "--records-per-appender", "200"] : ["--rounds", String(rounds)]
+        return Plan(name: BenchSuiteName.follow, arguments: arguments, dir: dirs[0])
     }
 }

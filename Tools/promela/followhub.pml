@@ -80,7 +80,10 @@ proctype Completer(byte first; byte second) {
             :: else -> advanced = false
             fi
         };
-        /* code: after lock.unlock(): followers.published(lsn) */
+        /* code: after lock.unlock(): followers.published(lsn), before the
+         * appenders the publication satisfies are woken (DurablePublication.wake;
+         * appenders are not modelled: whom the completer wakes first changes
+         * neither property checked here) */
         if
         :: lsn == second -> stored++
         :: else -> skip

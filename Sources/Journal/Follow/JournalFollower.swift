@@ -94,6 +94,8 @@ public final class JournalFollower: @unchecked Sendable {
     private var position: LSN
     private var buffer: [JournalRecord] = []
     private var bufferIndex = 0
+    /// Where the last read stopped, for the next to decode on from there.
+    private var cursor: FollowCursor?
     /// Records copied per read by `next`: enough to amortize the pin.
     static let chunkRecords: LSN = 256
 
@@ -238,6 +240,7 @@ public final class JournalFollower: @unchecked Sendable {
         let limit = journal.durableLSN
         guard position <= limit else { return false }
         var copied: [JournalRecord] = []
+        copied.reserveCapacity(Int(min(limit - position + 1, Self.chunkRecords)))
         do {
             _ = try read(through: min(limit, position + Self.chunkRecords - 1)) { lsn, bytes in
                 copied.append(JournalRecord(lsn: lsn, payload: Array(bytes)))
@@ -284,18 +287,24 @@ public final class JournalFollower: @unchecked Sendable {
         var delivered = false
         var stopped = false
         let first = position
+        // The position as a local while records are delivered (a stored
+        // property would cost an exclusivity check per access), stored back
+        // on every way out.
+        var next = first
         do {
-            try journal.forEachRecord(from: position, through: limit) { lsn, bytes in
+            defer { position = next }
+            _ = try journal.forEachFollowedRecord(from: first, through: limit, cursor: &cursor) { lsn, bytes in
                 // Only a gap salvage recovery skipped may separate two records;
                 // anything else is truncation overtaking this follower.
-                if lsn != position && lsn != journal.lsnPastGaps(position) {
+                if lsn != next && lsn != journal.lsnPastGaps(next) {
+                    position = next
                     throw released(oldest: journal.oldestLSN)
                 }
-                position = lsn + 1
+                next = lsn + 1
                 delivered = true
                 stopped = try !body(lsn, bytes)
                 // Delivered with its segment pinned: no longer needed.
-                if ownsRetained { retained?.advanceUnchecked(to: position) }
+                if ownsRetained { retained?.advanceUnchecked(to: next) }
                 return !stopped
             }
         } catch let error as JournalError {

@@ -27,6 +27,8 @@ final class LogTail: @unchecked Sendable {
     let shared: SharedFollowState
     private unowned let journal: Journal
     private var cursor: TailCursor
+    /// Records decoded but not yet noted in their segment (reused).
+    private var pendingNotes: [(lsn: LSN, offset: Int)] = []
     private let stopping = Atomic<Bool>(false)
     private var thread: JoinableThread?
     /// Whether the journal's followers end when the writer closes cleanly
@@ -109,18 +111,29 @@ final class LogTail: @unchecked Sendable {
     /// restarted with a shorter log).
     private func advance(to target: LSN) throws(JournalError) -> LSN {
         while cursor.chain.lastLSN < target {
-            if let decoder = cursor.decoder, let segment = cursor.segment,
-               let r = decoder.record(after: cursor.end, continuing: cursor.chain) {
-                journal.lock.withLock {
-                    if r.lsn > segment.lastLSN { segment.noteRecord(lsn: r.lsn, offset: r.start) }
-                }
-                cursor.end = r.end
-                cursor.chain = r.chainAfter
-            } else {
-                try enterNextSegment()
+            if let decoder = cursor.decoder, let segment = cursor.segment {
+                decodeRecords(of: segment, decoder, through: target)
             }
+            if cursor.chain.lastLSN < target { try enterNextSegment() }
         }
         return cursor.chain.lastLSN
+    }
+
+    /// Decodes the cursor's segment on through `target` (or its last whole
+    /// record), then notes the records in the segment under one hold of
+    /// the journal's lock: the lock the appenders of this process and its
+    /// followers' pins take is held once per publication, not per record.
+    private func decodeRecords(of segment: Segment, _ decoder: SegmentDecoder, through target: LSN) {
+        pendingNotes.removeAll(keepingCapacity: true)
+        while cursor.chain.lastLSN < target, let r = decoder.record(after: cursor.end, continuing: cursor.chain) {
+            pendingNotes.append((r.lsn, r.start))
+            cursor.end = r.end
+            cursor.chain = r.chainAfter
+        }
+        guard !pendingNotes.isEmpty else { return }
+        journal.lock.withLock {
+            for (lsn, offset) in pendingNotes where lsn > segment.lastLSN { segment.noteRecord(lsn: lsn, offset: offset) }
+        }
     }
 
     /// Moves the cursor into the segment whose header continues the chain:

@@ -28,18 +28,20 @@ enum DurabilityWaiter {
 }
 
 /// What a publication of the durable LSN leaves to do once the journal's
-/// lock is let go: the appenders to wake, and the followers' hub to tell.
+/// lock is let go: the followers' hub to tell, and the appenders to wake.
 /// Nothing is woken under the journal's lock (Tools/promela/followhub.pml).
 struct DurablePublication {
     var waiters: [DurabilityWaiter] = []
     /// The durable LSN stored, if the publication raised it.
     var lsn: LSN?
 
-    /// Wakes the appenders, then the followers. The journal's lock is not
-    /// held.
+    /// Wakes the followers, then the appenders. The journal's lock is not
+    /// held. Followers first: woken after up to 64 appenders, a follower
+    /// would queue for a CPU behind all of them, and its lag would be their
+    /// run time; the appenders wait a few wake-ups longer.
     func wake(_ followers: FollowerHub) {
-        for w in waiters { w.wake() }
         if let lsn { followers.published(lsn) }
+        for w in waiters { w.wake() }
     }
 }
 

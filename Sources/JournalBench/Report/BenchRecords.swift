@@ -94,6 +94,7 @@ enum BenchSuiteName {
     static let appendDisk = "append-disk"
     static let appendShm = "append-shm"
     static let backends = "backends"
+    static let follow = "follow"
     static let replay = "replay"
     static let pagedFile = "pagedfile"
     static let kv = "kv"

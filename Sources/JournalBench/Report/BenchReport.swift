@@ -32,6 +32,7 @@ struct BenchReport {
         out += appendSection(BenchSuiteName.appendDisk, "Durable appends on the disk")
         out += appendSection(BenchSuiteName.appendShm, "Durable appends on /dev/shm (software cost, no disk)")
         out += backends()
+        out += follow()
         out += replay()
         out += pagedFile()
         out += keyValue()

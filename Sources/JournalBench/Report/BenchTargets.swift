@@ -71,6 +71,7 @@ struct BenchTarget {
             value: ratioOrNil(puts, sqlite), threshold: 10))
         targets += keyValuePeerTargets(run)
         targets += backendTargets(run)
+        targets += followTargets(run)
         return targets
     }
 
