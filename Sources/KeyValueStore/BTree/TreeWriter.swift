@@ -38,6 +38,12 @@ struct TreeWriter {
             meta = m
         } else if let m = try Meta.decode(try page(0)) {
             meta = m
+            if m.version < Meta.version {
+                // A store of packed leaves: this write may make a leaf
+                // slotted, so the meta page says so in the same commit.
+                meta.version = Meta.version
+                metaDirty = true
+            }
         } else {
             // A fresh store: page 1 is the empty root leaf.
             meta = Meta(root: 1, nextPage: 2, count: 0)
@@ -121,10 +127,9 @@ struct TreeWriter {
         var leaf = try take(number)
         let (i, found) = leaf.search(key)
         if found {
-            leaf.values[i] = value
+            leaf.replaceValue(at: i, with: value)
         } else {
-            leaf.keys.insert(key, at: i)
-            leaf.values.insert(value, at: i)
+            leaf.insertEntry(key, value, at: i)
             meta.count += 1
             metaDirty = true
         }
@@ -138,8 +143,7 @@ struct TreeWriter {
         let (i, found) = try node(number).search(key)
         guard found else { return false }
         var leaf = try take(number)
-        leaf.keys.remove(at: i)
-        leaf.values.remove(at: i)
+        leaf.removeEntry(at: i)
         dirty[number] = leaf
         meta.count -= 1
         metaDirty = true
@@ -217,6 +221,7 @@ struct TreeWriter {
             combined.keys += r.keys
             combined.values += r.values
             combined.next = r.next
+            combined.forgetPlacement()
         } else {
             combined.keys.append(parent.keys[left])
             combined.keys += r.keys
@@ -239,8 +244,16 @@ struct TreeWriter {
         parent.keys[left] = separator
     }
 
-    func flush() throws(KeyValueError) {
+    /// Writes every changed page, leaves placed first (LeafLayout.swift):
+    /// the placed nodes stay in `dirty`, which the cache takes at publish.
+    mutating func flush() throws(KeyValueError) {
         do {
+            // In place: walking the values by index copies no node.
+            var i = dirty.values.startIndex
+            while i != dirty.values.endIndex {
+                dirty.values[i].place(pageBytes: pageBytes)
+                dirty.values.formIndex(after: &i)
+            }
             for (number, node) in dirty { try tx.write(page: number, node.encode(pageBytes: pageBytes)) }
             if metaDirty { try tx.write(page: 0, meta.encode(pageBytes: pageBytes)) }
         } catch {
