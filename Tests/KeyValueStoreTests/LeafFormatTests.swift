@@ -120,8 +120,32 @@ struct LeafFormatTests {
         let kv = try KeyValueStore.open(location: location, options: simOptions())
         defer { kv.close() }
         #expect(try kv.contents() == model)
-        #expect(try kv.get(name(142)) == [UInt8](repeating: 71, count: 100))
+        for (k, v) in model { #expect(try kv.get(k) == v, "\(k)") }
         _ = try kv.verifyStructure()
+    }
+
+    @Test("splits journal the new leaf as a delta and the left leaf's header and slots: random puts journal under 400 bytes each on average")
+    func splitsJournalDeltas() throws {
+        let disk = SimulatedDisk(seed: 9)
+        let location = PageStoreLocation(sharing: disk.storage())
+        try KeyValueStore.create(location: location, configuration: simConfiguration())
+        let kv = try KeyValueStore.open(location: location, options: simOptions())
+        defer { kv.close() }
+        var random = SplitMix64(seed: 10)
+        var recordBytes: [Int] = []
+        for i in 0..<1500 {
+            let before = kv.statistics.pageStore.committedRecordBytes
+            try kv.put(name(random.below(100_000)), [UInt8](repeating: UInt8(i % 251), count: 100))
+            recordBytes.append(kv.statistics.pageStore.committedRecordBytes - before)
+        }
+        let leaves = try kv.verifyStructure().leafPages
+        // Each split journals about half a page (the moved half as a
+        // delta); a whole page only where a leaf is compacted, rarely.
+        let splits = recordBytes.filter { (1_024..<4_096).contains($0) }.count
+        let wholePages = recordBytes.filter { $0 >= 4_096 }.count
+        #expect(splits >= leaves - 1 - wholePages, "\(leaves) leaves, \(splits) puts of half a page")
+        #expect(wholePages <= recordBytes.count / 50, "\(wholePages) puts journaled a whole page")
+        #expect(recordBytes.reduce(0, +) / recordBytes.count < 400, "mean record bytes per put")
     }
 
     @Test("a meta page of a version above 2 is refused with newerFormat")

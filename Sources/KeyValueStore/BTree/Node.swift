@@ -130,11 +130,12 @@ struct Node {
         bodyOffsets.insert(0, at: i)
     }
 
-    /// A value of the same size is written over the old one in place; any
-    /// other needs a new place.
+    /// The new value takes a new place (its old body becomes free space),
+    /// so that an entry that keeps its place has its body on the page
+    /// already: only new bodies are written (`place`, `encode(over:bodies:)`).
     mutating func replaceValue(at i: Int, with value: [UInt8]) {
         assert(isLeaf && bodyOffsets.count == keys.count)
-        if value.count != values[i].count { bodyOffsets[i] = 0 }
+        bodyOffsets[i] = 0
         values[i] = value
     }
 
@@ -146,8 +147,8 @@ struct Node {
     }
 
     /// Gives up every entry's place: the leaf is laid out afresh when
-    /// written (after a split, a merge or a share, which rewrite most of
-    /// it anyway).
+    /// written (a leaf that moves to another page: the right half of a
+    /// split or of a share).
     mutating func forgetPlacement() {
         bodyOffsets = [Int](repeating: 0, count: isLeaf ? keys.count : 0)
     }
@@ -192,10 +193,24 @@ struct Node {
         return node
     }
 
+    /// The page of this node, written afresh.
     func encode(pageBytes: Int) -> [UInt8] {
-        precondition(encodedBytes <= pageBytes, "a node is split before it overflows its page")
         var out = [UInt8](repeating: 0, count: pageBytes)
-        out.withUnsafeMutableBytes { b in
+        encode(over: &out, cleared: true)
+        return out
+    }
+
+    /// Writes the node over `page`, the page it replaces. A placed leaf
+    /// (`place`) keeps what the page holds outside its header, slots and
+    /// bodies (free space, whatever it holds: LeafLayout.swift), so the
+    /// page's delta is only what the leaf's change wrote; of its bodies,
+    /// only those at `bodies` (nil: all), the ones `place` gave a new
+    /// place, are written: the others are on the page. Other nodes are
+    /// written afresh. `cleared`: the page is all zero already.
+    func encode(over page: inout [UInt8], bodies: [Int]? = nil, cleared: Bool = false) {
+        precondition(encodedBytes <= page.count, "a node is split before it overflows its page")
+        page.withUnsafeMutableBytes { b in
+            if !cleared && !isLeaf { b.initializeMemory(as: UInt8.self, repeating: 0) }
             if isFree {
                 assert(keys.isEmpty && children.isEmpty)
                 b[0] = Self.freeKind
@@ -203,10 +218,11 @@ struct Node {
                 return
             }
             b[0] = isLeaf ? Self.slottedLeafKind : Self.internalKind
+            b[1] = 0
             b.storeLE16(UInt16(keys.count), at: 2)
-            if isLeaf { encodeSlottedLeaf(into: b) } else { encodeInternalEntries(into: b) }
+            b.storeLE32(0, at: 4)
+            if isLeaf { encodeSlottedLeaf(into: b, bodies: bodies) } else { encodeInternalEntries(into: b) }
         }
-        return out
     }
 
     private func encodeInternalEntries(into b: UnsafeMutableRawBufferPointer) {
@@ -249,7 +265,15 @@ struct Node {
     /// Splits an overflowing node in two by bytes. Returns the right half
     /// and the separator: the first key of the right leaf, or the middle
     /// key of an internal node (moved up, kept in neither half).
-    mutating func split() -> (right: Node, separator: [UInt8]) {
+    ///
+    /// Given `pageBytes`, a leaf's right half, laid out in a page of its
+    /// own, is kept to what that page's delta can carry: the page store
+    /// journals a delta only up to half a page (Docs/page-store.md,
+    /// "Transaction records"), else the whole page. The delta of a leaf
+    /// laid out over a blank or free page is its header and slots, its
+    /// bodies, and two range headers. The cut moves right for that only
+    /// while the left half stays within the page.
+    mutating func split(pageBytes: Int? = nil) -> (right: Node, separator: [UInt8]) {
         let total = encodedBytes
         var acc = Self.headerBytes
         var cut = 0
@@ -258,6 +282,17 @@ struct Node {
             if acc * 2 >= total { cut = i; break }
         }
         cut = max(1, min(cut, keys.count - 1))
+        if isLeaf, let pageBytes {
+            var rightBytes = Self.headerBytes + (cut..<keys.count).reduce(0) { $0 + Self.leafEntryBytes(key: keys[$1], value: values[$1]) }
+            var leftBytes = total - rightBytes + Self.headerBytes
+            while rightBytes > pageBytes / 2 - 2 * 8 && cut < keys.count - 1 {
+                let moved = Self.leafEntryBytes(key: keys[cut], value: values[cut])
+                guard leftBytes + moved <= pageBytes else { break }
+                leftBytes += moved
+                rightBytes -= moved
+                cut += 1
+            }
+        }
         var right = Node(isLeaf: isLeaf)
         if isLeaf {
             right.keys = Array(keys[cut...])
@@ -265,7 +300,10 @@ struct Node {
             keys.removeSubrange(cut...)
             values.removeSubrange(cut...)
             right.next = next
-            forgetPlacement()
+            // The left half keeps its bodies where they are (its delta is
+            // its header and slots); the right half is laid out in its new
+            // page.
+            bodyOffsets.removeSubrange(cut...)
             right.forgetPlacement()
             return (right, right.keys[0])
         }

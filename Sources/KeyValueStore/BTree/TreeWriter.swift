@@ -164,8 +164,9 @@ struct TreeWriter {
         while level >= 0 {
             let number = path[level].number
             var node = try node(number)
-            if node.encodedBytes > pageBytes {
-                let (right, separator) = node.split()
+            let bytes = node.encodedBytes
+            if bytes > pageBytes {
+                let (right, separator) = node.split(pageBytes: pageBytes)
                 assert(node.encodedBytes <= pageBytes && right.encodedBytes <= pageBytes, "a split leaves both halves within a page")
                 let rightNumber = try allocate()
                 if node.isLeaf { node.next = rightNumber }
@@ -194,7 +195,7 @@ struct TreeWriter {
                     free(number)
                 }
                 return
-            } else if node.encodedBytes < underfullBytes {
+            } else if bytes < underfullBytes {
                 let (parentNumber, child) = path[level - 1]
                 var parent = try self.node(parentNumber)
                 guard parent.children.count >= 2 else { throw .corruption(page: parentNumber, detail: "an internal node with one child below the root") }
@@ -221,7 +222,9 @@ struct TreeWriter {
             combined.keys += r.keys
             combined.values += r.values
             combined.next = r.next
-            combined.forgetPlacement()
+            // The left leaf's bodies stay where they are in its page; the
+            // right one's are placed in its free space.
+            combined.bodyOffsets += repeatElement(0, count: r.keys.count)
         } else {
             combined.keys.append(parent.keys[left])
             combined.keys += r.keys
@@ -244,20 +247,28 @@ struct TreeWriter {
         parent.keys[left] = separator
     }
 
-    /// Writes every changed page, leaves placed first (LeafLayout.swift):
-    /// the placed nodes stay in `dirty`, which the cache takes at publish.
+    /// Writes every changed page, leaves placed first (LeafLayout.swift)
+    /// and written over the pages they replace: the placed nodes stay in
+    /// `dirty`, which the cache takes at publish.
     mutating func flush() throws(KeyValueError) {
-        do {
-            // In place: walking the values by index copies no node.
-            var i = dirty.values.startIndex
-            while i != dirty.values.endIndex {
-                dirty.values[i].place(pageBytes: pageBytes)
-                dirty.values.formIndex(after: &i)
+        // In place: walking the values by index copies no node.
+        var i = dirty.startIndex
+        while i != dirty.endIndex {
+            let number = dirty.keys[i]
+            if dirty.values[i].isLeaf {
+                let bodies = dirty.values[i].place(pageBytes: pageBytes)
+                var image = try page(number)
+                dirty.values[i].encode(over: &image, bodies: bodies)
+                try write(number, image)
+            } else {
+                try write(number, dirty.values[i].encode(pageBytes: pageBytes))
             }
-            for (number, node) in dirty { try tx.write(page: number, node.encode(pageBytes: pageBytes)) }
-            if metaDirty { try tx.write(page: 0, meta.encode(pageBytes: pageBytes)) }
-        } catch {
-            throw .store(error)
+            dirty.formIndex(after: &i)
         }
+        if metaDirty { try write(0, meta.encode(pageBytes: pageBytes)) }
+    }
+
+    private func write(_ number: UInt64, _ image: [UInt8]) throws(KeyValueError) {
+        do { try tx.write(page: number, image) } catch { throw .store(error) }
     }
 }
