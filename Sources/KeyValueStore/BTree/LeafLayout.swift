@@ -22,11 +22,11 @@ import JournalPrimitives
 // written over the page it replaces (`Node.encode(over:)`), so
 // free space is not cleared: clearing it would journal it.
 //
-// Placement (`place`), at flush: entries that have a place keep it; new or
-// resized ones are put one below the other under the lowest body. When they
+// Placement (`place`), at flush: entries that have a place keep it; new ones
+// and replaced values are put one below the other under the lowest body. When they
 // do not fit there, or the slots have grown into a body, those bodies go
 // into the smallest free run that holds each (space a split, a delete or a
-// resized value left); only when one fits in none is the leaf compacted:
+// replaced value left); only when one fits in none is the leaf compacted:
 // its bodies slid up against the page's end in the order they lie (those
 // above the highest free run stay), the new ones below them.
 // A split leaves the left leaf's bodies where they are (its delta is its
@@ -81,7 +81,7 @@ extension Node {
 
     /// Gives every entry without a place, and every body the slots have
     /// grown into, the smallest free run past the slots that holds it (at
-    /// the run's top): the space that a split, a delete or a resized value
+    /// the run's top): the space that a split, a delete or a replaced value
     /// left. Returns the entries placed; nil, and nothing changed, when one
     /// fits in none.
     private mutating func placeInFreeRuns(slotsEnd: Int, pageBytes: Int) -> [Int]? {

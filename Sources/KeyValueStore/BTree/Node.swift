@@ -86,8 +86,9 @@ struct Node {
     /// Leaf only.
     var values: [[UInt8]] = []
     /// Leaf only, index for index with `keys`: where the entry's body lies
-    /// in the slotted page, 0 while it has no place yet (a new or resized
-    /// entry, or every entry of a leaf that is to be laid out afresh).
+    /// in the slotted page, 0 while it has no place yet (a new entry or a
+    /// replaced value, or every entry of a leaf that is to be laid out
+    /// afresh).
     /// Kept across writes so that an insert changes only the slots and the
     /// new body, not the page's other bytes (LeafLayout.swift).
     var bodyOffsets: [Int] = []
