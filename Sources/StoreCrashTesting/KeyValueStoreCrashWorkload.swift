@@ -108,9 +108,10 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
     }
 
     /// The journal bytes past which the store checkpoints by itself (puts
-    /// journal page deltas of a few hundred bytes: a small threshold, so
-    /// that automatic checkpoints land between the explicit ones).
-    public static let automaticCheckpointJournalBytes = 8 << 10
+    /// journal page deltas of a few hundred bytes, fewer since leaves are
+    /// slotted: a small threshold, so that automatic checkpoints land
+    /// between the explicit ones).
+    public static let automaticCheckpointJournalBytes = 4 << 10
 
     func options(spareSegments: Int) -> PageStoreOptions {
         var o = PageStoreOptions()

@@ -177,12 +177,13 @@ struct WriteGroupTests {
         #expect(mixed[1] == .failure(.keyTooLarge(bytes: 300, max: kv.keyBytesMax)))
         #expect((try? mixed[0].get()) != nil && (try? mixed[2].get()) != nil)
 
-        // Big values: a leaf holds a handful. The first batch stays under
-        // the group's page budget (half a record), so the second joins it;
-        // together they exceed a record, alone each fits.
+        // Big values: a leaf holds four, and keeps three when puts in key
+        // order split it. The first batch stays under the group's page
+        // budget (half a record), so the second joins it; together they
+        // exceed a record, alone each fits.
         let value = [UInt8](repeating: 5, count: 900)
         let first = (0..<20).map { KeyValueOperation.put(key: Array("b-\(1000 + $0)".utf8), value: value) }
-        let second = (0..<50).map { KeyValueOperation.put(key: Array("c-\(1000 + $0)".utf8), value: value) }
+        let second = (0..<80).map { KeyValueOperation.put(key: Array("c-\(1000 + $0)".utf8), value: value) }
         before = kv.writeGroupStatistics
         let failedBefore = kv.groupCounters.failedChunks.load(ordering: .relaxed)
         let big = kv.writeLazy(batches: [first, second])

@@ -60,7 +60,9 @@ struct TreeReader {
             try claim(number)
             let n = try node(number)
             guard !n.isFree else { throw .corruption(page: number, detail: "a free page in the tree") }
-            guard n.encodedBytes <= pageBytes else { throw .corruption(page: number, detail: "over a page") }
+            // A packed leaf fit its page when decoded; slotted, it may not
+            // (its first write then splits it).
+            guard n.wasPacked || n.encodedBytes <= pageBytes else { throw .corruption(page: number, detail: "over a page") }
             if level > 0 && n.keys.isEmpty { throw .corruption(page: number, detail: "an empty node below the root") }
             for k in n.keys {
                 if let low, k.lexicographicallyPrecedes(low) { throw .corruption(page: number, detail: "a key below its subtree's range") }

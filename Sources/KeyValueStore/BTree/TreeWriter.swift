@@ -38,6 +38,12 @@ struct TreeWriter {
             meta = m
         } else if let m = try Meta.decode(try page(0)) {
             meta = m
+            if m.version < Meta.version {
+                // A store of packed leaves: this write may make a leaf
+                // slotted, so the meta page says so in the same commit.
+                meta.version = Meta.version
+                metaDirty = true
+            }
         } else {
             // A fresh store: page 1 is the empty root leaf.
             meta = Meta(root: 1, nextPage: 2, count: 0)
@@ -121,10 +127,9 @@ struct TreeWriter {
         var leaf = try take(number)
         let (i, found) = leaf.search(key)
         if found {
-            leaf.values[i] = value
+            leaf.replaceValue(at: i, with: value)
         } else {
-            leaf.keys.insert(key, at: i)
-            leaf.values.insert(value, at: i)
+            leaf.insertEntry(key, value, at: i)
             meta.count += 1
             metaDirty = true
         }
@@ -138,8 +143,7 @@ struct TreeWriter {
         let (i, found) = try node(number).search(key)
         guard found else { return false }
         var leaf = try take(number)
-        leaf.keys.remove(at: i)
-        leaf.values.remove(at: i)
+        leaf.removeEntry(at: i)
         dirty[number] = leaf
         meta.count -= 1
         metaDirty = true
@@ -160,8 +164,9 @@ struct TreeWriter {
         while level >= 0 {
             let number = path[level].number
             var node = try node(number)
-            if node.encodedBytes > pageBytes {
-                let (right, separator) = node.split()
+            let bytes = node.encodedBytes
+            if bytes > pageBytes {
+                let (right, separator) = node.split(pageBytes: pageBytes)
                 assert(node.encodedBytes <= pageBytes && right.encodedBytes <= pageBytes, "a split leaves both halves within a page")
                 let rightNumber = try allocate()
                 if node.isLeaf { node.next = rightNumber }
@@ -190,7 +195,7 @@ struct TreeWriter {
                     free(number)
                 }
                 return
-            } else if node.encodedBytes < underfullBytes {
+            } else if bytes < underfullBytes {
                 let (parentNumber, child) = path[level - 1]
                 var parent = try self.node(parentNumber)
                 guard parent.children.count >= 2 else { throw .corruption(page: parentNumber, detail: "an internal node with one child below the root") }
@@ -217,6 +222,9 @@ struct TreeWriter {
             combined.keys += r.keys
             combined.values += r.values
             combined.next = r.next
+            // The left leaf's bodies stay where they are in its page; the
+            // right one's are placed in its free space.
+            combined.bodyOffsets += repeatElement(0, count: r.keys.count)
         } else {
             combined.keys.append(parent.keys[left])
             combined.keys += r.keys
@@ -239,12 +247,28 @@ struct TreeWriter {
         parent.keys[left] = separator
     }
 
-    func flush() throws(KeyValueError) {
-        do {
-            for (number, node) in dirty { try tx.write(page: number, node.encode(pageBytes: pageBytes)) }
-            if metaDirty { try tx.write(page: 0, meta.encode(pageBytes: pageBytes)) }
-        } catch {
-            throw .store(error)
+    /// Writes every changed page, leaves placed first (LeafLayout.swift)
+    /// and written over the pages they replace: the placed nodes stay in
+    /// `dirty`, which the cache takes at publish.
+    mutating func flush() throws(KeyValueError) {
+        // In place: walking the values by index copies no node.
+        var i = dirty.startIndex
+        while i != dirty.endIndex {
+            let number = dirty.keys[i]
+            if dirty.values[i].isLeaf {
+                let bodies = dirty.values[i].place(pageBytes: pageBytes)
+                var image = try page(number)
+                dirty.values[i].encode(over: &image, bodies: bodies)
+                try write(number, image)
+            } else {
+                try write(number, dirty.values[i].encode(pageBytes: pageBytes))
+            }
+            dirty.formIndex(after: &i)
         }
+        if metaDirty { try write(0, meta.encode(pageBytes: pageBytes)) }
+    }
+
+    private func write(_ number: UInt64, _ image: [UInt8]) throws(KeyValueError) {
+        do { try tx.write(page: number, image) } catch { throw .store(error) }
     }
 }

@@ -34,8 +34,8 @@ extension KeyValueStore {
                 for _ in 0..<64 {
                     try read(number)
                     switch NodeView.kind(page) {
-                    case 1: return try NodeView.value(page, key: k, number: number)
-                    case 2: number = try NodeView.child(page, key: k, number: number)
+                    case Node.slottedLeafKind, Node.packedLeafKind: return try NodeView.value(page, key: k, number: number)
+                    case Node.internalKind: number = try NodeView.child(page, key: k, number: number)
                     default: throw .corruption(page: number, detail: "not a node in the tree (kind \(NodeView.kind(page)))")
                     }
                 }

@@ -11,9 +11,9 @@ import JournalPrimitives
 //   offsets strictly increase, ranges do not overlap, each ends inside the
 //   page, and the ranges fill the body exactly.
 //
-// A B+tree insert changes one leaf from the insertion point on and a few
-// bytes of the meta page: journaling those instead of two whole pages is
-// what makes a lone durable put cheap.
+// A B+tree insert changes a few bytes of one leaf (its slots, count and
+// the new entry) and of the meta page: journaling those instead of two
+// whole pages is what makes a lone durable put cheap.
 
 /// Computing, encoding and applying page deltas.
 enum PageDelta {
