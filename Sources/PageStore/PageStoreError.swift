@@ -80,4 +80,22 @@ public enum PageStoreError: Error, Sendable, Equatable, CustomStringConvertible 
         if case .locked(let path) = error { return .locked(path: path) }
         return .journal(error)
     }
+
+    /// Runs `body` and throws what it throws as the page store's error: for
+    /// code that mixes the store's own, the storage's and the journal's
+    /// typed throws, which Swift can only catch as `any Error`. Any other
+    /// error is a programming error.
+    static func mapping<T>(_ body: () throws -> T) throws(PageStoreError) -> T {
+        do {
+            return try body()
+        } catch let error as PageStoreError {
+            throw error
+        } catch let error as StorageError {
+            throw .from(error)
+        } catch let error as JournalError {
+            throw .from(error)
+        } catch {
+            preconditionFailure("unexpected error \(error)")
+        }
+    }
 }

@@ -127,7 +127,7 @@ struct SnapshotIO {
         let tableBytes = SnapshotHeader.tableBytes(pageCount: header.pageCount, alignment: alignment)
         let table = AlignedBuffer(count: max(tableBytes, alignment), alignment: alignment)
         let chunk = AlignedBuffer(count: Self.chunkPagesMax * pageBytes, alignment: alignment)
-        do {
+        try PageStoreError.mapping {
             if try storage.fileNames().contains(name) { try storage.remove(name) }
             let file = try storage.createZeroFilled(name, bytes: header.fileBytes(alignment: alignment))
             defer { file.close() }
@@ -153,12 +153,6 @@ struct SnapshotIO {
             let head = AlignedBuffer(count: headerBytes, alignment: alignment)
             header.encode(into: head.bytes)
             try file.writeDurably(UnsafeRawBufferPointer(head.bytes), at: 0)
-        } catch let error as PageStoreError {
-            throw error
-        } catch let error as StorageError {
-            throw PageStoreError.from(error)
-        } catch {
-            preconditionFailure("unexpected error \(error)")
         }
     }
 
@@ -178,7 +172,7 @@ struct SnapshotIO {
         guard header.pageBytes == pageBytes else { throw .corruption(file: name, detail: "page size \(header.pageBytes) differs from the store's \(pageBytes)") }
         let headerBytes = SnapshotHeader.headerBytes(alignment: alignment)
         let tableBytes = SnapshotHeader.tableBytes(pageCount: header.pageCount, alignment: alignment)
-        do {
+        try PageStoreError.mapping {
             guard file.size >= header.fileBytes(alignment: alignment) else {
                 throw PageStoreError.corruption(file: name, detail: "file of \(file.size) bytes is shorter than its header says")
             }
@@ -206,20 +200,14 @@ struct SnapshotIO {
                         throw PageStoreError.corruption(file: name, detail: "page \(page + i) fails its checksum")
                     }
                     if image.contains(where: { $0 != 0 }) {
-                        do { try dataFile.write(at: (page + i) * pageBytes, from: image) } catch { throw PageStoreError.dataFile(error) }
+                        do throws(PagedFileError) { try dataFile.write(at: (page + i) * pageBytes, from: image) } catch { throw PageStoreError.dataFile(error) }
                     }
                 }
                 page += n
             }
             if dataFile.length < header.pageCount * pageBytes {
-                do { try dataFile.setLength(header.pageCount * pageBytes) } catch { throw PageStoreError.dataFile(error) }
+                do throws(PagedFileError) { try dataFile.setLength(header.pageCount * pageBytes) } catch { throw PageStoreError.dataFile(error) }
             }
-        } catch let error as PageStoreError {
-            throw error
-        } catch let error as StorageError {
-            throw PageStoreError.from(error)
-        } catch {
-            preconditionFailure("unexpected error \(error)")
         }
     }
 }

@@ -60,7 +60,7 @@ extension PageStore {
                 }
             }
             if inJournal.isEmpty { continue }
-            do {
+            try PageStoreError.mapping {
                 try journal.withRecord(at: lsn) { bytes in
                     for item in inJournal {
                         // S3: a version without its copy has its image in the record.
@@ -68,12 +68,6 @@ extension PageStore {
                         try self.writeDataFile(item.page, UnsafeRawBufferPointer(rebasing: bytes[at..<(at + self.pageBytes)]))
                     }
                 }
-            } catch let error as PageStoreError {
-                throw error
-            } catch let error as JournalError {
-                throw PageStoreError.from(error)
-            } catch {
-                preconditionFailure("unexpected \(error)")
             }
         }
     }
