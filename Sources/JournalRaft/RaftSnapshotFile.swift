@@ -186,28 +186,17 @@ struct ByteCursor {
 
     var isAtEnd: Bool { offset == bytes.count }
 
-    mutating func le64() -> UInt64? {
-        guard bytes.count - offset >= 8 else { return nil }
-        defer { offset += 8 }
-        return bytes.le64(offset)
-    }
+    mutating func le64() -> UInt64? { integer() }
+    mutating func le32() -> UInt32? { integer() }
+    mutating func le16() -> UInt16? { integer() }
+    mutating func u8() -> UInt8? { integer() }
 
-    mutating func le32() -> UInt32? {
-        guard bytes.count - offset >= 4 else { return nil }
-        defer { offset += 4 }
-        return bytes.le32(offset)
-    }
-
-    mutating func le16() -> UInt16? {
-        guard bytes.count - offset >= 2 else { return nil }
-        defer { offset += 2 }
-        return bytes.le16(offset)
-    }
-
-    mutating func u8() -> UInt8? {
-        guard bytes.count - offset >= 1 else { return nil }
-        defer { offset += 1 }
-        return bytes.u8(offset)
+    /// The next little-endian integer of `T`'s width, or nil past the end.
+    private mutating func integer<T: FixedWidthInteger>() -> T? {
+        let width = MemoryLayout<T>.size
+        guard bytes.count - offset >= width else { return nil }
+        defer { offset += width }
+        return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
     }
 
     mutating func bytes(_ count: Int) -> UnsafeRawBufferPointer? {
