@@ -6,50 +6,6 @@ import Testing
 import Glibc
 #endif
 
-/// A `kv put --stdin` process kept running: the test feeds it lines and
-/// reads the keys it acknowledges (each printed once its put is durable).
-private final class PutStream {
-    let process = Process()
-    private let input = Pipe()
-    private let output = Pipe()
-    private var pending: [UInt8] = []
-    private(set) var acknowledged: [String] = []
-
-    init(_ executable: String, store: String, checkpointEvery: Int) throws {
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["kv", "put", "--store", store, "--stdin", "--checkpoint-every", "\(checkpointEvery)"]
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = FileHandle.standardError
-        try process.run()
-    }
-
-    func feed(_ keys: ClosedRange<Int>) throws {
-        let text = keys.map { "\(KeyValueReadOnlyCLITests.key($0))\tvalue \($0)\n" }.joined()
-        try input.fileHandleForWriting.write(contentsOf: Data(text.utf8))
-    }
-
-    /// Blocks until `count` keys in all were acknowledged (or the output ended).
-    func awaitAcknowledged(_ count: Int) {
-        while acknowledged.count < count {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { return }
-            pending.append(contentsOf: chunk)
-            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                acknowledged.append(String(decoding: pending[..<newline], as: UTF8.self))
-                pending.removeSubrange(...newline)
-            }
-        }
-    }
-
-    /// Closes the input and waits for the process.
-    func finish() throws -> Int32 {
-        try input.fileHandleForWriting.close()
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-}
-
 /// `kv get` and `kv scan` beside a `kv put --stdin` writer in another
 /// process: read-only snapshots at durable LSNs, each a prefix of the puts.
 @Suite struct KeyValueReadOnlyCLITests {
@@ -97,7 +53,7 @@ private final class PutStream {
         }
         var fed = 0
         for round in 0..<6 {
-            try writer.feed((fed + 1)...(fed + 50))
+            try writer.feed(((fed + 1)...(fed + 50)).map { (Self.key($0), "value \($0)") })
             fed += 50
             if round % 2 == 0 { writer.awaitAcknowledged(fed) }
             try check(acknowledgedBefore: writer.acknowledged.count)

@@ -10,46 +10,6 @@ import Testing
 import Glibc
 #endif
 
-/// A `kv put --stdin` process: puts one key per line, prints each key once
-/// its put is durable.
-private final class PutProcess {
-    let process = Process()
-    private let input = Pipe()
-    private let output = Pipe()
-    private var pending: [UInt8] = []
-    private(set) var acknowledged = 0
-
-    init(_ executable: String, store: String, keys: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["kv", "put", "--store", store, "--stdin", "--checkpoint-every", "40"]
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = FileHandle.standardError
-        try process.run()
-        try input.fileHandleForWriting.write(contentsOf: Data(keys.map { "\($0)\tvalue of \($0)\n" }.joined().utf8))
-    }
-
-    /// Closes the input and waits for the process to end.
-    func finish() throws -> Int32 {
-        try input.fileHandleForWriting.close()
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-
-    /// Blocks until `count` puts were acknowledged (or the output ended).
-    func awaitAcknowledged(_ count: Int) {
-        while acknowledged < count {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { return }
-            pending.append(contentsOf: chunk)
-            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                acknowledged += 1
-                pending.removeSubrange(...newline)
-            }
-        }
-    }
-}
-
 @Suite("Key-value store: a reader in another process than a writer that is killed and restarted")
 struct ReaderWriterRestartTests {
     static func key(_ prefix: String, _ i: Int) -> String { prefix + String(format: "%06d", i) }
@@ -87,7 +47,8 @@ struct ReaderWriterRestartTests {
         signal(SIGPIPE, SIG_IGN)
         let dir = TemporaryDirectory(on: .shm, "kv-reader-restart")
         let store = dir.path + "/store"
-        let first = try PutProcess(executable, store: store, keys: (1...400).map { Self.key("k", $0) })
+        let first = try PutStream(executable, store: store, checkpointEvery: 40)
+        try first.feed((1...400).map { Self.key("k", $0) }.map { ($0, "value of \($0)") })
         first.awaitAcknowledged(60)
         var fs = FileSystemStorage.Options()
         fs.directIO = false
@@ -101,7 +62,7 @@ struct ReaderWriterRestartTests {
         kill(first.process.processIdentifier, SIGKILL)
         first.process.waitUntilExit()
         first.awaitAcknowledged(400)
-        let acknowledged = first.acknowledged
+        let acknowledged = first.acknowledged.count
         #expect(acknowledged >= 120 && acknowledged < 400, "killed mid-stream")
         // A put may be acknowledged just before the dead writer published
         // its durable LSN: the next writer publishes what its recovery kept.
@@ -109,7 +70,8 @@ struct ReaderWriterRestartTests {
         let afterKill = try Self.prefixes(reader)
         #expect(afterKill.0 >= a && afterKill.1 == 0, "never going back")
         (a, b) = afterKill
-        let second = try PutProcess(executable, store: store, keys: (1...150).map { Self.key("m", $0) })
+        let second = try PutStream(executable, store: store, checkpointEvery: 40)
+        try second.feed((1...150).map { Self.key("m", $0) }.map { ($0, "value of \($0)") })
         var updates = try reader.updates().makeAsyncIterator()
         while b < 150 {
             guard try await updates.next() != nil else { break }
@@ -120,7 +82,7 @@ struct ReaderWriterRestartTests {
         #expect(b == 150, "the reader reached the second writer's last put")
         #expect(a >= acknowledged, "every put the killed writer acknowledged")
         second.awaitAcknowledged(150)
-        #expect(second.acknowledged == 150)
+        #expect(second.acknowledged.count == 150)
         #expect(try second.finish() == 0)
     }
 }
