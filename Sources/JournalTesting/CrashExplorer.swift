@@ -98,9 +98,14 @@ public struct CrashReport: Sendable, Equatable {
     }
 
     public var summary: String {
+        counts + ", \(Double(Int(elapsedSeconds * 10)) / 10) s"
+    }
+
+    /// The summary without the time: equal for equal explorations, so
+    /// that two builds' runs can be compared line by line.
+    public var counts: String {
         var s = "\(crashPoints) crash points explored (\(workloadCuts) during workloads, \(recoveryCuts) during recovery) in \(runs) runs"
         s += ", \(violationCount) violation(s), \(detected) detected, \(tolerated) tolerated"
-        s += ", \(Double(Int(elapsedSeconds * 10)) / 10) s"
         return s
     }
 }

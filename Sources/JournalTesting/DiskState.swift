@@ -23,7 +23,7 @@ final class Inode: @unchecked Sendable {
         self.size = size
         durable = .allocate(byteCount: max(size, 1), alignment: Self.alignment)
         volatile = .allocate(byteCount: max(size, 1), alignment: Self.alignment)
-        durable.initializeMemory(as: UInt8.self, repeating: 0)
+        Bytes.zero(durable)
         if let contents {
             precondition(contents.count == size)
             if size > 0 { durable.copyMemory(from: contents) }
@@ -44,7 +44,7 @@ final class Inode: @unchecked Sendable {
 
 extension Array where Element == UInt8 {
     /// The bytes of an image buffer.
-    init(_ buffer: UnsafeMutableRawBufferPointer) { self = Array(UnsafeRawBufferPointer(buffer)) }
+    init(_ buffer: UnsafeMutableRawBufferPointer) { self = Bytes.array(UnsafeRawBufferPointer(buffer)) }
 }
 
 /// A write submitted to a queue whose completion has not been reported.

@@ -14,7 +14,7 @@ extension JournalCrashWorkload {
     public func damage(_ disk: SimulatedDisk, seed: UInt64, model: inout Model) {
         model.misdirectedTotal = disk.misdirectedWriteCount
         defer {
-            if parameters.profile.damagesDataAtRest { model.headerless = Self.headerlessSegments(disk.durableImage()) }
+            if parameters.profile.damagesDataAtRest { model.headerless = Self.headerlessSegments(disk) }
         }
         guard parameters.profile == .bitFlips else { return }
         model.damage = disk.flipWrittenBit(seed: seed) { JournalFormat.segmentIndex(fileName: $0) != nil }.map { "\($0) flipped" }
@@ -25,16 +25,18 @@ extension JournalCrashWorkload {
     /// astray) although bytes past the header were written: recovery
     /// ignores such a file whole. Named in loss findings, to tell the known
     /// journal issue apart (see the tests).
-    static func headerlessSegments(_ image: [String: [UInt8]]) -> [String] {
+    static func headerlessSegments(_ disk: SimulatedDisk) -> [String] {
         let headerBytes = JournalFormat.segmentHeaderBytes
         let crcOffset = 124
+        let magic: [UInt8] = Array("SWJNLSEG".utf8)
         var names: [String] = []
-        for name in image.keys.sorted() where JournalFormat.segmentIndex(fileName: name) != nil {
-            guard let bytes = image[name], bytes.count > headerBytes else { continue }
-            guard bytes[headerBytes...].contains(where: { $0 != 0 }) else { continue }
-            let magic = Array("SWJNLSEG".utf8)
+        // The durable images scanned in place (as `durableImage()` has them).
+        disk.forEachDurableFile { name, bytes in
+            guard JournalFormat.segmentIndex(fileName: name) != nil, bytes.count > headerBytes else { return }
+            guard Bytes.lastNonZero(UnsafeRawBufferPointer(rebasing: bytes[headerBytes...])) != nil else { return }
             let stored = UInt32(bytes[crcOffset]) | UInt32(bytes[crcOffset + 1]) << 8 | UInt32(bytes[crcOffset + 2]) << 16 | UInt32(bytes[crcOffset + 3]) << 24
-            let valid = bytes[0..<8].elementsEqual(magic) && CRC32C.checksum(Array(bytes[0..<crcOffset])) == stored
+            let valid = magic.withUnsafeBytes { Bytes.equal(UnsafeRawBufferPointer(rebasing: bytes[0..<8]), $0) }
+                && CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<crcOffset])) == stored
             if !valid { names.append(name) }
         }
         return names
@@ -54,7 +56,7 @@ extension JournalCrashWorkload {
                     gap = "LSN \(lsn) follows \(expected - 1)"
                     return false
                 }
-                payloads.append(Array(bytes))
+                payloads.append(Bytes.array(bytes))
                 expected = lsn + 1
                 return true
             }
@@ -162,7 +164,7 @@ extension JournalCrashWorkload {
                 break
             }
             let expected = model.payloads[Int(lsn) - 1]
-            if bytes != expected {
+            if !Bytes.equal(bytes, expected) {
                 let at = (0..<min(bytes.count, expected.count)).first { bytes[$0] != expected[$0] } ?? min(bytes.count, expected.count)
                 findings.append(CrashFinding(.violation, "record \(lsn) differs from what was appended: \(bytes.count) bytes returned, \(expected.count) appended, first difference at byte \(at)\(damage)"))
                 if findings.count >= 3 { break }

@@ -98,7 +98,7 @@ extension JournalCrashWorkload {
                         break
                     }
                     let i = Int(record.lsn - state.firstLSN)
-                    if i < 0 || i >= state.payloads.count || state.payloads[i] != record.payload {
+                    if i < 0 || i >= state.payloads.count || !Bytes.equal(state.payloads[i], record.payload) {
                         state.positionReadFailures.append("a follower of position \(name) read LSN \(record.lsn) unlike the log's record")
                         break
                     }

@@ -69,6 +69,16 @@ public struct JournalCrashWorkload: CrashWorkload {
         public var description: String {
             payloads.isEmpty ? "empty log ending at LSN \(endLSN)" : "LSN \(firstLSN)...\(endLSN) (\(payloads.count) records)"
         }
+
+        /// Every field equal; the payloads compared with `memcmp` (the
+        /// derived `==` goes byte by byte in a debug build, and the explorer
+        /// compares two recoveries at every crash point). A new field must
+        /// be added here.
+        public static func == (a: State, b: State) -> Bool {
+            a.firstLSN == b.firstLSN && a.endLSN == b.endLSN && a.readerDisagreement == b.readerDisagreement
+                && a.positions == b.positions && a.overtaken == b.overtaken
+                && a.positionReadFailures == b.positionReadFailures && Bytes.equal(a.payloads, b.payloads)
+        }
     }
 
     /// What the workload was told.
@@ -249,7 +259,7 @@ public struct JournalCrashWorkload: CrashWorkload {
     /// A session after the first: the recovery of its open is checked like
     /// the explorer's own, and the model takes over what recovery kept.
     private func checkReopen(_ journal: Journal, session: Int, run: CrashRun, model: inout Model) {
-        if parameters.profile.damagesDataAtRest { model.headerless = Self.headerlessSegments(run.disk.durableImage()) }
+        if parameters.profile.damagesDataAtRest { model.headerless = Self.headerlessSegments(run.disk) }
         // Writes misdirected so far, as `damage` counts them before the
         // explorer's own recoveries (rule 3 of `lossIsIndistinguishable`).
         model.misdirectedTotal = run.disk.misdirectedWriteCount

@@ -5,10 +5,10 @@ extension SimulatedDisk {
     /// rather than in zeros no reader looks at. Returns the flip, or nil
     /// when no selected file holds a non-zero byte.
     public func flipWrittenBit(seed: UInt64, include: (String) -> Bool) -> BitFlip? {
-        let image = durableImage()
         var extents: [(String, Int)] = []
-        for name in image.keys.sorted() where include(name) {
-            guard let bytes = image[name], let lastNonZero = bytes.lastIndex(where: { $0 != 0 }) else { continue }
+        // The images as `durableImage()` gives them, scanned in place.
+        forEachDurableFile { name, bytes in
+            guard include(name), let lastNonZero = Bytes.lastNonZero(bytes) else { return }
             extents.append((name, lastNonZero + 1))
         }
         let total = extents.reduce(0) { $0 + $1.1 }

@@ -178,6 +178,18 @@ public final class SimulatedDisk: Sendable {
         state.withLock { s in s.directory.mapValues { Array($0.durable) } }
     }
 
+    /// Calls `body` with each named file's durable image, in name order,
+    /// without copying it. The disk is locked meanwhile: `body` must not
+    /// use the disk.
+    func forEachDurableFile(_ body: (String, UnsafeRawBufferPointer) -> Void) {
+        state.withLock { s in
+            for name in s.directory.keys.sorted() {
+                guard let inode = s.directory[name] else { continue }
+                body(name, UnsafeRawBufferPointer(inode.durable))
+            }
+        }
+    }
+
     /// A copy of the volatile view: the bytes of each named file as reads
     /// show them.
     public func volatileImage() -> [String: [UInt8]] {

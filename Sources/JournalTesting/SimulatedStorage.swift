@@ -217,7 +217,7 @@ public final class SimulatedFile: StorageFile {
         precondition(offset % alignment == 0 && bytes.count % alignment == 0, "unaligned write")
         precondition(bytes.isEmpty || Int(bitPattern: bytes.baseAddress) % alignment == 0, "unaligned buffer")
         precondition(offset >= 0 && offset + bytes.count <= inode.size, "simulated files have a fixed size")
-        let data = Array(bytes)
+        let data = Bytes.array(bytes)
         try disk.state.withLock { s throws(StorageError) in
             try s.checkAlive(boot: storage.boot, "pwrite", name)
             if s.faults.applies(to: name) && s.durableWriteRandom.chance(s.faults.durableWriteErrorProbability) {

@@ -63,7 +63,7 @@ public final class SimulatedWriteQueue: StorageWriteQueue {
         precondition(Int(bitPattern: write.buffer) % alignment == 0, "unaligned buffer")
         precondition(write.count > 0, "empty write")
         precondition(write.offset >= 0 && write.offset + write.count <= file.size, "simulated files have a fixed size")
-        let data = Array(UnsafeRawBufferPointer(start: write.buffer, count: write.count))
+        let data = Bytes.array(UnsafeRawBufferPointer(start: write.buffer, count: write.count))
         let id = self.id
         let boot = storage.boot
         let pending = PendingSubmission(
@@ -262,13 +262,13 @@ extension DiskState {
         assert(!inFlight.contains { $0.sequence == write.sequence })
         var data = write.data
         if checkBuffer {
-            let now = Array(UnsafeRawBufferPointer(start: write.buffer.pointer, count: data.count))
-            if now != data {
+            let now = UnsafeRawBufferPointer(start: write.buffer.pointer, count: data.count)
+            if !data.withUnsafeBytes({ Bytes.equal($0, now) }) {
                 violations.append(
                     "write #\(write.sequence) tag \(write.tag) to \(write.fileName)@\(write.offset): "
                         + "buffer changed while in flight")
                 // The device reads the buffer late: the changed bytes land.
-                data = now
+                data = Bytes.array(now)
             }
         }
         let (inode, offset) = write.landing

@@ -1,4 +1,7 @@
 import JournalPrimitives
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The simulation's pseudo-random number generator: xoshiro256** seeded
 /// through SplitMix64.
@@ -85,6 +88,15 @@ public struct SimulationRandom: Sendable {
     /// Fills `buffer` with random bytes.
     public mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) {
         var index = 0
+        if let base = buffer.baseAddress {
+            // Whole words first, least significant byte first as below
+            // (the same bytes, without a call per byte in a debug build).
+            while index + 8 <= buffer.count {
+                var word = next().littleEndian
+                memcpy(base + index, &word, 8)
+                index += 8
+            }
+        }
         while index < buffer.count {
             var word = next()
             for _ in 0..<8 where index < buffer.count {

@@ -55,6 +55,7 @@ struct CrashExplorerTests {
     @Test("small workloads, cut at every I/O boundary and at every boundary of each recovery", arguments: CrashFaultProfile.allCases)
     func exhaustive(profile: CrashFaultProfile) {
         let report = explore(.small(records: 24, profile: profile), seeds: exhaustiveSeeds)
+        printCoverage("exhaustive \(profile)", report)
         #expect(report.crashPoints >= exhaustivePointsMin && report.recoveryCuts >= 100, describe(report))
         expectNoViolations(report, profile: profile)
     }
@@ -62,6 +63,7 @@ struct CrashExplorerTests {
     @Test("large workloads (8 appenders, 3 sessions, rollover, truncation, recycling), cut at seeded random points", arguments: CrashFaultProfile.allCases)
     func random(profile: CrashFaultProfile) {
         let report = explore(.large(profile: profile), seeds: randomSeeds, randomPoints: randomPoints)
+        printCoverage("random \(profile)", report)
         #expect(report.workloadCuts <= randomSeeds.count * randomPoints && report.workloadCuts >= randomSeeds.count * randomPoints / 2, describe(report))
         #expect(report.crashPoints >= randomPointsMin, describe(report))
         expectNoViolations(report, profile: profile)
@@ -80,12 +82,14 @@ struct CrashExplorerTests {
         }
         #expect(poisoned >= 5, "the profile makes writes fail")
         let report = explore(.small(profile: .writeErrors), seeds: 0..<40)
+        printCoverage("write errors", report)
         expectNoViolations(report, profile: .writeErrors)
     }
 
     @Test("bit flips in durable data: recovery refuses or cuts, never returns other bytes")
     func bitFlips() {
         let report = explore(.small(profile: .bitFlips), seeds: 200..<260)
+        printCoverage("bit flips", report)
         #expect(report.detected >= 50, "flips in acknowledged records are reported as corruption")
         #expect(report.tolerated >= 1, "flips in the last acknowledged batch with nothing after are cut")
         expectNoViolations(report, profile: .bitFlips)
@@ -94,6 +98,7 @@ struct CrashExplorerTests {
     @Test("misdirected writes: recovery refuses or cuts, never returns other bytes")
     func misdirectedWrites() {
         let report = explore(.small(profile: .misdirectedWrites), seeds: 300..<360)
+        printCoverage("misdirected writes", report)
         #expect(report.detected + report.tolerated >= 10, describe(report))
         expectNoViolations(report, profile: .misdirectedWrites)
     }
@@ -105,6 +110,7 @@ struct CrashExplorerTests {
         var p = JournalWorkloadParameters.small(profile: .none)
         p.defects = .acknowledgeBeforeDurable
         let report = explore(p, seeds: 0..<8)
+        printCoverage("acknowledge before durable", report)
         #expect(report.violationCount >= 1, describe(report))
         #expect(report.violations.contains { $0.description.contains("acknowledged records") }, describe(report))
         try expectReproducible(p, report)
@@ -115,6 +121,7 @@ struct CrashExplorerTests {
         var p = JournalWorkloadParameters.small(records: 24, profile: .garbage)
         p.defects = .skipPayloadChecksums
         let report = explore(p, seeds: 0..<30)
+        printCoverage("skip payload checksums", report)
         #expect(report.violationCount >= 1, describe(report))
         #expect(report.violations.contains { $0.description.contains("differs from what was appended") }, describe(report))
         try expectReproducible(p, report)
@@ -125,6 +132,7 @@ struct CrashExplorerTests {
         var p = JournalWorkloadParameters.small(profile: .garbage)
         p.defects = .rewriteAcknowledgedBlocks
         let report = explore(p, seeds: 0..<8)
+        printCoverage("rewrite acknowledged blocks", report)
         #expect(report.violationCount >= 1, describe(report))
         try expectReproducible(p, report)
     }
@@ -138,9 +146,11 @@ struct CrashExplorerTests {
         p.positionProbability = 0.2
         // Without the defect the same points keep every record a position needs.
         let sound = explore(p, seeds: 0..<4)
+        printCoverage("truncate, sound", sound)
         #expect(sound.violationCount == 0, describe(sound))
         p.defects = .truncateIgnoringPositions
         let report = explore(p, seeds: 0..<4)
+        printCoverage("truncate ignoring positions", report)
         #expect(report.violationCount >= 1, describe(report))
         try expectReproducible(p, report)
     }

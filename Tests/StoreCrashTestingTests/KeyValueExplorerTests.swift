@@ -47,6 +47,7 @@ struct KeyValueExplorerTests {
         let explorer = CrashExplorer(KeyValueStoreCrashWorkload(batchCount: 48))
         var report = CrashReport()
         for seed: UInt64 in 1...3 { report.add(explorer.exploreExhaustively(seed: seed)) }
+        print("crash explorer coverage: kv exhaustive: \(report.counts)")
         #expect(report.crashPoints >= 500, "\(report.summary)")
         #expect(report.recoveryCuts > 0)
         #expect(report.violations.isEmpty, "\(report.violations.prefix(5).map(\.description))")
@@ -71,6 +72,7 @@ struct KeyValueExplorerTests {
                 if model.outcome.error != nil { errors += 1 }
             }
         }
+        print("crash explorer coverage: kv \(profile): \(report.counts)")
         #expect(report.workloadCuts >= 100, "\(report.summary)")
         #expect(report.violations.isEmpty, "\(profile): \(report.violations.prefix(5).map(\.description))")
         switch profile {

@@ -48,9 +48,16 @@ final class SimNetwork {
     }
 
     /// Removes and returns the messages due by `now`, in delivery order.
+    /// One pass, and none when nothing is due (most steps): the cluster
+    /// asks at every step of every seed.
     func due(now: UInt64) -> [Message] {
-        let ready = inFlight.filter { $0.deliverAtMilliseconds <= now }
-        inFlight.removeAll { $0.deliverAtMilliseconds <= now }
+        guard inFlight.contains(where: { $0.deliverAtMilliseconds <= now }) else { return [] }
+        var ready: [Message] = []
+        var later: [Message] = []
+        for message in inFlight {
+            if message.deliverAtMilliseconds <= now { ready.append(message) } else { later.append(message) }
+        }
+        inFlight = later
         return ready.sorted { ($0.deliverAtMilliseconds, $0.sequence) < ($1.deliverAtMilliseconds, $1.sequence) }
     }
 }
