@@ -295,9 +295,9 @@ struct BenchKV: ParsableCommand {
             let recordsMB = Double(report.replayedTransactions) * 0 + Double(journalBytes) / 1e6
             let c = try reopened.checkpoint()
             let mbps = Double(c.bytesWritten) / 1e6 / (Double(c.nanoseconds) / 1e9)
-            let line = "recovery: \(n) puts in \(report.replayedTransactions) transactions, journal \(fmt(recordsMB)) MB in segments: \(fmt(Double(report.nanoseconds) / 1e6)) ms; checkpoint \(fmt(Double(c.bytesWritten) / 1e6)) MB in \(fmt(Double(c.nanoseconds) / 1e6)) ms = \(fmt(mbps)) MB/s"
+            let line = "recovery: \(n) puts in \(report.replayedTransactions) transactions, journal \(KVCell.fmt(recordsMB)) MB in segments: \(KVCell.fmt(Double(report.nanoseconds) / 1e6)) ms; checkpoint \(KVCell.fmt(Double(c.bytesWritten) / 1e6)) MB in \(KVCell.fmt(Double(c.nanoseconds) / 1e6)) ms = \(KVCell.fmt(mbps)) MB/s"
             if json {
-                print("{\"bench\": \"kv-recovery\", \"puts\": \(n), \"transactions\": \(report.replayedTransactions), \"journal_segment_mb\": \(fmt(recordsMB)), \"recovery_ms\": \(fmt(Double(report.nanoseconds) / 1e6)), \"checkpoint_mb\": \(fmt(Double(c.bytesWritten) / 1e6)), \"checkpoint_mb_per_s\": \(fmt(mbps))}")
+                print("{\"bench\": \"kv-recovery\", \"puts\": \(n), \"transactions\": \(report.replayedTransactions), \"journal_segment_mb\": \(KVCell.fmt(recordsMB)), \"recovery_ms\": \(KVCell.fmt(Double(report.nanoseconds) / 1e6)), \"checkpoint_mb\": \(KVCell.fmt(Double(c.bytesWritten) / 1e6)), \"checkpoint_mb_per_s\": \(KVCell.fmt(mbps))}")
             } else {
                 print(line)
             }
@@ -311,12 +311,6 @@ struct BenchKV: ParsableCommand {
 /// The key of put `i` of writer `writer`: distinct across writers.
 func benchKey(_ writer: Int, _ i: Int) -> [UInt8] {
     Array("w\(writer):\(i)".utf8)
-}
-
-
-private func fmt(_ x: Double) -> String {
-    let r = (x * 10).rounded() / 10
-    return "\(r)"
 }
 
 private func removeTree(_ path: String) {

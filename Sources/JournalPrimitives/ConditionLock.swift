@@ -14,16 +14,10 @@ public final class ConditionLock: @unchecked Sendable {
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     public init() {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        let rc = pthread_mutex_init(mutex, nil)
-        precondition(rc == 0, "pthread_mutex_init")
+        mutex = makePthreadObject(pthread_mutex_t(), "pthread_mutex_init") { pthread_mutex_init($0, nil) }
     }
 
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
+    deinit { destroyPthreadObject(mutex) { pthread_mutex_destroy($0) } }
 
     @inlinable @inline(__always) public func lock() { pthread_mutex_lock(mutex) }
     @inlinable @inline(__always) public func unlock() { pthread_mutex_unlock(mutex) }
@@ -54,16 +48,10 @@ public final class ConditionLock: @unchecked Sendable {
 
         public init(_ owner: ConditionLock) {
             self.owner = owner
-            cond = .allocate(capacity: 1)
-            cond.initialize(to: pthread_cond_t())
-            let rc = pthread_cond_init(cond, nil)
-            precondition(rc == 0, "pthread_cond_init")
+            cond = makePthreadObject(pthread_cond_t(), "pthread_cond_init") { pthread_cond_init($0, nil) }
         }
 
-        deinit {
-            pthread_cond_destroy(cond)
-            cond.deallocate()
-        }
+        deinit { destroyPthreadObject(cond) { pthread_cond_destroy($0) } }
 
         /// Waits with the lock held; the lock is held again on return.
         /// Spurious wake-ups happen: callers re-check their predicate.
@@ -71,4 +59,23 @@ public final class ConditionLock: @unchecked Sendable {
         public func signal() { pthread_cond_signal(cond) }
         public func broadcast() { pthread_cond_broadcast(cond) }
     }
+}
+
+/// Allocates a pthread object (a mutex, a condition) at a stable address and
+/// initializes it with `initialize`, which must succeed: pthread objects
+/// must not move once initialized, so they live outside Swift values.
+private func makePthreadObject<T>(
+    _ zero: T, _ name: String, _ initialize: (UnsafeMutablePointer<T>) -> Int32
+) -> UnsafeMutablePointer<T> {
+    let object = UnsafeMutablePointer<T>.allocate(capacity: 1)
+    object.initialize(to: zero)
+    let rc = initialize(object)
+    precondition(rc == 0, name)
+    return object
+}
+
+/// Destroys and frees an object `makePthreadObject` made.
+private func destroyPthreadObject<T>(_ object: UnsafeMutablePointer<T>, _ destroy: (UnsafeMutablePointer<T>) -> Int32) {
+    _ = destroy(object)
+    object.deallocate()
 }

@@ -5,21 +5,16 @@
 // came from disk.
 
 extension UnsafeRawBufferPointer {
+    /// The little-endian integer of `T`'s width at `offset`, which must lie
+    /// inside: the one bounds-checked load behind `le64`, `le32` and `le16`.
     @inlinable @inline(__always)
-    public func le64(_ offset: Int) -> UInt64 {
-        precondition(offset >= 0 && offset + 8 <= count, "read past buffer")
-        return UInt64(littleEndian: loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    func littleEndian<T: FixedWidthInteger>(at offset: Int) -> T {
+        precondition(offset >= 0 && offset + MemoryLayout<T>.size <= count, "read past buffer")
+        return T(littleEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
     }
-    @inlinable @inline(__always)
-    public func le32(_ offset: Int) -> UInt32 {
-        precondition(offset >= 0 && offset + 4 <= count, "read past buffer")
-        return UInt32(littleEndian: loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-    }
-    @inlinable @inline(__always)
-    public func le16(_ offset: Int) -> UInt16 {
-        precondition(offset >= 0 && offset + 2 <= count, "read past buffer")
-        return UInt16(littleEndian: loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-    }
+    @inlinable @inline(__always) public func le64(_ offset: Int) -> UInt64 { littleEndian(at: offset) }
+    @inlinable @inline(__always) public func le32(_ offset: Int) -> UInt32 { littleEndian(at: offset) }
+    @inlinable @inline(__always) public func le16(_ offset: Int) -> UInt16 { littleEndian(at: offset) }
     @inlinable @inline(__always)
     public func u8(_ offset: Int) -> UInt8 {
         precondition(offset >= 0 && offset < count, "read past buffer")
@@ -48,19 +43,14 @@ extension UnsafeRawBufferPointer {
 }
 
 extension UnsafeMutableRawBufferPointer {
+    /// Stores `value` little-endian at `offset`, which must lie inside: the
+    /// one bounds-checked store behind `storeLE64`, `storeLE32` and `storeLE16`.
     @inlinable @inline(__always)
-    public func storeLE64(_ value: UInt64, at offset: Int) {
-        precondition(offset >= 0 && offset + 8 <= count, "write past buffer")
-        storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self)
+    func storeLittleEndian<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+        precondition(offset >= 0 && offset + MemoryLayout<T>.size <= count, "write past buffer")
+        storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
     }
-    @inlinable @inline(__always)
-    public func storeLE32(_ value: UInt32, at offset: Int) {
-        precondition(offset >= 0 && offset + 4 <= count, "write past buffer")
-        storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt32.self)
-    }
-    @inlinable @inline(__always)
-    public func storeLE16(_ value: UInt16, at offset: Int) {
-        precondition(offset >= 0 && offset + 2 <= count, "write past buffer")
-        storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt16.self)
-    }
+    @inlinable @inline(__always) public func storeLE64(_ value: UInt64, at offset: Int) { storeLittleEndian(value, at: offset) }
+    @inlinable @inline(__always) public func storeLE32(_ value: UInt32, at offset: Int) { storeLittleEndian(value, at: offset) }
+    @inlinable @inline(__always) public func storeLE16(_ value: UInt16, at offset: Int) { storeLittleEndian(value, at: offset) }
 }

@@ -49,6 +49,19 @@ enum RaftRecord: Equatable {
     /// Kind bytes. Zero is never a kind: a zeroed payload is not a record.
     enum Kind: UInt8 {
         case entry = 1, state = 2, truncation = 3, snapshot = 4, bootstrap = 5, identity = 6
+
+        /// The 64-bit integers after the prefix of a record of this kind,
+        /// which is then exactly that long; nil for the kinds whose length
+        /// varies. The one statement of the fixed-size layouts, for the
+        /// encoder and the decoder.
+        var wordCount: Int? {
+            switch self {
+            case .state, .identity: 2
+            case .truncation: 1
+            case .snapshot: 3
+            case .entry, .bootstrap: nil
+            }
+        }
     }
 
     /// Bytes before the payload of an entry: prefix, index, term, type and
@@ -68,30 +81,26 @@ enum RaftRecord: Equatable {
             out.replaceSubrange(Self.entryHeaderBytes..., with: entry.payload)
             return out
         case .state(let term, let votedFor):
-            var out = Self.header(.state, count: 24)
-            Self.store(&out, term, at: 8)
-            Self.store(&out, votedFor, at: 16)
-            return out
+            return Self.fixedSize(.state, [term, votedFor])
         case .truncation(let fromIndex):
-            var out = Self.header(.truncation, count: 16)
-            Self.store(&out, fromIndex, at: 8)
-            return out
+            return Self.fixedSize(.truncation, [fromIndex])
         case .snapshot(let index, let term, let trailing):
-            var out = Self.header(.snapshot, count: 32)
-            Self.store(&out, index, at: 8)
-            Self.store(&out, term, at: 16)
-            Self.store(&out, trailing, at: 24)
-            return out
+            return Self.fixedSize(.snapshot, [index, term, trailing])
         case .bootstrap(let configuration):
             var out = Self.header(.bootstrap, count: Self.prefixBytes)
             out.append(contentsOf: configuration)
             return out
         case .identity(let clusterID, let serverID):
-            var out = Self.header(.identity, count: 24)
-            Self.store(&out, clusterID, at: 8)
-            Self.store(&out, serverID, at: 16)
-            return out
+            return Self.fixedSize(.identity, [clusterID, serverID])
         }
+    }
+
+    /// A record of a fixed-size kind: the prefix, then `words` in order.
+    private static func fixedSize(_ kind: Kind, _ words: [UInt64]) -> [UInt8] {
+        assert(kind.wordCount == words.count, "the layout of \(kind) records")
+        var out = header(kind, count: prefixBytes + 8 * words.count)
+        for (i, word) in words.enumerated() { store(&out, word, at: prefixBytes + 8 * i) }
+        return out
     }
 
     /// Decodes a record, or says why the bytes are not one.
@@ -99,14 +108,11 @@ enum RaftRecord: Equatable {
         guard b.count >= prefixBytes else { return .failure(.malformedRecord("\(b.count) bytes, shorter than the prefix")) }
         guard let kind = Kind(rawValue: b.u8(0)) else { return .failure(.malformedRecord("unknown kind \(b.u8(0))")) }
         guard b.slice(1, 7).isAllZero() else { return .failure(.malformedRecord("reserved prefix bytes are not zero")) }
-        let expected: Int? = switch kind {
-        case .state, .identity: 24
-        case .truncation: 16
-        case .snapshot: 32
-        case .entry, .bootstrap: nil
-        }
-        if let expected, b.count != expected {
-            return .failure(.malformedRecord("a \(kind) record of \(b.count) bytes, not \(expected)"))
+        var words: [UInt64] = []
+        if let count = kind.wordCount {
+            let expected = prefixBytes + 8 * count
+            guard b.count == expected else { return .failure(.malformedRecord("a \(kind) record of \(b.count) bytes, not \(expected)")) }
+            words = (0..<count).map { b.le64(prefixBytes + 8 * $0) }
         }
         switch kind {
         case .entry:
@@ -115,15 +121,15 @@ enum RaftRecord: Equatable {
             let entry = RaftLogEntry(term: b.le64(16), type: b.le16(24), payload: Array(b[entryHeaderBytes...]))
             return .success(.entry(index: b.le64(8), entry: entry))
         case .state:
-            return .success(.state(term: b.le64(8), votedFor: b.le64(16)))
+            return .success(.state(term: words[0], votedFor: words[1]))
         case .truncation:
-            return .success(.truncation(fromIndex: b.le64(8)))
+            return .success(.truncation(fromIndex: words[0]))
         case .snapshot:
-            return .success(.snapshot(index: b.le64(8), term: b.le64(16), trailing: b.le64(24)))
+            return .success(.snapshot(index: words[0], term: words[1], trailing: words[2]))
         case .bootstrap:
             return .success(.bootstrap(configuration: Array(b[prefixBytes...])))
         case .identity:
-            return .success(.identity(clusterID: b.le64(8), serverID: b.le64(16)))
+            return .success(.identity(clusterID: words[0], serverID: words[1]))
         }
     }
 

@@ -88,14 +88,11 @@ public struct IORing: ~Copyable {
         fd: Int32, buffer: UnsafeRawPointer, count: Int, offset: Int64,
         durable: Bool, tag: UInt64
     ) -> Bool {
-        precondition(count >= 0 && count <= Int(UInt32.max), "write size out of range")
-        precondition(offset >= 0, "negative offset")
-        guard let sqe = io_uring_get_sqe(ring) else { return false }
-        io_uring_prep_write(sqe, fd, buffer, UInt32(count), UInt64(offset))
-        if durable { sqe.pointee.rw_flags = UInt32(RWF_DSYNC) }
-        io_uring_sqe_set_data64(sqe, tag)
-        preparedCount += 1
-        return true
+        Self.checkRange(count: count, offset: offset, "write size out of range")
+        return prepare(tag: tag) { sqe in
+            io_uring_prep_write(sqe, fd, buffer, UInt32(count), UInt64(offset))
+            if durable { sqe.pointee.rw_flags = UInt32(RWF_DSYNC) }
+        }
     }
 
     /// Prepares a positional read into `buffer`.
@@ -104,13 +101,8 @@ public struct IORing: ~Copyable {
     public mutating func prepareRead(
         fd: Int32, buffer: UnsafeMutableRawPointer, count: Int, offset: Int64, tag: UInt64
     ) -> Bool {
-        precondition(count >= 0 && count <= Int(UInt32.max), "read size out of range")
-        precondition(offset >= 0, "negative offset")
-        guard let sqe = io_uring_get_sqe(ring) else { return false }
-        io_uring_prep_read(sqe, fd, buffer, UInt32(count), UInt64(offset))
-        io_uring_sqe_set_data64(sqe, tag)
-        preparedCount += 1
-        return true
+        Self.checkRange(count: count, offset: offset, "read size out of range")
+        return prepare(tag: tag) { io_uring_prep_read($0, fd, buffer, UInt32(count), UInt64(offset)) }
     }
 
     /// Prepares `fdatasync(fd)`. It covers only writes that completed before
@@ -118,11 +110,7 @@ public struct IORing: ~Copyable {
     ///
     /// The corresponding C function is `io_uring_prep_fsync`.
     public mutating func prepareDataSync(fd: Int32, tag: UInt64) -> Bool {
-        guard let sqe = io_uring_get_sqe(ring) else { return false }
-        io_uring_prep_fsync(sqe, fd, UInt32(IORING_FSYNC_DATASYNC))
-        io_uring_sqe_set_data64(sqe, tag)
-        preparedCount += 1
-        return true
+        prepare(tag: tag) { io_uring_prep_fsync($0, fd, UInt32(IORING_FSYNC_DATASYNC)) }
     }
 
     /// Prepares a one-shot poll for readability of `fd` (used to wake the
@@ -130,11 +118,26 @@ public struct IORing: ~Copyable {
     ///
     /// The corresponding C function is `io_uring_prep_poll_add`.
     public mutating func preparePollIn(fd: Int32, tag: UInt64) -> Bool {
+        prepare(tag: tag) { io_uring_prep_poll_add($0, fd, UInt32(POLLIN)) }
+    }
+
+    /// Takes a free submission entry, lets `fill` prepare it, tags it and
+    /// counts it as prepared; false when the submission queue is full.
+    @inline(__always)
+    private mutating func prepare(tag: UInt64, _ fill: (UnsafeMutablePointer<io_uring_sqe>) -> Void) -> Bool {
         guard let sqe = io_uring_get_sqe(ring) else { return false }
-        io_uring_prep_poll_add(sqe, fd, UInt32(POLLIN))
+        fill(sqe)
         io_uring_sqe_set_data64(sqe, tag)
         preparedCount += 1
         return true
+    }
+
+    /// The limits of a positional read or write: a size the kernel's 32-bit
+    /// length holds, at a non-negative offset.
+    @inline(__always)
+    private static func checkRange(count: Int, offset: Int64, _ sizeMessage: String) {
+        precondition(count >= 0 && count <= Int(UInt32.max), sizeMessage)
+        precondition(offset >= 0, "negative offset")
     }
 
     /// Hands every prepared entry to the kernel and, when `waitingFor` is

@@ -181,11 +181,10 @@ final class AppendWorker: LatencyLog, @unchecked Sendable {
         var ring = PendingRing(capacity: window)
         defer { ring.deallocate() }
         while control.phase.load(ordering: .acquiring) != RoundControl.stopping {
-            let phase = control.phase.load(ordering: .acquiring)
-            let start = monotonicNanos()
             do {
-                ring.push(lsn: try journal.enqueue(record), start: start, measured: phase == RoundControl.measuring)
-                if ring.isFull { try journal.waitUntilDurableBlocking(ring.oldestLSN) }
+                if try enqueueCounted(&ring, control, { () throws(JournalError) in try journal.enqueue(record) }) {
+                    try journal.waitUntilDurableBlocking(ring.oldestLSN)
+                }
             } catch {
                 control.fail(error)
                 return
@@ -202,11 +201,10 @@ final class AppendWorker: LatencyLog, @unchecked Sendable {
         var ring = PendingRing(capacity: window)
         defer { ring.deallocate() }
         while control.phase.load(ordering: .acquiring) != RoundControl.stopping {
-            let phase = control.phase.load(ordering: .acquiring)
-            let start = monotonicNanos()
             do {
-                ring.push(lsn: try journal.enqueue(record), start: start, measured: phase == RoundControl.measuring)
-                if ring.isFull { try await journal.waitUntilDurable(ring.oldestLSN) }
+                if try enqueueCounted(&ring, control, { () throws(JournalError) in try journal.enqueue(record) }) {
+                    try await journal.waitUntilDurable(ring.oldestLSN)
+                }
             } catch {
                 control.fail(error)
                 return
@@ -214,6 +212,18 @@ final class AppendWorker: LatencyLog, @unchecked Sendable {
             retire(&ring, journal, control)
         }
         if !ring.isEmpty { try? await journal.waitUntilDurable(ring.newestLSN) }
+    }
+
+    /// Enqueues one append into `ring`, its latency counted when the round
+    /// is measuring; true when `ring` is full and the oldest must be waited for.
+    @inline(__always)
+    private func enqueueCounted(
+        _ ring: inout PendingRing, _ control: RoundControl, _ enqueue: () throws(JournalError) -> LSN
+    ) throws(JournalError) -> Bool {
+        let phase = control.phase.load(ordering: .acquiring)
+        let start = monotonicNanos()
+        ring.push(lsn: try enqueue(), start: start, measured: phase == RoundControl.measuring)
+        return ring.isFull
     }
 
     /// Notes the outstanding appends that are durable now.
