@@ -69,6 +69,9 @@ public final class JournalRaftIO {
     /// `runCompletions()`, where the job's completion fires. Nil: the job
     /// runs on the loop as a deferred callback (a deterministic simulation).
     public var offLoopRunner: ((@escaping @Sendable () -> Void) -> Void)?
+    /// Installs snapshots from the leader off the loop (nil: raft's restore
+    /// does it on the loop).
+    public weak var snapshotInstaller: (any RaftSnapshotInstaller)?
     /// Jobs off the loop whose completion has not fired, in submission order.
     var offLoopJobs: [OffLoopJob] = []
     /// Snapshot files being read off the loop (`snapshot_get`), by name,
