@@ -83,6 +83,9 @@ public final class JournalRaftIO {
     /// (`JournalRaftIO+Snapshots.swift`).
     public var raft: UnsafeMutablePointer<raft>?
     var isClosed = false
+    /// A copy of raft's committed configuration and its index, for a
+    /// rollback raft 0.15 cannot do (JournalRaftIO+Rollback.swift).
+    var committedConfiguration: (index: UInt64, servers: [RaftServer])?
 
     /// An I/O on `store`; `environment` is held strongly.
     public init(store: RaftLogStore, environment: any RaftEnvironment) {
@@ -126,13 +129,16 @@ public final class JournalRaftIO {
     public func deliver(_ bytes: [UInt8]) -> Bool {
         guard let receiveCallback, !isClosed, var decoded = RaftMessageCodec.decode(bytes) else { return false }
         defer { decoded.release() }
+        noteCommittedConfiguration()
         if decoded.message.type == UInt16(RAFT_IO_APPEND_ENTRIES) {
             skipEntriesTheSnapshotCovers(&decoded.message.append_entries)
             let a = decoded.message.append_entries
             answeringMatch = a.prev_log_index + UInt64(a.n_entries)
+            rollBackIfRaftCannot(a)
         }
         defer { answeringMatch = nil }
         receiveCallback(io, &decoded.message)
+        noteCommittedConfiguration()
         return true
     }
 
@@ -173,6 +179,7 @@ public final class JournalRaftIO {
     /// 0.15 gets wrong for barriers. A loop that sees `hasFailed` closes raft
     /// (the journal must be reopened anyway).
     public func runCompletions() {
+        defer { noteCommittedConfiguration() }
         while true {
             completeDurableWaits()
             completeOffLoopJobs()
