@@ -18,7 +18,7 @@ import JournalPrimitives
 /// | 77 | permissionDenied | permission denied, or a read-only file system |
 /// | 78 | configuration | a newer format version, a file system that rejects `O_DIRECT` (use `--no-direct`), `--io-backend io-uring` where io_uring is denied or on FUSE, an inconsistent configuration |
 /// | 79 | fellBehind | a reader position fell behind: truncation went past it (it retained more than `--retained-bytes-max`) |
-/// | 69 | unavailable | `kv --cluster`: no node served the request in time (no leader, no quorum); `kv serve`: a port cannot be bound |
+/// | 69 | unavailable | `kv --cluster`: no node served the request in time (no leader, no quorum); `kv serve`: a port cannot be bound, or the node was removed from the cluster |
 /// | 70 | violation | `crash-sim` found a violation of the journal's guarantees (the reproducing seed is on stderr) |
 public enum JournalExitCode: Int32, Sendable, CaseIterable {
     case ok = 0
@@ -57,7 +57,7 @@ public enum JournalExitCode: Int32, Sendable, CaseIterable {
               more than the bound)
           70  violation: crash-sim found a broken guarantee (seed on stderr)
           69  unavailable: kv --cluster found no node to serve it in time,
-              or kv serve cannot bind its ports
+              or kv serve cannot bind its ports or was removed from the cluster
         Each error is one line on stderr: "journalctl-swift: <description>".
         """
 }

@@ -8,7 +8,9 @@ import JournalStorage
 // the log store's records, which say which snapshot is current, are
 // appended on the loop once the file is durable (raft-log-format.md,
 // section 3), and the journal is compacted behind the snapshot once they
-// are durable too.
+// are durable too. A snapshot installed from the leader is then handed to
+// the state machine's installer off the loop too (`snapshotInstaller`),
+// before raft's callback restores it on the loop.
 
 extension JournalRaftIO {
     func snapshotPut(
@@ -40,16 +42,18 @@ extension JournalRaftIO {
             } else if status != 0 {
                 cb?(req, status)
             } else {
-                recordSnapshot(image, trailing: UInt64(trailing), req, cb)
+                recordSnapshot(image, parts: parts, trailing: UInt64(trailing), req, cb)
             }
         })
         return 0
     }
 
     /// Once the snapshot's file is durable: appends its records, and once
-    /// they are durable compacts the journal behind it and completes.
+    /// they are durable compacts the journal behind it, installs a snapshot
+    /// from the leader off the loop, and completes.
     private func recordSnapshot(
-        _ image: RaftSnapshot, trailing: UInt64, _ req: UnsafeMutablePointer<raft_io_snapshot_put>, _ cb: raft_io_snapshot_put_cb?
+        _ image: RaftSnapshot, parts: [UnsafeRawBufferPointer], trailing: UInt64,
+        _ req: UnsafeMutablePointer<raft_io_snapshot_put>, _ cb: raft_io_snapshot_put_cb?
     ) {
         if let failure {
             cb?(req, fail(failure))
@@ -65,10 +69,26 @@ extension JournalRaftIO {
             if status == 0 {
                 do throws(RaftLogError) { try store.compact(keeping: Set(snapshotFilesInUse.keys)) } catch { status = failWrite(error) }
             }
-            cb?(req, status)
-            if status == 0 && trailing == 0 { clearStaleUncommittedConfiguration(installed: image.index) }
+            guard status == 0, trailing == 0, let installer = snapshotInstaller,
+                  let work = installer.installWork(index: image.index, data: parts) else {
+                return finishPut(image, trailing: trailing, req, cb, status)
+            }
+            runOffLoop(work, then: { [unowned self] status in
+                installer.installFinished(index: image.index, status: status)
+                finishPut(image, trailing: trailing, req, cb, status)
+            })
         }))
         durabilityRequested?(lsn)
+    }
+
+    /// Completes a snapshot put: raft's callback (which, for a snapshot from
+    /// the leader, restores it), then what raft 0.15 leaves stale.
+    private func finishPut(
+        _ image: RaftSnapshot, trailing: UInt64, _ req: UnsafeMutablePointer<raft_io_snapshot_put>, _ cb: raft_io_snapshot_put_cb?,
+        _ status: Int32
+    ) {
+        cb?(req, status)
+        if status == 0 && trailing == 0 { clearStaleUncommittedConfiguration(installed: image.index) }
     }
 
     /// After raft has installed a snapshot from the leader (`snapshot_put`

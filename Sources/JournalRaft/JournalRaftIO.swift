@@ -69,6 +69,9 @@ public final class JournalRaftIO {
     /// `runCompletions()`, where the job's completion fires. Nil: the job
     /// runs on the loop as a deferred callback (a deterministic simulation).
     public var offLoopRunner: ((@escaping @Sendable () -> Void) -> Void)?
+    /// Installs snapshots from the leader off the loop (nil: raft's restore
+    /// does it on the loop).
+    public weak var snapshotInstaller: (any RaftSnapshotInstaller)?
     /// Jobs off the loop whose completion has not fired, in submission order.
     var offLoopJobs: [OffLoopJob] = []
     /// Snapshot files being read off the loop (`snapshot_get`), by name,
@@ -80,6 +83,9 @@ public final class JournalRaftIO {
     /// (`JournalRaftIO+Snapshots.swift`).
     public var raft: UnsafeMutablePointer<raft>?
     var isClosed = false
+    /// A copy of raft's committed configuration and its index, for a
+    /// rollback raft 0.15 cannot do (JournalRaftIO+Rollback.swift).
+    var committedConfiguration: (index: UInt64, servers: [RaftServer])?
 
     /// An I/O on `store`; `environment` is held strongly.
     public init(store: RaftLogStore, environment: any RaftEnvironment) {
@@ -123,13 +129,16 @@ public final class JournalRaftIO {
     public func deliver(_ bytes: [UInt8]) -> Bool {
         guard let receiveCallback, !isClosed, var decoded = RaftMessageCodec.decode(bytes) else { return false }
         defer { decoded.release() }
+        noteCommittedConfiguration()
         if decoded.message.type == UInt16(RAFT_IO_APPEND_ENTRIES) {
             skipEntriesTheSnapshotCovers(&decoded.message.append_entries)
             let a = decoded.message.append_entries
             answeringMatch = a.prev_log_index + UInt64(a.n_entries)
+            rollBackIfRaftCannot(a)
         }
         defer { answeringMatch = nil }
         receiveCallback(io, &decoded.message)
+        noteCommittedConfiguration()
         return true
     }
 
@@ -170,6 +179,7 @@ public final class JournalRaftIO {
     /// 0.15 gets wrong for barriers. A loop that sees `hasFailed` closes raft
     /// (the journal must be reopened anyway).
     public func runCompletions() {
+        defer { noteCommittedConfiguration() }
         while true {
             completeDurableWaits()
             completeOffLoopJobs()

@@ -44,6 +44,17 @@ enum ClusterIdentity {
         }
     }
 
+    /// The cluster id a store directory records for member `id` when that
+    /// member joined a running cluster; nil if it records none, another
+    /// member, or a bootstrapped one.
+    static func joinedCluster(directory: String, id: UInt64) -> UInt64? {
+        guard let found = readFile(directory + "/" + fileName) else { return nil }
+        let words = found.split(separator: "\n").first?.split(separator: " ") ?? []
+        guard words.count == 6, words[0] == "swift-journal-kv", words[1] == "cluster", words[3] == "member",
+              UInt64(words[4]) == id, words[5] == "joined" else { return nil }
+        return UInt64(words[2], radix: 16)
+    }
+
     static func readFile(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }

@@ -24,8 +24,12 @@ public final class KVService: @unchecked Sendable {
 
     /// Opens the stores (creating and bootstrapping them on first start),
     /// starts raft and listens. `onFatal` runs on the loop when the node's
-    /// journal or store fails and it must stop serving.
-    public static func start(_ options: KVServiceOptions, onFatal: @escaping @Sendable (String) -> Void) throws(ReplicatedKVError) -> KVService {
+    /// journal or store fails and it must stop serving; `onRemoved`, once,
+    /// when the node learns it was removed from the cluster (it refuses
+    /// requests from then on: the caller stops it).
+    public static func start(
+        _ options: KVServiceOptions, onFatal: @escaping @Sendable (String) -> Void, onRemoved: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws(ReplicatedKVError) -> KVService {
         let stores = try NodeStores.open(options)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
@@ -36,6 +40,7 @@ public final class KVService: @unchecked Sendable {
             node = try loop.submit { () throws -> RaftNode in
                 let node = try RaftNode(loop: loop, options: options, stores: stores)
                 node.onFatal = onFatal
+                node.onRemoved = onRemoved
                 return node
             }.wait()
         } catch {
@@ -50,26 +55,35 @@ public final class KVService: @unchecked Sendable {
             channels.append(try RaftTransport.listen(
                 on: options.listen, loop: loop, clusterID: options.clusterID, reusePort: options.reusePort
             ) { bytes in node.receive(bytes) })
-            channels.append(try listenHTTP(on: options.http, loop: loop, api: api, reusePort: options.reusePort))
+            channels.append(try listenHTTP(on: options.http, loop: loop, api: api, options: options))
         } catch {
             for channel in channels { try? channel.close().wait() }
             try? pool.syncShutdownGracefully()
             try? group.syncShutdownGracefully()
             throw error
         }
-        loop.execute { node.startTicking() }
+        loop.execute {
+            node.startTicking()
+            node.startMembershipChecks(pool: pool)
+        }
         return KVService(group: group, pool: pool, api: api, raftListener: channels[0], httpListener: channels[1])
     }
 
-    private static func listenHTTP(on address: HostPort, loop: any EventLoop, api: KVAPI, reusePort: Bool) throws(ReplicatedKVError) -> any Channel {
+    /// The HTTP listener. A connection that receives nothing for the idle
+    /// timeout while none of its requests waits for an answer is closed
+    /// (`KVHTTPHandler.userInboundEventTriggered`).
+    private static func listenHTTP(on address: HostPort, loop: any EventLoop, api: KVAPI, options: KVServiceOptions) throws(ReplicatedKVError) -> any Channel {
+        let idle = options.idleTimeoutMilliseconds
         let bootstrap = ServerBootstrap(group: loop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .reusingPort(reusePort)
+            .reusingPort(options.reusePort)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMapThrowing {
-                    try channel.pipeline.syncOperations.addHandler(KVHTTPHandler(api: api))
+                    let handlers = channel.pipeline.syncOperations
+                    if idle > 0 { try handlers.addHandler(IdleStateHandler(readTimeout: .milliseconds(idle)), position: .first) }
+                    try handlers.addHandler(KVHTTPHandler(api: api))
                 }
             }
         do { return try bootstrap.bind(host: address.host, port: address.port).wait() } catch {

@@ -38,12 +38,34 @@ extension KVStateMachine {
     }
 
     /// On the loop: notes what the snapshot must hold; no buffer yet.
+    /// Refused (`RAFT_BUSY`: raft tries again after the next entries it
+    /// applies) while the configuration may not be committed: see
+    /// `configurationIsSettled`.
     func beginSnapshot(_ bufs: UnsafeMutablePointer<UnsafeMutablePointer<raft_buffer>?>?, _ count: UnsafeMutablePointer<UInt32>?) -> Int32 {
         bufs?.pointee = nil
         count?.pointee = 0
+        guard configurationIsSettled else { return RAFT_BUSY }
         let capture = SnapshotInProgress(appliedIndex: appliedIndex, lsn: lastLSN, kv: kv, failure: nil)
         taking.withLock { $0 = capture }
         return 0
+    }
+
+    /// Whether raft's configuration is committed and applied, so that a
+    /// snapshot taken now carries a configuration no server will ever roll
+    /// back. Canonical raft 0.15 stores in a snapshot its latest
+    /// configuration, committed or not, under the index of the last
+    /// committed one (`takeSnapshot` in src/replication.c): a snapshot taken
+    /// while a configuration entry is uncommitted (its index is then above
+    /// the snapshot's) would keep that configuration after a new leader
+    /// truncated the entry, on this node at its next start and on every
+    /// follower it is sent to, with nothing left in the log to roll it back
+    /// from. The entry is uncommitted while `configuration_uncommitted_index`
+    /// is set; and after a restart raft 0.15 takes the last configuration
+    /// entry of the log as committed without knowing, so its index must be
+    /// applied as well.
+    var configurationIsSettled: Bool {
+        guard let raft else { return true }
+        return raft.pointee.configuration_uncommitted_index == 0 && raft.pointee.configuration_index <= raft_last_applied(raft)
     }
 
     /// Off the loop: the checkpoint and the payload. Touches nothing of the

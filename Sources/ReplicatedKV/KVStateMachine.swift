@@ -45,6 +45,11 @@ final class KVStateMachine {
     /// The snapshot being taken: what `snapshot` captured on the loop, for
     /// `snapshot_async` to finish off it (KVStateMachine+Snapshot.swift).
     let taking = LockedValue<SnapshotInProgress?>(nil)
+    /// What an install off the loop did, until the loop takes it
+    /// (KVStateMachine+Install.swift).
+    let offLoopInstall = LockedValue<OffLoopInstallOutcome?>(nil)
+    /// Runs off the loop before an install there (tests hold it open).
+    var installHook: (@Sendable () -> Void)?
 
     init(box: KVStoreBox) throws(KeyValueError) {
         self.box = box
@@ -141,10 +146,16 @@ final class KVStateMachine {
     private func install(_ pages: UnsafeRawBufferPointer, pageBytes: Int) throws(KeyValueError) {
         try kv.waitUntilDurable(lastLSN)
         try box.install(pages, pageBytes: pageBytes)
+        tookInstall(appliedIndex: try kv.get(Self.appliedKey).flatMap(Self.index) ?? 0)
+    }
+
+    /// After the store's state was replaced by installed pages whose
+    /// applied index is `applied`.
+    func tookInstall(appliedIndex applied: UInt64) {
         // The reopened store's journal starts after the installed pages:
         // every batch it holds is durable.
         lastLSN = 0
-        appliedIndex = try kv.get(Self.appliedKey).flatMap(Self.index) ?? 0
+        appliedIndex = applied
         snapshotsRestored += 1
     }
 

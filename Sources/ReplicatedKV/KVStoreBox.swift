@@ -33,6 +33,12 @@ final class KVStoreBox: @unchecked Sendable {
         }
     }
 
+    /// The store's limits on a key and on a key plus value, without waiting
+    /// for an install (the loop reads them; they are the configuration's).
+    var limits: (keyBytesMax: Int, entryBytesMax: Int) {
+        lock.withLock { (current.keyBytesMax, current.entryBytesMax) }
+    }
+
     /// Runs `body` on the store open now; if an install closed that store
     /// under it (`body` failed and the store open now is another), runs it
     /// again on the new one. For reads off the loop.

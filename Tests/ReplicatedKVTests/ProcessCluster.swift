@@ -26,6 +26,8 @@ final class ProcessCluster {
     var nodeArguments: [UInt64: [String]] = [:]
     /// Nodes 1...bootstrapSize form the cluster; later ones join it.
     let bootstrapSize: Int
+    /// Later nodes started without --join (they joined at an earlier start).
+    var withoutJoin: Set<UInt64> = []
 
     init(size: Int, bootstrapSize: Int? = nil, label: String, extraArguments: [String] = ["--election-timeout-ms", "300", "--heartbeat-ms", "50", "--request-timeout-ms", "1500", "--segment-mib", "1",
         "--snapshot-threshold", "16", "--snapshot-trailing", "4"]) throws {
@@ -68,6 +70,7 @@ final class ProcessCluster {
     /// A bootstrap node's --peers; a later node's own entry and --join.
     func membershipArguments(_ id: UInt64) -> [String] {
         guard Int(id) > bootstrapSize else { return ["--peers", peers] }
+        if withoutJoin.contains(id) { return ["--peers", entry(id)] }
         let join = nodes.prefix(bootstrapSize).map { "127.0.0.1:\($0.httpPort)" }.joined(separator: ",")
         return ["--peers", entry(id), "--join", join]
     }

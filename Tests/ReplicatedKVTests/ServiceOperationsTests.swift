@@ -28,9 +28,13 @@ struct ServiceOperationsTests {
         try cluster.checkEveryNode(acknowledged)
     }
 
-    @Test("SIGTERM with a write waiting for a lost quorum: the write gets 503, the node exits 0")
+    @Test("SIGTERM with a write waiting for a lost quorum: the stop path answers it 503 with reason stopping, the node exits 0")
     func sigtermWithAWriteInFlight() throws {
-        let cluster = try ProcessCluster(size: 3, label: "kv-sigterm-inflight")
+        // An election timeout long enough that the leader, cut off from its
+        // followers, does not step down (a 503 of its own) before the SIGTERM.
+        let cluster = try ProcessCluster(size: 3, label: "kv-sigterm-inflight", extraArguments: [
+            "--election-timeout-ms", "6000", "--heartbeat-ms", "50", "--request-timeout-ms", "120000", "--segment-mib", "1",
+        ])
         for id in cluster.nodes.map(\.id) { try cluster.start(id) }
         let leader = try #require(cluster.waitForLeader())
         for id in cluster.running where id != leader { cluster.kill(id) }
@@ -38,19 +42,18 @@ struct ServiceOperationsTests {
         let done = DispatchSemaphore(value: 0)
         let address = cluster.http(leader)
         Thread {
-            let response = try? HTTPClient.request("PUT", address, path: "/kv/pending", body: Array("x".utf8))
+            let response = try? HTTPClient.request("PUT", address, path: "/kv/pending", body: Array("x".utf8), timeoutMilliseconds: 300_000)
             answer.withLock { $0 = response }
             done.signal()
         }.start()
-        // Waits until the write is in flight, or already answered (the
-        // leader stepped down first: then it is a 503 of its own).
-        _ = cluster.waitUntil("the write to wait for raft") { statuses in
-            (statuses[leader]?["requestsWaiting"] as? Int ?? 0) >= 1 || answer.withLock { $0 } != nil
-        }
+        _ = cluster.waitUntil("the write to wait for raft") { statuses in (statuses[leader]?["requestsWaiting"] as? Int ?? 0) >= 1 }
+        #expect(answer.withLock { $0 } == nil, "the write was answered before the stop: \(String(describing: answer.withLock { $0 }?.text))")
         #expect(cluster.terminate(leader) == 0, "log: \(cluster.log(leader))")
         done.wait()
         let response = try #require(answer.withLock { $0 }, "the write got no answer")
-        #expect(response.status == 503 && response.text.contains("\"error\""), "\(response.status) \(response.text)")
+        let body = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
+        #expect(response.status == 503 && body?["error"] is String, "\(response.status) \(response.text)")
+        #expect(body?["reason"] as? String == "stopping", "the 503 came from the stop path: \(response.text)")
     }
 
     @Test("one connection carries many requests; Connection: close ends it")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import JournalCLISupport
+import JournalPrimitives
 import ReplicatedKV
 
 extension KV {
@@ -15,7 +16,8 @@ extension KV {
                 (DIR/cluster.id); a later start with another list or id is refused (exit 78). \
                 With --join, the node joins a running cluster instead: --peers names only this \
                 node, the members and the cluster id come from the nodes given, and the node \
-                waits until a member adds it (`kv member add`); give --join at every start. \
+                waits until a member adds it (`kv member add`). Later starts resume the membership \
+                recorded in the store directory, with or without --join (which is then not read). \
                 On SIGTERM or SIGINT the node stops cleanly and exits 0. \
                 API: PUT, GET, DELETE /kv/{key}, GET /status (Docs/cli.md).
                 """)
@@ -38,6 +40,8 @@ extension KV {
         var heartbeatMs: UInt32 = 100
         @Option(name: .long, help: "How long a request waits for the cluster before HTTP 503, in milliseconds.")
         var requestTimeoutMs: Int64 = 5000
+        @Option(name: .long, help: "Close a kept-alive HTTP connection that receives nothing for this long while no request of it waits, in milliseconds (0: never).")
+        var idleTimeoutMs: Int64 = 60_000
         @Option(name: .long, help: "On SIGTERM, how long requests waiting for the cluster may still finish before HTTP 503, in milliseconds.")
         var stopGraceMs: Int64 = 2000
         @Option(name: .long, help: "Raft entries between snapshots (an image of the store), and entries kept behind one.")
@@ -55,26 +59,32 @@ extension KV {
 
         func options() throws(CLIError) -> KVServiceOptions {
             guard (1...1024).contains(segmentMib) else { throw CLIError(.usage, "--segment-mib must be 1...1024") }
-            var membership: ClusterMembership?
-            if let join { membership = try Self.membership(join, timeoutMilliseconds: Int(requestTimeoutMs) * 3) }
+            guard idleTimeoutMs >= 0 else { throw CLIError(.usage, "--idle-timeout-ms must be 0 or more") }
+            var o: KVServiceOptions
             do throws(ReplicatedKVError) {
-                var o = try KVServiceOptions(storePath: store, id: id, peers: ClusterPeers(parsing: peers))
+                o = try KVServiceOptions(storePath: store, id: id, peers: ClusterPeers(parsing: peers))
                 if let listen { o.listen = try HostPort(parsing: Substring(listen)) }
                 if let http { o.http = try HostPort(parsing: Substring(http)) }
-                o.directIO = !noDirect
-                o.reusePort = reusePort
-                o.journalSegmentBytes = segmentMib << 20
-                o.snapshotThreshold = snapshotThreshold
-                o.snapshotTrailing = snapshotTrailing
-                o.electionTimeoutMilliseconds = electionTimeoutMs
-                o.heartbeatTimeoutMilliseconds = heartbeatMs
-                o.requestTimeoutMilliseconds = requestTimeoutMs
-                if let membership { try o.join(membership) }
-                o.stopGraceMilliseconds = stopGraceMs
-                return o
             } catch {
                 throw Self.error(error)
             }
+            o.directIO = !noDirect
+            o.reusePort = reusePort
+            o.journalSegmentBytes = segmentMib << 20
+            o.snapshotThreshold = snapshotThreshold
+            o.snapshotTrailing = snapshotTrailing
+            o.electionTimeoutMilliseconds = electionTimeoutMs
+            o.heartbeatTimeoutMilliseconds = heartbeatMs
+            o.requestTimeoutMilliseconds = requestTimeoutMs
+            o.idleTimeoutMilliseconds = idleTimeoutMs
+            o.stopGraceMilliseconds = stopGraceMs
+            // A node that joined at an earlier start resumes from its store
+            // directory; --join is read only until then.
+            if !o.resumeJoined(), let join {
+                let membership = try Self.membership(join, timeoutMilliseconds: Int(requestTimeoutMs) * 3)
+                do throws(ReplicatedKVError) { try o.join(membership) } catch { throw Self.error(error) }
+            }
+            return o
         }
 
         /// The membership of the cluster the `--join` nodes serve.
@@ -107,12 +117,19 @@ extension KV {
             sigaddset(&signals, SIGINT)
             pthread_sigmask(SIG_BLOCK, &signals, nil)
             let service: KVService
+            let main = pthread_self()
+            let removed = LockedValue<String?>(nil)
             do throws(ReplicatedKVError) {
-                service = try KVService.start(options) { message in
+                service = try KVService.start(options, onFatal: { message in
                     let line = "journalctl-swift: \(message): stopping\n"
                     _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
                     Glibc.exit(JournalExitCode.ioError.rawValue)
-                }
+                }, onRemoved: { why in
+                    // Stops the node as SIGTERM does (the main thread
+                    // waits for it), then exits 69.
+                    removed.withLock { $0 = why }
+                    pthread_kill(main, SIGTERM)
+                })
             } catch {
                 throw Self.error(error)
             }
@@ -122,6 +139,11 @@ extension KV {
             var received: Int32 = 0
             while sigwait(&signals, &received) != 0 {}
             service.stop(graceMilliseconds: options.stopGraceMilliseconds)
+            if let why = removed.withLock({ $0 }) {
+                out.write(bytes: Array("node \(options.id) stopped: removed from the cluster\n".utf8))
+                out.flush()
+                throw CLIError(.unavailable, "node \(options.id) was removed from the cluster (\(why)); it stopped")
+            }
             out.write(bytes: Array("node \(options.id) stopped (signal \(received))\n".utf8))
             out.flush()
         }

@@ -26,6 +26,20 @@ public final class HTTPConnection {
         fd = -1
     }
 
+    /// Waits, with no request outstanding, until the node closes the
+    /// connection: true once it has (the connection is then closed here
+    /// too); false if bytes arrive or the read times out first.
+    public func waitUntilClosedByNode() -> Bool {
+        guard isOpen else { return false }
+        do throws(KVClientError) {
+            if try fill() { return false }
+        } catch {
+            return false
+        }
+        close()
+        return true
+    }
+
     /// Sends one request and reads its response. Without `keepAlive`, or
     /// when the node answers `Connection: close`, the connection closes
     /// after it.

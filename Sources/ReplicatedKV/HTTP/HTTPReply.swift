@@ -17,6 +17,20 @@ struct HTTPReply {
         json(status, JSON.error(message))
     }
 
+    /// 503 from a node that is stopping (SIGTERM): `"reason": "stopping"`
+    /// tells it apart from a 503 of the cluster (no leader, lost quorum,
+    /// leadership lost), so a client knows to go to another node.
+    static func stopping(_ message: String) -> HTTPReply {
+        json(.serviceUnavailable, JSON.object([("error", JSON.quote(message)), ("reason", JSON.quote("stopping"))]))
+    }
+
+    /// 503 from a node removed from the cluster: `"reason": "removed"`.
+    static func removed() -> HTTPReply {
+        json(.serviceUnavailable, JSON.object([
+            ("error", JSON.quote("this node was removed from the cluster; ask another member")), ("reason", JSON.quote("removed")),
+        ]))
+    }
+
     static func value(_ bytes: [UInt8]) -> HTTPReply {
         HTTPReply(status: .ok, body: bytes, contentType: "application/octet-stream")
     }

@@ -20,7 +20,11 @@ import NIOPosix
 //   not commit within the request timeout (a minority partition), 503 with
 //   a JSON error. A write that timed out may still commit later.
 // - Once the node stops (SIGTERM), new requests get 503; those waiting for
-//   raft get a grace period to finish, then 503.
+//   raft get a grace period to finish, then 503. These 503s say
+//   `"reason": "stopping"` (HTTPReply.stopping): the node, not the
+//   cluster, refused.
+// - A node removed from the cluster answers every request but `/status`
+//   503 with `"reason": "removed"` (NodeRemoval.swift).
 
 final class KVAPI: @unchecked Sendable {
     let node: RaftNode
@@ -39,8 +43,10 @@ final class KVAPI: @unchecked Sendable {
     /// Answers one request through `respond` (once), on the loop.
     func handle(method: HTTPMethod, uri: String, body: [UInt8], respond: @escaping (HTTPReply) -> Void) {
         node.loop.preconditionInEventLoop()
-        if isStopping { return respond(.error(.serviceUnavailable, "the node is shutting down")) }
-        switch (method, HTTPTarget(uri)) {
+        if isStopping { return respond(.stopping("the node is shutting down")) }
+        let target = HTTPTarget(uri)
+        if node.membership.isRemoved && target != .status { return respond(.removed()) }
+        switch (method, target) {
         case (.GET, .status):
             var status = node.status
             status.requestsWaiting = inFlight.count
@@ -59,7 +65,7 @@ final class KVAPI: @unchecked Sendable {
                 write(method == .PUT ? .put(key: key, value: body) : .delete(key: key), once)
             }
         case (_, .members), (_, .member):
-            handleMembers(method: method, target: HTTPTarget(uri), uri: uri, body: body, respond: respond)
+            handleMembers(method: method, target: target, uri: uri, body: body, respond: respond)
         case (_, .unknown):
             respond(.error(.notFound, "no such resource: \(uri)"))
         default:
@@ -104,14 +110,15 @@ final class KVAPI: @unchecked Sendable {
         drained = promise
         node.loop.assumeIsolated().scheduleTask(in: .milliseconds(graceMilliseconds)) { [self] in
             for once in Array(inFlight.values) {
-                once.reply(.error(.serviceUnavailable, "the node is shutting down before the cluster answered; a write may still commit"))
+                once.reply(.stopping("the node is shutting down before the cluster answered; a write may still commit"))
             }
         }
         return promise.futureResult
     }
 
     private func write(_ command: KVCommand, _ once: Once) {
-        let kv = node.machine.kv
+        // Not the store itself: an install may be replacing it off the loop.
+        let kv = node.machine.box.limits
         let (key, valueBytes): ([UInt8], Int) = switch command {
         case .put(let k, let v): (k, v.count)
         case .delete(let k): (k, 0)

@@ -4,7 +4,8 @@ import NIOHTTP1
 /// Collects each request of a connection (head, body up to 1 MiB, end) and
 /// hands it to the API. Connections are kept alive as HTTP/1.1 asks (many
 /// requests each; NIO's pipeline handler answers pipelined ones in order)
-/// until the client closes, asks `Connection: close`, or the node stops.
+/// until the client closes, asks `Connection: close`, the connection stays
+/// idle past the idle timeout, or the node stops.
 final class KVHTTPHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -61,6 +62,18 @@ final class KVHTTPHandler: ChannelInboundHandler {
             busyCount -= 1
             if keepAlive { api.connections.idle(self) }
         }
+    }
+
+    /// The idle timeout (`IdleStateHandler`, first in the pipeline): nothing
+    /// received for that long. The connection closes unless a request of
+    /// it waits for an answer (a write waiting for the cluster sends and
+    /// receives nothing meanwhile, and must get its answer).
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            if !isBusy { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -30,6 +30,10 @@ public struct KVServiceOptions: Sendable {
     public var heartbeatTimeoutMilliseconds: UInt32 = 100
     /// How long a write or read waits for the cluster before answering 503.
     public var requestTimeoutMilliseconds: Int64 = 5000
+    /// How long a kept-alive HTTP connection may go without receiving a
+    /// byte while no request of its is waiting for an answer before the
+    /// node closes it; 0: never.
+    public var idleTimeoutMilliseconds: Int64 = 60_000
     /// On a clean stop (SIGTERM), how long requests waiting for the
     /// cluster may still finish before they are answered 503.
     public var stopGraceMilliseconds: Int64 = 2000
@@ -41,6 +45,9 @@ public struct KVServiceOptions: Sendable {
     /// Entries between raft snapshots, and entries kept behind one.
     public var snapshotThreshold: UInt32 = 8192
     public var snapshotTrailing: UInt32 = 2048
+    /// Runs off the loop before a snapshot from the leader is installed
+    /// there (tests hold an install open with it).
+    var installHook: (@Sendable () -> Void)?
 
     /// Options for member `id` of `peers`, listening where its entry says.
     public init(storePath: String, id: UInt64, peers: ClusterPeers) throws(ReplicatedKVError) {
@@ -62,6 +69,18 @@ extension KVServiceOptions {
         peers = try ClusterPeers(members: membership.peers.members.filter { $0.id != id } + [me])
         clusterID = membership.clusterID
         joining = true
+    }
+
+    /// Makes these options resume the membership of a node that joined a
+    /// cluster at an earlier start: the store directory records the
+    /// cluster (`cluster.id` says `joined`), and raft's log holds the
+    /// configurations that name the members. Returns whether it did; a
+    /// node that did need not (and does not) ask the cluster again.
+    public mutating func resumeJoined() -> Bool {
+        guard let cluster = ClusterIdentity.joinedCluster(directory: storePath, id: id) else { return false }
+        clusterID = cluster
+        joining = true
+        return true
     }
 
     /// This node's peers entry, as raft's configuration carries it.

@@ -36,7 +36,7 @@ extension RaftNode {
     var status: NodeStatus {
         let r = raft.pointee
         let names = [Int32(RAFT_FOLLOWER): "follower", Int32(RAFT_CANDIDATE): "candidate", Int32(RAFT_LEADER): "leader"]
-        let state = names[raft_state(raft)] ?? "unavailable"
+        let state = membership.isRemoved ? "removed" : names[raft_state(raft)] ?? "unavailable"
         var match: [(id: UInt64, index: UInt64)] = []
         if isLeader, let progress = r.leader_state.progress {
             for i in 0..<Int(r.configuration.n) {

@@ -26,6 +26,11 @@ final class RaftNode: @unchecked Sendable {
     /// Called on the loop when the node must stop (its journal or store
     /// failed): the service exits rather than serve.
     var onFatal: (String) -> Void = { _ in }
+    /// Called on the loop, once, when the node learns it was removed from
+    /// the cluster (NodeRemoval.swift), with how it learned it.
+    var onRemoved: (String) -> Void = { _ in }
+    var membership: NodeMembership
+    var membershipTimer: RepeatedTask?
 
     /// Creates and starts raft on `loop`; call from the loop.
     init(loop: any EventLoop, options: KVServiceOptions, stores: NodeStores) throws(ReplicatedKVError) {
@@ -33,6 +38,7 @@ final class RaftNode: @unchecked Sendable {
         self.loop = loop
         self.options = options
         self.stores = stores
+        membership = NodeMembership(wasMember: !options.joining)
         environment = NodeEnvironment(seed: monotonicNanos() ^ options.id)
         io = JournalRaftIO(store: stores.raftStore, environment: environment)
         do { machine = try KVStateMachine(box: stores.kvBox) } catch { throw NodeStores.error(error) }
@@ -44,7 +50,9 @@ final class RaftNode: @unchecked Sendable {
             throw .raft("raft_init: \(String(cString: raft_errmsg(raft)))")
         }
         machine.raft = raft
+        machine.installHook = options.installHook
         io.raft = raft
+        io.snapshotInstaller = machine
         transport.resolve = { [unowned self] id in member(id)?.raft }
         raft_set_election_timeout(raft, options.electionTimeoutMilliseconds)
         raft_set_heartbeat_timeout(raft, options.heartbeatTimeoutMilliseconds)
@@ -99,6 +107,8 @@ final class RaftNode: @unchecked Sendable {
         loop.preconditionInEventLoop()
         ticker?.cancel()
         ticker = nil
+        membershipTimer?.cancel()
+        membershipTimer = nil
         let promise = loop.makePromise(of: Void.self)
         raft.pointee.data = Unmanaged.passRetained(ClosePromise(promise)).toOpaque()
         raft_close(raft) { r in
