@@ -106,6 +106,10 @@ public final class JournalFollower: @unchecked Sendable {
     private var cursor: FollowCursor?
     /// Records copied per read by `next`: enough to amortize the pin.
     static let chunkRecords: LSN = 256
+    /// The largest payload storage a slot keeps for the next refill: an
+    /// idle follower holds at most `chunkRecords` times this beyond the
+    /// records of its last chunk.
+    static let reusedPayloadBytesMax = 4096
 
     /// The reader position this follower reads from, if any, and whether
     /// the follower moves it on itself (an unnamed one it made).
@@ -255,13 +259,16 @@ public final class JournalFollower: @unchecked Sendable {
         defer { buffer = slots }
         do {
             _ = try read(through: min(limit, position + Self.chunkRecords - 1)) { lsn, bytes in
-                if count < slots.count {
+                if count == slots.count {
+                    slots.append(JournalRecord(lsn: lsn, payload: Array(bytes)))
+                } else if slots[count].payload.capacity <= Self.reusedPayloadBytesMax {
                     slots[count].lsn = lsn
                     // A new buffer if the consumer still holds the old one.
                     slots[count].payload.removeAll(keepingCapacity: true)
                     slots[count].payload.append(contentsOf: bytes)
                 } else {
-                    slots.append(JournalRecord(lsn: lsn, payload: Array(bytes)))
+                    // A large payload's storage is not kept past its chunk.
+                    slots[count] = JournalRecord(lsn: lsn, payload: Array(bytes))
                 }
                 count += 1
                 return true
