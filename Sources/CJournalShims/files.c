@@ -66,3 +66,7 @@ int64_t cjournal_file_system_type(int fd) {
     if (fstatfs(fd, &buffer) != 0) return -1;
     return (int64_t)(uint64_t)buffer.f_type;
 }
+
+int cjournal_fallocate(int fd, int64_t bytes) {
+    return fallocate(fd, 0, 0, (off_t)bytes);
+}

@@ -363,6 +363,7 @@ public final class Journal: @unchecked Sendable {
         for w in waiters { w.waiter.fail(.closed) }
         tail?.stop()
         followers.close(durable: durableLSN)
+        releasePositionClaims()
         manualQueue = nil
         directoryLock?.unlock()
         directoryLock = nil

@@ -177,15 +177,8 @@ public final class FileSystemStorage: StorageDirectory {
         let fd = try Self.retryingEINTR("open", temporaryPath) { Glibc.open(temporaryPath, openFlags(create: true), options.fileMode) }
         let file = FileSystemFile(name: temporary, path: temporaryPath, fd: fd, size: bytes, alignment: options.directIO ? ioAlignment : 1, syncAfterWrites: syncAfterWrites)
         do {
-            let chunk = min(max(bytes, ioAlignment), 1 << 20)
-            let zeros = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: max(ioAlignment, 4096))
-            defer { zeros.deallocate() }
-            zeros.initializeMemory(as: UInt8.self, repeating: 0, count: chunk)
-            var offset = 0
-            while offset < bytes {
-                let n = min(chunk, bytes - offset)
-                try file.writeDurably(UnsafeRawBufferPointer(start: zeros, count: n), at: offset)
-                offset += n
+            if try !allocatedInMemory(fd, bytes: bytes, path: temporaryPath) {
+                try Self.writeZeros(file, bytes: bytes, chunkBytesMin: ioAlignment)
             }
             _ = try Self.retryingEINTR("fdatasync", temporaryPath) { fdatasync(fd) }
             try rename(temporary, to: name)
@@ -196,6 +189,41 @@ public final class FileSystemStorage: StorageDirectory {
         }
         file.renamed(name: name, path: full(name))
         return file
+    }
+
+    /// `statfs` type of tmpfs.
+    static let tmpfsMagic: Int64 = 0x0102_1994
+
+    /// On tmpfs, gives the file its `bytes` with `fallocate` instead of
+    /// writing zeros (journal-format.md, section 2): its pages read as
+    /// zeros and are reserved, so a later write cannot fail for space, and
+    /// tmpfs persists nothing, so no overwrite has metadata to make
+    /// durable. Writing 1 MiB of zeros at a time costs the segment preparer
+    /// a copy of every byte for nothing there. Returns false where zeros
+    /// must be written: any other file system, or a tmpfs that refuses.
+    private func allocatedInMemory(_ fd: Int32, bytes: Int, path: String) throws(StorageError) -> Bool {
+        guard fileSystemType == Self.tmpfsMagic, bytes > 0 else { return false }
+        while cjournal_fallocate(fd, Int64(bytes)) != 0 {
+            let e = Glibc.errno
+            if e == EINTR { continue }
+            if e == EOPNOTSUPP || e == ENOSYS { return false }
+            throw StorageError("fallocate", path: path, errno: Errno(rawValue: e))
+        }
+        return true
+    }
+
+    /// Writes zeros over the first `bytes` of `file`, durably, 1 MiB at a time.
+    private static func writeZeros(_ file: FileSystemFile, bytes: Int, chunkBytesMin: Int) throws(StorageError) {
+        let chunk = min(max(bytes, chunkBytesMin), 1 << 20)
+        let zeros = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: max(chunkBytesMin, 4096))
+        defer { zeros.deallocate() }
+        zeros.initializeMemory(as: UInt8.self, repeating: 0, count: chunk)
+        var offset = 0
+        while offset < bytes {
+            let n = min(chunk, bytes - offset)
+            try file.writeDurably(UnsafeRawBufferPointer(start: zeros, count: n), at: offset)
+            offset += n
+        }
     }
 
     public func open(_ name: String) throws(StorageError) -> any StorageFile {

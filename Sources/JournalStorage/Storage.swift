@@ -54,8 +54,9 @@ public protocol StorageDirectory: AnyObject, Sendable {
 
     /// Creates `name` (which must not exist) holding `bytes` zero bytes that
     /// are really written, not a hole or an unwritten extent, so that later
-    /// durable overwrites need no metadata update. Durable, directory entry
-    /// included, when it returns.
+    /// durable overwrites need no metadata update (on a file system that
+    /// persists nothing, such as tmpfs, allocated pages that read as zeros
+    /// are the same). Durable, directory entry included, when it returns.
     func createZeroFilled(_ name: String, bytes: Int) throws(StorageError) -> any StorageFile
 
     /// Opens an existing file for reading and durable writing.

@@ -109,4 +109,38 @@ import Testing
         try other.dropPosition(named: "replica")
         #expect(try journal.namedPositions().isEmpty)
     }
+
+    /// Closing a journal releases the claims its live handles hold (one
+    /// made by `createPosition`, one taken by an advance, one by a
+    /// follower): another journal on the directory takes each at once,
+    /// while the old handles are still alive; they advance no more, and a
+    /// handle of the closed journal cannot claim.
+    @Test func closingTheJournalReleasesItsHandlesClaims() throws {
+        let dir = TemporaryDirectory()
+        try Journal.create(path: dir.path, configuration: smallConfiguration(segmentBytes: Self.segmentBytes))
+        let journal = try Journal.open(path: dir.path)
+        for i in 1...20 { _ = try journal.appendBlocking(payload(i, bytes: 100)) }
+        let created = try journal.createPosition(named: "created", at: 1)
+        try journal.createPosition(named: "advanced", at: 1).release()
+        let advanced = try journal.position(named: "advanced")
+        try advanced.advance(to: 5)
+        try journal.createPosition(named: "followed", at: 1).release()
+        let followed = try journal.position(named: "followed")
+        let follower = try journal.follower(resuming: followed)
+        #expect(try follower.nextBlocking()?.lsn == 1)
+        let unclaimed = try journal.position(named: "created")
+        let other = try Journal.openForReading(path: dir.path)
+        defer { other.close() }
+        let inUse = JournalError.positionInUse(name: "created")
+        #expect(throws: inUse) { try other.position(named: "created").advance(to: 2) }
+        journal.close()
+        try other.position(named: "created").advance(to: 2)
+        try other.position(named: "advanced").advance(to: 6)
+        try other.position(named: "followed").advance(to: 3)
+        let lsns = Dictionary(uniqueKeysWithValues: try other.namedPositions().map { ($0.name, $0.lsn) })
+        #expect(lsns == ["created": 2, "advanced": 6, "followed": 3])
+        #expect(throws: JournalError.invalidArgument("reader position 'created' was released")) { try created.advance(to: 3) }
+        #expect(throws: JournalError.closed) { try unclaimed.advance(to: 3) }
+        withExtendedLifetime((advanced, followed, follower)) {}
+    }
 }

@@ -54,4 +54,8 @@ long cjournal_pwrite_dsync(int fd, const void *buffer, size_t count, int64_t off
 /// file system holding `fd`, or -1 with errno set.
 int64_t cjournal_file_system_type(int fd);
 
+/// Allocates the first `bytes` of `fd` (`fallocate` mode 0: the file grows
+/// to at least `bytes`). Returns 0, or -1 with errno set.
+int cjournal_fallocate(int fd, int64_t bytes);
+
 #endif

@@ -6,15 +6,23 @@ import JournalPrimitives
 // journal's lock go, so a follower wakes on durability itself: no polling,
 // no timer, and no wake-up under the journal's lock.
 //
+// The follow file's durable LSN is stored earlier, under the journal's lock
+// and before the journal's own durable LSN (`storeDurableLocked`): an
+// appender is acknowledged only once the journal's durable LSN reaches its
+// record (woken, or finding it there), so every acknowledged record is in
+// the follow file even if the writer dies at the next instruction
+// (Tools/promela/followhub.pml). Only the wake-up (the sequence and the
+// futex) waits for `published(_:)`.
+//
 // Lost wake-ups (Tools/promela/followhub.pml): a follower registers and
 // re-reads the durable LSN under the hub's lock; the writer stores the
 // durable LSN before it takes that lock. Either the follower's critical
 // section comes first (the writer then finds it registered) or the
 // writer's does (the follower then reads the new durable LSN).
 // Publications may reach the hub out of order (two completing threads):
-// the hub keeps the highest, so the follow file's LSN never goes back, and
-// `close` publishes the final durable LSN before it marks the close, so a
-// publication still on its way changes nothing after it.
+// the hub keeps the highest, and `close` takes the final durable LSN before
+// it marks the close, so a publication still on its way changes nothing
+// after it.
 
 /// Why a follower's wait ended.
 enum FollowWaitOutcome: Sendable, Equatable {
@@ -59,12 +67,29 @@ final class FollowerHub: @unchecked Sendable {
     private var failure: JournalError?
     /// The highest durable LSN published to the hub.
     private var publishedLSN: LSN = 0
-    /// The follow file a writer publishes to, if it has one.
+    /// The follow file a writer publishes to, if it has one. Set under both
+    /// the hub's lock and the journal's, so either lock is enough to read it.
     private var shared: SharedFollowState?
+    #if DEBUG
+    /// Test seam: runs first in `published(_:)`, where a writer that stops
+    /// or dies has stored the durable LSN but woken nobody. Set before the
+    /// journal's first append.
+    var publishingHook: (@Sendable (LSN) -> Void)?
+    #endif
 
-    /// From now on, publications go to `shared` too (a writer's follow file).
+    /// From now on, publications go to `shared` too (a writer's follow
+    /// file). Called with the journal's lock held.
     func attach(_ shared: SharedFollowState) {
         lock.withLock { self.shared = shared }
+    }
+
+    /// Stores `lsn` as the follow file's durable LSN, before the journal
+    /// stores it as its own: nothing can acknowledge an append it covers
+    /// before followers in other processes can see it. An atomic store, no
+    /// wake-up (`published(_:)` wakes). The journal's lock is held (it
+    /// guards `shared` too, and orders the stores: they only go up).
+    func storeDurableLocked(_ lsn: LSN) {
+        shared?.storeDurable(lsn)
     }
 
     /// A fresh registration for one follower.
@@ -81,15 +106,19 @@ final class FollowerHub: @unchecked Sendable {
     /// when nobody follows; one wake-up per parked follower otherwise. A
     /// publication overtaken by a higher one does nothing.
     func published(_ lsn: LSN) {
+        #if DEBUG
+        publishingHook?(lsn)
+        #endif
         lock.lock()
         guard lsn > publishedLSN else {
             // Parked followers wait past the durable LSN they read, which is
-            // at least the highest published: none waits below `lsn`.
+            // at least the highest published: none waits below `lsn`. The
+            // higher publication's wake-up follows this one's store.
             lock.unlock()
             return
         }
         publishedLSN = lsn
-        shared?.publishDurable(lsn)
+        shared?.wake()
         guard !parked.isEmpty else {
             lock.unlock()
             return
@@ -129,15 +158,12 @@ final class FollowerHub: @unchecked Sendable {
 
     /// The journal closed with `durable` as its durable LSN: every parked
     /// follower wakes, and later waits return `.closed` once the durable
-    /// LSN is passed. A writer's follow file gets `durable` (a completion
-    /// may not have reached `published` yet), then the close mark.
+    /// LSN is passed. A writer's follow file holds `durable` already
+    /// (`storeDurableLocked`) and gets the close mark, with a wake-up.
     func close(durable: LSN) {
         lock.lock()
         closed = true
-        if durable > publishedLSN {
-            publishedLSN = durable
-            shared?.publishDurable(durable)
-        }
+        publishedLSN = max(publishedLSN, durable)
         shared?.detachWriter()
         let all = parked.values.map(\.sleeper)
         parked.removeAll()

@@ -92,12 +92,24 @@ public final class JournalFollower: @unchecked Sendable {
     let token: FollowToken
     /// The LSN of the next record to deliver.
     private var position: LSN
-    private var buffer: [JournalRecord] = []
-    private var bufferIndex = 0
+    /// The records the last refill copied: `buffer[bufferIndex..<bufferEnd]`
+    /// are still to deliver. The slots keep their payloads' storage once
+    /// delivered: the next refill copies into the storage of each record
+    /// the consumer let go, without allocating (or freeing) anything. The
+    /// consumer's own thread alone touches these (the class's contract), so
+    /// they go without the run-time exclusivity checks, which cost more
+    /// than the rest of `nextBlocking` when a record is at hand.
+    @exclusivity(unchecked) private var buffer: [JournalRecord] = []
+    @exclusivity(unchecked) private var bufferIndex = 0
+    @exclusivity(unchecked) private var bufferEnd = 0
     /// Where the last read stopped, for the next to decode on from there.
     private var cursor: FollowCursor?
     /// Records copied per read by `next`: enough to amortize the pin.
     static let chunkRecords: LSN = 256
+    /// The largest payload storage a slot keeps for the next refill: an
+    /// idle follower holds at most `chunkRecords` times this beyond the
+    /// records of its last chunk.
+    static let reusedPayloadBytesMax = 4096
 
     /// The reader position this follower reads from, if any, and whether
     /// the follower moves it on itself (an unnamed one it made).
@@ -133,7 +145,7 @@ public final class JournalFollower: @unchecked Sendable {
 
     /// The LSN of the next record this follower delivers (or later, past a
     /// gap that salvage recovery skipped). For the consumer's own thread.
-    public var nextLSN: LSN { buffer.isEmpty || bufferIndex == buffer.count ? position : buffer[bufferIndex].lsn }
+    public var nextLSN: LSN { bufferIndex == bufferEnd ? position : buffer[bufferIndex].lsn }
 
     /// Ends the follower: a wait in progress returns at once, and every
     /// later call returns nil (or returns) without reading. Any thread.
@@ -151,7 +163,7 @@ public final class JournalFollower: @unchecked Sendable {
     ///   fails validation.
     /// - Complexity: amortized O(payload bytes).
     public func nextBlocking() throws(JournalError) -> JournalRecord? {
-        while bufferIndex == buffer.count {
+        while bufferIndex == bufferEnd {
             guard !journal.followers.isCancelled(token) else { return nil }
             if try refill() { continue }
             switch journal.followers.waitBlocking(token, after: position - 1, durable: { journal.durableLSN }) {
@@ -171,7 +183,7 @@ public final class JournalFollower: @unchecked Sendable {
     /// - Throws: as `nextBlocking()`.
     /// - Complexity: amortized O(payload bytes).
     public func next() async throws(JournalError) -> JournalRecord? {
-        while bufferIndex == buffer.count {
+        while bufferIndex == bufferEnd {
             guard !Task.isCancelled, !journal.followers.isCancelled(token) else { return nil }
             if try refill() { continue }
             let journal = self.journal
@@ -235,15 +247,30 @@ public final class JournalFollower: @unchecked Sendable {
     /// Copies up to `chunkRecords` durable records into the buffer. Returns
     /// whether it holds any.
     private func refill() throws(JournalError) -> Bool {
-        buffer.removeAll(keepingCapacity: true)
         bufferIndex = 0
+        bufferEnd = 0
         let limit = journal.durableLSN
         guard position <= limit else { return false }
-        var copied: [JournalRecord] = []
-        copied.reserveCapacity(Int(min(limit - position + 1, Self.chunkRecords)))
+        // The slots as a local while records are copied (uniquely held, so
+        // that payloads the consumer let go are copied into in place).
+        var slots = buffer
+        buffer = []
+        var count = 0
+        defer { buffer = slots }
         do {
             _ = try read(through: min(limit, position + Self.chunkRecords - 1)) { lsn, bytes in
-                copied.append(JournalRecord(lsn: lsn, payload: Array(bytes)))
+                if count == slots.count {
+                    slots.append(JournalRecord(lsn: lsn, payload: Array(bytes)))
+                } else if slots[count].payload.capacity <= Self.reusedPayloadBytesMax {
+                    slots[count].lsn = lsn
+                    // A new buffer if the consumer still holds the old one.
+                    slots[count].payload.removeAll(keepingCapacity: true)
+                    slots[count].payload.append(contentsOf: bytes)
+                } else {
+                    // A large payload's storage is not kept past its chunk.
+                    slots[count] = JournalRecord(lsn: lsn, payload: Array(bytes))
+                }
+                count += 1
                 return true
             }
         } catch let error as JournalError {
@@ -251,10 +278,10 @@ public final class JournalFollower: @unchecked Sendable {
         } catch {
             preconditionFailure("the copying body throws nothing")
         }
-        buffer = copied
+        bufferEnd = count
         // The copies hold what the position kept.
         if ownsRetained { retained?.advanceUnchecked(to: position) }
-        return !buffer.isEmpty
+        return count > 0
     }
 
     /// In a journal followed from another process: the writer did not
@@ -269,7 +296,7 @@ public final class JournalFollower: @unchecked Sendable {
     /// Hands `body` the records copied but not yet returned. Returns false
     /// if `body` asked to stop.
     private func drainBuffer(_ body: (LSN, UnsafeRawBufferPointer) throws -> Bool) throws -> Bool {
-        while bufferIndex < buffer.count {
+        while bufferIndex < bufferEnd {
             let record = buffer[bufferIndex]
             bufferIndex += 1
             guard try record.payload.withUnsafeBytes({ try body(record.lsn, $0) }) else { return false }

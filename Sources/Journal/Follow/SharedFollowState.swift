@@ -22,6 +22,10 @@ import Glibc
 // Either the writer reads `sleepers` after the follower counted itself (and
 // wakes it, or bumped `sequence` before the follower's wait, which then
 // returns at once), or the follower reads `durableLSN` after the store.
+// The writer stores `durableLSN` under its journal's lock, before any
+// appender it covers is acknowledged, and bumps and wakes once it let that
+// lock go (FollowerHub.swift); a publication overtaken by a higher one
+// skips the bump, which the higher one's bump, after both stores, covers.
 
 /// A mapping of `journal.shm`.
 final class SharedFollowState: @unchecked Sendable {
@@ -146,8 +150,13 @@ final class SharedFollowState: @unchecked Sendable {
 
     /// Publishes a new durable LSN and wakes the followers that sleep.
     func publishDurable(_ lsn: LSN) {
-        setWord64(32, lsn)
+        storeDurable(lsn)
         wake()
+    }
+
+    /// Stores a new durable LSN without waking anyone: `wake()` follows.
+    func storeDurable(_ lsn: LSN) {
+        setWord64(32, lsn)
     }
 
     /// Publishes a new oldest LSN, before the segments below it go.

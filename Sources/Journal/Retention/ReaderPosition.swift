@@ -26,9 +26,10 @@ import Synchronization
 /// One consumer per named position: the first handle that advances it or
 /// follows from it (`Journal.follower(resuming:)`) claims it, with a lock
 /// on its file `position-NAME.lock` that the kernel drops if the process
-/// dies; until that handle is released (or goes away), another handle's
-/// advance or follower fails with `JournalError.positionInUse`, in this
-/// process or another. Reading `lsn` claims nothing.
+/// dies; until that handle is released (or goes away, or its journal is
+/// closed, which releases it), another handle's advance or follower fails
+/// with `JournalError.positionInUse`, in this process or another. Reading
+/// `lsn` claims nothing.
 ///
 /// Thread safety: any thread; advances of one position are serialized.
 public final class ReaderPosition: Sendable {
@@ -69,7 +70,8 @@ public final class ReaderPosition: Sendable {
     ///   journal's next LSN or the position was released or dropped,
     ///   `.positionInUse` if another handle holds the named position, `.io`
     ///   if the position file cannot be written (the position is then
-    ///   unchanged).
+    ///   unchanged), `.closed` if the journal was closed before this handle
+    ///   claimed the position (closing releases the handles that had).
     /// - Complexity: O(1); one durable file replacement for a named position.
     public func advance(to lsn: LSN) throws(JournalError) {
         try advancing.withLock { (_: inout Void) throws(JournalError) in
@@ -103,7 +105,9 @@ public final class ReaderPosition: Sendable {
             defer { held = nil }
             return held
         }
-        lock?.unlock()
+        guard let lock else { return }
+        journal.forgetClaim(self)
+        lock.unlock()
     }
 
     /// Claims a named position for this handle (nothing for an unnamed
@@ -129,12 +133,22 @@ public final class ReaderPosition: Sendable {
                 throw .invalidArgument("no reader position named '\(name)'")
             }
             if lsn > value.load(ordering: .relaxed) { value.store(lsn, ordering: .releasing) }
+            guard journal.noteClaim(self) else {
+                lock.unlock()
+                throw .closed
+            }
             held = lock
         }
     }
 
     /// Takes `lock` as this new position's claim.
-    func adopt(_ lock: any StorageLock) {
+    ///
+    /// - Throws: `.closed` (the claim let go) if the journal is closing.
+    func adopt(_ lock: any StorageLock) throws(JournalError) {
+        guard journal.noteClaim(self) else {
+            lock.unlock()
+            throw .closed
+        }
         claimed.withLock { $0 = lock }
     }
 

@@ -35,6 +35,9 @@ final class RetentionState: @unchecked Sendable {
     /// run under the journal's lock, so it takes nothing).
     var unnamed: [UInt64: WeakPosition] = [:]
     var nextID: UInt64 = 0
+    /// Named position handles holding their claim, released when the
+    /// journal closes; weak and pruned as `unnamed` is.
+    var claimants: [ObjectIdentifier: WeakPosition] = [:]
     /// The highest LSN a `truncate(before:)` asked for, while reader
     /// positions keep records below it: the truncation is pending, and runs
     /// again at each segment activation (Retention+Pending.swift).
@@ -84,7 +87,8 @@ extension Journal {
     ///   `.positionInUse` while another handle holds the name,
     ///   `.lsnOutOfRange` if `lsn` is below `oldestLSN` or above `nextLSN`
     ///   (also when a truncation released it while the position was made),
-    ///   `.io` if the file cannot be written.
+    ///   `.io` if the file cannot be written, `.closed` if the journal was
+    ///   closed meanwhile (the position exists, unclaimed).
     /// - Complexity: two durable directory changes.
     public func createPosition(named name: String, at lsn: LSN) throws(JournalError) -> ReaderPosition {
         try PositionFile.validate(name)
@@ -110,7 +114,7 @@ extension Journal {
             throw .lsnOutOfRange(requested: lsn, first: max(floor, oldest), durable: durableLSN)
         }
         let position = ReaderPosition(journal: self, name: name, id: 0, lsn: lsn)
-        position.adopt(claim)
+        try position.adopt(claim)
         return position
     }
 
@@ -208,5 +212,32 @@ extension Journal {
     /// Drops a released unnamed position from the registry.
     func forgetPosition(_ id: UInt64) {
         lock.withLock { _ = retention.unnamed.removeValue(forKey: id) }
+    }
+
+    /// Notes that `position` took its claim, for `close()` to release it.
+    /// False once the journal is closing: the caller lets the claim go.
+    func noteClaim(_ position: ReaderPosition) -> Bool {
+        lock.withLock {
+            guard !closing && !closed else { return false }
+            retention.claimants = retention.claimants.filter { $0.value.position != nil }
+            retention.claimants[ObjectIdentifier(position)] = RetentionState.WeakPosition(position: position)
+            return true
+        }
+    }
+
+    /// `position` let its claim go.
+    func forgetClaim(_ position: ReaderPosition) {
+        lock.withLock { _ = retention.claimants.removeValue(forKey: ObjectIdentifier(position)) }
+    }
+
+    /// Releases every named position handle still holding its claim (the
+    /// journal closes: another consumer may take the positions, in this
+    /// process or another, and the handles advance no more).
+    func releasePositionClaims() {
+        let held = lock.withLock {
+            defer { retention.claimants.removeAll() }
+            return retention.claimants.values.compactMap(\.position)
+        }
+        for position in held { position.release() }
     }
 }

@@ -51,6 +51,7 @@ extension Journal {
     /// once it lets the lock go (`DurablePublication.wake`). Lock held.
     func publishDurableLocked(_ lsn: LSN) -> DurablePublication {
         guard lsn > durable.load(ordering: .relaxed) else { return DurablePublication() }
+        followers.storeDurableLocked(lsn)  // the follow file first: acknowledgements follow `durable`
         durable.store(lsn, ordering: .releasing)
         guard !durableWaiters.isEmpty else { return DurablePublication(lsn: lsn) }
         var ready: [DurabilityWaiter] = []
