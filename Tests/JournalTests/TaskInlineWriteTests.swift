@@ -1,6 +1,7 @@
 @testable import Journal
 import JournalFileStorage
 import JournalPrimitives
+import Synchronization
 import TestSupport
 import Testing
 
@@ -60,6 +61,30 @@ import Testing
         let lsn = try await journal.append(payload(2, bytes: 100))
         #expect(journal.durableLSN >= lsn)
         #expect(InlineWriteTests.inlineWrites(options) == 1)
+    }
+
+    /// With another task inside `append` (counted by hand here, as a
+    /// task waiting for its record would be), a task that finds the journal
+    /// idle leaves its batch to the I/O thread; alone again, it writes
+    /// inline. Durable on return either way.
+    @Test func aTaskWritesInlineOnlyWhenNoOtherTaskAppends() async throws {
+        let dir = TemporaryDirectory(on: .shm)
+        try Journal.create(path: dir.path, configuration: smallConfiguration())
+        let options = InlineWriteTests.options("alone")
+        let journal = try Journal.open(path: dir.path, options: options)
+        defer { journal.close() }
+        #expect(journal.lock.withLock { journal.taskInlineGate.isOpen })
+        journal.taskAppenders.add(1, ordering: .relaxed)
+        for i in 0..<3 {
+            let lsn = try await journal.append(payload(i, bytes: 100))
+            #expect(journal.durableLSN >= lsn)
+        }
+        #expect(InlineWriteTests.inlineWrites(options) == 0)
+        journal.taskAppenders.subtract(1, ordering: .relaxed)
+        let lsn = try await journal.append(payload(3, bytes: 100))
+        #expect(journal.durableLSN >= lsn)
+        #expect(InlineWriteTests.inlineWrites(options) == 1)
+        #expect(journal.taskAppenders.load(ordering: .relaxed) == 0, "every append left the count as it found it")
     }
 
     @Test func zeroTurnsTheFastPathOff() async throws {

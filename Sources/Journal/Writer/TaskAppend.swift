@@ -1,0 +1,88 @@
+import JournalPrimitives
+
+// The async append in one hold of the lock: a task places its record and,
+// in the same hold, registers itself as the record's durability waiter, so
+// that an append takes the journal's lock once where placing, then waiting,
+// took it twice. The waiter cannot miss its wake-up: the record was placed
+// in this very hold, so the durable LSN is below it, and whoever publishes
+// the durable LSN past it takes the lock and finds the waiter.
+
+//
+// A task writes inline only when it is the only task appending. A task that
+// writes inline returns without suspending, so it keeps its pool thread:
+// with more tasks than pool threads, a few of them would otherwise append,
+// write one record, return and append again, each write carrying one
+// record, while the other tasks, resumed but not yet run, wait behind them
+// for a thread. Through the I/O thread, instead, a batch fills with the
+// records of every task placed while the writes before it are in flight.
+
+extension Journal {
+    /// No task but (perhaps) the caller is inside `append`: a task that
+    /// finds the journal idle may write inline. A relaxed read: a hint, as
+    /// the gate is, never a condition of correctness.
+    var isLoneTaskAppender: Bool { taskAppenders.load(ordering: .relaxed) <= 1 }
+
+    /// Appends a record and suspends until it is durable (`append(_:)`).
+    /// A small record that finds room (almost all) is placed and waited for
+    /// in one hold of the lock; an inline write, a large record copied
+    /// outside the lock, or a wait for batch space takes the two steps.
+    func appendSuspending(_ payload: [UInt8], inline: InlineWritePolicy) async throws(JournalError) -> LSN {
+        if options.runtime == .manual {
+            let lsn = try await enqueueSuspending(payload, inline: inline)
+            try await waitUntilDurable(lsn)
+            return lsn
+        }
+        var outcome: Placement = .waitForSpace
+        var taken: Batch?
+        // Unchecked: a registered waiter is resumed exactly once, by
+        // whoever takes it out of `durableWaiters` under the lock; an
+        // unregistered one here, before the closure returns.
+        let failure: JournalError? = await withUnsafeContinuation { (continuation: UnsafeContinuation<JournalError?, Never>) in
+            lock.lock()
+            outcome = payload.withUnsafeBytes { placeLocked($0) }
+            var waiting = false
+            if case .placed(let lsn) = outcome {
+                taken = takeInlineLocked(holding: lsn, inline)
+                if taken == nil {
+                    assert(durable.load(ordering: .relaxed) < lsn, "a record just placed is not durable")
+                    durableWaiters.append((lsn, .task(continuation)))
+                    waiting = true
+                }
+            }
+            // Placing may have sealed a batch: let it go now.
+            let waker = nudgeWriterLocked()
+            lock.unlock()
+            waker?.wake()
+            if !waiting { continuation.resume(returning: nil) }
+        }
+        return try await finishTaskAppend(outcome, taken: taken, failure: failure, payload, inline: inline)
+    }
+
+    /// The rest of an append placed (or not) by `appendSuspending`: nothing
+    /// for a registered waiter but its outcome; otherwise the inline write,
+    /// the copy of a large record, or the wait for space, then the wait
+    /// for durability.
+    private func finishTaskAppend(
+        _ outcome: Placement, taken: Batch?, failure: JournalError?, _ payload: [UInt8], inline: InlineWritePolicy
+    ) async throws(JournalError) -> LSN {
+        let lsn: LSN
+        switch outcome {
+        case .placed(let placed):
+            guard let taken else {
+                if let failure { throw failure }
+                return placed
+            }
+            writeInline(taken)
+            lsn = placed
+        case .reserved(let reservation):
+            if let taken = payload.withUnsafeBytes({ fill(reservation, $0, inline: inline) }) { writeInline(taken) }
+            lsn = reservation.lsn
+        case .failed(let error):
+            throw error
+        case .waitForSpace:
+            lsn = try await enqueueSuspending(payload, inline: inline)
+        }
+        try await waitUntilDurable(lsn)
+        return lsn
+    }
+}
