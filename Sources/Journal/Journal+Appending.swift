@@ -298,7 +298,13 @@ extension Journal {
         let start = timesAppends ? monotonicNanos() : 0
         taskAppenders.add(1, ordering: .relaxed)
         defer { taskAppenders.subtract(1, ordering: .relaxed) }
-        let lsn = try await appendSuspending(payload, inline: taskInlinePolicy)
+        let lsn: LSN
+        if options.runtime == .manual {
+            lsn = try await enqueueSuspending(payload, inline: taskInlinePolicy)
+            try await waitUntilDurable(lsn)
+        } else {
+            lsn = try await appendSuspending(payload, inline: taskInlinePolicy)
+        }
         if timesAppends { appendLatency.recordNanoseconds(Int64(monotonicNanos() - start)) }
         return lsn
     }

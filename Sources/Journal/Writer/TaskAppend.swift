@@ -26,12 +26,9 @@ extension Journal {
     /// A small record that finds room (almost all) is placed and waited for
     /// in one hold of the lock; an inline write, a large record copied
     /// outside the lock, or a wait for batch space takes the two steps.
+    /// Threaded runtime only: the manual one places, then pumps to wait.
     func appendSuspending(_ payload: [UInt8], inline: InlineWritePolicy) async throws(JournalError) -> LSN {
-        if options.runtime == .manual {
-            let lsn = try await enqueueSuspending(payload, inline: inline)
-            try await waitUntilDurable(lsn)
-            return lsn
-        }
+        assert(options.runtime != .manual, "the manual runtime's appends place, then pump")
         var outcome: Placement = .waitForSpace
         var taken: Batch?
         // Unchecked: a registered waiter is resumed exactly once, by
