@@ -285,8 +285,8 @@ extension Journal {
     /// Suspends (never blocks a thread) while batch buffers are busy and
     /// until the durable write completes; that write is shared with
     /// concurrent appenders. While the journal's recent writes were fast
-    /// (`JournalOptions.inlineWritesFromTasksMicrosecondsMax`) and no other
-    /// task is appending, or always with `inlineWritesFromTasks`, the task
+    /// (`JournalOptions.inlineWritesFromTasksMicrosecondsMax`) and few tasks
+    /// are appending (eight per processor), or always with `inlineWritesFromTasks`, the task
     /// may instead write an idle journal's batch itself, blocking its
     /// thread for one write, and return without suspending. Thread-safe; not cancellable.
     ///

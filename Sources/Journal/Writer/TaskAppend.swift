@@ -1,5 +1,9 @@
 import JournalPrimitives
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 // The async append in one hold of the lock: a task places its record and,
 // in the same hold, registers itself as the record's durability waiter, so
 // that an append takes the journal's lock once where placing, then waiting,
@@ -8,19 +12,26 @@ import JournalPrimitives
 // the durable LSN past it takes the lock and finds the waiter.
 
 //
-// A task writes inline only when it is the only task appending. A task that
-// writes inline returns without suspending, so it keeps its pool thread:
-// with more tasks than pool threads, a few of them would otherwise append,
-// write one record, return and append again, each write carrying one
-// record, while the other tasks, resumed but not yet run, wait behind them
-// for a thread. Through the I/O thread, instead, a batch fills with the
-// records of every task placed while the writes before it are in flight.
+// A task writes inline only while few tasks are appending: at most eight
+// per processor (the cooperative pool runs one thread per processor). A task
+// that writes inline returns without suspending, so it keeps its pool
+// thread: with many more tasks than pool threads, a few of them would
+// append, write one record, return and append again, each write carrying
+// one record, while the other tasks, resumed but not yet run, wait behind
+// them for a thread (64 tasks on 2 processors: one record per write).
+// Through the I/O thread, instead, a batch fills with the records of every
+// task placed while the write before it runs. With few tasks, the inline
+// writer takes the records placed by the others since the last write, and
+// the tasks it wakes find a thread soon.
 
 extension Journal {
-    /// No task but (perhaps) the caller is inside `append`: a task that
-    /// finds the journal idle may write inline. A relaxed read: a hint, as
-    /// the gate is, never a condition of correctness.
-    var isLoneTaskAppender: Bool { taskAppenders.load(ordering: .relaxed) <= 1 }
+    /// The most tasks inside `append` at which a task that finds the
+    /// journal idle may write inline: eight per online processor.
+    static let taskInlineAppendersMax = 8 * max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+
+    /// Few tasks are inside `append` (`taskInlineAppendersMax`). A relaxed
+    /// read: a hint, as the gate is, never a condition of correctness.
+    var hasFewTaskAppenders: Bool { taskAppenders.load(ordering: .relaxed) <= Self.taskInlineAppendersMax }
 
     /// Appends a record and suspends until it is durable (`append(_:)`).
     /// A small record that finds room (almost all) is placed and waited for
