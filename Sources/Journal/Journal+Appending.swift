@@ -296,10 +296,13 @@ extension Journal {
     /// - Complexity: O(payload bytes), plus the wait for the disk.
     public func append(_ payload: [UInt8]) async throws(JournalError) -> LSN {
         let start = timesAppends ? monotonicNanos() : 0
-        taskAppenders.add(1, ordering: .relaxed)
+        let alone = taskAppenders.add(1, ordering: .relaxed).newValue == 1
         defer { taskAppenders.subtract(1, ordering: .relaxed) }
         let lsn: LSN
-        if options.runtime == .manual {
+        // A task appending alone most likely writes inline: placing, then
+        // waiting (at once durable), needs no continuation; the one-hold
+        // path makes one for every append.
+        if options.runtime == .manual || alone {
             lsn = try await enqueueSuspending(payload, inline: taskInlinePolicy)
             try await waitUntilDurable(lsn)
         } else {
