@@ -285,10 +285,10 @@ extension Journal {
     /// Suspends (never blocks a thread) while batch buffers are busy and
     /// until the durable write completes; that write is shared with
     /// concurrent appenders. While the journal's recent writes were fast
-    /// (`JournalOptions.inlineWritesFromTasksMicrosecondsMax`), or always
-    /// with `inlineWritesFromTasks`, the task may instead write an idle
-    /// journal's batch itself, blocking its thread for one write, and
-    /// return without suspending. Thread-safe; not cancellable.
+    /// (`JournalOptions.inlineWritesFromTasksMicrosecondsMax`) and few tasks
+    /// are appending (eight per processor), or always with `inlineWritesFromTasks`, the task
+    /// may instead write an idle journal's batch itself, blocking its
+    /// thread for one write, and return without suspending. Thread-safe; not cancellable.
     ///
     /// - Throws: `JournalError.recordTooLarge`, `.journalFull`, `.io`,
     ///   `.invalidArgument` (the record was not added); `.poisoned` or
@@ -296,8 +296,18 @@ extension Journal {
     /// - Complexity: O(payload bytes), plus the wait for the disk.
     public func append(_ payload: [UInt8]) async throws(JournalError) -> LSN {
         let start = timesAppends ? monotonicNanos() : 0
-        let lsn = try await enqueueSuspending(payload, inline: taskInlinePolicy)
-        try await waitUntilDurable(lsn)
+        let alone = taskAppenders.add(1, ordering: .relaxed).newValue == 1
+        defer { taskAppenders.subtract(1, ordering: .relaxed) }
+        let lsn: LSN
+        // A task appending alone most likely writes inline: placing, then
+        // waiting (at once durable), needs no continuation; the one-hold
+        // path makes one for every append.
+        if options.runtime == .manual || alone {
+            lsn = try await enqueueSuspending(payload, inline: taskInlinePolicy)
+            try await waitUntilDurable(lsn)
+        } else {
+            lsn = try await appendSuspending(payload, inline: taskInlinePolicy)
+        }
         if timesAppends { appendLatency.recordNanoseconds(Int64(monotonicNanos() - start)) }
         return lsn
     }
@@ -311,6 +321,8 @@ extension Journal {
     /// - Throws: as `append(_:)`.
     /// - Complexity: O(total payload bytes), plus one wait for the disk.
     public func append(contentsOf payloads: [[UInt8]]) async throws(JournalError) -> [LSN] {
+        taskAppenders.add(1, ordering: .relaxed)
+        defer { taskAppenders.subtract(1, ordering: .relaxed) }
         var lsns: [LSN] = []
         lsns.reserveCapacity(payloads.count)
         for (i, p) in payloads.enumerated() {

@@ -57,7 +57,8 @@ import Glibc
 //   it (`inlineInFlight`). The inline appender wakes the I/O thread when it
 //   completes if the I/O thread sleeps and has work, or the journal closes.
 //   Which appenders may: threads with `inlineWrites`; tasks while the
-//   device is fast (`Writer/TaskInlineGate.swift`) or always with
+//   device is fast (`Writer/TaskInlineGate.swift`) and few tasks are
+//   appending (`Writer/TaskAppend.swift`), or always with
 //   `inlineWritesFromTasks` (`InlineWritePolicy`).
 
 //
@@ -168,6 +169,9 @@ public final class Journal: @unchecked Sendable {
 
     /// The highest LSN on stable storage; readable without the lock.
     let durable: Atomic<UInt64>
+    /// Tasks inside `append`, from its call to its return: a task writes
+    /// inline only while they are few (`Writer/TaskAppend.swift`).
+    let taskAppenders = Atomic<Int>(0)
     var directoryLock: (any StorageLock)?
     var ioThread: JoinableThread?
     var preparerThread: JoinableThread?

@@ -64,6 +64,9 @@ public struct BenchCPU: ParsableCommand {
     @Option(help: "The journal's inlineWritesFromTasksMicrosecondsMax (--api async); 0: an async append never writes inline. The default, 1 s, keeps the inline path open under valgrind, whose writes are slow.")
     var inlineFromTasksMaxUs = 1_000_000
 
+    @Option(help: "--api async-threaded: tasks appending at once, each --records / --tasks records (a divisor of --records); the figure stays per append.")
+    var tasks: Int = 1
+
     @Flag(help: "--api kv-put: journal whole page images (no page deltas).")
     var wholePages = false
 
@@ -77,6 +80,10 @@ public struct BenchCPU: ParsableCommand {
         guard (1...1024).contains(segmentMib) else { throw ValidationError("--segment-mib must be in 1...1024") }
         guard inlineFromTasksMaxUs >= 0 else { throw ValidationError("--inline-from-tasks-max-us must not be negative") }
         guard api == .enqueue || batch == 1 else { throw ValidationError("--api \(api.rawValue) appends one record at a time: --batch 1") }
+        guard tasks == 1 || api == .asyncThreaded else { throw ValidationError("--tasks needs --api async-threaded") }
+        guard (1...1024).contains(tasks), records % tasks == 0, warmupRecords % tasks == 0 else {
+            throw ValidationError("--tasks must be in 1...1024 and divide --records and --warmup-records")
+        }
     }
 
     public func run() throws {

@@ -17,11 +17,14 @@ import Glibc
 // appender wakes the I/O thread and parks (a task suspends), the I/O thread
 // hands the batch to the write queue and waits, the queue's thread writes
 // it, the I/O thread completes it and unparks the appender (resumes the
-// task, which the cooperative pool runs again). Writes go through the thread-pool
-// backend: valgrind runs one thread at a time, and a thread sleeping in
-// io_uring_enter would hold the others up. One appender and one write per
-// append, so each append takes the same path; what the threads' wake-ups
-// cost in the kernel is not counted, their instructions in the process are.
+// task, which the cooperative pool runs again). Writes go through the
+// thread-pool backend: valgrind runs one thread at a time, and a thread
+// sleeping in io_uring_enter would hold the others up. With one appender,
+// one write per append, so each append takes the same path; with
+// `--tasks N`, N tasks append at once and share the batches, one
+// resumption per task and a write per batch, how many records a batch
+// holds following the threads' timing. What the threads' wake-ups cost in
+// the kernel is not counted, their instructions in the process are.
 
 extension BenchCPU {
     func runThreadedAppends() throws {
@@ -31,7 +34,13 @@ extension BenchCPU {
         defer { journal.close() }
         let record = [UInt8]((0..<recordBytes).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) })
         let warmup = warmupRecords
-        if let failure = Self.appendFromThread(journal, record, count: warmup) { throw CLIError(failure) }
+        let tasks = self.tasks
+        // The warm-up takes the measured path, so that the cooperative pool's
+        // threads exist before the count starts.
+        let warmupFailure = api == .asyncThreaded
+            ? Self.appendFromTasks(journal, record, count: warmup, tasks: tasks)
+            : Self.appendFromThread(journal, record, count: warmup)
+        if let failure = warmupFailure { throw CLIError(failure) }
         // The spares are prepared by the journal's own thread: wait for them,
         // so that no zero-filling lands in the measured loop.
         let deadline = monotonicNanos() + 60_000_000_000
@@ -44,14 +53,14 @@ extension BenchCPU {
         let start = monotonicNanos()
         cjournal_callgrind_start()
         let failure = api == .asyncThreaded
-            ? Self.appendFromTask(journal, record, count: count)
+            ? Self.appendFromTasks(journal, record, count: count, tasks: tasks)
             : Self.appendFromThread(journal, record, count: count)
         cjournal_callgrind_stop()
         let nanos = monotonicNanos() - start
         if let failure { throw CLIError(failure) }
         try BenchCPU.checkMeasuredAppends(journal, segmentsBefore: segmentsBefore, appended: warmup + count)
         let underValgrind = cjournal_running_on_valgrind() != 0
-        print("{\"suite\":\"cpu-driver\",\"api\":\"\(api.rawValue)\",\"batch\":1,\"records\":\(count),\"record_bytes\":\(recordBytes),\"warmup_records\":\(warmup),\"valgrind\":\(underValgrind),\"nanoseconds\":\(nanos)}")
+        print("{\"suite\":\"cpu-driver\",\"api\":\"\(api.rawValue)\",\"batch\":1,\"tasks\":\(tasks),\"records\":\(count),\"record_bytes\":\(recordBytes),\"warmup_records\":\(warmup),\"valgrind\":\(underValgrind),\"nanoseconds\":\(nanos)}")
     }
 
     private static func appendFromThread(_ journal: Journal, _ record: [UInt8], count: Int) -> JournalError? {
@@ -61,16 +70,27 @@ extension BenchCPU {
         } catch { return error }
     }
 
-    /// One task appends `count` records; the calling thread waits for it.
-    private static func appendFromTask(_ journal: Journal, _ record: [UInt8], count: Int) -> JournalError? {
+    /// `tasks` tasks append `count` records between them, each an equal
+    /// share; the calling thread waits for them.
+    private static func appendFromTasks(_ journal: Journal, _ record: [UInt8], count: Int, tasks: Int) -> JournalError? {
         let outcome = Mutex<JournalError?>(nil)
         let done = DispatchSemaphore(value: 0)
+        let share = count / tasks
         Task.detached {
-            do throws(JournalError) {
-                for _ in 0..<count { _ = try await journal.append(record) }
-            } catch {
-                outcome.withLock { $0 = error }
+            let failure = await withTaskGroup(of: JournalError?.self) { group in
+                for _ in 0..<tasks {
+                    group.addTask {
+                        do throws(JournalError) {
+                            for _ in 0..<share { _ = try await journal.append(record) }
+                            return nil
+                        } catch { return error }
+                    }
+                }
+                var first: JournalError?
+                for await failure in group { first = first ?? failure }
+                return first
             }
+            outcome.withLock { $0 = failure }
             done.signal()
         }
         done.wait()

@@ -38,8 +38,8 @@ import Testing
 
     /// `bench cpu --api api` over 20 records: its JSON line, after checking
     /// the exit status, the API and the record count.
-    private func twentyRecords(api: String, dir: String) throws -> [String: Any] {
-        let r = try CLI.run(["bench", "cpu", "--api", api, "--records", "20", "--warmup-records", "4", "--segment-mib", "1", "--dir", dir])
+    private func twentyRecords(api: String, dir: String, extra: [String] = []) throws -> [String: Any] {
+        let r = try CLI.run(["bench", "cpu", "--api", api, "--records", "20", "--warmup-records", "4", "--segment-mib", "1", "--dir", dir] + extra)
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data((r.lines.first ?? "").utf8)) as? [String: Any])
         #expect(object["api"] as? String == api)
@@ -56,6 +56,20 @@ import Testing
         let object = try twentyRecords(api: api, dir: scratch.root)
         #expect(object["valgrind"] as? Bool == false)
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.root).isEmpty, "the temporary journal is removed")
+    }
+
+    /// The many-task threaded cell: the records shared among the tasks,
+    /// every one durable (the driver checks the durable LSN); a task count
+    /// that does not divide the records, or without the async API, is refused.
+    @Test func appendsFromManyTasks() throws {
+        let scratch = try Scratch(base: "/dev/shm")
+        defer { scratch.remove() }
+        let object = try twentyRecords(api: "async-threaded", dir: scratch.root, extra: ["--tasks", "4"])
+        #expect(object["tasks"] as? Int == 4)
+        for refused in [["--api", "async-threaded", "--tasks", "3"], ["--api", "blocking-threaded", "--tasks", "4"]] {
+            let r = try CLI.run(["bench", "cpu", "--records", "20", "--warmup-records", "4", "--dir", scratch.root] + refused)
+            #expect(r.status == 64, "\(refused): stderr: \(r.stderr)")
+        }
     }
 
     /// The key-value cell: durable puts, and the record bytes per put,

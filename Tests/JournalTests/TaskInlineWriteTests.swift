@@ -1,6 +1,7 @@
 @testable import Journal
 import JournalFileStorage
 import JournalPrimitives
+import Synchronization
 import TestSupport
 import Testing
 
@@ -60,6 +61,34 @@ import Testing
         let lsn = try await journal.append(payload(2, bytes: 100))
         #expect(journal.durableLSN >= lsn)
         #expect(InlineWriteTests.inlineWrites(options) == 1)
+    }
+
+    /// With more tasks inside `append` than `taskInlineAppendersMax`
+    /// (counted by hand here, as tasks waiting for their records would
+    /// be), a task that finds the journal idle leaves its batch to the I/O
+    /// thread; with as many as the bound, it writes inline. Durable on
+    /// return either way.
+    @Test func aTaskWritesInlineOnlyWhileFewTasksAppend() async throws {
+        let dir = TemporaryDirectory(on: .shm)
+        try Journal.create(path: dir.path, configuration: smallConfiguration())
+        let options = InlineWriteTests.options("few")
+        let journal = try Journal.open(path: dir.path, options: options)
+        defer { journal.close() }
+        #expect(journal.lock.withLock { journal.taskInlineGate.isOpen })
+        let others = Journal.taskInlineAppendersMax
+        journal.taskAppenders.add(others, ordering: .relaxed)
+        for i in 0..<3 {
+            let lsn = try await journal.append(payload(i, bytes: 100))
+            #expect(journal.durableLSN >= lsn)
+        }
+        #expect(InlineWriteTests.inlineWrites(options) == 0)
+        // The caller and others - 1: as many as the bound.
+        journal.taskAppenders.subtract(1, ordering: .relaxed)
+        let lsn = try await journal.append(payload(3, bytes: 100))
+        #expect(journal.durableLSN >= lsn)
+        #expect(InlineWriteTests.inlineWrites(options) == 1)
+        journal.taskAppenders.subtract(others - 1, ordering: .relaxed)
+        #expect(journal.taskAppenders.load(ordering: .relaxed) == 0, "every append left the count as it found it")
     }
 
     @Test func zeroTurnsTheFastPathOff() async throws {

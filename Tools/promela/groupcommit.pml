@@ -22,6 +22,11 @@
  * it sleeps with a batch to submit. The I/O thread never waits on the ring
  * for the inline write (the ring does not hold it).
  *
+ * An async append of a small record that does not write inline registers
+ * its waiter in the lock section that places the record (one hold of the
+ * lock, Writer/TaskAppend.swift), then suspends; a blocking one registers
+ * in a lock section of its own after placing. Both are explored.
+ *
  * Each locked section of the code is one `atomic` block here; what the code
  * does outside the lock (submitting, waiting, waking) is a separate step, so
  * spin interleaves appenders, the I/O thread and the disk in every order.
@@ -362,6 +367,7 @@ proctype Appender(byte id) {
     bool ok;
     byte i;
     bool woke[NA];             /* parkers taken by an inline completion */
+    bool registered = false;   /* the waiter registered while placing */
     do
     :: r < R ->
 retry:
@@ -406,7 +412,16 @@ place:
                 copied[lsn] = true;
                 mine = NONE;
                 if
-                :: r == R - 1 -> mayTakeInline(ib)
+                :: r == R - 1 ->
+                    mayTakeInline(ib);
+                    /* code: Writer/TaskAppend.swift appendSuspending: an
+                       async append that did not take the batch registers
+                       its waiter in this same hold of the lock (either
+                       API may be the caller, so both are explored) */
+                    if
+                    :: ib == NONE -> registered = true; waitLSN[id] = lsn
+                    :: true -> skip
+                    fi
                 :: else -> skip
                 fi
             fi;
@@ -523,6 +538,10 @@ next:
         unparkTaken(i)
     :: else -> skip
     fi;
+    if
+    :: registered -> registered = false; goto parked
+    :: else -> skip
+    fi;
     /* code: Journal.swift waitUntilDurableBlocking(last): under the lock,
        return if durable, fail if poisoned, else register the parker; park
        outside the lock; re-check under the lock when woken. */
@@ -551,8 +570,9 @@ checkDurable:
 #if BUG_REGISTER_UNLOCKED
     atomic { waitLSN[id] = lsn };
 #endif
-    /* code: Parker.park (cjournal_park) */
+    /* code: Parker.park (cjournal_park), or the task's suspension */
     /* not an end state: an appender parked forever is a lost wake-up */
+parked:
     atomic { unparked[id] -> unparked[id] = false };
     goto checkDurable;
 failed:

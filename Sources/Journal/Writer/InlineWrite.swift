@@ -11,9 +11,11 @@ enum InlineWritePolicy {
     /// Whenever the journal is idle: threads with `inlineWrites`, tasks
     /// with `inlineWritesFromTasks`.
     case whenIdle
-    /// When the journal is idle and its recent writes were fast
-    /// (`inlineWritesFromTasksMicrosecondsMax`): tasks, whose pool thread
-    /// must not block for a slow write.
+    /// When the journal is idle, its recent writes were fast
+    /// (`inlineWritesFromTasksMicrosecondsMax`) and few tasks are appending
+    /// (`taskInlineAppendersMax`): tasks, whose pool thread must not block
+    /// for a slow write, nor keep writing one record at a time while many
+    /// other tasks wait for a thread.
     case whenIdleOnFastDevice
 }
 
@@ -28,7 +30,7 @@ extension Journal {
         case .never: return nil
         case .whenIdle: break
         case .whenIdleOnFastDevice:
-            guard taskInlineGate.isOpen else { return nil }
+            guard taskInlineGate.isOpen, hasFewTaskAppenders else { return nil }
         }
         guard poison == nil, !closing, !queueBroken, inFlight.isEmpty, sealed.isEmpty,
               let batch = filling, batch.recordCount > 0, batch.pendingCopies == 0 else { return nil }
