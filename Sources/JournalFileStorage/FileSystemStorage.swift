@@ -300,8 +300,6 @@ public final class FileSystemStorage: StorageDirectory {
 
     public func makeWriteQueue(depth: Int) throws(StorageError) -> any StorageWriteQueue {
         switch ioBackend.backend {
-        case .ioUring where ioBackend.writesFromIOThread:
-            OwnerThreadWriteQueue(depth: depth, alignment: ioAlignment)
         case .ioUring, .automatic:
             try UringWriteQueue(depth: depth, alignment: ioAlignment)
         case .threads:

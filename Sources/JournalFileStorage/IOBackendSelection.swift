@@ -18,10 +18,6 @@ public struct IOBackendChoice: Sendable, Equatable, CustomStringConvertible {
     /// An `fdatasync` follows every durable write (FUSE: see
     /// `IOBackendSelection.fuseMagic`).
     public var syncsEachWrite: Bool
-    /// The I/O thread writes each batch itself rather than through the
-    /// ring, on a file system where io_uring would hand every write to a
-    /// worker thread (tmpfs: see `IOBackendSelection.writesInMemory`).
-    public var writesFromIOThread: Bool = false
 
     public var description: String { "\(backend.rawValue) (\(reason))" }
 }
@@ -34,16 +30,6 @@ enum IOBackendSelection {
     /// be lost at power failure. There the thread backend adds an explicit
     /// `fdatasync` after each write, and io_uring is refused.
     static let fuseMagic: Int64 = 0x6573_5546
-
-    /// `statfs` types of file systems kept in memory (tmpfs, ramfs). A
-    /// write there is a copy, never a wait for a device, and io_uring
-    /// completes none at submission: it hands each to an io-wq worker
-    /// thread, whose wake-up and the owner's costs tens of microseconds
-    /// where the copy costs a few. The I/O thread writes there itself
-    /// (`OwnerThreadWriteQueue`) unless io_uring is asked for.
-    static func writesInMemory(_ fileSystemType: Int64) -> Bool {
-        fileSystemType == 0x0102_1994 || fileSystemType == 0x8584_58F6
-    }
 
     /// The StorageError operations that mean "io_uring cannot be used here";
     /// `JournalError.from` reads them as `.ioUringUnavailable`.
@@ -72,11 +58,6 @@ enum IOBackendSelection {
             if fuse { throw StorageError(fuseOperation, path: path, errno: .invalidArgument) }
             if let e = ioUringFailure { throw StorageError(deniedOperation, path: path, errno: e) }
             return IOBackendChoice(backend: .ioUring, reason: by, syncsEachWrite: false)
-        case .automatic where !fuse && ioUringFailure == nil && writesInMemory(fileSystemType):
-            return IOBackendChoice(
-                backend: .ioUring,
-                reason: "io_uring_setup works; on tmpfs the I/O thread writes itself, as io_uring would hand each write to a worker thread",
-                syncsEachWrite: false, writesFromIOThread: true)
         case .automatic:
             let choice: IOBackendChoice
             if fuse {

@@ -56,7 +56,10 @@ final class ThreadWriteQueue: StorageWriteQueue {
     }
 
     func submit(_ write: StorageWrite) throws(StorageError) {
-        write.checkSubmittable(inFlightCount: inFlightCount, depth: depth, alignment: alignment)
+        precondition(inFlightCount < depth, "write queue overfull")
+        precondition(write.offset % alignment == 0 && write.count % alignment == 0, "unaligned write")
+        precondition(Int(bitPattern: write.buffer) % alignment == 0, "unaligned buffer")
+        precondition(write.file is FileSystemFile, "a FileSystemStorage queue writes FileSystemStorage files")
         staged.append(write)
         inFlightCount += 1
     }
@@ -182,8 +185,17 @@ final class ThreadWriteQueueState: @unchecked Sendable {
         if let fault, let e = fault(write.tag, write.offset) {
             return .failure(StorageError("pwritev2", path: file.name, errno: e))
         }
-        let written = file.writeDSync(write.buffer, count: write.count, at: write.offset)
-        guard case .success(let done) = written else { return written }
+        var done = 0
+        while done < write.count {
+            let n = cjournal_pwrite_dsync(file.fd, write.buffer + done, write.count - done, Int64(write.offset + done))
+            if n < 0 {
+                if Glibc.errno == EINTR { continue }
+                return .failure(StorageError("pwritev2", path: file.name, errno: Errno(rawValue: Glibc.errno)))
+            }
+            // No progress: the device is out of space or failed part way.
+            if n == 0 { return .failure(StorageError("pwritev2 (short)", path: file.name, errno: .noSpace)) }
+            done += n
+        }
         if syncEachWrite {
             counters.countExplicitSync()
             if let e = file.syncData() { return .failure(StorageError("fdatasync", path: file.name, errno: e)) }
