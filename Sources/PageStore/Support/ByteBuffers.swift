@@ -2,13 +2,20 @@
 // numbers. Integers go through the shared little-endian codec
 // (JournalPrimitives).
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Memory aligned for direct I/O, owned by one object.
 final class AlignedBuffer {
     let bytes: UnsafeMutableRawBufferPointer
 
     init(count: Int, alignment: Int) {
         bytes = .allocate(byteCount: count, alignment: max(alignment, 16))
-        bytes.initializeMemory(as: UInt8.self, repeating: 0)
+        // memset rather than `initializeMemory(as:repeating:)`, which a debug
+        // build runs one byte at a time: the tests (a debug build) allocate
+        // one of these for every page they read.
+        if let base = bytes.baseAddress { memset(base, 0, count) }
     }
 
     deinit { bytes.deallocate() }
