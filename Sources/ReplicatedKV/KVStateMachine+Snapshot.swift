@@ -65,7 +65,13 @@ extension KVStateMachine {
     /// applied as well.
     var configurationIsSettled: Bool {
         guard let raft else { return true }
-        return raft.pointee.configuration_uncommitted_index == 0 && raft.pointee.configuration_index <= raft_last_applied(raft)
+        return Self.configurationIsSettled(raft)
+    }
+
+    /// Whether `raft`'s configuration is committed and applied (see
+    /// `configurationIsSettled`); on the raft loop.
+    static func configurationIsSettled(_ raft: UnsafeMutablePointer<raft>) -> Bool {
+        raft.pointee.configuration_uncommitted_index == 0 && raft.pointee.configuration_index <= raft_last_applied(raft)
     }
 
     /// Off the loop: the checkpoint and the payload. Touches nothing of the

@@ -43,12 +43,10 @@ extension RaftNode {
         if leaderID == nil, !membership.isAsking { askMembers(servers.filter { $0.id != options.id }.compactMap { member($0.id)?.http }) }
     }
 
-    /// Whether raft's configuration is committed and applied (raft 0.15
-    /// takes the last configuration entry as committed after a restart, so
-    /// its index must be applied too).
+    /// Whether raft has a configuration and it is committed and applied
+    /// (`KVStateMachine.configurationIsSettled`).
     var isConfigurationSettled: Bool {
-        raft.pointee.configuration_uncommitted_index == 0 && raft.pointee.configuration_index <= raft_last_applied(raft)
-            && raft.pointee.configuration_index > 0
+        raft.pointee.configuration_index > 0 && KVStateMachine.configurationIsSettled(raft)
     }
 
     /// Asks `endpoints` for the cluster's membership, off the loop.
