@@ -284,7 +284,7 @@ let package = Package(
         // processes on loopback killed and restarted under a writer.
         .testTarget(
             name: "ReplicatedKVTests",
-            dependencies: ["ReplicatedKV", "KeyValueStore", "PageStore", "CRaft", "JournalPrimitives", "TestSupport"],
+            dependencies: ["ReplicatedKV", "JournalRaft", "KeyValueStore", "PageStore", "CRaft", "JournalPrimitives", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

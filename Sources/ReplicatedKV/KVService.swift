@@ -28,7 +28,7 @@ public final class KVService: @unchecked Sendable {
     /// when the node learns it was removed from the cluster (it refuses
     /// requests from then on: the caller stops it).
     public static func start(
-        _ options: KVServiceOptions, onFatal: @escaping @Sendable (String) -> Void, onRemoved: @escaping @Sendable (String) -> Void = { _ in }
+        _ options: KVServiceOptions, onFatal: @escaping @Sendable (ReplicatedKVError) -> Void, onRemoved: @escaping @Sendable (String) -> Void = { _ in }
     ) throws(ReplicatedKVError) -> KVService {
         let stores = try NodeStores.open(options)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)

@@ -45,7 +45,7 @@ extension KVStateMachine: RaftSnapshotInstaller {
         }
         switch done {
         case .installed(let applied)?: tookInstall(appliedIndex: applied)
-        case .failed(let message)?: failure = message
+        case .failed(let message)?: failure = .store(message)
         case nil: break
         }
     }

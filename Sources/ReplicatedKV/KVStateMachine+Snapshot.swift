@@ -120,7 +120,7 @@ extension KVStateMachine {
             return state
         }
         if let failed = done?.failure {
-            failure = failed
+            failure = .store(failed)
         } else if done != nil {
             snapshotsTaken += 1
         }

@@ -4,10 +4,11 @@ import JournalPrimitives
 import KeyValueStore
 
 // The replicated store's state machine: raft's `struct raft_fsm` on the
-// key-value store. Commands are applied in log order on the raft loop, each
-// as one batch of the store (`writeLazy`: the loop never waits for the disk)
-// that also records the command's raft index under a reserved key, so the
-// store's state and the index it reflects are durable together. After a
+// key-value store. Entries are applied in log order on the raft loop, each
+// (one command, or a batch of them) as one batch of the store (`writeLazy`:
+// the loop never waits for the disk) that also records the entry's raft
+// index under a reserved key, so the store's state and the index it
+// reflects are durable together. After a
 // restart raft replays committed entries from its snapshot; those at or
 // below the recorded index are skipped, so nothing is applied twice and,
 // since the store keeps a prefix of its batches, nothing is lost.
@@ -40,8 +41,13 @@ final class KVStateMachine {
     private(set) var snapshotsRestored = 0
     /// Snapshots taken since the node started (their work done off the loop).
     var snapshotsTaken = 0
-    /// Set when the store failed: the node must stop. Set on the loop only.
-    var failure: String?
+    /// Set when the store failed or an entry cannot be applied: the node
+    /// must stop. Set on the loop only.
+    var failure: ReplicatedKVError?
+    /// Commands applied since the node started, and the entries among them
+    /// that carried several (a batch): `/status` reports both.
+    private(set) var commandsApplied = 0
+    private(set) var batchEntriesApplied = 0
     /// The snapshot being taken: what `snapshot` captured on the loop, for
     /// `snapshot_async` to finish off it (KVStateMachine+Snapshot.swift).
     let taking = LockedValue<SnapshotInProgress?>(nil)
@@ -89,30 +95,60 @@ final class KVStateMachine {
 
     static func userKey(_ key: [UInt8]) -> [UInt8] { [userPrefix] + key }
 
-    /// Applies the command at the next index. A command the store rejects
-    /// (too large: the API checks first, so only a faulty peer sends one)
-    /// is skipped on every node alike; a store failure stops applying.
+    /// Applies the entry at the next index: its command, or its batch's
+    /// commands in order, in one store batch with the applied index. A
+    /// command the store rejects (too large: the API checks first, so only
+    /// a faulty peer sends one) is skipped on every node alike. An entry
+    /// that is no command this version knows, and a store failure, stop
+    /// the node (`failure`): skipping the entry would let replicas diverge.
     func apply(_ bytes: UnsafeRawBufferPointer) -> Int32 {
         guard let raft else { preconditionFailure("apply before the machine knows its raft") }
         let index = raft_last_applied(raft) + 1
         if index <= appliedIndex { return 0 }
-        let mark = KeyValueOperation.put(key: Self.appliedKey, value: Self.indexBytes(index))
-        var operations: [KeyValueOperation] = [mark]
-        switch KVCommand.decode(bytes) {
-        case .put(let key, let value)?: operations.insert(.put(key: Self.userKey(key), value: value), at: 0)
-        case .delete(let key)?: operations.insert(.delete(key: Self.userKey(key)), at: 0)
-        case nil: break
+        let commands: [KVCommand]
+        do { commands = try KVCommand.commands(in: bytes) } catch {
+            failure = .refusedEntry(index: index, reason: error)
+            return RAFT_MALFORMED
         }
+        let mark = KeyValueOperation.put(key: Self.appliedKey, value: Self.indexBytes(index))
+        var operations = commands.map(Self.operation)
+        operations.append(mark)
         do throws(KeyValueError) {
             do { lastLSN = try kv.writeLazy(operations) } catch .keyTooLarge, .entryTooLarge {
-                lastLSN = try kv.writeLazy([mark])
+                lastLSN = try applyEach(operations)
             }
         } catch {
-            failure = "the key-value store failed applying entry \(index): \(error)"
+            failure = .store("the key-value store failed applying entry \(index): \(error)")
             return RAFT_IOERR
         }
         appliedIndex = index
+        commandsApplied += commands.count
+        if commands.count > 1 { batchEntriesApplied += 1 }
         return 0
+    }
+
+    /// The store operation of `command`, on its user key.
+    static func operation(_ command: KVCommand) -> KeyValueOperation {
+        switch command {
+        case .put(let key, let value): .put(key: userKey(key), value: value)
+        case .delete(let key): .delete(key: userKey(key))
+        }
+    }
+
+    /// Writes `operations` (the applied index last) one batch each, skipping
+    /// those the store rejects as too large. A crash keeps a prefix of them,
+    /// without the index: the entry is applied again whole after a restart,
+    /// which leaves each key as the entry's last write to it says.
+    private func applyEach(_ operations: [KeyValueOperation]) throws(KeyValueError) -> LSN {
+        var lsn = lastLSN
+        for result in kv.writeLazy(batches: operations.map { [$0] }) {
+            switch result {
+            case .success(let written): lsn = max(lsn, written)
+            case .failure(.keyTooLarge), .failure(.entryTooLarge): continue
+            case .failure(let error): throw error
+            }
+        }
+        return lsn
     }
 
     /// Replaces the store's state with a snapshot's, unless the store
@@ -128,13 +164,13 @@ final class KVStateMachine {
         case .image(let image):
             if image.appliedIndex <= appliedIndex { return 0 }
             do throws(KeyValueError) { try replace(with: image) } catch {
-                failure = "the key-value store failed restoring a snapshot: \(error)"
+                failure = .store("the key-value store failed restoring a snapshot: \(error)")
                 return RAFT_IOERR
             }
         case .pages(let header, let pages):
             if header.appliedIndex <= appliedIndex { return 0 }
             do throws(KeyValueError) { try install(pages, pageBytes: header.pageBytes) } catch {
-                failure = "the key-value store failed installing a snapshot: \(error)"
+                failure = .store("the key-value store failed installing a snapshot: \(error)")
                 return RAFT_IOERR
             }
         }

@@ -19,6 +19,10 @@ public enum ReplicatedKVError: Error, Sendable, Equatable, CustomStringConvertib
     case raft(String)
     /// A listening socket could not be bound.
     case bind(address: String, detail: String)
+    /// A committed raft entry the node cannot apply (a command kind of a
+    /// newer version, or bytes that are no command): it stops rather than
+    /// skip it, which would let its replica diverge.
+    case refusedEntry(index: UInt64, reason: KVCommandError)
 
     /// One line naming what failed.
     public var description: String {
@@ -31,6 +35,7 @@ public enum ReplicatedKVError: Error, Sendable, Equatable, CustomStringConvertib
         case .locked(let m): m
         case .raft(let m): "raft: \(m)"
         case .bind(let a, let d): "cannot listen on \(a): \(d)"
+        case .refusedEntry(let i, let r): "raft entry \(i) holds \(r); refusing to apply it"
         }
     }
 }

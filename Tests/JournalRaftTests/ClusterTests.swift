@@ -43,6 +43,18 @@ struct ClusterTests {
         try check(SimCluster(seed: seed, nodeCount: 5))
     }
 
+    @Test("under faults, writes that arrive together share entries, and the checks hold")
+    func batchedEntriesUnderFaults() throws {
+        var batchEntries = 0
+        for seed in UInt64(1)...10 {
+            let cluster = try SimCluster(seed: seed)
+            checkFaultRun(cluster)
+            batchEntries += cluster.nodes.map(\.batchEntriesApplied).max() ?? 0
+            cluster.shutdown()
+        }
+        #expect(batchEntries > 10, "\(batchEntries) batch entries applied over 10 seeds")
+    }
+
     /// Seeds that once failed, with their fault time: an acknowledged write
     /// lost to canonical raft 0.15's append result (1180), a follower that
     /// never caught up past its snapshot (65). Run whatever the seed count.

@@ -51,6 +51,17 @@ struct PowerCutSweepTests {
         #expect(cluster.nodes.contains { ($0.machine?.asyncSnapshots ?? 0) > 0 && ($0.io?.store.snapshotIndex ?? 0) > 0 }, "\(cluster.summary)")
     }
 
+    @Test("the sweeps' workloads put writes that arrive together in one entry, so cuts fall among batch entries too",
+          arguments: [(21, nil), (41, 3), (1_001, nil)] as [(UInt64, UInt64?)])
+    func workloadBatches(seed: UInt64, lagging: UInt64?) throws {
+        var workload = PowerCutSweep(seed: seed, nodeCount: 3)
+        workload.lagging = lagging
+        let cluster = try workload.makeCluster()
+        defer { cluster.shutdown() }
+        workload.runWorkload(cluster)
+        #expect(cluster.nodes.allSatisfy { $0.batchEntriesApplied > 0 }, "\(cluster.nodes.map(\.batchEntriesApplied)) \(cluster.summary)")
+    }
+
     @Test("the whole cluster of three loses power at each I/O boundary of any node in turn", arguments: sweepSeeds)
     func wholeCluster(seed: UInt64) throws {
         try sweep(PowerCutSweep(seed: 1_000 + seed, nodeCount: 3), nodes: nil, wholeCluster: true)

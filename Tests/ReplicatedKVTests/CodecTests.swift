@@ -1,3 +1,4 @@
+import JournalRaft
 @testable import ReplicatedKV
 import Testing
 
@@ -7,13 +8,31 @@ struct CodecTests {
     func roundTrips() {
         for command in [KVCommand.put(key: [1, 2], value: [3, 4, 5]), .put(key: [9], value: []), .delete(key: [7, 7])] {
             let bytes = command.encoded
-            #expect(bytes.withUnsafeBytes { KVCommand.decode($0) } == command)
-            #expect(bytes.dropLast().withUnsafeBytes { KVCommand.decode($0) } != command)
+            #expect(bytes.withUnsafeBytes { try? KVCommand.decode($0) } == command)
+            #expect(bytes.dropLast().withUnsafeBytes { try? KVCommand.decode($0) } != command)
         }
         let image = KVImage(appliedIndex: 42, pairs: [([1], [2, 3]), ([4, 5], [])])
         let bytes = image.encoded
         #expect(bytes.withUnsafeBytes { KVImage(decoding: $0) } == image)
         #expect(bytes.dropLast().withUnsafeBytes { KVImage(decoding: $0) } == nil)
+    }
+
+    @Test("an entry's commands: one, or a batch's in order; an unknown kind or a broken batch is refused, not skipped")
+    func entryCommands() throws {
+        let writes = [KVCommand.put(key: [1], value: [2]), .delete(key: [1]), .put(key: [3], value: [])]
+        let batch = RaftCommandBatch.encode(writes.map(\.encoded))
+        #expect(try batch.withUnsafeBytes { try KVCommand.commands(in: $0) } == writes)
+        #expect(try writes[0].encoded.withUnsafeBytes { try KVCommand.commands(in: $0) } == [writes[0]])
+        #expect(throws: KVCommandError.unknownKind(9)) { try [9, 1, 0, 5].withUnsafeBytes { try KVCommand.commands(in: $0) } }
+        let hidden = RaftCommandBatch.encode([writes[0].encoded, [9, 0, 0]])
+        #expect(throws: KVCommandError.unknownKind(9), "an unknown kind inside a batch") {
+            try hidden.withUnsafeBytes { try KVCommand.commands(in: $0) }
+        }
+        #expect(throws: KVCommandError.self, "a truncated batch") {
+            try batch.dropLast().withUnsafeBytes { try KVCommand.commands(in: $0) }
+        }
+        let refused = ReplicatedKVError.refusedEntry(index: 7, reason: .unknownKind(9))
+        #expect(refused.description.contains("entry 7") && refused.description.contains("kind 9"))
     }
 
     @Test("peers lists parse into members in id order with a stable cluster id")

@@ -41,7 +41,7 @@ final class InProcessCluster {
     func start(_ options: KVServiceOptions) throws {
         let (fatal, removed, id) = (fatal, removed, options.id)
         services[id] = try KVService.start(options, onFatal: { message in
-            fatal.set(fatal.get() + [message])
+            fatal.set(fatal.get() + [message.description])
         }, onRemoved: { why in
             var all = removed.get()
             all[id] = why

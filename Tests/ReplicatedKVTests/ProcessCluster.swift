@@ -151,6 +151,12 @@ final class ProcessCluster {
 }
 
 extension ProcessCluster {
+    /// Starts every node; returns the leader they elect.
+    func startAll() throws -> UInt64 {
+        for id in nodes.map(\.id) { try start(id) }
+        return try #require(waitForLeader())
+    }
+
     /// Waits until every node applied the leader's commit index, then reads
     /// each acknowledged write from each node's state and through the cluster.
     func checkEveryNode(_ acknowledged: [Int]) throws {

@@ -104,6 +104,8 @@ extension KV {
             case .locked: CLIError(.locked, error.description)
             case .bind: CLIError(.unavailable, error.description)
             case .store, .raft: CLIError(.ioError, error.description)
+            case .refusedEntry(_, .unknownKind): CLIError(.configuration, error.description)
+            case .refusedEntry(_, .malformed): CLIError(.corruption, error.description)
             }
         }
 
@@ -120,10 +122,10 @@ extension KV {
             let main = pthread_self()
             let removed = LockedValue<String?>(nil)
             do throws(ReplicatedKVError) {
-                service = try KVService.start(options, onFatal: { message in
-                    let line = "journalctl-swift: \(message): stopping\n"
+                service = try KVService.start(options, onFatal: { failure in
+                    let line = "journalctl-swift: \(failure): stopping\n"
                     _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
-                    Glibc.exit(JournalExitCode.ioError.rawValue)
+                    Glibc.exit(Self.error(failure).code.rawValue)
                 }, onRemoved: { why in
                     // Stops the node as SIGTERM does (the main thread
                     // waits for it), then exits 69.

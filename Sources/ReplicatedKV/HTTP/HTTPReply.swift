@@ -41,9 +41,10 @@ struct HTTPReply {
         return reply
     }
 
-    /// Writes the reply on `context`'s channel; unless `keepAlive`, closes
-    /// the connection once it is written. `written` runs on the loop when
-    /// the write completed or failed.
+    /// Writes the reply on `context`'s channel without flushing it (the
+    /// caller flushes once for the replies of one turn of the loop); unless
+    /// `keepAlive`, closes the connection once it is written. `written` runs
+    /// on the loop when the write completed or failed.
     func write(to context: ChannelHandlerContext, version: HTTPVersion, keepAlive: Bool, written: @escaping () -> Void = {}) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)
@@ -56,7 +57,7 @@ struct HTTPReply {
         buffer.writeBytes(body)
         context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))), promise: nil)
         let done = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: done)
+        context.write(NIOAny(HTTPServerResponsePart.end(nil)), promise: done)
         let channel = context.channel
         done.futureResult.assumeIsolated().whenComplete { _ in
             if !keepAlive { channel.close(promise: nil) }

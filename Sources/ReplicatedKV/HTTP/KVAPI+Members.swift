@@ -1,5 +1,6 @@
 import CRaft
 import JournalPrimitives
+import JournalRaft
 import NIOHTTP1
 
 // The membership API, on the raft loop:

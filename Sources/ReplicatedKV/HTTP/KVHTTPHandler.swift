@@ -17,6 +17,7 @@ final class KVHTTPHandler: ChannelInboundHandler {
     var isTooLarge = false
     /// Requests of this connection waiting for their reply.
     private var busyCount = 0
+    private var isFlushScheduled = false
     var isBusy: Bool { busyCount > 0 }
     private(set) var channel: (any Channel)?
 
@@ -55,12 +56,24 @@ final class KVHTTPHandler: ChannelInboundHandler {
     }
 
     /// Writes `reply`; the connection stays open if the request asked and
-    /// the node is not stopping.
+    /// the node is not stopping. Flushed with the others written in this
+    /// turn of the loop (a batch's replies, pipelined requests' replies).
     private func reply(_ reply: HTTPReply, to head: HTTPRequestHead, _ context: ChannelHandlerContext) {
         let keepAlive = head.isKeepAlive && !api.isStopping
         reply.write(to: context, version: head.version, keepAlive: keepAlive) { [self] in
             busyCount -= 1
             if keepAlive { api.connections.idle(self) }
+        }
+        flushThisTurn(context.channel)
+    }
+
+    /// Flushes `channel` once, after the work of this turn of the loop.
+    private func flushThisTurn(_ channel: any Channel) {
+        guard !isFlushScheduled else { return }
+        isFlushScheduled = true
+        channel.eventLoop.assumeIsolated().execute { [self] in
+            isFlushScheduled = false
+            channel.flush()
         }
     }
 

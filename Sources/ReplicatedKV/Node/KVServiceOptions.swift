@@ -48,6 +48,9 @@ public struct KVServiceOptions: Sendable {
     /// Runs off the loop before a snapshot from the leader is installed
     /// there (tests hold an install open with it).
     var installHook: (@Sendable () -> Void)?
+    /// Keeps every write waiting in the node's batcher, never proposed
+    /// (tests of what answers a write waiting for raft).
+    var holdsWrites = false
 
     /// Options for member `id` of `peers`, listening where its entry says.
     public init(storePath: String, id: UInt64, peers: ClusterPeers) throws(ReplicatedKVError) {

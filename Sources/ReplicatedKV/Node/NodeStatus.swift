@@ -14,6 +14,10 @@ struct NodeStatus {
     var snapshotIndex: UInt64
     var snapshotsRestored: Int
     var matchIndex: [(id: UInt64, index: UInt64)]
+    /// Commands this node applied since it started, and the entries among
+    /// them that carried several (batches).
+    var commandsApplied: Int
+    var batchEntriesApplied: Int
     /// Key requests waiting for raft (set by the API).
     var requestsWaiting = 0
 
@@ -25,6 +29,7 @@ struct NodeStatus {
             ("term", "\(term)"), ("commitIndex", "\(commitIndex)"), ("lastApplied", "\(lastApplied)"),
             ("snapshotIndex", "\(snapshotIndex)"), ("snapshotsRestored", "\(snapshotsRestored)"),
             ("requestsWaiting", "\(requestsWaiting)"),
+            ("commandsApplied", "\(commandsApplied)"), ("batchEntriesApplied", "\(batchEntriesApplied)"),
         ]
         let match = matchIndex.map { (String($0.id), "\($0.index)") }
         fields.append(("matchIndex", JSON.object(match)))
@@ -49,7 +54,8 @@ extension RaftNode {
             id: options.id, state: state, leaderID: leader,
             leaderHTTP: leader.flatMap { member($0)?.http.description },
             term: r.current_term, commitIndex: r.commit_index, lastApplied: r.last_applied,
-            snapshotIndex: stores.raftStore.snapshotIndex, snapshotsRestored: machine.snapshotsRestored, matchIndex: match)
+            snapshotIndex: stores.raftStore.snapshotIndex, snapshotsRestored: machine.snapshotsRestored, matchIndex: match,
+            commandsApplied: machine.commandsApplied, batchEntriesApplied: machine.batchEntriesApplied)
     }
 }
 

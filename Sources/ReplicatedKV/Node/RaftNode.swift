@@ -25,12 +25,14 @@ final class RaftNode: @unchecked Sendable {
     var ticker: RepeatedTask?
     /// Called on the loop when the node must stop (its journal or store
     /// failed): the service exits rather than serve.
-    var onFatal: (String) -> Void = { _ in }
+    var onFatal: (ReplicatedKVError) -> Void = { _ in }
     /// Called on the loop, once, when the node learns it was removed from
     /// the cluster (NodeRemoval.swift), with how it learned it.
     var onRemoved: (String) -> Void = { _ in }
     var membership: NodeMembership
     var membershipTimer: RepeatedTask?
+    /// Gathers the writes that arrive together into one raft entry.
+    let batcher: RaftCommandBatcher
 
     /// Creates and starts raft on `loop`; call from the loop.
     init(loop: any EventLoop, options: KVServiceOptions, stores: NodeStores) throws(ReplicatedKVError) {
@@ -44,8 +46,10 @@ final class RaftNode: @unchecked Sendable {
         do { machine = try KVStateMachine(box: stores.kvBox) } catch { throw NodeStores.error(error) }
         transport = RaftTransport(loop: loop, clusterID: options.clusterID, selfID: options.id)
         environment.transport = transport
-        raft = .allocate(capacity: 1)
+        let raft = UnsafeMutablePointer<CRaft.raft>.allocate(capacity: 1)
         raft.initialize(to: CRaft.raft())
+        self.raft = raft
+        batcher = RaftCommandBatcher { payload, complete in RaftRequests.apply(raft, payload, complete) }
         guard raft_init(raft, io.io, machine.fsm, options.id, options.advertisedAddress) == 0 else {
             throw .raft("raft_init: \(String(cString: raft_errmsg(raft)))")
         }
@@ -60,6 +64,15 @@ final class RaftNode: @unchecked Sendable {
         raft_set_snapshot_trailing(raft, options.snapshotTrailing)
         raft_set_pre_vote(raft, true)
         if stores.raftStore.isPristine && !options.joining { try bootstrap() }
+        batcher.scheduleFlush = { [weak self, loop, holdsWrites = options.holdsWrites] in
+            if holdsWrites { return }
+            // Runs after the requests read in this turn of the loop.
+            loop.execute { [weak self] in
+                guard let self else { return }
+                batcher.flush()
+                pump()
+            }
+        }
         let notifier = RaftDurabilityNotifier(journal: stores.journal) { [loop] in
             loop.execute { [weak self] in self?.pump() }
         }
@@ -109,6 +122,7 @@ final class RaftNode: @unchecked Sendable {
         ticker = nil
         membershipTimer?.cancel()
         membershipTimer = nil
+        batcher.failPending(RAFT_SHUTDOWN)
         let promise = loop.makePromise(of: Void.self)
         raft.pointee.data = Unmanaged.passRetained(ClosePromise(promise)).toOpaque()
         raft_close(raft) { r in
@@ -128,7 +142,7 @@ final class RaftNode: @unchecked Sendable {
     func pump() {
         io.runCompletions()
         if let error = io.stopError {
-            onFatal("the raft log's journal failed: \(error)")
+            onFatal(.store("the raft log's journal failed: \(error)"))
         } else if let failure = machine.failure {
             onFatal(failure)
         }
@@ -144,12 +158,11 @@ final class RaftNode: @unchecked Sendable {
         return id == 0 ? nil : id
     }
 
-    /// Proposes a write; `complete` runs on the loop with raft's status and
-    /// the entry's index once it is applied or failed.
+    /// Proposes a write, in one entry with the others that arrive with it
+    /// (`RaftCommandBatcher`); `complete` runs on the loop with raft's
+    /// status and the entry's index once it is applied or failed.
     func propose(_ command: KVCommand, _ complete: @escaping (Int32, UInt64) -> Void) {
-        let rv = RaftRequests.apply(raft, command.encoded, complete)
-        if rv != 0 { complete(rv, 0) }
-        pump()
+        batcher.submit(command.encoded, complete)
     }
 
     /// A barrier for a linearizable read: `complete` runs once every entry

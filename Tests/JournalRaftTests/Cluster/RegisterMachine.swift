@@ -1,8 +1,9 @@
 import CRaft
 import JournalPrimitives
+import JournalRaft
 
 /// The state machine of the cluster tests: single-key registers (key u8,
-/// value u64 per command), plus the set of every value ever applied, so that
+/// value u64 per command; an entry holds one command or a batch), plus the set of every value ever applied, so that
 /// a check can ask whether an acknowledged write reached a node.
 final class RegisterMachine {
     var values: [UInt8: UInt64] = [:]
@@ -12,6 +13,8 @@ final class RegisterMachine {
     var taking: [UInt8]?
     /// Snapshots whose async work ran.
     var asyncSnapshots = 0
+    /// Entries applied that carried several commands.
+    var batchEntries = 0
 
     init() {
         fsm = .allocate(capacity: 1)
@@ -19,10 +22,8 @@ final class RegisterMachine {
         fsm.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         fsm.pointee.apply = { fsm, buf, result in
             result?.pointee = nil
-            guard let buf, let base = buf.pointee.base, buf.pointee.len == 9 else { return RAFT_MALFORMED }
-            let b = UnsafeRawBufferPointer(start: base, count: 9)
-            RegisterMachine.from(fsm).set(key: b.u8(0), value: b.le64(1))
-            return 0
+            guard let buf, let base = buf.pointee.base else { return RAFT_MALFORMED }
+            return RegisterMachine.from(fsm).apply(UnsafeRawBufferPointer(start: base, count: buf.pointee.len))
         }
         // Version 3: the snapshot is taken as raft's async work, which the
         // raft I/O runs as a deferred callback (or where a test's runner
@@ -79,8 +80,23 @@ final class RegisterMachine {
         applied.insert(value)
     }
 
+    /// Applies an entry: one command, or a batch of them in order (the
+    /// service's batch encoding, `RaftCommandBatch`). Anything else is
+    /// refused, which the checks see as a node that stopped applying.
+    func apply(_ payload: UnsafeRawBufferPointer) -> Int32 {
+        guard let commands = try? RaftCommandBatch.commands(in: payload),
+              commands.allSatisfy({ $0.count == 10 && $0.u8(0) == Self.setKind }) else { return RAFT_MALFORMED }
+        for command in commands { set(key: command.u8(1), value: command.le64(2)) }
+        if commands.count > 1 { batchEntries += 1 }
+        return 0
+    }
+
+    /// The kind byte of a register write (3 is a batch's).
+    static let setKind: UInt8 = 1
+
+    /// A register write: kind 1, key u8, value u64.
     static func command(key: UInt8, value: UInt64) -> [UInt8] {
-        var out: [UInt8] = [key]
+        var out: [UInt8] = [setKind, key]
         for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: value >> (8 * UInt64(i)))) }
         return out
     }

@@ -108,6 +108,7 @@ final class SimCluster {
         if faults { injectFault() }
         driveMembership()
         runClients()
+        for node in members { node.batcher?.flush() }
         // Client requests and membership changes write on the leader.
         for node in members { checkPower(node) }
     }
@@ -184,41 +185,19 @@ final class SimCluster {
         }
     }
 
-    /// A request in flight: raft's request struct and what completes it.
-    final class Request {
-        unowned let cluster: SimCluster
-        let op: Int
-        let node: SimNode
-        init(cluster: SimCluster, op: Int, node: SimNode) {
-            self.cluster = cluster
-            self.op = op
-            self.node = node
-        }
-    }
-
+    /// Queues a write of `value` to register `key` on `node`'s batcher
+    /// (proposed with the step's other writes, in one entry when several).
     func write(key: UInt8, value: UInt64, on node: SimNode) -> Int {
         let op = history.invoke(.write, key: key, value: value)
-        guard let raft = node.raft else { history.fail(op); return op }
-        let command = RegisterMachine.command(key: key, value: value)
-        guard let base = raft_malloc(command.count) else { fatalError("out of memory") }
-        command.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        var buf = raft_buffer(base: base, len: command.count)
-        let req = UnsafeMutablePointer<raft_apply>.allocate(capacity: 1)
-        req.initialize(to: raft_apply())
-        req.pointee.data = Unmanaged.passRetained(Request(cluster: self, op: op, node: node)).toOpaque()
-        let rv = raft_apply(raft, req, &buf, 1) { req, status, _ in
-            guard let req, let data = req.pointee.data else { return }
-            let request = Unmanaged<Request>.fromOpaque(data).takeRetainedValue()
-            // Any failure after acceptance leaves the outcome unknown: the
-            // entry may still commit.
-            if status == 0 { request.cluster.history.succeed(request.op) }
-            req.deallocate()
-        }
-        if rv != 0 {
-            Unmanaged<Request>.fromOpaque(req.pointee.data!).release()
-            req.deallocate()
-            raft_free(base)
-            history.fail(op)
+        guard let batcher = node.batcher else { history.fail(op); return op }
+        batcher.submit(RegisterMachine.command(key: key, value: value)) { [weak self] status, index in
+            // Index 0: the command never entered the log. Any failure after
+            // that leaves the outcome unknown: the entry may still commit.
+            if status == 0 {
+                self?.history.succeed(op)
+            } else if index == 0 {
+                self?.history.fail(op)
+            }
         }
         return op
     }
@@ -226,25 +205,15 @@ final class SimCluster {
     func read(key: UInt8, on node: SimNode) -> Int {
         let op = history.invoke(.read, key: key, value: 0)
         guard let raft = node.raft else { history.fail(op); return op }
-        let req = UnsafeMutablePointer<raft_barrier>.allocate(capacity: 1)
-        req.initialize(to: raft_barrier())
-        req.pointee.data = Unmanaged.passRetained(Request(cluster: self, op: op, node: node)).toOpaque()
-        let rv = raft_barrier(raft, req) { req, status in
-            guard let req, let data = req.pointee.data else { return }
-            let request = Unmanaged<Request>.fromOpaque(data).takeRetainedValue()
-            let key = request.cluster.history.operations[request.op].key
-            if status == 0, let machine = request.node.machine {
-                request.cluster.history.succeed(request.op, value: machine.values[key] ?? 0)
+        let rv = RaftRequests.barrier(raft) { [weak self, weak node] status, _ in
+            guard let self else { return }
+            if status == 0, let machine = node?.machine {
+                history.succeed(op, value: machine.values[key] ?? 0)
             } else {
-                request.cluster.history.fail(request.op)
+                history.fail(op)
             }
-            req.deallocate()
         }
-        if rv != 0 {
-            Unmanaged<Request>.fromOpaque(req.pointee.data!).release()
-            req.deallocate()
-            history.fail(op)
-        }
+        if rv != 0 { history.fail(op) }
         return op
     }
 }

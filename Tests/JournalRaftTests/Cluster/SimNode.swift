@@ -16,6 +16,11 @@ final class SimNode {
     var io: JournalRaftIO?
     var raft: UnsafeMutablePointer<raft>?
     var machine: RegisterMachine?
+    /// Gathers the clients' writes into entries, as the service does; the
+    /// cluster flushes it once per step.
+    var batcher: RaftCommandBatcher?
+    /// Batch entries applied by this node's machines before their last start.
+    var batchEntriesBefore = 0
     var crashes = 0
     /// Removed from the cluster and shut down for good.
     var retired = false
@@ -43,6 +48,9 @@ final class SimNode {
     func storage() -> FullDiskStorage { FullDiskStorage(disk.storage(), space: space) }
 
     var isUp: Bool { raft != nil }
+    /// Batch entries this node applied, over its restarts (after a restart
+    /// it applies again what its snapshot does not hold).
+    var batchEntriesApplied: Int { batchEntriesBefore + (machine?.batchEntries ?? 0) }
     var address: String { "n\(id)" }
 
     var isLeader: Bool {
@@ -97,6 +105,7 @@ final class SimNode {
             throw RaftLogError.inconsistentLog("raft_start: \(message) (\(rv))")
         }
         io.raft = r
+        batcher = RaftCommandBatcher { payload, complete in RaftRequests.apply(r, payload, complete) }
         self.journal = journal
         self.io = io
         self.machine = machine
@@ -125,6 +134,9 @@ final class SimNode {
         crashes += 1
         if let error = io?.stopError { stopErrors.append(error) }
         if !disk.isPoweredOff { disk.powerCut() }
+        batcher?.failPending(RAFT_SHUTDOWN)
+        batcher = nil
+        batchEntriesBefore += machine?.batchEntries ?? 0
         raft_close(raft, nil)
         io?.runCompletions()
         io?.raft = nil
