@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
 import JournalPrimitives
-import ReplicatedKV
+@testable import ReplicatedKV
 import Testing
 import TestSupport
 
@@ -42,5 +42,16 @@ struct BatchingTests {
         let batches = status["batchEntriesApplied"] as? Int ?? 0
         #expect(batches >= 1 && commands > batches, "commands \(commands), batch entries \(batches)")
         try cluster.checkEveryNode(acknowledged.withLock { $0 })
+    }
+
+    @Test("a client redirected to the leader goes to it first from then on")
+    func clientKeepsTheLeader() throws {
+        let cluster = try ProcessCluster(size: 3, label: "kv-redirect")
+        let leader = try cluster.startAll()
+        let follower = try #require(cluster.nodes.map(\.id).first { $0 != leader })
+        let client = KVClusterClient(endpoints: [cluster.http(follower), cluster.http(leader)])
+        try client.put(Array("a".utf8), Array("1".utf8))
+        let now = try #require(cluster.waitForLeader())
+        #expect(client.preferredEndpoint == cluster.http(now), "the leader, not the follower that redirected")
     }
 }

@@ -59,6 +59,9 @@ public final class KVClusterClient {
         try perform(method, path: "/kv/" + HTTPTarget.percentEncoded(key), body: body)
     }
 
+    /// The node tried first: the last that served a request.
+    var preferredEndpoint: HostPort { endpoints[preferred] }
+
     /// Sends a request to the nodes in turn until one serves it: the
     /// response (200 or 404), or the refusal of a 4xx.
     public func perform(_ method: String, path: String, body: [UInt8]) throws(KVClientError) -> HTTPResponse {
@@ -68,8 +71,10 @@ public final class KVClusterClient {
         while true {
             let first = (preferred + attempt) % endpoints.count
             do throws(KVClientError) {
-                if let response = try follow(method, endpoints[first], path: path, body: body, lastError: &lastError) {
-                    preferred = first
+                if let (response, served) = try follow(method, endpoints[first], path: path, body: body, lastError: &lastError) {
+                    // The node that served it (the leader a redirect named)
+                    // first next time, so later requests skip the redirect.
+                    preferred = endpoints.firstIndex(of: served) ?? first
                     return response
                 }
             } catch .unavailable(let message) {
@@ -83,11 +88,11 @@ public final class KVClusterClient {
         }
     }
 
-    /// One node and the redirects it gives: the response, or nil when the
-    /// node cannot serve it now (503).
+    /// One node and the redirects it gives: the response and the node that
+    /// gave it, or nil when the node cannot serve it now (503).
     private func follow(
         _ method: String, _ node: HostPort, path: String, body: [UInt8], lastError: inout String
-    ) throws(KVClientError) -> HTTPResponse? {
+    ) throws(KVClientError) -> (HTTPResponse, HostPort)? {
         var target = node
         var targetPath = path
         for _ in 0..<4 {
@@ -103,7 +108,7 @@ public final class KVClusterClient {
                 lastError = "\(target): \(response.text)"
                 return nil
             case 200, 404:
-                return response
+                return (response, target)
             default:
                 throw .refused(status: response.status, message: response.text)
             }
