@@ -391,12 +391,22 @@ public final class FileSystemFile: StorageFile, @unchecked Sendable {
     }
 
     private func alignedRead(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(StorageError) -> Int {
+        try transfer("pread", count: buffer.count) { done in
+            pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+        }
+    }
+
+    /// Calls `call(done)`, a `pread` or `pwrite` of what is left of a
+    /// `count`-byte transfer once `done` bytes are through, until all of it
+    /// is through or a call transfers nothing (end of file), retrying EINTR.
+    /// Returns the bytes transferred.
+    private func transfer(_ operation: String, count: Int, _ call: (_ done: Int) -> Int) throws(StorageError) -> Int {
         var done = 0
-        while done < buffer.count {
-            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+        while done < count {
+            let n = call(done)
             if n < 0 {
                 if Glibc.errno == EINTR { continue }
-                throw StorageError("pread", path: path, errno: Errno(rawValue: Glibc.errno))
+                throw StorageError(operation, path: path, errno: Errno(rawValue: Glibc.errno))
             }
             if n == 0 { break }
             done += n
@@ -405,16 +415,11 @@ public final class FileSystemFile: StorageFile, @unchecked Sendable {
     }
 
     public func writeDurably(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(StorageError) {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
-            if n < 0 {
-                if Glibc.errno == EINTR { continue }
-                throw StorageError("pwrite", path: path, errno: Errno(rawValue: Glibc.errno))
-            }
-            if n == 0 { throw StorageError("pwrite", path: path, errno: .ioError) }
-            done += n
+        let written = try transfer("pwrite", count: bytes.count) { done in
+            pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
         }
+        // A write that transfers nothing would never finish.
+        if written < bytes.count { throw StorageError("pwrite", path: path, errno: .ioError) }
         if let counters = syncAfterWrites {
             counters.countExplicitSync()
             if let e = syncData() { throw StorageError("fdatasync", path: path, errno: e) }
