@@ -241,13 +241,13 @@ public struct BenchAppend: ParsableCommand {
         let ours = try harness.runRound()
         let after = harness.journal.segmentPreparation
         result.ours.append(ours)
-        log("  round \(round) ours:    \(formatNumber(result.oursValue(ours))) \(result.cell.metric.rawValue), p50 \(formatNumber(Double(ours.p50) / 1000)) us, p99 \(formatNumber(Double(ours.p99) / 1000)) us, p99.9 \(formatNumber(Double(ours.p999) / 1000)) us, \(ours.operations) appends\(ours.untimed > 0 ? " (\(ours.untimed) untimed)" : ""), segments \(after.reused - before.reused) reused, \(after.zeroFilled - before.zeroFilled) zero-filled, \(after.deleted - before.deleted) deleted")
+        log("  round \(round) ours:    \(formatNumber(result.oursValue(ours))) \(result.cell.metric.rawValue), \(ours.latency.microsecondsText), p99.9 \(formatNumber(Double(ours.latency.p999) / 1000)) us, \(ours.operations) appends\(ours.untimed > 0 ? " (\(ours.untimed) untimed)" : ""), segments \(after.reused - before.reused) reused, \(after.zeroFilled - before.zeroFilled) zero-filled, \(after.deleted - before.deleted) deleted")
         let f1 = try runner.run(fio.qd1)
         result.fioQD1.append(f1)
-        log("  round \(round) fio QD1: \(formatNumber(result.fioValue(f1))), p50 \(formatNumber(Double(f1.p50) / 1000)) us, p99 \(formatNumber(Double(f1.p99) / 1000)) us")
+        log("  round \(round) fio QD1: \(formatNumber(result.fioValue(f1))), \(f1.latency.microsecondsText)")
         let f4 = try runner.run(fio.qd4)
         result.fioQD4.append(f4)
-        log("  round \(round) fio QD4: \(formatNumber(result.fioValue(f4))), p50 \(formatNumber(Double(f4.p50) / 1000)) us, p99 \(formatNumber(Double(f4.p99) / 1000)) us")
+        log("  round \(round) fio QD4: \(formatNumber(result.fioValue(f4))), \(f4.latency.microsecondsText)")
         if let groupCommit = peers.groupCommit {
             let r = try loop.run { _ in try groupCommit.append(record.bytes) }
             result.pwrite.append(r)
@@ -291,7 +291,7 @@ public struct BenchAppend: ParsableCommand {
 }
 
 private func peerLine(_ result: AppendCellResult, _ r: AppendRound) -> String {
-    "\(formatNumber(result.oursValue(r))), p50 \(formatNumber(Double(r.p50) / 1000)) us, p99 \(formatNumber(Double(r.p99) / 1000)) us"
+    "\(formatNumber(result.oursValue(r))), \(r.latency.microsecondsText)"
 }
 
 private func printOut(_ text: String) {

@@ -175,7 +175,7 @@ public final class FileSystemStorage: StorageDirectory {
         let temporaryPath = full(temporary)
         _ = unlink(temporaryPath)
         let fd = try Self.retryingEINTR("open", temporaryPath) { Glibc.open(temporaryPath, openFlags(create: true), options.fileMode) }
-        let file = FileSystemFile(name: temporary, path: temporaryPath, fd: fd, size: bytes, alignment: options.directIO ? ioAlignment : 1, syncAfterWrites: syncAfterWrites)
+        let file = FileSystemFile(name: temporary, path: temporaryPath, fd: fd, size: bytes, io: fileIO)
         do {
             if try !allocatedInMemory(fd, bytes: bytes, path: temporaryPath) {
                 try Self.writeZeros(file, bytes: bytes, chunkBytesMin: ioAlignment)
@@ -236,8 +236,11 @@ public final class FileSystemStorage: StorageDirectory {
         return try openExisting(name, flags: flags)
     }
 
-    /// Counts the `fdatasync` a FUSE file adds after each durable write.
-    private var syncAfterWrites: StorageCounters? { ioBackend.syncsEachWrite ? counters : nil }
+    /// How every file of this storage does its I/O.
+    private var fileIO: FileSystemFile.IO {
+        // `counters` counts the `fdatasync` a FUSE file adds after each durable write.
+        FileSystemFile.IO(alignment: options.directIO ? ioAlignment : 1, syncAfterWrites: ioBackend.syncsEachWrite ? counters : nil)
+    }
 
     private func openExisting(_ name: String, flags: Int32) throws(StorageError) -> FileSystemFile {
         let p = full(name)
@@ -248,7 +251,7 @@ public final class FileSystemStorage: StorageDirectory {
             _ = Glibc.close(fd)
             throw StorageError("fstat", path: p, errno: e)
         }
-        return FileSystemFile(name: name, path: p, fd: fd, size: Int(st.st_size), alignment: options.directIO ? ioAlignment : 1, syncAfterWrites: syncAfterWrites)
+        return FileSystemFile(name: name, path: p, fd: fd, size: Int(st.st_size), io: fileIO)
     }
 
     public func rename(_ from: String, to: String) throws(StorageError) {
@@ -340,19 +343,23 @@ public final class FileSystemFile: StorageFile, @unchecked Sendable {
     private(set) var path: String
     let fd: Int32
     public let size: Int
-    /// Direct-I/O alignment, or 1 when the file is not opened with O_DIRECT.
-    let alignment: Int
-    /// Set on file systems where `O_DSYNC` is not trusted (FUSE): each
-    /// `writeDurably` ends with an `fdatasync`, counted here.
-    private let syncAfterWrites: StorageCounters?
+    let io: IO
 
-    init(name: String, path: String, fd: Int32, size: Int, alignment: Int, syncAfterWrites: StorageCounters?) {
+    /// How the files of one storage do I/O: the same for all of them.
+    struct IO {
+        /// Direct-I/O alignment, or 1 when files are not opened with O_DIRECT.
+        let alignment: Int
+        /// Set on file systems where `O_DSYNC` is not trusted (FUSE): each
+        /// `writeDurably` ends with an `fdatasync`, counted here.
+        let syncAfterWrites: StorageCounters?
+    }
+
+    init(name: String, path: String, fd: Int32, size: Int, io: IO) {
         self.name = name
         self.path = path
         self.fd = fd
         self.size = size
-        self.alignment = alignment
-        self.syncAfterWrites = syncAfterWrites
+        self.io = io
     }
 
     /// `fdatasync`, retrying `EINTR`: nil, or the error.
@@ -373,7 +380,7 @@ public final class FileSystemFile: StorageFile, @unchecked Sendable {
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(StorageError) -> Int {
         precondition(offset >= 0, "negative offset")
         if buffer.count == 0 { return 0 }
-        let a = alignment
+        let a = io.alignment
         if a > 1, offset % a != 0 || buffer.count % a != 0 || Int(bitPattern: buffer.baseAddress) % a != 0 {
             // O_DIRECT needs aligned reads: read the covering aligned range.
             let start = offset / a * a
@@ -391,12 +398,22 @@ public final class FileSystemFile: StorageFile, @unchecked Sendable {
     }
 
     private func alignedRead(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(StorageError) -> Int {
+        try transfer("pread", count: buffer.count) { done in
+            pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+        }
+    }
+
+    /// Calls `call(done)`, a `pread` or `pwrite` of what is left of a
+    /// `count`-byte transfer once `done` bytes are through, until all of it
+    /// is through or a call transfers nothing (end of file), retrying EINTR.
+    /// Returns the bytes transferred.
+    private func transfer(_ operation: String, count: Int, _ call: (_ done: Int) -> Int) throws(StorageError) -> Int {
         var done = 0
-        while done < buffer.count {
-            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+        while done < count {
+            let n = call(done)
             if n < 0 {
                 if Glibc.errno == EINTR { continue }
-                throw StorageError("pread", path: path, errno: Errno(rawValue: Glibc.errno))
+                throw StorageError(operation, path: path, errno: Errno(rawValue: Glibc.errno))
             }
             if n == 0 { break }
             done += n
@@ -405,17 +422,12 @@ public final class FileSystemFile: StorageFile, @unchecked Sendable {
     }
 
     public func writeDurably(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(StorageError) {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
-            if n < 0 {
-                if Glibc.errno == EINTR { continue }
-                throw StorageError("pwrite", path: path, errno: Errno(rawValue: Glibc.errno))
-            }
-            if n == 0 { throw StorageError("pwrite", path: path, errno: .ioError) }
-            done += n
+        let written = try transfer("pwrite", count: bytes.count) { done in
+            pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
         }
-        if let counters = syncAfterWrites {
+        // A write that transfers nothing would never finish.
+        if written < bytes.count { throw StorageError("pwrite", path: path, errno: .ioError) }
+        if let counters = io.syncAfterWrites {
             counters.countExplicitSync()
             if let e = syncData() { throw StorageError("fdatasync", path: path, errno: e) }
         }

@@ -31,6 +31,14 @@ public struct KeyValueCrashWorkload: Sendable {
     /// `batchCount` batches of 1 to `operationsPerBatchMax` operations on
     /// keys `k0`...`k(keySpace-1)`, values of 1 to `valueBytesMax` bytes.
     public init(seed: UInt64, batchCount: Int, operationsPerBatchMax: Int = 4, keySpace: Int = 64, valueBytesMax: Int = 120) {
+        self.init(
+            seed: seed,
+            shape: KeyValueBatchShape(
+                batchCount: batchCount, operationsPerBatchMax: operationsPerBatchMax, keySpace: keySpace, valueBytesMax: valueBytesMax))
+    }
+
+    /// The batches of `seed` in `shape`.
+    public init(seed: UInt64, shape: KeyValueBatchShape) {
         self.seed = seed
         var state = seed &+ 0x9E37_79B9_7F4A_7C15
         func next() -> UInt64 {
@@ -41,15 +49,15 @@ public struct KeyValueCrashWorkload: Sendable {
             return z ^ (z >> 31)
         }
         var batches: [[KeyValueOperation]] = []
-        for b in 0..<batchCount {
-            let n = 1 + Int(next() % UInt64(operationsPerBatchMax))
+        for b in 0..<shape.batchCount {
+            let n = 1 + Int(next() % UInt64(shape.operationsPerBatchMax))
             var ops: [KeyValueOperation] = []
             for o in 0..<n {
-                let key = Array("k\(next() % UInt64(keySpace))".utf8)
+                let key = Array("k\(next() % UInt64(shape.keySpace))".utf8)
                 if next() % 5 == 0 {
                     ops.append(.delete(key: key))
                 } else {
-                    let length = 1 + Int(next() % UInt64(valueBytesMax))
+                    let length = 1 + Int(next() % UInt64(shape.valueBytesMax))
                     let fill = UInt8(truncatingIfNeeded: b &* 31 &+ o)
                     ops.append(.put(key: key, value: [UInt8](repeating: fill, count: length)))
                 }

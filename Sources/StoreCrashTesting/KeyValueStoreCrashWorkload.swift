@@ -49,10 +49,9 @@ import JournalStorage
 /// A crash workload over the key-value store (and so the page store and
 /// its journal). See the comment at the top of this file.
 public struct KeyValueStoreCrashWorkload: CrashWorkload {
-    public var batchCount: Int
-    public var operationsPerBatchMax: Int
-    public var keySpace: Int
-    public var valueBytesMax: Int
+    /// The batches each seed generates.
+    public var batchShape: KeyValueBatchShape
+    public var batchCount: Int { batchShape.batchCount }
     /// Every this many batches, one is waited for (acknowledged).
     public var durableEvery: Int
     /// A checkpoint after every this many batches (0: only the final one).
@@ -76,10 +75,8 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
         precondition(batchCount >= 1 && operationsPerBatchMax >= 1 && keySpace >= 1 && valueBytesMax >= 1)
         precondition(durableEvery >= 1 && checkpointEvery >= 0 && groupSize >= 1)
         self.groupSize = groupSize
-        self.batchCount = batchCount
-        self.operationsPerBatchMax = operationsPerBatchMax
-        self.keySpace = keySpace
-        self.valueBytesMax = valueBytesMax
+        self.batchShape = KeyValueBatchShape(
+            batchCount: batchCount, operationsPerBatchMax: operationsPerBatchMax, keySpace: keySpace, valueBytesMax: valueBytesMax)
         self.durableEvery = durableEvery
         self.checkpointEvery = checkpointEvery
         self.retention = retention
@@ -92,9 +89,7 @@ public struct KeyValueStoreCrashWorkload: CrashWorkload {
 
     /// The batches of the run of `seed`.
     public func batches(seed: UInt64) -> KeyValueCrashWorkload {
-        KeyValueCrashWorkload(
-            seed: seed, batchCount: batchCount, operationsPerBatchMax: operationsPerBatchMax, keySpace: keySpace,
-            valueBytesMax: valueBytesMax)
+        KeyValueCrashWorkload(seed: seed, shape: batchShape)
     }
 
     /// The store's configuration: 4 KiB pages, 64 KiB journal segments.

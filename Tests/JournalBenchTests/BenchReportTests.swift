@@ -169,9 +169,9 @@ import Testing
         #expect(round.iops == 5000.5)
         #expect(round.megabytesPerSecond == 20.482048)
         // Not clat: io_uring may complete a write inline while submitting it.
-        #expect(round.p50 == 5856)
-        #expect(round.p99 == 72192)
-        #expect(round.p999 == 90000)
+        #expect(round.latency.p50 == 5856)
+        #expect(round.latency.p99 == 72192)
+        #expect(round.latency.p999 == 90000)
     }
 
     @Test func readsAreReadFromTheReadSection() throws {

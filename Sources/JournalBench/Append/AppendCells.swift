@@ -102,18 +102,18 @@ struct AppendCellResult: Sendable {
     var ratioQD4: Double { ratio(oursSummary.median, fioQD4Summary.median) }
     /// Ratios of the rounds taken side by side (round i of ours over round i of fio).
     var pairedRatiosQD1: Summary { Summary(zip(ours, fioQD1).map { ratio(oursValue($0), fioValue($1)) }) }
-    var oursP50: Summary { Summary(ours.map { Double($0.p50) / 1000 }) }
-    var oursP99: Summary { Summary(ours.map { Double($0.p99) / 1000 }) }
-    var oursP999: Summary { Summary(ours.map { Double($0.p999) / 1000 }) }
-    var fioQD1P50: Summary { Summary(fioQD1.map { Double($0.p50) / 1000 }) }
-    var fioQD1P99: Summary { Summary(fioQD1.map { Double($0.p99) / 1000 }) }
-    var fioQD4P50: Summary { Summary(fioQD4.map { Double($0.p50) / 1000 }) }
-    var fioQD4P99: Summary { Summary(fioQD4.map { Double($0.p99) / 1000 }) }
+    var oursP50: Summary { Summary(ours.map { Double($0.latency.p50) / 1000 }) }
+    var oursP99: Summary { Summary(ours.map { Double($0.latency.p99) / 1000 }) }
+    var oursP999: Summary { Summary(ours.map { Double($0.latency.p999) / 1000 }) }
+    var fioQD1P50: Summary { Summary(fioQD1.map { Double($0.latency.p50) / 1000 }) }
+    var fioQD1P99: Summary { Summary(fioQD1.map { Double($0.latency.p99) / 1000 }) }
+    var fioQD4P50: Summary { Summary(fioQD4.map { Double($0.latency.p50) / 1000 }) }
+    var fioQD4P99: Summary { Summary(fioQD4.map { Double($0.latency.p99) / 1000 }) }
     var p99RatioQD1: Double { ratio(oursP99.median, fioQD1P99.median) }
 
     /// A peer's rounds measured like ours: median and range, p50/p99 (us).
     func peerSummary(_ rounds: [AppendRound]) -> (value: Summary, p50: Summary, p99: Summary) {
-        (Summary(rounds.map(oursValue)), Summary(rounds.map { Double($0.p50) / 1000 }), Summary(rounds.map { Double($0.p99) / 1000 }))
+        (Summary(rounds.map(oursValue)), Summary(rounds.map { Double($0.latency.p50) / 1000 }), Summary(rounds.map { Double($0.latency.p99) / 1000 }))
     }
 
     /// The ratio the target is judged on.

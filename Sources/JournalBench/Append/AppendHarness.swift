@@ -20,10 +20,8 @@ struct AppendRound: Sendable {
     var operations: Int
     var payloadBytes: Int
     var seconds: Double
-    /// Per-append latency percentiles, nanoseconds.
-    var p50: UInt64
-    var p99: UInt64
-    var p999: UInt64
+    /// Per-append latency.
+    var latency: LatencyPercentiles
     /// Appends whose latency did not fit the preallocated arrays (counted,
     /// not timed).
     var untimed: Int
@@ -48,7 +46,7 @@ extension AppendRound {
         all.sort()
         self.init(
             operations: operations, payloadBytes: operations * recordBytes, seconds: Double(nanoseconds) / 1e9,
-            p50: percentile(all, 0.50), p99: percentile(all, 0.99), p999: percentile(all, 0.999), untimed: untimed)
+            latency: LatencyPercentiles(sorted: all), untimed: untimed)
     }
 }
 
@@ -383,7 +381,7 @@ struct AppendHarness {
         if let failure = control.failure.withLock({ $0 }) {
             throw BenchError("append failed: \(failure)")
         }
-        guard measure else { return AppendRound(operations: 0, payloadBytes: 0, seconds: 0, p50: 0, p99: 0, p999: 0, untimed: 0) }
+        guard measure else { return AppendRound(operations: 0, payloadBytes: 0, seconds: 0, latency: .none, untimed: 0) }
         return AppendRound(workers: workers, recordBytes: recordBytes, nanoseconds: nanoseconds)
     }
 

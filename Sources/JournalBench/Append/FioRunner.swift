@@ -9,13 +9,11 @@ import Glibc
 struct FioRound: Sendable {
     var iops: Double
     var bytesPerSecond: Double
-    /// Latency percentiles from submission to completion (lat_ns; clat_ns
-    /// when fio reports no lat_ns percentiles), nanoseconds. Completion
-    /// latency alone misses writes that io_uring completes inline while
-    /// submitting them: their clat is a few hundred nanoseconds.
-    var p50: UInt64
-    var p99: UInt64
-    var p999: UInt64
+    /// Latency from submission to completion (lat_ns; clat_ns when fio
+    /// reports no lat_ns percentiles). Completion latency alone misses
+    /// writes that io_uring completes inline while submitting them: their
+    /// clat is a few hundred nanoseconds.
+    var latency: LatencyPercentiles
 
     var megabytesPerSecond: Double { bytesPerSecond / 1e6 }
 }
@@ -111,7 +109,9 @@ struct FioRunner {
         let percentiles = (write["lat_ns"] as? [String: Any])?["percentile"] as? [String: Any]
             ?? (write["clat_ns"] as? [String: Any])?["percentile"] as? [String: Any] ?? [:]
         func at(_ key: String) -> UInt64 { (percentiles[key] as? NSNumber)?.uint64Value ?? 0 }
-        return FioRound(iops: iops, bytesPerSecond: bw, p50: at("50.000000"), p99: at("99.000000"), p999: at("99.900000"))
+        return FioRound(
+            iops: iops, bytesPerSecond: bw,
+            latency: LatencyPercentiles(p50: at("50.000000"), p99: at("99.000000"), p999: at("99.900000")))
     }
 
     /// Writes `bytes` of zeros to `path` and makes them durable.
