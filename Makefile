@@ -88,7 +88,7 @@ test-tsan: setup
 	TSAN_OPTIONS="log_path=$(CURDIR)/$(TSAN_REPORTS)/report suppressions=$(CURDIR)/Tools/tsan/suppressions.txt" \
 	  $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --parallel --num-workers 2 || status=$$?; \
 	if [ -n "$$(ls -A $(TSAN_REPORTS))" ]; then \
-	  cat $(TSAN_REPORTS)/*; echo "ThreadSanitizer reports: $$(ls $(TSAN_REPORTS) | wc -l) processes"; exit 1; \
+	  cat $(TSAN_REPORTS)/*; echo "ThreadSanitizer: reports from $$(ls $(TSAN_REPORTS) | wc -l) process(es), above"; exit 1; \
 	fi; exit $$status
 
 # The DocC documentation of the library products, one archive each under
