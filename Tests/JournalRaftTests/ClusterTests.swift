@@ -1,11 +1,13 @@
 import Glibc
+import TestSupport
 import Testing
 
 /// The seeds of the fault test: 2,000 in the suite (1.5 simulated seconds
-/// of faults each); the long mode sets `RAFT_SIM_SEEDS` (`make raft-long`).
+/// of faults each; `make test-tsan` runs a share, `SeedScale`); the long
+/// mode sets `RAFT_SIM_SEEDS` (`make raft-long`).
 /// `RAFT_SIM_SEED=N` runs seed N alone (to reproduce a failure).
 let clusterSeeds: ClosedRange<UInt64> = environmentNumber("RAFT_SIM_SEED").map { $0...$0 }
-    ?? 1...(environmentNumber("RAFT_SIM_SEEDS") ?? 2_000)
+    ?? 1...(environmentNumber("RAFT_SIM_SEEDS") ?? UInt64(SeedScale.count(2_000)))
 
 /// A number from the environment, or nil.
 func environmentNumber(_ name: String) -> UInt64? {

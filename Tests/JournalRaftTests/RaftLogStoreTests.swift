@@ -126,7 +126,7 @@ struct RaftLogStoreTests {
         #expect(loaded.startIndex + UInt64(loaded.entries.count) == expectedNext)
     }
 
-    @Test("after a power cut the store recovers a state that holds everything durable", arguments: 0..<40)
+    @Test("after a power cut the store recovers a state that holds everything durable", arguments: SeedScale.seeds(0..<40))
     func powerCut(seed: UInt64) throws {
         var run = RaftStoreCrashRun(seed: seed)
         try run.execute()

@@ -55,7 +55,8 @@ func attempt(_ body: () throws -> Void) -> PagedFileError? {
 
 @Suite("Differential against a flat array")
 struct DifferentialTests {
-    static let seedsSequential: [UInt64] = Array(1 ... (longMode ? 400 : 24))
+    /// One thread: `make test-tsan` runs a share of them (`SeedScale`).
+    static let seedsSequential: [UInt64] = Array(1 ... (longMode ? 400 : UInt64(SeedScale.count(24))))
 
     @Test("random sequential operations on two files sharing a pool", arguments: seedsSequential)
     func sequential(seed: UInt64) throws {
