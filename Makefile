@@ -60,11 +60,13 @@ test-threads:
 	$(SWIFT) build --build-tests
 	SWIFT_JOURNAL_IO_BACKEND=threads $(SWIFT) test --skip-build --parallel --num-workers 2 --filter '$(REAL_FILE_SUITES)'
 
+# Every model's safety and liveness runs and each broken variant are
+# independent pieces (Tools/promela/check.sh --parts), run one per core; a
+# piece prints its lines when it ends, and any failed piece fails the target.
+MODEL_JOBS ?= $(shell nproc)
 test-models: setup
-	@for m in Tools/promela/*.pml; do \
-	  [ -e "$$m" ] || continue; \
-	  Tools/promela/check.sh "$$m" || exit 1; \
-	done
+	@Tools/promela/check.sh --parts Tools/promela/*.pml | \
+	  xargs -P $(MODEL_JOBS) -L 1 bash -c 'out=$$(Tools/promela/check.sh "$$0" "$$1" 2>&1); s=$$?; printf "%s\n" "$$out"; exit $$s'
 
 # The whole suite under ThreadSanitizer, in a build of its own; any report
 # fails it (TSan's exit code). Locks between threads are pthread mutexes
