@@ -46,9 +46,15 @@ LINT_DIRS := $(filter-out Sources/CJournalShims Sources/CLiburing Sources/CSQLit
 lint:
 	python3 Tools/lint/function-length.py $(LINT_DIRS)
 
+# The test bundle as several processes side by side (Tools/test/run-shards.sh):
+# one per pattern below and one for every other test. The tests of one
+# process share one runtime thread per core, and the tests that wait (for
+# child processes, elections, conditions) hold theirs while they wait.
+UNIT_SHARDS := '^JournalTestingTests\.|^JournalRaftTests\.' '^CLITests\.' '^KillTests\.|^ReplicatedKVTests\.'
+TEST_BUNDLE = $$($(SWIFT) build --show-bin-path)/swift-journalPackageTests.xctest
 test-unit:
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --parallel --num-workers 2
+	Tools/test/run-shards.sh "$(TEST_BUNDLE)" $(UNIT_SHARDS)
 
 # The suites that open real files once more on the thread backend, the one
 # hosts that deny io_uring use (test-unit ran them on io_uring where the
