@@ -46,9 +46,15 @@ LINT_DIRS := $(filter-out Sources/CJournalShims Sources/CLiburing Sources/CSQLit
 lint:
 	python3 Tools/lint/function-length.py $(LINT_DIRS)
 
+# The test bundle as several processes side by side (Tools/test/run-shards.sh):
+# one per pattern below and one for every other test. The tests of one
+# process share one runtime thread per core, and the tests that wait (for
+# child processes, elections, conditions) hold theirs while they wait.
+UNIT_SHARDS := '^JournalTestingTests\.|^JournalRaftTests\.' '^CLITests\.' '^KillTests\.|^ReplicatedKVTests\.'
+TEST_BUNDLE = $$($(SWIFT) build --show-bin-path)/swift-journalPackageTests.xctest
 test-unit:
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --parallel --num-workers 2
+	Tools/test/run-shards.sh "$(TEST_BUNDLE)" $(UNIT_SHARDS)
 
 # The suites that open real files once more on the thread backend, the one
 # hosts that deny io_uring use (test-unit ran them on io_uring where the
@@ -60,11 +66,13 @@ test-threads:
 	$(SWIFT) build --build-tests
 	SWIFT_JOURNAL_IO_BACKEND=threads $(SWIFT) test --skip-build --parallel --num-workers 2 --filter '$(REAL_FILE_SUITES)'
 
+# Every model's safety and liveness runs and each broken variant are
+# independent pieces (Tools/promela/check.sh --parts), run one per core; a
+# piece prints its lines when it ends, and any failed piece fails the target.
+MODEL_JOBS ?= $(shell nproc)
 test-models: setup
-	@for m in Tools/promela/*.pml; do \
-	  [ -e "$$m" ] || continue; \
-	  Tools/promela/check.sh "$$m" || exit 1; \
-	done
+	@Tools/promela/check.sh --parts Tools/promela/*.pml | \
+	  xargs -P $(MODEL_JOBS) -L 1 bash -c 'out=$$(Tools/promela/check.sh "$$0" "$$1" 2>&1); s=$$?; printf "%s\n" "$$out"; exit $$s'
 
 # Every suite under ThreadSanitizer, in a build of its own (.build-tsan);
 # .ci/run runs it after `make test`. Locks between threads are pthread

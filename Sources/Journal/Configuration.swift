@@ -85,8 +85,9 @@ public struct JournalOptions: Sendable {
     /// segments per request) as two or three requests; from huge pages it
     /// is one. Advice only: where the kernel declines, the buffers are
     /// ordinary pages and everything works the same. The memory is the same
-    /// either way (`inFlightBatchesMax + 2` batches, rounded up to 2 MiB),
-    /// all of it touched at open.
+    /// either way (`inFlightBatchesMax + 2` batches, rounded up to 2 MiB
+    /// when they need more than 2 MiB; smaller batches are ordinary pages
+    /// in any case), all of it touched at open.
     public var hugePageBatches: Bool = true
     /// Records of at least this many bytes are copied into their batch
     /// (and checksummed) after the journal's lock is let go, so that

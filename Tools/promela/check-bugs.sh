@@ -3,7 +3,8 @@
 # A variant is a switch the model declares as `#ifndef BUG_NAME`; it is
 # built with -DBUG_NAME=1 and must fail the safety run (assertion or invalid
 # end state) or, when the model has an `ltl` block, the liveness run.
-# Usage: Tools/promela/check-bugs.sh MODEL.pml
+# Usage: Tools/promela/check-bugs.sh MODEL.pml [BUG_NAME...]
+# (with names, only those variants).
 set -euo pipefail
 model=$(realpath "$1")
 name=$(basename "$model")
@@ -11,6 +12,16 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 variants=$(grep -Eo '^#ifndef BUG_[A-Z0-9_]+' "$model" | awk '{print $2}' | sort -u)
+if [ $# -gt 1 ]; then
+  shift
+  for wanted in "$@"; do
+    if ! grep -qx "$wanted" <<<"$variants"; then
+      echo "FAIL: $name has no broken variant $wanted" >&2
+      exit 1
+    fi
+  done
+  variants="$*"
+fi
 if [ -z "$variants" ]; then
   echo "no broken variants in $name"
   exit 0

@@ -17,12 +17,21 @@ import Glibc
 /// 2 MiB pages it is one or two runs, one request, and fewer pages to pin.
 /// Where huge pages are not to be had the region is ordinary 4 KiB pages:
 /// nothing depends on them but speed.
+///
+/// An arena smaller than one huge page in all is mapped at its own size
+/// instead: its buffers (a journal has at least three: its in-flight
+/// batches and two more) are then under 700 KiB each, at
+/// most 171 pages, one request from 4 KiB pages too, and rounding it up
+/// would touch 2 MiB at every open for nothing (journals with small
+/// batches, opened thousands of times by the crash explorer, touched 40
+/// to 60 times the memory their buffers use).
 final class BatchArena {
     static let hugePageBytes = 2 << 20
 
     /// The whole mapping, as `munmap` releases it.
     private let mapping: UnsafeMutableRawBufferPointer
-    /// The 2 MiB-aligned region the buffers are cut from.
+    /// The region the buffers are cut from: 2 MiB-aligned unless the arena
+    /// is smaller than that.
     let region: UnsafeMutableRawBufferPointer
     let capacity: Int
     let count: Int
@@ -39,14 +48,17 @@ final class BatchArena {
         let huge = Self.hugePageBytes
         precondition(alignment > 0 && alignment & (alignment - 1) == 0 && alignment <= huge, "a power of two up to 2 MiB")
         let stride = roundUp(capacity, max(4096, alignment))
-        let bytes = roundUp(count * stride, huge)
-        // One huge page more, to align the region within the mapping.
-        let length = bytes + huge
+        // Huge pages for an arena of at least one; a smaller one starts on
+        // its buffers' alignment and is exactly their size.
+        let regionAlignment = count * stride >= huge ? huge : max(4096, alignment)
+        let bytes = roundUp(count * stride, regionAlignment)
+        // One alignment more, to align the region within the mapping.
+        let length = bytes + regionAlignment
         guard let raw = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED else {
             throw .io(StorageError("mmap", path: "batch buffers (\(length) bytes)", errno: Errno(rawValue: errno)))
         }
         let address = UInt(bitPattern: raw)
-        let start = raw + Int(UInt(roundUp(Int(address), huge)) - address)
+        let start = raw + Int(UInt(roundUp(Int(address), regionAlignment)) - address)
         mapping = UnsafeMutableRawBufferPointer(start: raw, count: length)
         region = UnsafeMutableRawBufferPointer(start: start, count: bytes)
         self.capacity = capacity
@@ -54,10 +66,11 @@ final class BatchArena {
         self.stride = stride
         // Advice only: the kernel may decline it (transparent huge pages
         // off, or memory too fragmented), and every buffer works regardless.
-        if hugePages { _ = madvise(start, bytes, MADV_HUGEPAGE) }
+        if hugePages && regionAlignment == huge { _ = madvise(start, bytes, MADV_HUGEPAGE) }
         // Fault every page in now (huge pages where the advice took).
         memset(start, 0, bytes)
-        assert(Int(bitPattern: region.baseAddress) % huge == 0, "the region starts on a huge-page boundary")
+        assert(Int(bitPattern: region.baseAddress) % regionAlignment == 0, "the region starts on its alignment")
+        assert(count * stride <= bytes, "every buffer lies in the region")
     }
 
     /// The `index`th buffer: `capacity` bytes, aligned.
