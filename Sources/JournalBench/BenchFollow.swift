@@ -52,6 +52,17 @@ struct BenchFollow: ParsableCommand {
     @Flag(help: "Followers read zero-copy (forEachBlocking) rather than copying each record (nextBlocking).")
     var zeroCopy = false
 
+    @Flag(help: "Also print where the lag comes from: each follower's backlog, its catch-up after the appenders, the process's CPU.")
+    var breakdown = false
+
+    @Flag(help: "Start appending once each fresh journal has prepared its spare segments (their zero-filling otherwise overlaps the start of the run).")
+    var settle = false
+
+    /// A diagnosis, not a configuration to measure targets with: whether
+    /// the lag is CPU work or time spent runnable but not running.
+    @Flag(help: "Run the followers (and the child process) under SCHED_FIFO, ahead of every ordinary thread of the machine: the lag that remains is their own work, not their wait for a core.")
+    var realtimeFollowers = false
+
     /// Without the follower in a child process (under valgrind, which
     /// cannot start this executable again): in-process followers only.
     @Flag(name: .customLong("no-cross-process"), help: .hidden)
@@ -72,6 +83,7 @@ struct BenchFollow: ParsableCommand {
 
     func run() throws {
         if let path = childFollow, let times = childTimes {
+            if realtimeFollowers { try runAsRealtime() }
             try FollowChild.run(path: path, records: appenders * recordsPerAppender, timesPath: times, zeroCopy: zeroCopy)
             return
         }
@@ -83,12 +95,18 @@ struct BenchFollow: ParsableCommand {
                 for withFollowers in round % 2 == 1 ? [false, true] : [true, false] {
                     let r = try FollowRun.measure(self, dir: dir, withFollowers: withFollowers)
                     if withFollowers { followed.append(r) } else { plain.append(r.appendsPerSecond) }
-                    let line = "  round \(round) \(withFollowers ? "followed" : "alone   "): \(formatNumber(r.appendsPerSecond)) appends/s" + r.lagText
+                    let line = "  round \(round) \(withFollowers ? "followed" : "alone   "): \(formatNumber(r.appendsPerSecond)) appends/s" + r.lagText + (breakdown ? r.cpuText : "")
                     // With --json, progress goes to stderr (bench all shows it).
                     if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) }
                 }
             }
             report(dir: dir, plain: plain, followed: followed)
+            if breakdown {
+                let lines = LagBreakdown.merged(followed.compactMap(\.inProcessBreakdown)).lines("in process")
+                    + LagBreakdown.merged(followed.compactMap(\.crossProcessBreakdown)).lines("cross-process")
+                // After the summary; with --json, on stderr as the progress.
+                for line in lines { if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) } }
+            }
         }
     }
 
