@@ -55,8 +55,8 @@ struct FollowRun {
         let followerCPU = LockedValue<[Double]>([])
         let followerThreads = try deliveries.map { times in
             let follower = try journal.follower(from: 1)
-            return JoinableThread(name: "bench-follower") { [zeroCopy = bench.zeroCopy, realtime = bench.realtimeFollowers] in
-                if realtime { try? runAsRealtime() }
+            return JoinableThread(name: "bench-follower") { [zeroCopy = bench.zeroCopy] in
+                try? bench.prioritizeFollowerThread()
                 try? follow(follower, zeroCopy: zeroCopy, through: LSN(total)) { times.note($0, at: monotonicNanos()) }
                 let seconds = threadCPUSeconds()
                 followerCPU.withLock { $0.append(seconds) }
@@ -146,6 +146,7 @@ struct FollowChild {
             "bench", "follow", "--child-follow", path, "--child-times", timesPath,
             "--appenders", "\(bench.appenders)", "--records-per-appender", "\(bench.recordsPerAppender)",
         ] + (bench.zeroCopy ? ["--zero-copy"] : []) + (bench.realtimeFollowers ? ["--realtime-followers"] : [])
+            + (bench.followerNice.map { ["--follower-nice=\($0)"] } ?? [])
         let output = Pipe()
         process.standardOutput = output
         try process.run()

@@ -63,6 +63,9 @@ struct BenchFollow: ParsableCommand {
     @Flag(help: "Run the followers (and the child process) under SCHED_FIFO, ahead of every ordinary thread of the machine: the lag that remains is their own work, not their wait for a core.")
     var realtimeFollowers = false
 
+    @Option(help: "Nice value of the followers' threads (and the child's), -20...19: a milder priority than --realtime-followers.")
+    var followerNice: Int?
+
     /// Without the follower in a child process (under valgrind, which
     /// cannot start this executable again): in-process followers only.
     @Flag(name: .customLong("no-cross-process"), help: .hidden)
@@ -79,11 +82,12 @@ struct BenchFollow: ParsableCommand {
             throw ValidationError("--appenders, --records-per-appender and --rounds must be positive")
         }
         guard recordBytes >= 8 && recordBytes <= 1 << 20 else { throw ValidationError("--record-bytes must be in 8...1048576") }
+        if let followerNice, !(-20...19).contains(followerNice) { throw ValidationError("--follower-nice must be in -20...19") }
     }
 
     func run() throws {
         if let path = childFollow, let times = childTimes {
-            if realtimeFollowers { try runAsRealtime() }
+            try prioritizeFollowerThread()
             try FollowChild.run(path: path, records: appenders * recordsPerAppender, timesPath: times, zeroCopy: zeroCopy)
             return
         }
@@ -107,6 +111,16 @@ struct BenchFollow: ParsableCommand {
                 // After the summary; with --json, on stderr as the progress.
                 for line in lines { if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) } }
             }
+        }
+    }
+
+    /// Gives the calling follower thread the priority asked for, if any
+    /// (threads it starts later inherit it). On Linux, `setpriority` of
+    /// process 0 sets the calling thread's nice value alone.
+    func prioritizeFollowerThread() throws {
+        if realtimeFollowers { try runAsRealtime() }
+        if let followerNice, setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(followerNice)) != 0 {
+            throw BenchError("follow: nice \(followerNice) refused (errno \(errno))")
         }
     }
 
