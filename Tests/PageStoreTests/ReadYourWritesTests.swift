@@ -29,7 +29,7 @@ struct ReadYourWritesTests {
         try writer.commit(3)
         let reader = try PageStore.openReadOnly(location: try dir.location(), options: ReaderTests.readOptions(.follow))
         defer { reader.close() }
-        let tail = try #require(reader.openJournal?.tail)
+        let tail = try #require(reader.currentJournal?.tail)
         let gate = DispatchSemaphore(value: 0)
         tail.readingHook.withLock { $0 = { gate.wait() } }
         defer {

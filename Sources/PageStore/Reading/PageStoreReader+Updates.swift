@@ -115,7 +115,7 @@ public struct PageStoreReaderUpdates: AsyncSequence, Sendable {
                 }
                 // The journal closed: with the reader, or replaced by a
                 // refresh whose journal the writer had overtaken.
-                guard let current = reader.openJournal, current !== journal else { return nil }
+                guard let current = reader.currentJournal, current !== journal else { return nil }
                 journal = current
                 self.follower = nil
                 return lsn + 1

@@ -182,7 +182,7 @@ public final class PageStoreReader: @unchecked Sendable {
     }
 
     /// The journal the reader reads now; nil once it closed.
-    var openJournal: Journal? {
+    var currentJournal: Journal? {
         lock.withLock { closed ? nil : journal }
     }
 
