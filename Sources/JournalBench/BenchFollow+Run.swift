@@ -14,6 +14,17 @@ struct FollowRun {
     var appendsPerSecond: Double
     var inProcessLagNanos: [UInt64] = []
     var crossProcessLagNanos: [UInt64] = []
+    /// With `--breakdown`: the in-process followers' and the child's.
+    var inProcessBreakdown: LagBreakdown?
+    var crossProcessBreakdown: LagBreakdown?
+    /// CPU time per record of this process over the run, and of the child
+    /// (its start and open included).
+    var cpuMicrosPerRecord = 0.0
+    var childCPUMicrosPerRecord: Double?
+
+    var cpuText: String {
+        ", CPU \(formatNumber(cpuMicrosPerRecord)) µs per record" + (childCPUMicrosPerRecord.map { " (+\(formatNumber($0)) in the child)" } ?? "")
+    }
 
     var lagText: String {
         guard !inProcessLagNanos.isEmpty else { return "" }
@@ -36,15 +47,22 @@ struct FollowRun {
         options.logger = logger
         let journal = try Journal.open(storage: storage, options: options)
         defer { journal.close() }
+        if bench.settle { waitForSpareSegments(journal, count: options.spareSegments) }
         let total = bench.appenders * bench.recordsPerAppender
+        let childCPUBefore = childrenCPUSeconds()
         let child = withFollowers && !bench.noCrossProcess ? try FollowChild.start(bench, path: path, timesPath: temp + "/times") : nil
         let deliveries = withFollowers ? (0..<bench.followers).map { _ in TimesByLSN(count: total) } : []
+        let followerCPU = LockedValue<[Double]>([])
         let followerThreads = try deliveries.map { times in
             let follower = try journal.follower(from: 1)
             return JoinableThread(name: "bench-follower") { [zeroCopy = bench.zeroCopy] in
+                try? bench.prioritizeFollowerThread()
                 try? follow(follower, zeroCopy: zeroCopy, through: LSN(total)) { times.note($0, at: monotonicNanos()) }
+                let seconds = threadCPUSeconds()
+                followerCPU.withLock { $0.append(seconds) }
             }
         }
+        let cpuBefore = processCPUSeconds()
         let acks = TimesByLSN(count: total)
         let start = monotonicNanos()
         let appenderThreads = (0..<bench.appenders).map { _ in
@@ -59,12 +77,39 @@ struct FollowRun {
         for t in appenderThreads { t.join() }
         let seconds = Double(monotonicNanos() - start) / 1e9
         for t in followerThreads { t.join() }
+        let cpuSeconds = processCPUSeconds() - cpuBefore
         var run = FollowRun(appendsPerSecond: Double(total) / seconds)
+        run.cpuMicrosPerRecord = cpuSeconds * 1e6 / Double(total)
         guard withFollowers else { return run }
         let known = acks.knownDurable()
         run.inProcessLagNanos = deliveries.flatMap { lags(Array($0.nanos), known) }
-        if let child { run.crossProcessLagNanos = lags(try child.finish(records: total), known) }
+        let childTimes = try child?.finish(records: total)
+        if let childTimes {
+            run.crossProcessLagNanos = lags(childTimes, known)
+            run.childCPUMicrosPerRecord = (childrenCPUSeconds() - childCPUBefore) * 1e6 / Double(total)
+        }
+        if bench.breakdown {
+            let frontier = AckFrontier(Array(acks.nanos))
+            var inProcess = LagBreakdown(processCPUSeconds: cpuSeconds, followerCPUSeconds: followerCPU.withLock { $0 },
+                                         wallSeconds: Double(monotonicNanos() - start) / 1e9)
+            for d in deliveries { inProcess.add(delivered: Array(d.nanos), acks: frontier, known: known) }
+            run.inProcessBreakdown = inProcess
+            var crossProcess = LagBreakdown()
+            if let childTimes { crossProcess.add(delivered: childTimes, acks: frontier, known: known) }
+            run.crossProcessBreakdown = crossProcess
+        }
         return run
+    }
+
+    /// Waits (up to 10 s) until the fresh journal has prepared its spare
+    /// segments: zero-filling them otherwise takes CPU at the run's start.
+    private static func waitForSpareSegments(_ journal: Journal, count: Int) {
+        let deadline = monotonicNanos() + 10_000_000_000
+        while monotonicNanos() < deadline {
+            let prepared = journal.segmentPreparation
+            if prepared.zeroFilled + prepared.reused >= count { return }
+            usleep(1_000)
+        }
     }
 
     /// Delivers records to `note` through `last`, copied or zero-copy.
@@ -100,7 +145,8 @@ struct FollowChild {
         process.arguments = [
             "bench", "follow", "--child-follow", path, "--child-times", timesPath,
             "--appenders", "\(bench.appenders)", "--records-per-appender", "\(bench.recordsPerAppender)",
-        ] + (bench.zeroCopy ? ["--zero-copy"] : [])
+        ] + (bench.zeroCopy ? ["--zero-copy"] : []) + (bench.realtimeFollowers ? ["--realtime-followers"] : [])
+            + (bench.followerNice.map { ["--follower-nice=\($0)"] } ?? [])
         let output = Pipe()
         process.standardOutput = output
         try process.run()

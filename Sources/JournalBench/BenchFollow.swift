@@ -52,6 +52,20 @@ struct BenchFollow: ParsableCommand {
     @Flag(help: "Followers read zero-copy (forEachBlocking) rather than copying each record (nextBlocking).")
     var zeroCopy = false
 
+    @Flag(help: "Also print where the lag comes from: each follower's backlog, its catch-up after the appenders, the process's CPU.")
+    var breakdown = false
+
+    @Flag(help: "Start appending once each fresh journal has prepared its spare segments (their zero-filling otherwise overlaps the start of the run).")
+    var settle = false
+
+    /// A diagnosis, not a configuration to measure targets with: whether
+    /// the lag is CPU work or time spent runnable but not running.
+    @Flag(help: "Run the followers (and the child process) under SCHED_FIFO, ahead of every ordinary thread of the machine: the lag that remains is their own work, not their wait for a core.")
+    var realtimeFollowers = false
+
+    @Option(help: "Nice value of the followers' threads (and the child's), -20...19: a milder priority than --realtime-followers.")
+    var followerNice: Int?
+
     /// Without the follower in a child process (under valgrind, which
     /// cannot start this executable again): in-process followers only.
     @Flag(name: .customLong("no-cross-process"), help: .hidden)
@@ -68,10 +82,12 @@ struct BenchFollow: ParsableCommand {
             throw ValidationError("--appenders, --records-per-appender and --rounds must be positive")
         }
         guard recordBytes >= 8 && recordBytes <= 1 << 20 else { throw ValidationError("--record-bytes must be in 8...1048576") }
+        if let followerNice, !(-20...19).contains(followerNice) { throw ValidationError("--follower-nice must be in -20...19") }
     }
 
     func run() throws {
         if let path = childFollow, let times = childTimes {
+            try prioritizeFollowerThread()
             try FollowChild.run(path: path, records: appenders * recordsPerAppender, timesPath: times, zeroCopy: zeroCopy)
             return
         }
@@ -83,12 +99,28 @@ struct BenchFollow: ParsableCommand {
                 for withFollowers in round % 2 == 1 ? [false, true] : [true, false] {
                     let r = try FollowRun.measure(self, dir: dir, withFollowers: withFollowers)
                     if withFollowers { followed.append(r) } else { plain.append(r.appendsPerSecond) }
-                    let line = "  round \(round) \(withFollowers ? "followed" : "alone   "): \(formatNumber(r.appendsPerSecond)) appends/s" + r.lagText
+                    let line = "  round \(round) \(withFollowers ? "followed" : "alone   "): \(formatNumber(r.appendsPerSecond)) appends/s" + r.lagText + (breakdown ? r.cpuText : "")
                     // With --json, progress goes to stderr (bench all shows it).
                     if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) }
                 }
             }
             report(dir: dir, plain: plain, followed: followed)
+            if breakdown {
+                let lines = LagBreakdown.merged(followed.compactMap(\.inProcessBreakdown)).lines("in process")
+                    + LagBreakdown.merged(followed.compactMap(\.crossProcessBreakdown)).lines("cross-process")
+                // After the summary; with --json, on stderr as the progress.
+                for line in lines { if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) } }
+            }
+        }
+    }
+
+    /// Gives the calling follower thread the priority asked for, if any
+    /// (threads it starts later inherit it). On Linux, `setpriority` of
+    /// process 0 sets the calling thread's nice value alone.
+    func prioritizeFollowerThread() throws {
+        if realtimeFollowers { try runAsRealtime() }
+        if let followerNice, setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(followerNice)) != 0 {
+            throw BenchError("follow: nice \(followerNice) refused (errno \(errno))")
         }
     }
 

@@ -57,6 +57,25 @@ extension Journal {
         return journal
     }
 
+    /// Brings a journal open for following (`openForFollowing`) up to the
+    /// durable LSN the writer has published by the call, reading on in the
+    /// calling thread rather than waiting for the journal's tail thread to
+    /// wake: a record whose append the writer acknowledged before the call
+    /// is readable here when it returns (read-your-writes across
+    /// processes). Any other journal has nothing to catch up with: its
+    /// durable LSN is returned as it is.
+    ///
+    /// - Returns: the journal's durable LSN.
+    /// - Throws: `.closed`; `.lsnOutOfRange` when the writer released
+    ///   records this process had yet to read (open the journal again),
+    ///   `.corruption` of records the writer published as durable.
+    @discardableResult
+    public func catchUpWithWriter() throws(JournalError) -> LSN {
+        guard !lock.withLock({ closed }) else { throw .closed }
+        try tail?.catchUp()
+        return durableLSN
+    }
+
     /// A writer session starts publishing to the follow file, if the
     /// directory can hold one (a simulated disk has none: nothing follows it).
     func attachFollowFile() {

@@ -23,9 +23,13 @@ struct TailCursor {
 
 /// The thread that keeps a journal open for following up to date.
 final class LogTail: @unchecked Sendable {
-    // @unchecked: the cursor is the tail thread's alone; `stopping` is atomic.
+    // @unchecked: the cursor and the notes are guarded by `reading`;
+    // `stopping` is atomic.
     let shared: SharedFollowState
     private unowned let journal: Journal
+    /// Taken to read on: by the tail thread, and by a caller of `catchUp()`
+    /// that will not wait for it. Taken before the journal's lock.
+    private let reading = ConditionLock()
     private var cursor: TailCursor
     /// Records decoded but not yet noted in their segment (reused).
     private var pendingNotes: [(lsn: LSN, offset: Int)] = []
@@ -34,6 +38,12 @@ final class LogTail: @unchecked Sendable {
     /// Whether the journal's followers end when the writer closes cleanly
     /// (`openForFollowing(untilWriterCloses:)`).
     private let endsWithWriter: Bool
+    #if DEBUG
+    /// Test seam: runs on the tail thread before it reads on to a new
+    /// publication, outside `reading` (a test holds the thread there to see
+    /// what a reader gets without it).
+    let readingHook = LockedValue<(@Sendable () -> Void)?>(nil)
+    #endif
 
     init(journal: Journal, shared: SharedFollowState, cursor: TailCursor, endsWithWriter: Bool) {
         self.journal = journal
@@ -72,8 +82,10 @@ final class LogTail: @unchecked Sendable {
             let published = shared.durableLSN
             do {
                 if published > journal.durableLSN {
-                    let reached = try advance(to: published)
-                    journal.publishTail(durable: min(reached, published))
+                    #if DEBUG
+                    readingHook.withLock { $0 }?()
+                    #endif
+                    try readOn(to: published)
                 }
                 if writerClosed && journal.durableLSN >= published {
                     journal.followers.close(durable: journal.durableLSN)
@@ -103,6 +115,30 @@ final class LogTail: @unchecked Sendable {
                 stopping.load(ordering: .acquiring) || shared.durableLSN > durable || shared.oldestLSN != oldest
                     || (endsWithWriter && shared.writerClosed)
             }
+        }
+    }
+
+    /// Reads on, in the calling thread, through the durable LSN the writer
+    /// has published by now, and publishes it in this process: every record
+    /// the writer acknowledged before the call is then readable here, though
+    /// the tail thread may not have woken yet (read-your-writes across
+    /// processes). Returns at once if the tail has read that far.
+    ///
+    /// - Throws: what stops the tail: `lsnOutOfRange` when the writer
+    ///   released records this process had yet to read, `corruption`.
+    func catchUp() throws(JournalError) {
+        let published = shared.durableLSN
+        if published > journal.durableLSN { try readOn(to: published) }
+    }
+
+    /// Reads on through `published`, a durable LSN the writer published,
+    /// and publishes what was read in this process, unless another thread
+    /// read that far first.
+    private func readOn(to published: LSN) throws(JournalError) {
+        try reading.withLock { () throws(JournalError) in
+            guard published > journal.durableLSN else { return }
+            let reached = try advance(to: published)
+            journal.publishTail(durable: min(reached, published))
         }
     }
 

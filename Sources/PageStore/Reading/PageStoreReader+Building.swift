@@ -10,7 +10,10 @@ import PagedFile
 //            journal's records after it, each LSN exactly once and in order,
 //            up to the journal's durable LSN. A slot that moved, or records
 //            released before they were read, lose the try: start again.
-//   refresh: apply the records after the copy's LSN up to the durable LSN;
+//   refresh: with `.follow`, first bring the journal up to the durable
+//            LSN the writer has published (`Journal.catchUpWithWriter`:
+//            a commit the writer acknowledged before the call is seen);
+//            apply the records after the copy's LSN up to the durable LSN;
 //            if they were released meanwhile, build afresh from the newer
 //            snapshot that released them.
 //
@@ -35,17 +38,18 @@ extension PageStoreReader {
     /// released some of them, builds the copy afresh from the newer
     /// snapshot. Waits for reads in progress.
     ///
+    /// Read-your-writes: every commit the writer acknowledged before the
+    /// call is reflected, in another process too (with `.follow`, the
+    /// journal first reads on to the durable LSN the writer published;
+    /// with `.reopen`, recovery finds it).
+    ///
     /// - Returns: the LSN the reader now reflects.
     /// - Throws: as `PageStore.openReadOnly`, and `closed`.
     @discardableResult
     public func refresh() throws(PageStoreError) -> LSN {
         try lock.withLock { () throws(PageStoreError) -> LSN in
             guard !closed else { throw .closed }
-            if options.journalAccess == .reopen {
-                let fresh = try Self.openJournal(location.journal, access: .reopen)
-                journal.close()
-                journal = fresh
-            }
+            try bringJournalUpToDate()
             do throws(Lost) {
                 try Self.catchUp(&view, journal: journal, meta: meta, counters: counters)
             } catch {
@@ -61,6 +65,25 @@ extension PageStoreReader {
             }
             return view.lsn
         }
+    }
+
+    /// The journal at the durable LSN the writer published by now: opened
+    /// again with `.reopen`; read on with `.follow`, or opened again if
+    /// the writer released records it had yet to read (its tail stopped:
+    /// `updates()` moves to the new journal). Lock held.
+    private func bringJournalUpToDate() throws(PageStoreError) {
+        if options.journalAccess == .follow {
+            do {
+                try journal.catchUpWithWriter()
+                return
+            } catch {
+                guard case .lsnOutOfRange = error else { throw .journal(error) }
+                noteRetry(Lost(error: .journal(error)))
+            }
+        }
+        let fresh = try Self.openJournal(location.journal, access: options.journalAccess)
+        journal.close()
+        journal = fresh
     }
 
     private func noteRetry(_ lost: Lost) {

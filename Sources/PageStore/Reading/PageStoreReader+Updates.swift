@@ -45,7 +45,8 @@ public struct PageStoreReaderUpdates: AsyncSequence, Sendable {
     /// refreshes.
     public struct Iterator: AsyncIteratorProtocol {
         let reader: PageStoreReader
-        let journal: Journal
+        /// The reader's journal (a refresh may replace it: see `nextDurable`).
+        var journal: Journal
         let pollMilliseconds: UInt64?
         var follower: JournalFollower?
         /// After a refresh that could not move: wait for a record past this
@@ -112,7 +113,12 @@ public struct PageStoreReaderUpdates: AsyncSequence, Sendable {
                 while let record = try await follower.next() {
                     if record.lsn >= start && record.lsn > lsn { return record.lsn }
                 }
-                return nil
+                // The journal closed: with the reader, or replaced by a
+                // refresh whose journal the writer had overtaken.
+                guard let current = reader.currentJournal, current !== journal else { return nil }
+                journal = current
+                self.follower = nil
+                return lsn + 1
             } catch .lsnOutOfRange {
                 // Released under the follower: a refresh rebuilds the reader.
                 follower = nil

@@ -181,6 +181,11 @@ public final class PageStoreReader: @unchecked Sendable {
         }
     }
 
+    /// The journal the reader reads now; nil once it closed.
+    var currentJournal: Journal? {
+        lock.withLock { closed ? nil : journal }
+    }
+
     static func openJournal(_ storage: any StorageDirectory, access: PageStoreJournalAccess) throws(PageStoreError) -> Journal {
         do {
             switch access {
