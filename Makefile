@@ -80,8 +80,9 @@ test-models: setup
 # reports to $(TSAN_REPORTS): the test runner and the CLI processes the tests
 # spawn (the TSan build's journalctl-swift), even those killed on purpose;
 # any report fails the target, whatever the tests said. Reports inside
-# uninstrumented C libraries that are not races in this code are listed, each
-# with its reason, in Tools/tsan/suppressions.txt. The seeded simulations
+# uninstrumented libraries (the Swift concurrency runtime, libuv, libraft,
+# liburing) that are not races in this code are listed, each with its
+# reason, in Tools/tsan/suppressions.txt. The seeded simulations
 # (explorers, the simulated raft cluster: one thread, nothing for TSan to
 # watch, run in full by test-unit) run 1/TSAN_SEED_DIVISOR of their seeds
 # (Tests/TestSupport/SeedScale.swift); tests of real threads and processes
