@@ -40,6 +40,20 @@ if ! gen=$(spin -a "$model" 2>&1) || grep -q "Error:" <<<"$gen"; then
   echo "FAIL (spin -a): $(basename "$model")" >&2
   exit 1
 fi
+# Runs a compiled verifier (KIND: safety or liveness); prints its output
+# and fails on any error, otherwise one line with the states stored.
+run_pan() {
+  local kind=$1 start=$SECONDS out states
+  shift
+  out=$("$@" 2>&1)
+  if ! grep -q "errors: 0" <<<"$out"; then
+    echo "$out"
+    echo "FAIL ($kind): $(basename "$model")" >&2
+    exit 1
+  fi
+  states=$(grep -Eo '[0-9.e+]+ states, stored' <<<"$out" | head -1)
+  echo "ok ($kind): $(basename "$model"): $states, $((SECONDS - start)) s"
+}
 if [ "$part" != liveness ]; then
   safety_cflags=$(sed -n 's|.*check.sh safety-cflags:\(.*\)\*/.*|\1|p' "$model" | head -1)
   safety_cflags=${safety_cflags:--DNOREDUCE}
@@ -47,27 +61,11 @@ if [ "$part" != liveness ]; then
   # does not report invalid end states (deadlocks).
   # shellcheck disable=SC2086
   gcc -O2 -w -DSAFETY -DNOCLAIM $safety_cflags -o pan pan.c 2>/dev/null || gcc -O2 -w -DSAFETY -DNOCLAIM -o pan pan.c
-  start=$SECONDS
-  out=$(./pan -m100000 2>&1)
-  if ! grep -q "errors: 0" <<<"$out"; then
-    echo "$out"
-    echo "FAIL (safety): $(basename "$model")" >&2
-    exit 1
-  fi
-  states=$(grep -Eo '[0-9.e+]+ states, stored' <<<"$out" | head -1)
-  echo "ok (safety): $(basename "$model"): $states, $((SECONDS - start)) s"
+  run_pan safety ./pan -m100000
 fi
 if [ "$part" != safety ] && grep -q '^ltl' "$model"; then
   gcc -O2 -w -DNFAIR=3 -o pan_live pan.c
-  start=$SECONDS
-  out=$(./pan_live -a -f -m100000 2>&1)
-  if ! grep -q "errors: 0" <<<"$out"; then
-    echo "$out"
-    echo "FAIL (liveness): $(basename "$model")" >&2
-    exit 1
-  fi
-  states=$(grep -Eo '[0-9.e+]+ states, stored' <<<"$out" | head -1)
-  echo "ok (liveness): $(basename "$model"): $states, $((SECONDS - start)) s"
+  run_pan liveness ./pan_live -a -f -m100000
 fi
 if [ "$part" = all ] && [ -n "$(variants_of "$model")" ]; then
   "$here/check-bugs.sh" "$model"
