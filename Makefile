@@ -2,12 +2,12 @@
 # `make run` runs the main job, `make test` runs the tests.
 SHELL := /bin/bash
 SWIFT ?= swift
-DEBIAN_PACKAGES := liburing-dev pkg-config python3 spin fio gnuplot-nox valgrind sqlite3 libsqlite3-dev bindfs libraft-dev libuv1-dev librocksdb-dev
+DEBIAN_PACKAGES := liburing-dev pkg-config python3 spin fio gnuplot-nox valgrind sqlite3 libsqlite3-dev bindfs libraft-dev libuv1-dev librocksdb-dev stress-ng
 DATA ?= ./data
 CLI_DEBUG := .build/debug/journalctl-swift
 CLI_RELEASE := .build/release/journalctl-swift
 
-.PHONY: setup build release run test test-unit test-threads test-models test-conformance test-tsan lint docs bench bench-backends bench-cpu bench-micro bench-micro-baseline fuzz clean crash-long raft-long
+.PHONY: setup build release run test test-busy test-unit test-threads test-models test-conformance test-tsan lint docs bench bench-backends bench-cpu bench-micro bench-micro-baseline fuzz clean crash-long raft-long
 
 # Installs the Debian packages only when one is missing.
 setup:
@@ -31,6 +31,12 @@ run: release
 	$(CLI_RELEASE) demo --journal $(DATA)/journal
 
 test: setup lint test-models test-unit test-threads test-conformance
+
+# make test RUNS times in a row (default 10) while stress-ng keeps every
+# core busy: no verdict may depend on timing (Tools/test/busy.sh).
+RUNS ?= 10
+test-busy: setup
+	Tools/test/busy.sh $(RUNS)
 
 # The conformance corpus (Tests/Conformance/README.md): journals crafted from
 # journal-format.md, read by the CLI in every recovery mode.

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs `make test` RUNS times in a row while stress-ng keeps every core
+# busy with other work, stopping at the first failure. Why: no test may
+# depend on timing, and a verdict that holds only on an idle machine fails
+# one day on a busy CI host. stress-ng runs in a session of its own, so the
+# scheduler weighs it as one group against the test run (the two share the
+# cores about evenly, however many threads the tests start).
+#
+# Prints one line per run (its wall time and the load average at its end),
+# then "N passed, N failed". Each run's output is kept in
+# .build/busy/run-N.log; a failed run's last lines are printed.
+# Usage: Tools/test/busy.sh [RUNS]   (default 10)
+set -uo pipefail
+runs=${1:-10}
+cores=$(nproc)
+logs=.build/busy
+command -v stress-ng > /dev/null || { echo "busy.sh: stress-ng is not installed (make setup)" >&2; exit 2; }
+rm -rf "$logs" && mkdir -p "$logs"
+
+setsid stress-ng --cpu "$cores" --cpu-method matrixprod --quiet > "$logs/stress-ng.log" 2>&1 < /dev/null &
+stress=$!
+trap 'kill -- -"$stress" 2> /dev/null; kill "$stress" 2> /dev/null' EXIT
+echo "stress-ng --cpu $cores started (session $stress)"
+
+passed=0
+failed=0
+for i in $(seq 1 "$runs"); do
+  start=$(date +%s)
+  if make test > "$logs/run-$i.log" 2>&1; then
+    passed=$((passed + 1))
+    verdict=passed
+  else
+    failed=$((failed + 1))
+    verdict=FAILED
+  fi
+  printf 'run %d of %d: %s in %d s (load average %s)\n' "$i" "$runs" "$verdict" \
+    $(( $(date +%s) - start )) "$(cut -d' ' -f1-3 /proc/loadavg)"
+  if [ "$verdict" = FAILED ]; then
+    tail -n 60 "$logs/run-$i.log"
+    break
+  fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -eq "$runs" ]
