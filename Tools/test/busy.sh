@@ -2,9 +2,9 @@
 # Runs `make test` RUNS times in a row while stress-ng keeps every core
 # busy with other work, stopping at the first failure. Why: no test may
 # depend on timing, and a verdict that holds only on an idle machine fails
-# one day on a busy CI host. stress-ng runs in a session of its own, so the
-# scheduler weighs it as one group against the test run (the two share the
-# cores about evenly, however many threads the tests start).
+# one day on a busy CI host. stress-ng runs beside the tests as it would
+# after `stress-ng --cpu 2 & make test` in one shell: one worker per core,
+# each competing with every test thread and child process for the cores.
 #
 # Prints one line per run (its wall time and the load average at its end),
 # then "N passed, N failed". Each run's output is kept in
@@ -17,10 +17,10 @@ logs=.build/busy
 command -v stress-ng > /dev/null || { echo "busy.sh: stress-ng is not installed (make setup)" >&2; exit 2; }
 rm -rf "$logs" && mkdir -p "$logs"
 
-setsid stress-ng --cpu "$cores" --cpu-method matrixprod --quiet > "$logs/stress-ng.log" 2>&1 < /dev/null &
+stress-ng --cpu "$cores" --cpu-method matrixprod --quiet > "$logs/stress-ng.log" 2>&1 < /dev/null &
 stress=$!
-trap 'kill -- -"$stress" 2> /dev/null; kill "$stress" 2> /dev/null' EXIT
-echo "stress-ng --cpu $cores started (session $stress)"
+trap 'kill "$stress" 2> /dev/null; wait "$stress" 2> /dev/null' EXIT
+echo "stress-ng --cpu $cores started (pid $stress)"
 
 passed=0
 failed=0
