@@ -4,10 +4,10 @@ import JournalPrimitives
 // The floor under every async append that waits for durability: a task
 // suspends on a continuation, and a thread resumes it. `SuspensionFloor`
 // measures that alone, with no journal and no I/O: tasks loop suspending
-// on continuations that one resumer thread takes and resumes as the
-// journal's writer resumes its durability waiters (every waiter present,
-// after one wake-up). No design with one suspension per append can go
-// faster than this on the same machine.
+// on continuations, and one resumer thread, woken once every task waits,
+// resumes them all, the most favorable grouping a group commit can reach
+// (every appender in one batch, one wake-up per batch). No design with
+// one suspension per append goes faster than this on the same machine.
 
 /// The waiters of one floor round and the thread that resumes them.
 final class SuspensionHub: @unchecked Sendable {
@@ -15,8 +15,8 @@ final class SuspensionHub: @unchecked Sendable {
     private let changed: ConditionLock.Condition
     // Guarded by `lock`.
     private var waiters: [UnsafeContinuation<Void, Never>] = []
-    private var stopping = false
     private var tasksRunning: Int
+    private let tasks: Int
     /// Continuations resumed, and the wake-ups of the resumer that resumed them.
     private(set) var resumed = 0
     private(set) var wakeUps = 0
@@ -24,6 +24,7 @@ final class SuspensionHub: @unchecked Sendable {
     init(tasks: Int) {
         precondition(tasks >= 1)
         tasksRunning = tasks
+        self.tasks = tasks
         changed = ConditionLock.Condition(lock)
         waiters.reserveCapacity(tasks)
     }
@@ -33,12 +34,13 @@ final class SuspensionHub: @unchecked Sendable {
         await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
             lock.withLock {
                 waiters.append(continuation)
-                if waiters.count == 1 { changed.signal() }
+                if waiters.count == tasksRunning { changed.signal() }
             }
         }
     }
 
-    /// A task left its loop: the resumer stops once every task has.
+    /// A task left its loop (the round is over): the resumer returns once
+    /// every task has.
     func taskEnded() {
         lock.withLock {
             tasksRunning -= 1
@@ -46,23 +48,16 @@ final class SuspensionHub: @unchecked Sendable {
         }
     }
 
-    /// Asks the resumer to stop once every task has ended.
-    func stop() {
-        lock.withLock {
-            stopping = true
-            changed.signal()
-        }
-    }
-
-    /// The resumer: takes every waiter present and resumes them outside the
-    /// lock, until stopped with no task left.
+    /// The resumer: once every running task waits, takes them all and
+    /// resumes them outside the lock; returns when no task runs.
     func runResumer() {
         var batch: [UnsafeContinuation<Void, Never>] = []
-        batch.reserveCapacity(waiters.capacity)
+        batch.reserveCapacity(tasks)
         while true {
             lock.lock()
-            while waiters.isEmpty && !(stopping && tasksRunning == 0) { changed.wait() }
-            if waiters.isEmpty {
+            while tasksRunning > 0 && (waiters.isEmpty || waiters.count < tasksRunning) { changed.wait() }
+            if tasksRunning == 0 {
+                assert(waiters.isEmpty, "a task that ended waits for nothing")
                 lock.unlock()
                 return
             }
@@ -118,7 +113,6 @@ func runSuspensionFloor(tasks: Int, seconds: Double) throws(BenchError) -> Suspe
     let start = monotonicNanos()
     benchSleep(seconds: seconds)
     control.phase.store(RoundControl.stopping, ordering: .releasing)
-    hub.stop()
     done.wait()
     let nanoseconds = monotonicNanos() - start
     resumer.join()
