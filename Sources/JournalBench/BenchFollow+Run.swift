@@ -141,12 +141,21 @@ struct FollowChild {
     /// Starts the child and waits until it follows.
     static func start(_ bench: BenchFollow, path: String, timesPath: String) throws -> FollowChild {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-        process.arguments = [
+        let arguments = [
             "bench", "follow", "--child-follow", path, "--child-times", timesPath,
             "--appenders", "\(bench.appenders)", "--records-per-appender", "\(bench.recordsPerAppender)",
         ] + (bench.zeroCopy ? ["--zero-copy"] : []) + (bench.realtimeFollowers ? ["--realtime-followers"] : [])
             + (bench.followerNice.map { ["--follower-nice=\($0)"] } ?? [])
+        if bench.followerSession {
+            // setsid(1) forks when it leads a process group (Process makes
+            // the child one) and, with --wait, exits with the status of
+            // the program it ran in the new session.
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+            process.arguments = ["--wait", try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+            process.arguments = arguments
+        }
         let output = Pipe()
         process.standardOutput = output
         try process.run()

@@ -66,6 +66,9 @@ struct BenchFollow: ParsableCommand {
     @Option(help: "Nice value of the followers' threads (and the child's), -20...19: a milder priority than --realtime-followers.")
     var followerNice: Int?
 
+    @Flag(help: "Start the follower in a child process in a session of its own (setsid), as a separate service runs: the scheduler then weighs it as one group against the writer's process, not as one thread among the appenders.")
+    var followerSession = false
+
     /// Without the follower in a child process (under valgrind, which
     /// cannot start this executable again): in-process followers only.
     @Flag(name: .customLong("no-cross-process"), help: .hidden)
