@@ -17,22 +17,38 @@ logs=.build/busy
 command -v stress-ng > /dev/null || { echo "busy.sh: stress-ng is not installed (make setup)" >&2; exit 2; }
 rm -rf "$logs" && mkdir -p "$logs"
 
+# Job control: each background job leads a process group of its own (in
+# the same session, so the scheduler still weighs it as a shell's job), so
+# that an interrupted or killed script stops the whole tree of a run and
+# stress-ng with it.
+set -m
+child=""
+stop_all() {
+  [ -n "$child" ] && kill -- -"$child" 2> /dev/null
+  kill -- -"$stress" 2> /dev/null
+  wait 2> /dev/null
+}
 stress-ng --cpu "$cores" --cpu-method matrixprod --quiet > "$logs/stress-ng.log" 2>&1 < /dev/null &
 stress=$!
-trap 'kill "$stress" 2> /dev/null; wait "$stress" 2> /dev/null' EXIT
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 echo "stress-ng --cpu $cores started (pid $stress)"
 
 passed=0
 failed=0
 for i in $(seq 1 "$runs"); do
   start=$(date +%s)
-  if make test > "$logs/run-$i.log" 2>&1; then
+  make test > "$logs/run-$i.log" 2>&1 < /dev/null &
+  child=$!
+  if wait "$child"; then
     passed=$((passed + 1))
     verdict=passed
   else
     failed=$((failed + 1))
     verdict=FAILED
   fi
+  child=""
   printf 'run %d of %d: %s in %d s (load average %s)\n' "$i" "$runs" "$verdict" \
     $(( $(date +%s) - start )) "$(cut -d' ' -f1-3 /proc/loadavg)"
   if [ "$verdict" = FAILED ]; then
