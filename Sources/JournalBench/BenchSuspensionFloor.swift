@@ -45,11 +45,11 @@ public struct BenchSuspensionFloor: ParsableCommand {
                               ("suspensions_per_s", .number(r.perSecond)), ("resumed_per_wake_up", .number(r.perWakeUp))])
                   : "round \(round): \(tasks) tasks, \(formatNumber(r.perSecond)) suspensions/s, \(formatNumber(r.perWakeUp)) resumed per wake-up")
         }
-        let median = PagedFileBenchResult.median(perSecond)
+        let summary = Summary(perSecond)
         print(json
               ? jsonLine([("bench", .string("suspension-floor")), ("tasks", .integer(tasks)), ("rounds", .integer(rounds)),
-                          ("suspensions_per_s_median", .number(median)),
-                          ("suspensions_per_s_min", .number(perSecond.min() ?? 0)), ("suspensions_per_s_max", .number(perSecond.max() ?? 0))])
-              : "median \(formatNumber(median)) suspensions/s [\(formatNumber(perSecond.min() ?? 0))-\(formatNumber(perSecond.max() ?? 0))]")
+                          ("suspensions_per_s_median", .number(summary.median)),
+                          ("suspensions_per_s_min", .number(summary.min)), ("suspensions_per_s_max", .number(summary.max))])
+              : "median \(formatNumber(summary.median)) suspensions/s [\(formatNumber(summary.min))-\(formatNumber(summary.max))]")
     }
 }
