@@ -62,6 +62,8 @@ final class FollowerHub: @unchecked Sendable {
     private let lock = ConditionLock()
     /// Parked followers by token id, with the position each waits past.
     private var parked: [UInt64: (after: LSN, sleeper: Sleeper)] = [:]
+    /// Listeners, called by each publication (`JournalListener`).
+    private var listeners: [ObjectIdentifier: JournalListener] = [:]
     private var nextID: UInt64 = 0
     private var closed = false
     private var failure: JournalError?
@@ -119,7 +121,7 @@ final class FollowerHub: @unchecked Sendable {
         }
         publishedLSN = lsn
         shared?.wake()
-        guard !parked.isEmpty else {
+        guard !parked.isEmpty || !listeners.isEmpty else {
             lock.unlock()
             return
         }
@@ -128,8 +130,31 @@ final class FollowerHub: @unchecked Sendable {
             ready.append(entry.sleeper)
             parked[id] = nil
         }
+        let called = listeners.isEmpty ? [] : Array(listeners.values)
         lock.unlock()
         for sleeper in ready { Self.wake(sleeper, .advanced) }
+        // Listeners in this thread, after the wake-ups: a woken follower
+        // needs a CPU, a listener only this thread's time.
+        for listener in called { listener.published(lsn) }
+    }
+
+    /// Adds `listener`, which then gets every publication. The caller then
+    /// delivers the records durable by now: a publication after the add
+    /// reaches the listener, and one before it stored the durable LSN
+    /// before the add took the hub's lock (Tools/promela/listener.pml).
+    /// A listener added after the close or a failure ends at once, after
+    /// the records published by then.
+    func addListener(_ listener: JournalListener) {
+        lock.lock()
+        let end: (ListenerEnd, LSN)? = failure.map { (.failed($0), publishedLSN) } ?? (closed ? (.closed, publishedLSN) : nil)
+        if end == nil { listeners[ObjectIdentifier(listener)] = listener }
+        lock.unlock()
+        if let end { listener.requestEnd(end.0, through: end.1) }
+    }
+
+    /// `listener` gets no more publications (cancelled or ended).
+    func removeListener(_ listener: JournalListener) {
+        lock.withLock { listeners[ObjectIdentifier(listener)] = nil }
     }
 
     /// The oldest LSN rose to `lsn` (truncation, before it releases
@@ -152,8 +177,11 @@ final class FollowerHub: @unchecked Sendable {
         failure = failure ?? error
         let all = parked.values.map(\.sleeper)
         parked.removeAll()
+        let ended = takeListenersLocked()
+        let through = publishedLSN
         lock.unlock()
         for sleeper in all { Self.wake(sleeper, .failed(error)) }
+        for listener in ended { listener.requestEnd(.failed(error), through: through) }
     }
 
     /// The journal closed with `durable` as its durable LSN: every parked
@@ -167,8 +195,11 @@ final class FollowerHub: @unchecked Sendable {
         shared?.detachWriter()
         let all = parked.values.map(\.sleeper)
         parked.removeAll()
+        let ended = takeListenersLocked()
+        let through = publishedLSN
         lock.unlock()
         for sleeper in all { Self.wake(sleeper, .closed) }
+        for listener in ended { listener.requestEnd(.closed, through: through) }
     }
 
     /// Cancels `token`'s follower: a parked wait ends with `.cancelled`, and
@@ -180,6 +211,13 @@ final class FollowerHub: @unchecked Sendable {
         lock.unlock()
         // A follower not parked finds `cancelled` before it parks again.
         if let entry { Self.wake(entry.sleeper, .cancelled) }
+    }
+
+    /// Every listener, removed. Lock held.
+    private func takeListenersLocked() -> [JournalListener] {
+        let all = Array(listeners.values)
+        listeners.removeAll()
+        return all
     }
 
     /// Whether `token` was cancelled (checked between batches, so that a
