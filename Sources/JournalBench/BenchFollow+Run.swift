@@ -53,7 +53,8 @@ struct FollowRun {
         let child = withFollowers && !bench.noCrossProcess ? try FollowChild.start(bench, path: path, timesPath: temp + "/times") : nil
         let deliveries = withFollowers ? (0..<bench.followers).map { _ in TimesByLSN(count: total) } : []
         let followerCPU = LockedValue<[Double]>([])
-        let followerThreads = try deliveries.map { times in
+        let listeners = bench.listen ? try deliveries.map { try ListenedThrough(journal, last: LSN(total), times: $0) } : []
+        let followerThreads = try (bench.listen ? [] : deliveries).map { times in
             let follower = try journal.follower(from: 1)
             return JoinableThread(name: "bench-follower") { [zeroCopy = bench.zeroCopy] in
                 try? bench.prioritizeFollowerThread()
@@ -77,6 +78,7 @@ struct FollowRun {
         for t in appenderThreads { t.join() }
         let seconds = Double(monotonicNanos() - start) / 1e9
         for t in followerThreads { t.join() }
+        for l in listeners { try l.wait() }
         let cpuSeconds = processCPUSeconds() - cpuBefore
         var run = FollowRun(appendsPerSecond: Double(total) / seconds)
         run.cpuMicrosPerRecord = cpuSeconds * 1e6 / Double(total)
@@ -144,7 +146,8 @@ struct FollowChild {
         let arguments = [
             "bench", "follow", "--child-follow", path, "--child-times", timesPath,
             "--appenders", "\(bench.appenders)", "--records-per-appender", "\(bench.recordsPerAppender)",
-        ] + (bench.zeroCopy ? ["--zero-copy"] : []) + (bench.realtimeFollowers ? ["--realtime-followers"] : [])
+        ] + (bench.zeroCopy ? ["--zero-copy"] : []) + (bench.listen ? ["--listen"] : [])
+            + (bench.realtimeFollowers ? ["--realtime-followers"] : [])
             + (bench.followerNice.map { ["--follower-nice=\($0)"] } ?? [])
         if bench.followerSession {
             // setsid(1) forks when it leads a process group (Process makes
@@ -176,13 +179,19 @@ struct FollowChild {
 
     /// The child's side: follow until `records` were delivered, then write
     /// their delivery times.
-    static func run(path: String, records: Int, timesPath: String, zeroCopy: Bool) throws {
+    static func run(path: String, records: Int, timesPath: String, zeroCopy: Bool, listen: Bool) throws {
         let reader = try Journal.openForFollowing(path: path)
         defer { reader.close() }
-        let follower = try reader.follower(from: 1)
-        FileHandle.standardOutput.write(Data("ready\n".utf8))
         let times = TimesByLSN(count: records)
-        try FollowRun.follow(follower, zeroCopy: zeroCopy, through: LSN(records)) { times.note($0, at: monotonicNanos()) }
+        if listen {
+            let listener = try ListenedThrough(reader, last: LSN(records), times: times)
+            FileHandle.standardOutput.write(Data("ready\n".utf8))
+            try listener.wait()
+        } else {
+            let follower = try reader.follower(from: 1)
+            FileHandle.standardOutput.write(Data("ready\n".utf8))
+            try FollowRun.follow(follower, zeroCopy: zeroCopy, through: LSN(records)) { times.note($0, at: monotonicNanos()) }
+        }
         let data = Data(buffer: times.nanos)
         guard FileManager.default.createFile(atPath: timesPath, contents: data) else { throw BenchError("follow: cannot write \(timesPath)") }
     }

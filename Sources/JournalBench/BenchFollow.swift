@@ -52,6 +52,9 @@ struct BenchFollow: ParsableCommand {
     @Flag(help: "Followers read zero-copy (forEachBlocking) rather than copying each record (nextBlocking).")
     var zeroCopy = false
 
+    @Flag(help: "Followers are listeners (Journal.listen): the thread that publishes a durable LSN hands them its records, with no wake-up; in the child, its journal's tail thread does.")
+    var listen = false
+
     @Flag(help: "Also print where the lag comes from: each follower's backlog, its catch-up after the appenders, the process's CPU.")
     var breakdown = false
 
@@ -91,7 +94,7 @@ struct BenchFollow: ParsableCommand {
     func run() throws {
         if let path = childFollow, let times = childTimes {
             try prioritizeFollowerThread()
-            try FollowChild.run(path: path, records: appenders * recordsPerAppender, timesPath: times, zeroCopy: zeroCopy)
+            try FollowChild.run(path: path, records: appenders * recordsPerAppender, timesPath: times, zeroCopy: zeroCopy, listen: listen)
             return
         }
         for dir in self.dir {
@@ -135,7 +138,7 @@ struct BenchFollow: ParsableCommand {
         let fields: [(String, JSONValue)] = [
             ("bench", .string("follow")), ("file_system", .string(fileSystemType(dir))),
             ("appenders", .integer(appenders)), ("followers", .integer(followers)), ("record_bytes", .integer(recordBytes)),
-            ("delivery", .string(zeroCopy ? "zero-copy" : "copy")),
+            ("delivery", .string(listen ? "listener" : zeroCopy ? "zero-copy" : "copy")),
             ("in_process_lag_p50_us", .number(Double(percentile(inProcess, 0.5)) / 1e3)),
             ("in_process_lag_p99_us", .number(Double(percentile(inProcess, 0.99)) / 1e3)),
             ("cross_process_lag_p50_us", .number(Double(percentile(crossProcess, 0.5)) / 1e3)),
@@ -146,7 +149,8 @@ struct BenchFollow: ParsableCommand {
             print(jsonLine(fields))
             return
         }
-        print("follow on \(fileSystemType(dir)), \(appenders) appenders, \(recordBytes) B records, \(rounds) rounds:")
+        print("follow on \(fileSystemType(dir)), \(appenders) appenders, \(recordBytes) B records, \(rounds) rounds, "
+            + (listen ? "listeners:" : zeroCopy ? "zero-copy followers:" : "copying followers:"))
         print("  lag in process:    p50 \(formatNumber(Double(percentile(inProcess, 0.5)) / 1e3)) µs, p99 \(formatNumber(Double(percentile(inProcess, 0.99)) / 1e3)) µs (target p99 ≤ 50 µs)")
         print("  lag cross-process: p50 \(formatNumber(Double(percentile(crossProcess, 0.5)) / 1e3)) µs, p99 \(formatNumber(Double(percentile(crossProcess, 0.99)) / 1e3)) µs (target p99 ≤ 200 µs)")
         print("  appends/s with \(followers)+1 followers over alone, median of paired rounds: \(formatNumber(medianRatio)) (target ≥ 0.95)")
