@@ -75,10 +75,13 @@ test-threads:
 # Every model's safety and liveness runs and each broken variant are
 # independent pieces (Tools/promela/check.sh --parts), run one per core; a
 # piece prints its lines when it ends, and any failed piece fails the target.
+# A piece that passed before on the same model, scripts, spin and compiler
+# is not searched again (Tools/promela/cached.sh; MODEL_CACHE=0 searches
+# every piece): a fresh clone checks them all.
 MODEL_JOBS ?= $(shell nproc)
 test-models: setup
 	@Tools/promela/check.sh --parts Tools/promela/*.pml | \
-	  xargs -P $(MODEL_JOBS) -L 1 bash -c 'out=$$(Tools/promela/check.sh "$$0" "$$1" 2>&1); s=$$?; printf "%s\n" "$$out"; exit $$s'
+	  xargs -P $(MODEL_JOBS) -L 1 bash -c 'out=$$(Tools/promela/cached.sh "$$0" "$$1" 2>&1); s=$$?; printf "%s\n" "$$out"; exit $$s'
 
 # Every suite under ThreadSanitizer, in a build of its own (.build-tsan);
 # .ci/run runs it after `make test`. Locks between threads are pthread
