@@ -120,11 +120,8 @@ private final class Sightings: @unchecked Sendable {
     /// one; outside that range it gets a typed error, never a wait.
     @Test func startOutsideTheLogIsRefused() throws {
         let dir = TemporaryDirectory(on: .shm)
-        try Journal.create(path: dir.path, configuration: smallConfiguration(segmentBytes: 128 << 10))
-        let journal = try Journal.open(path: dir.path)
+        let journal = try openTruncatedJournal(in: dir)
         defer { journal.close() }
-        for i in 0..<200 { _ = try journal.appendBlocking(payload(i, bytes: 1000)) }
-        try journal.truncate(before: 150)
         let oldest = journal.oldestLSN
         #expect(oldest > 1)
         for bad in [0, oldest - 1, journal.nextLSN + 1, LSN.max] {

@@ -168,10 +168,7 @@ extension Journal {
     /// journal hears what was durable, then ends.
     @Test func startOutsideTheLogIsRefused() throws {
         let dir = TemporaryDirectory(on: .shm)
-        try Journal.create(path: dir.path, configuration: smallConfiguration(segmentBytes: 128 << 10))
-        let journal = try Journal.open(path: dir.path)
-        for i in 0..<200 { _ = try journal.appendBlocking(payload(i, bytes: 1000)) }
-        try journal.truncate(before: 150)
+        let journal = try openTruncatedJournal(in: dir)
         let oldest = journal.oldestLSN
         #expect(oldest > 1)
         for bad in [0, oldest - 1, journal.nextLSN + 1, LSN.max] {

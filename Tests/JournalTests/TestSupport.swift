@@ -2,6 +2,7 @@ import Foundation
 import Journal
 import JournalFileStorage
 import JournalStorage
+import TestSupport
 import Testing
 
 /// A small journal configuration that exercises rollover and fragmentation.
@@ -29,4 +30,14 @@ func expectReopenedToAppend(_ path: String, after lastLSN: LSN) throws {
     #expect(reopened.recoveryReport.lastLSN == lastLSN)
     #expect(try reopened.appendBlocking([6]) == lastLSN + 1)
     reopened.close()
+}
+
+/// A journal in `dir` (128 KiB segments) holding 200 records of 1000 B,
+/// truncated before LSN 150: its oldest LSN lies above 1, at most 150.
+func openTruncatedJournal(in dir: TemporaryDirectory) throws -> Journal {
+    try Journal.create(path: dir.path, configuration: smallConfiguration(segmentBytes: 128 << 10))
+    let journal = try Journal.open(path: dir.path)
+    for i in 0..<200 { _ = try journal.appendBlocking(payload(i, bytes: 1000)) }
+    try journal.truncate(before: 150)
+    return journal
 }
