@@ -59,7 +59,7 @@ func drainFollower(_ follower: JournalFollower) -> (lsns: [LSN], error: JournalE
         let dir = TemporaryDirectory(on: fs)
         try Journal.create(path: dir.path, configuration: smallConfiguration(segmentBytes: 128 << 10))
         let writer = LockedValue(try Journal.open(path: dir.path))
-        let writerDurable: @Sendable () -> LSN = { writer.withLock { $0.durableLSN } }
+        let writerDurable: @Sendable () -> LSN = { writer.withLock { durableForFollowers($0) } }
         for i in 0..<50 { _ = try writer.withLock { try $0.appendBlocking(payload(i, bytes: 700)) } }
         let reader = try Journal.openForFollowing(path: dir.path)
         #expect(reader.durableLSN == 50)
@@ -115,7 +115,7 @@ func drainFollower(_ follower: JournalFollower) -> (lsns: [LSN], error: JournalE
         let follower = try reader.follower(from: 4)
         let restarted = try Journal.open(path: dir.path)
         defer { restarted.close() }
-        let following = FollowingThread(follower, through: 11, writerDurable: { restarted.durableLSN })
+        let following = FollowingThread(follower, through: 11, writerDurable: { durableForFollowers(restarted) })
         _ = try restarted.appendBlocking([42])
         let seen = following.join()
         #expect(seen.map(\.lsn) == Array(4...11))

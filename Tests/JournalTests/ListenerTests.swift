@@ -198,7 +198,7 @@ extension Journal {
         defer { reader.close() }
         let heard = Heard()
         _ = try reader.listen(from: 1, onRecord: { lsn, bytes in
-            heard.onRecord(lsn, bytes, durable: writer.durableLSN)
+            heard.onRecord(lsn, bytes, durable: durableForFollowers(writer))
         }, onEnd: { heard.onEnd($0) })
         DispatchQueue.concurrentPerform(iterations: 4) { t in
             for i in 0..<150 { _ = try? writer.appendBlocking(payload(50 + t * 150 + i, bytes: 700)) }

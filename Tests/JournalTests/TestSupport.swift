@@ -41,3 +41,14 @@ func openTruncatedJournal(in dir: TemporaryDirectory) throws -> Journal {
     try journal.truncate(before: 150)
     return journal
 }
+
+/// The durable LSN of `writer` as followers in other processes may already
+/// see it. A writer stores its follow file's durable LSN before its own,
+/// both under the journal's lock, so a follower can read a record an
+/// instant before `durableLSN` reaches it. This takes that lock first
+/// (`nextLSN` does): the journal's own durable LSN is then at least
+/// anything the follow file showed before the call.
+func durableForFollowers(_ writer: Journal) -> LSN {
+    _ = writer.nextLSN
+    return writer.durableLSN
+}
