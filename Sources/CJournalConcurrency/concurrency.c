@@ -55,3 +55,4 @@ int cjournal_membarrier_private_expedited(void) {
 }
 
 _Thread_local uintptr_t cjournal_writer_slot_word;
+_Thread_local uintptr_t cjournal_listening_journal_word;

@@ -21,8 +21,10 @@ extension Journal {
     /// - Throws: `JournalError.recordTooLarge`, `.poisoned` after a failed
     ///   write, `.closed`, `.journalFull` when the log holds its most
     ///   segments, `.io` when a segment could not be prepared,
-    ///   `.invalidArgument` on a journal open for reading. On any error the
-    ///   record was not added and took no LSN.
+    ///   `.invalidArgument` on a journal open for reading, or when it would
+    ///   wait for space from inside a handler of this journal's listener
+    ///   (`listen(from:onRecord:onEnd:)`). On any error the record was not
+    ///   added and took no LSN.
     /// - Complexity: O(payload bytes): one copy and one checksum.
     public func enqueue(_ payload: UnsafeRawBufferPointer) throws(JournalError) -> LSN {
         try enqueue(payload, inline: .never)
@@ -53,6 +55,10 @@ extension Journal {
                 lock.unlock()
                 throw error
             case .waitForSpace:
+                if isInsideListener {
+                    lock.unlock()
+                    throw insideListenerError("enqueue, with every batch buffer busy,")
+                }
                 if options.runtime == .manual {
                     lock.unlock()
                     try pump()
@@ -86,8 +92,10 @@ extension Journal {
     ///   became durable (its record's fate is then known only after a
     ///   reopen), `.closed` if the journal closed first,
     ///   `.invalidArgument` on a journal open for reading only (nothing
-    ///   there ever becomes durable: it would wait forever).
+    ///   there ever becomes durable: it would wait forever) or from inside
+    ///   a handler of this journal's listener (`listen(from:onRecord:onEnd:)`).
     public func waitUntilDurableBlocking(_ lsn: LSN) throws(JournalError) {
+        try refuseInsideListener("waitUntilDurableBlocking")
         if durable.load(ordering: .acquiring) >= lsn { return }
         if isReadOnly {
             throw .invalidArgument("LSN \(lsn) is above the durable LSN \(durableLSN) of a journal open for reading only, which never advances")
@@ -133,6 +141,7 @@ extension Journal {
     ///   may or may not be in the log after a reopen).
     /// - Complexity: O(payload bytes) of CPU, plus the wait for the disk.
     public func appendBlocking(_ payload: UnsafeRawBufferPointer) throws(JournalError) -> LSN {
+        try refuseInsideListener("appendBlocking")
         let start = timesAppends ? monotonicNanos() : 0
         let lsn = try enqueue(payload, inline: threadInlinePolicy)
         try waitUntilDurableBlocking(lsn)
@@ -160,6 +169,7 @@ extension Journal {
     ///   the records before it enqueued (and written in due course).
     /// - Complexity: O(total payload bytes), plus one wait for the disk.
     public func appendBlocking(contentsOf payloads: [[UInt8]]) throws(JournalError) -> [LSN] {
+        try refuseInsideListener("appendBlocking")
         var lsns: [LSN] = []
         lsns.reserveCapacity(payloads.count)
         for (i, p) in payloads.enumerated() {

@@ -41,6 +41,13 @@ extern _Thread_local uintptr_t cjournal_writer_slot_word;
 static inline uintptr_t cjournal_writer_slot(void) { return cjournal_writer_slot_word; }
 static inline void cjournal_set_writer_slot(uintptr_t value) { cjournal_writer_slot_word = value; }
 
+/// The address of the journal whose listener this thread is delivering
+/// records to (inside a listener's handler), or 0: a call that would wait
+/// for that journal refuses rather than wait for its own thread.
+extern _Thread_local uintptr_t cjournal_listening_journal_word;
+static inline uintptr_t cjournal_listening_journal(void) { return cjournal_listening_journal_word; }
+static inline void cjournal_set_listening_journal(uintptr_t value) { cjournal_listening_journal_word = value; }
+
 /// A hint to start loading the cache line at `address` for reading
 /// (`__builtin_prefetch`). Never faults, changes nothing a program can
 /// observe: any address will do.

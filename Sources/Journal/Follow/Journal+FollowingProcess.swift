@@ -66,11 +66,15 @@ extension Journal {
     /// durable LSN is returned as it is.
     ///
     /// - Returns: the journal's durable LSN.
-    /// - Throws: `.closed`; `.lsnOutOfRange` when the writer released
-    ///   records this process had yet to read (open the journal again),
-    ///   `.corruption` of records the writer published as durable.
+    /// - Throws: `.closed`; `.invalidArgument` from inside a handler of
+    ///   this journal's listener (`listen(from:onRecord:onEnd:)`), whose
+    ///   thread may hold the lock this takes; `.lsnOutOfRange` when the
+    ///   writer released records this process had yet to read (open the
+    ///   journal again), `.corruption` of records the writer published as
+    ///   durable.
     @discardableResult
     public func catchUpWithWriter() throws(JournalError) -> LSN {
+        try refuseInsideListener("catchUpWithWriter")
         guard !lock.withLock({ closed }) else { throw .closed }
         try tail?.catchUp()
         return durableLSN

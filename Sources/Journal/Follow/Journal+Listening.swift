@@ -16,9 +16,16 @@ extension Journal {
     /// their checksums were verified, as in every read.
     ///
     /// `onRecord` runs on the writer's path, before the appenders of those
-    /// records are woken: keep it short, and never block, append to this
-    /// journal, truncate it or close it from inside it. For work of any
-    /// length, use a follower (`follower(from:)`, `follow(from:)`).
+    /// records are woken: keep it short and never block in it. For work of
+    /// any length, use a follower (`follower(from:)`, `follow(from:)`).
+    /// The calls of this journal that wait for it would wait for the very
+    /// thread running the handler: from inside `onRecord` or `onEnd` they
+    /// throw `JournalError.invalidArgument` instead of waiting. They are
+    /// `appendBlocking`, `waitUntilDurableBlocking`, `enqueue` when every
+    /// batch buffer is busy, `truncate`, `catchUpWithWriter`, and a
+    /// follower's blocking wait for records. Never close the journal from
+    /// inside either handler. Reading the journal, `enqueue` that finds
+    /// room, and calls on other journals are allowed.
     ///
     /// `onEnd` is called once, after the last `onRecord` call: with nil
     /// when the journal closes (after every record durable before the

@@ -160,12 +160,15 @@ public final class JournalFollower: @unchecked Sendable {
     ///
     /// - Throws: `JournalError.lsnOutOfRange` if truncation released the
     ///   next record before it was read, `.corruption` on a record that
-    ///   fails validation.
+    ///   fails validation, `.invalidArgument` when it would wait from
+    ///   inside a handler of the journal's listener
+    ///   (`Journal.listen(from:onRecord:onEnd:)`).
     /// - Complexity: amortized O(payload bytes).
     public func nextBlocking() throws(JournalError) -> JournalRecord? {
         while bufferIndex == bufferEnd {
             guard !journal.followers.isCancelled(token) else { return nil }
             if try refill() { continue }
+            try journal.refuseInsideListener("a follower's blocking wait")
             switch journal.followers.waitBlocking(token, after: position - 1, durable: { journal.durableLSN }) {
             case .advanced: continue
             case .closed, .cancelled: return nil
@@ -214,6 +217,7 @@ public final class JournalFollower: @unchecked Sendable {
             let (delivered, stopped) = try read(through: journal.durableLSN, body)
             if stopped { return }
             if delivered { continue }
+            try journal.refuseInsideListener("a follower's blocking wait")
             switch journal.followers.waitBlocking(token, after: position - 1, durable: { journal.durableLSN }) {
             case .advanced: continue
             case .closed, .cancelled: return

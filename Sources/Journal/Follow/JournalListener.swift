@@ -132,8 +132,8 @@ public final class JournalListener: @unchecked Sendable {
         finished.store(true, ordering: .sequentiallyConsistent)
         journal.followers.removeListener(self)
         switch reason {
-        case .closed, .cancelled: onEnd(nil)
-        case .failed(let error): onEnd(error)
+        case .closed, .cancelled: journal.deliveringToListener { onEnd(nil) }
+        case .failed(let error): journal.deliveringToListener { onEnd(error) }
         }
     }
 
@@ -153,7 +153,7 @@ public final class JournalListener: @unchecked Sendable {
                 guard lsn == position || lsn == journal.lsnPastGaps(position) else {
                     throw JournalError.lsnOutOfRange(requested: position, first: journal.oldestLSN, durable: limit)
                 }
-                onRecord(lsn, bytes)
+                journal.deliveringToListener { onRecord(lsn, bytes) }
                 position = lsn + 1
                 // A cancel (perhaps from `onRecord` itself) stops at once.
                 return !(ending.load(ordering: .relaxed) && isCancelRequested())

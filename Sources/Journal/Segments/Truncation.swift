@@ -36,12 +36,15 @@ extension Journal {
     /// log, without another call.
     ///
     /// - Throws: `JournalError.invalidArgument` on a journal open for
-    ///   reading, `.io` if a rename or removal fails.
+    ///   reading or from inside a handler of its listener
+    ///   (`listen(from:onRecord:onEnd:)`), `.io` if a rename or removal
+    ///   fails.
     /// - Complexity: O(live segments) plus one file operation per segment
     ///   released.
     @discardableResult
     public func truncate(before lsn: LSN) throws(JournalError) -> Int {
         if isReadOnly { throw .invalidArgument("journal is open for reading only") }
+        try refuseInsideListener("truncate")
         return try retention.truncating.withLock { (_: inout Void) throws(JournalError) -> Int in
             // Publish the floor, then look at the positions (Retention/Retention.swift).
             publishRetentionFloor(lsn)
