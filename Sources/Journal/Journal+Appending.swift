@@ -96,6 +96,12 @@ extension Journal {
     ///   a handler of this journal's listener (`listen(from:onRecord:onEnd:)`).
     public func waitUntilDurableBlocking(_ lsn: LSN) throws(JournalError) {
         try refuseInsideListener("waitUntilDurableBlocking")
+        try waitDurableBlocking(lsn)
+    }
+
+    /// `waitUntilDurableBlocking(_:)` for a caller that already refused
+    /// from inside a listener's handler (a blocking append).
+    private func waitDurableBlocking(_ lsn: LSN) throws(JournalError) {
         if durable.load(ordering: .acquiring) >= lsn { return }
         if isReadOnly {
             throw .invalidArgument("LSN \(lsn) is above the durable LSN \(durableLSN) of a journal open for reading only, which never advances")
@@ -144,7 +150,7 @@ extension Journal {
         try refuseInsideListener("appendBlocking")
         let start = timesAppends ? monotonicNanos() : 0
         let lsn = try enqueue(payload, inline: threadInlinePolicy)
-        try waitUntilDurableBlocking(lsn)
+        try waitDurableBlocking(lsn)
         if timesAppends { appendLatency.recordNanoseconds(Int64(monotonicNanos() - start)) }
         return lsn
     }
@@ -176,7 +182,7 @@ extension Journal {
             let inline = i == payloads.count - 1 ? threadInlinePolicy : .never
             lsns.append(try withBytes(p) { (b) throws(JournalError) -> LSN in try enqueue(b, inline: inline) })
         }
-        if let last = lsns.last { try waitUntilDurableBlocking(last) }
+        if let last = lsns.last { try waitDurableBlocking(last) }
         return lsns
     }
 

@@ -148,15 +148,18 @@ public final class JournalListener: @unchecked Sendable {
             delivered.store(position - 1, ordering: .sequentiallyConsistent)
         }
         do {
-            _ = try journal.forEachFollowedRecord(from: first, through: limit, cursor: &cursor) { lsn, bytes in
-                // Only a gap salvage recovery skipped may separate two records.
-                guard lsn == position || lsn == journal.lsnPastGaps(position) else {
-                    throw JournalError.lsnOutOfRange(requested: position, first: journal.oldestLSN, durable: limit)
+            // One mark for the whole delivery, not one per record.
+            _ = try journal.deliveringToListener {
+                try journal.forEachFollowedRecord(from: first, through: limit, cursor: &cursor) { lsn, bytes in
+                    // Only a gap salvage recovery skipped may separate two records.
+                    guard lsn == position || lsn == journal.lsnPastGaps(position) else {
+                        throw JournalError.lsnOutOfRange(requested: position, first: journal.oldestLSN, durable: limit)
+                    }
+                    onRecord(lsn, bytes)
+                    position = lsn + 1
+                    // A cancel (perhaps from `onRecord` itself) stops at once.
+                    return !(ending.load(ordering: .relaxed) && isCancelRequested())
                 }
-                journal.deliveringToListener { onRecord(lsn, bytes) }
-                position = lsn + 1
-                // A cancel (perhaps from `onRecord` itself) stops at once.
-                return !(ending.load(ordering: .relaxed) && isCancelRequested())
             }
             // The writer of a followed journal may have released and reused
             // the file under the bytes just read (journal-format.md, section 11).

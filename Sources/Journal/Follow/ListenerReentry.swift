@@ -10,8 +10,9 @@ import JournalPrimitives
 // a catch-up taking the tail's lock) could wait for its own thread forever.
 // The delivering thread carries a thread-local mark naming the journal, and
 // those calls throw `.invalidArgument` instead of waiting. The mark is set
-// around each handler call and restored after it, so a handler of one
-// journal may still use another.
+// around each delivery (the handler calls of one publication, or the end
+// handler) and restored after it, so a handler of one journal may still
+// use another.
 
 extension Journal {
     /// This journal's address, as the thread-local mark holds it.
