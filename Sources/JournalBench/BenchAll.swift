@@ -19,7 +19,7 @@ struct BenchAll: ParsableCommand {
         discussion: """
             Suites: append-disk (durable appends on --dir beside fio, a pwrite + fdatasync group commit and SQLite), \
             append-shm (the same on --shm-dir, async API), backends (io_uring and the thread backend alternately on both, \
-            Tools/bench/backends.sh), follow (follower lag in this process and another while 64 appenders run, on --shm-dir and --dir), replay (a 1 GiB journal read back beside fio direct reads), \
+            Tools/bench/backends.sh), follow (follower lag in this process and another while 64 appenders run, on --shm-dir and --dir, by copying followers, then by listeners), replay (a 1 GiB journal read back beside fio direct reads), \
             pagedfile (beside a flat buffer), kv (beside SQLite and RocksDB), cpu (instructions per append under callgrind, \
             Tools/bench/callgrind-append.sh) and micro (make bench-micro), each where it is available. \
             A suite that fails is reported and the others still run; the exit status is then 74.

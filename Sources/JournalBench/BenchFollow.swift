@@ -55,6 +55,9 @@ struct BenchFollow: ParsableCommand {
     @Flag(help: "Followers are listeners (Journal.listen): the thread that publishes a durable LSN hands them its records, with no wake-up; in the child, its journal's tail thread does.")
     var listen = false
 
+    @Flag(help: "After each file system's runs with the followers asked for, run them again with listeners (as --listen): one summary for each way of delivery.")
+    var alsoListen = false
+
     @Flag(help: "Also print where the lag comes from: each follower's backlog, its catch-up after the appenders, the process's CPU.")
     var breakdown = false
 
@@ -99,25 +102,38 @@ struct BenchFollow: ParsableCommand {
         }
         for dir in self.dir {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            var plain: [Double] = []
-            var followed: [FollowRun] = []
-            for round in 1...rounds {
-                for withFollowers in round % 2 == 1 ? [false, true] : [true, false] {
-                    let r = try FollowRun.measure(self, dir: dir, withFollowers: withFollowers)
-                    if withFollowers { followed.append(r) } else { plain.append(r.appendsPerSecond) }
-                    let line = "  round \(round) \(withFollowers ? "followed" : "alone   "): \(formatNumber(r.appendsPerSecond)) appends/s" + r.lagText + (breakdown ? r.cpuText : "")
-                    // With --json, progress goes to stderr (bench all shows it).
-                    if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) }
-                }
-            }
-            report(dir: dir, plain: plain, followed: followed)
-            if breakdown {
-                let lines = LagBreakdown.merged(followed.compactMap(\.inProcessBreakdown)).lines("in process")
-                    + LagBreakdown.merged(followed.compactMap(\.crossProcessBreakdown)).lines("cross-process")
-                // After the summary; with --json, on stderr as the progress.
-                for line in lines { if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) } }
+            try measure(dir: dir)
+            if alsoListen && !listen {
+                var listening = self
+                listening.listen = true
+                try listening.measure(dir: dir)
             }
         }
+    }
+
+    /// The rounds on one file system, then their summary (and breakdown).
+    private func measure(dir: String) throws {
+        var plain: [Double] = []
+        var followed: [FollowRun] = []
+        for round in 1...rounds {
+            for withFollowers in round % 2 == 1 ? [false, true] : [true, false] {
+                let r = try FollowRun.measure(self, dir: dir, withFollowers: withFollowers)
+                if withFollowers { followed.append(r) } else { plain.append(r.appendsPerSecond) }
+                progress("  round \(round) \(withFollowers ? "followed" : "alone   "): \(formatNumber(r.appendsPerSecond)) appends/s" + r.lagText + (breakdown ? r.cpuText : ""))
+            }
+        }
+        report(dir: dir, plain: plain, followed: followed)
+        if breakdown {
+            let lines = LagBreakdown.merged(followed.compactMap(\.inProcessBreakdown)).lines("in process")
+                + LagBreakdown.merged(followed.compactMap(\.crossProcessBreakdown)).lines("cross-process")
+            // After the summary; with --json, on stderr as the progress.
+            for line in lines { progress(line) }
+        }
+    }
+
+    /// A progress line: on stdout, or with --json on stderr (bench all shows it).
+    private func progress(_ line: String) {
+        if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) }
     }
 
     /// Gives the calling follower thread the priority asked for, if any
@@ -190,7 +206,7 @@ extension BenchAll {
     /// the default 64 appenders; `--quick` runs one short round of each.
     func followPlan(executable: String) -> Plan {
         let dirs = [shmDir + "-follow", dir + "/follow"]
-        var arguments = [executable, "bench", "follow", "--json"] + dirs.flatMap { ["--dir", $0] }
+        var arguments = [executable, "bench", "follow", "--json", "--also-listen"] + dirs.flatMap { ["--dir", $0] }
         arguments += quick ? ["--rounds", "1", "--records-per-appender", "200"] : ["--rounds", String(rounds)]
         return Plan(name: BenchSuiteName.follow, arguments: arguments, dir: dirs[0])
     }

@@ -15,4 +15,18 @@ import Testing
         #expect(r.status == 0, "stderr: \(r.stderr)")
         #expect(r.stdoutText.contains("lag cross-process: p50"))
     }
+
+    /// `--also-listen` (as `bench all` runs it): one summary per way of
+    /// delivery, the followers asked for first, then listeners.
+    @Test func alsoListenSummarisesBothDeliveries() throws {
+        let scratch = try Scratch(base: "/dev/shm")
+        defer { scratch.remove() }
+        let r = try CLI.run(["bench", "follow", "--json", "--also-listen", "--dir", scratch.root, "--rounds", "1",
+                             "--appenders", "2", "--records-per-appender", "100"])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let summaries = r.stdoutText.split(separator: "\n").filter { $0.contains(#""bench":"follow""#) }
+        #expect(summaries.count == 2)
+        #expect(summaries.first?.contains(#""delivery":"copy""#) == true)
+        #expect(summaries.last?.contains(#""delivery":"listener""#) == true)
+    }
 }
