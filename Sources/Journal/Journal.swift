@@ -147,6 +147,11 @@ public final class Journal: @unchecked Sendable {
     var taskInlineGate = TaskInlineGate()
     var closing = false
     var closed = false
+    /// A close a listener's handler began, whose rest (`finishClosing`)
+    /// another thread runs (`Follow/ListenerReentry.swift`).
+    var deferredClose = DeferredClose.none
+    /// Broadcast when a deferred close is finished.
+    lazy var deferredCloseDone = ConditionLock.Condition(lock)
     var ioSleeping = false
     /// The write queue itself failed (not one write): no completion will come.
     var queueBroken = false
@@ -338,10 +343,17 @@ public final class Journal: @unchecked Sendable {
     /// call is then durable unless a write failed (poisoned). Later appends
     /// fail with `JournalError.closed`. Thread-safe; runs on deinit if not
     /// called.
+    ///
+    /// From inside a listener's handler (`listen(from:onRecord:onEnd:)`),
+    /// whose thread the close would wait for, it returns at once: the
+    /// journal is closing (later appends fail with `closed`), and a thread
+    /// of its own finishes the close once the handler has returned.
     public func close() {
         lock.lock()
         if closed || closing {
             lock.unlock()
+            // A close a handler began: finish it here, or wait for it.
+            if !isInsideListener && takeDeferredClose(waiting: true) { finishClosing() }
             return
         }
         closing = true
@@ -353,6 +365,16 @@ public final class Journal: @unchecked Sendable {
         lock.unlock()
         for c in spaceReady { c.resume() }
         waker?.wake()
+        // From a listener's handler the threads joined below include the
+        // handler's own: the rest runs after it (Follow/ListenerReentry.swift).
+        if isInsideListener { return deferCloseAfterHandler() }
+        finishClosing()
+    }
+
+    /// The rest of `close()`, once the journal is closing: waits for the
+    /// writer's threads, then fails the waiters and ends the followers.
+    func finishClosing() {
+        assert(!isInsideListener, "a handler's thread would join itself")
         if options.runtime == .threads {
             ioThread?.join()
             preparerThread?.join()
@@ -371,6 +393,7 @@ public final class Journal: @unchecked Sendable {
         manualQueue = nil
         directoryLock?.unlock()
         directoryLock = nil
+        endDeferredClose()
     }
 
 }

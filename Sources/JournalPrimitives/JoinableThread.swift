@@ -44,6 +44,14 @@ public final class JoinableThread: @unchecked Sendable {
         return rc
     }
 
+    /// Lets the thread run on unjoined: the system frees it when `body`
+    /// returns. `join()` then returns at once.
+    public func detach() {
+        guard !joined else { return }
+        joined = true
+        pthread_detach(handle)
+    }
+
     /// Waits for `body` to return. Later calls return at once.
     public func join() {
         guard !joined else { return }

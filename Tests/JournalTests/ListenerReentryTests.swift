@@ -13,6 +13,8 @@ private enum Outcome: Equatable, Sendable {
     /// Refused with `invalidArgument`, as a call that would wait for the
     /// handler's own thread must be.
     case refused
+    /// Failed with `closed`: the journal was closing.
+    case closed
     case failed(String)
 }
 
@@ -34,6 +36,8 @@ private final class Attempts: @unchecked Sendable {
             outcome = .succeeded
         } catch JournalError.invalidArgument {
             outcome = .refused
+        } catch JournalError.closed {
+            outcome = .closed
         } catch {
             outcome = .failed("\(error)")
         }
@@ -187,5 +191,107 @@ private final class Attempts: @unchecked Sendable {
         while journal.durableLSN < last { try journal.pump() }
         #expect(journal.nextLSN == last + 1, "the refused enqueue took no LSN")
         #expect(attempts.lsns(count: Int(last)) == (1...last).map { LSN($0) })
+    }
+
+    /// `close()` from inside a handler, which runs on the I/O thread (no
+    /// inline writes) or on the appender writing inline: the call returns
+    /// at once with the journal closing (the handler's next enqueue and
+    /// the next append fail with `closed`) but still locked against another
+    /// open, and a thread of its own finishes the close after the handler:
+    /// the end handler runs, a close from outside waits for the finish, and
+    /// the journal then opens again (its lock released) with every record
+    /// acknowledged. Closed on the handler's thread, the journal let its
+    /// lock go while its threads still ran: the open inside succeeded.
+    @Test(arguments: [false, true]) func closeInsideTheHandlerFinishesAfterIt(inlineWrites: Bool) throws {
+        let dir = TemporaryDirectory(on: .shm)
+        try Journal.create(path: dir.path, configuration: smallConfiguration())
+        var options = JournalOptions()
+        options.inlineWrites = inlineWrites
+        let journal = try Journal.open(path: dir.path, options: options)
+        let attempts = Attempts(), ended = Attempts()
+        _ = try journal.listen(from: 1, onRecord: { lsn, _ in
+            attempts.heard(lsn)
+            guard lsn == 3 else { return }
+            attempts.attempt("close") { journal.close() }
+            attempts.attempt("enqueue after close") { _ = try journal.enqueue(payload(900, bytes: 10)) }
+            // Its threads still run (this one included): it keeps its lock.
+            attempts.attempt("open while closing") { try Journal.open(path: dir.path).close() }
+        }, onEnd: { error in
+            ended.attempt("end") { if let error { throw error } }
+        })
+        var acknowledged: [LSN] = []
+        let failure = Attempts()
+        failure.attempt("append") {
+            for i in 0..<1_000 { acknowledged.append(try journal.appendBlocking(payload(i, bytes: 64))) }
+        }
+        #expect(attempts.outcome(of: "close") == .succeeded)
+        #expect(attempts.outcome(of: "enqueue after close") == .closed)
+        #expect(attempts.outcome(of: "open while closing") != .succeeded)
+        #expect(failure.outcome(of: "append") == .closed)
+        // Inline, the handler ran inside the third append. Through the I/O
+        // thread, the appender may see record 3 durable and append again
+        // before the handler closes: that record is written by the close.
+        #expect(acknowledged == (1...LSN(acknowledged.count)).map { $0 })
+        #expect(inlineWrites ? acknowledged.count == 3 : acknowledged.count >= 3)
+        #expect(ended.outcome(of: "end") == .succeeded)
+        journal.close()
+        let reopened = try Journal.open(path: dir.path)
+        defer { reopened.close() }
+        #expect(reopened.durableLSN >= LSN(acknowledged.count))
+        for lsn in acknowledged { #expect(try reopened.record(at: lsn) == payload(Int(lsn) - 1, bytes: 64)) }
+        #expect(attempts.lsns(count: 3).prefix(3) == [1, 2, 3])
+    }
+
+    /// A journal open for following closed from its listener's handler on
+    /// the tail thread: the tail stops after the handler, the end handler
+    /// runs, a close from outside waits for the finish, and the writer goes
+    /// on untouched.
+    @Test func closeInsideAFollowedJournalsHandlerFinishesAfterIt() throws {
+        let dir = TemporaryDirectory(on: .shm)
+        try Journal.create(path: dir.path, configuration: smallConfiguration())
+        let writer = try Journal.open(path: dir.path)
+        defer { writer.close() }
+        for i in 0..<10 { _ = try writer.appendBlocking(payload(i, bytes: 64)) }
+        let reader = try Journal.openForFollowing(path: dir.path, untilWriterCloses: true)
+        let attempts = Attempts(), ended = Attempts()
+        _ = try reader.listen(from: 1, onRecord: { lsn, _ in
+            attempts.heard(lsn)
+            if lsn == 12 { attempts.attempt("close") { reader.close() } }
+        }, onEnd: { error in
+            ended.attempt("end") { if let error { throw error } }
+        })
+        for i in 10..<20 { _ = try writer.appendBlocking(payload(i, bytes: 64)) }
+        #expect(attempts.outcome(of: "close") == .succeeded)
+        #expect(ended.outcome(of: "end") == .succeeded)
+        reader.close()
+        let heard = attempts.lsns(count: 12)
+        #expect(heard == (1...LSN(heard.count)).map { $0 }, "each record once, in order, from the first")
+        #expect(try writer.appendBlocking(payload(20, bytes: 64)) == 21)
+    }
+
+    /// With the manual runtime the handler runs inside `pump()`, which
+    /// finishes the close the handler began before it returns.
+    @Test func closeInsideTheHandlerFinishesWithinThePump() throws {
+        let storage = SimulatedDisk(seed: 0x434C_4F53).storage()
+        try Journal.create(storage: storage, configuration: smallConfiguration())
+        var options = JournalOptions()
+        options.runtime = .manual
+        let journal = try Journal.open(storage: storage, options: options)
+        let attempts = Attempts(), ended = Attempts()
+        _ = try journal.listen(from: 1, onRecord: { lsn, _ in
+            attempts.heard(lsn)
+            if lsn == 2 { attempts.attempt("close") { journal.close() } }
+        }, onEnd: { error in
+            ended.attempt("end") { if let error { throw error } }
+        })
+        for i in 0..<2 { _ = try journal.enqueue(payload(i, bytes: 10)) }
+        while journal.durableLSN < 2 { try journal.pump() }
+        #expect(attempts.outcome(of: "close") == .succeeded)
+        #expect(ended.attempted == 1, "the pump finished the close: the end handler ran")
+        #expect(ended.outcome(of: "end") == .succeeded)
+        #expect(throws: JournalError.closed) { _ = try journal.enqueue(payload(2, bytes: 10)) }
+        let reopened = try Journal.open(storage: storage, options: options)
+        defer { reopened.close() }
+        #expect(reopened.nextLSN == 3)
     }
 }

@@ -23,9 +23,10 @@ extension Journal {
     /// throw `JournalError.invalidArgument` instead of waiting. They are
     /// `appendBlocking`, `waitUntilDurableBlocking`, `enqueue` when every
     /// batch buffer is busy, `truncate`, `catchUpWithWriter`, and a
-    /// follower's blocking wait for records. Never close the journal from
-    /// inside either handler. Reading the journal, `enqueue` that finds
-    /// room, and calls on other journals are allowed.
+    /// follower's blocking wait for records. `close()` from inside either
+    /// handler returns at once with the journal closing, and finishes on a
+    /// thread of its own after the handler returns. Reading the journal,
+    /// `enqueue` that finds room, and calls on other journals are allowed.
     ///
     /// `onEnd` is called once, after the last `onRecord` call: with nil
     /// when the journal closes (after every record durable before the

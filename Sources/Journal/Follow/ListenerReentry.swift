@@ -13,6 +13,14 @@ import JournalPrimitives
 // around each delivery (the handler calls of one publication, or the end
 // handler) and restored after it, so a handler of one journal may still
 // use another.
+//
+// `close()` cannot throw. From inside a handler it marks the journal
+// closing, as any close does, and leaves the rest (joining the writer's and
+// the tail's threads, ending the listeners) to a thread of its own, which
+// waits for the handler's thread like any other closer. For a writer in the
+// manual runtime, the pump that ran the handler finishes the close. A later
+// `close()` from outside a handler finishes a close left unfinished, or
+// waits for the thread finishing it.
 
 extension Journal {
     /// This journal's address, as the thread-local mark holds it.
@@ -42,4 +50,56 @@ extension Journal {
         defer { cjournal_set_listening_journal(previous) }
         return try body()
     }
+
+    /// `close()` from inside a handler, once the journal is closing: the
+    /// rest of the close runs at the end of the pump (a writer in the manual
+    /// runtime, whose pumping thread owns its write queue) or on a thread of
+    /// its own (every other journal, those open for reading or following
+    /// included).
+    func deferCloseAfterHandler() {
+        lock.withLock {
+            assert(deferredClose == .none, "a journal begins closing once")
+            deferredClose = .pending
+        }
+        if options.runtime == .manual && !isReadOnly { return }
+        do {
+            try JoinableThread.start(name: "journal-close") { [self] in
+                if takeDeferredClose(waiting: false) { finishClosing() }
+            }.detach()
+        } catch {
+            logger.error("close() from a listener's handler: no thread to finish it; the next close() will", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Takes the close a handler began, if nobody took it yet: the caller
+    /// finishes it. Otherwise, `waiting`, waits until the thread that took
+    /// it has finished it.
+    func takeDeferredClose(waiting: Bool) -> Bool {
+        lock.withLock {
+            if deferredClose == .pending {
+                deferredClose = .finishing
+                return true
+            }
+            while waiting && deferredClose == .finishing { deferredCloseDone.wait() }
+            return false
+        }
+    }
+
+    /// At the end of every close: a deferred one is finished.
+    func endDeferredClose() {
+        lock.withLock {
+            guard deferredClose == .finishing else { return }
+            deferredClose = .none
+            deferredCloseDone.broadcast()
+        }
+    }
+}
+
+/// A close begun inside a listener's handler (`Journal.deferredClose`).
+enum DeferredClose {
+    case none
+    /// Begun; its rest is to be run by whoever takes it first.
+    case pending
+    /// A thread runs its rest.
+    case finishing
 }

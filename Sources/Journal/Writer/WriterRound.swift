@@ -153,6 +153,8 @@ extension Journal {
         prepareSegmentIfNeeded()
         guard let queue = manualQueue else { return }
         _ = writerRound(queue, blocking: false)
+        // A handler this round ran closed the journal: finish that close.
+        if !isInsideListener && takeDeferredClose(waiting: false) { finishClosing() }
         if let p = lock.withLock({ poison }) { throw .poisoned(p) }
     }
 }
