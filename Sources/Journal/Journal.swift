@@ -150,6 +150,8 @@ public final class Journal: @unchecked Sendable {
     /// A close a listener's handler began, whose rest (`finishClosing`)
     /// another thread runs (`Follow/ListenerReentry.swift`).
     var deferredClose = DeferredClose.none
+    /// A handler began a close that its delivery has yet to hand on.
+    let closeToHandOn = Atomic<Bool>(false)
     /// Broadcast when a deferred close is finished.
     lazy var deferredCloseDone = ConditionLock.Condition(lock)
     var ioSleeping = false

@@ -16,11 +16,12 @@ import JournalPrimitives
 //
 // `close()` cannot throw. From inside a handler it marks the journal
 // closing, as any close does, and leaves the rest (joining the writer's and
-// the tail's threads, ending the listeners) to a thread of its own, which
-// waits for the handler's thread like any other closer. For a writer in the
-// manual runtime, the pump that ran the handler finishes the close. A later
-// `close()` from outside a handler finishes a close left unfinished, or
-// waits for the thread finishing it.
+// the tail's threads, ending the listeners) to a thread of its own, started
+// once the handler's delivery is over (an appender writing inline is not a
+// thread the close joins). For a writer in the manual runtime, the pump
+// that ran the handler finishes the close. A later `close()` from outside a
+// handler finishes a close left unfinished, or waits for the thread
+// finishing it.
 
 extension Journal {
     /// This journal's address, as the thread-local mark holds it.
@@ -43,24 +44,35 @@ extension Journal {
     }
 
     /// Runs `body` with the calling thread marked as delivering to this
-    /// journal's listeners, and restores the mark it had.
+    /// journal's listeners, and restores the mark it had. A close a handler
+    /// began in `body` is handed on once the delivery is over.
     func deliveringToListener<R>(_ body: () throws -> R) rethrows -> R {
         let previous = cjournal_listening_journal()
         cjournal_set_listening_journal(listeningMark)
-        defer { cjournal_set_listening_journal(previous) }
+        defer {
+            cjournal_set_listening_journal(previous)
+            if previous != listeningMark && closeToHandOn.load(ordering: .acquiring) { handOnDeferredClose() }
+        }
         return try body()
     }
 
     /// `close()` from inside a handler, once the journal is closing: the
-    /// rest of the close runs at the end of the pump (a writer in the manual
-    /// runtime, whose pumping thread owns its write queue) or on a thread of
-    /// its own (every other journal, those open for reading or following
-    /// included).
+    /// rest is handed on when the handler's delivery is over.
     func deferCloseAfterHandler() {
         lock.withLock {
             assert(deferredClose == .none, "a journal begins closing once")
             deferredClose = .pending
         }
+        closeToHandOn.store(true, ordering: .releasing)
+    }
+
+    /// After the delivery whose handler closed the journal: the rest of the
+    /// close runs at the end of the pump (a writer in the manual runtime,
+    /// whose pumping thread owns its write queue) or on a thread of its own
+    /// (every other journal, those open for reading or following included),
+    /// which never starts before the handler has returned.
+    private func handOnDeferredClose() {
+        guard closeToHandOn.exchange(false, ordering: .acquiringAndReleasing) else { return }
         if options.runtime == .manual && !isReadOnly { return }
         do {
             try JoinableThread.start(name: "journal-close") { [self] in
