@@ -14,29 +14,46 @@
  * above its LSN, it removes the file and fails. Its reader then reads and
  * advances the position (a file replaced with a higher LSN).
  *
- * Each position has one reader (its consumer), as the code enforces with
- * a lock on position-NAME.lock that the kernel drops with its process
- * (journal-format.md, section 12, "One consumer"). A truncation that
- * positions held back runs again at each segment rollover with the same
- * LSN (Retention/Retention+Pending.swift): one more of the writer's
- * truncations, whose L the model already chooses freely.
+ * A position has one consumer at a time: before it reads or advances a
+ * position, a consumer takes the lock on position-NAME.lock without
+ * waiting (in use: it gives up), then reads the position file again, and
+ * the kernel drops the lock when the consumer's process ends, however it
+ * ends (journal-format.md, section 12, "One consumer"). Two consumers of
+ * the existing position take turns here: the first holds it from the
+ * start and may die at any step, letting the lock go; the second then
+ * claims the position and goes on from what its file holds. The creator's
+ * position has one consumer, the creator itself, which holds the lock
+ * from before it writes the file.
+ *
+ * A truncation that positions held back runs again at each segment
+ * rollover with the same LSN (Retention/Retention+Pending.swift): one more
+ * of the writer's truncations, whose L the model already chooses freely.
  *
  * Code: Sources/Journal/Retention/Retention.swift (createPosition),
  * Segments/Truncation.swift (truncate), Retention/Retention+Cut.swift
- * (retentionCutLocked), Follow/SharedFollowState.swift (retentionFloor).
+ * (retentionCutLocked), Follow/SharedFollowState.swift (retentionFloor),
+ * Retention/ReaderPosition.swift (claim).
  *
  * Checked:
  *  - no record at or above a held position that the writer did not
  *    overtake for the bound is ever released (assertions at the release
  *    and at every read of a reader);
- *  - a position never goes backwards.
+ *  - a position never goes backwards, across a change of consumer too.
  *
  * Broken variants, each of which spin must reject (Tools/promela/check-bugs.sh):
  *   BUG_NO_FLOOR            the writer reads the position files without
  *                           publishing its floor first;
  *   BUG_CHECK_BEFORE_WRITE  the creator checks the floor and the oldest LSN
- *                           before it writes its file.
+ *                           before it writes its file;
+ *   BUG_NO_CLAIM            consumers read and advance the position without
+ *                           its lock (two of them may then move it back);
+ *   BUG_NO_REREAD           a consumer that takes the lock goes on from the
+ *                           LSN it read before, not the file's.
  */
+
+/* Partial-order reduction on, states compressed (two consumers of one
+   position multiply the interleavings):
+   check.sh safety-cflags: -DCOLLAPSE */
 
 #define N 3      /* records the writer appends */
 #define NP 2     /* positions: 0 is created during the run, 1 exists at the start */
@@ -50,6 +67,7 @@ byte floor = 1;      /* the retention floor, as published */
 byte pos[NP];        /* position files: 0 none, else the next LSN needed */
 bool live[NP];       /* ghost: position i was created and is held */
 bool overtaken[NP];  /* ghost: a truncation went past position i for the bound */
+byte holder = 0;     /* the consumer holding position 1's lock, 0 for none */
 
 proctype Writer() {
   byte t = 0;
@@ -146,17 +164,55 @@ failed:
   skip
 }
 
-proctype Reader() {
-  byte p;
-  readAndAdvance(1)
+/*
+ * A consumer of position 1 (id 1 or 2): claims the position, reads its
+ * file, then reads and advances it, each advance a replacement of the file
+ * with its next LSN. It may die at any step: its process ends and the
+ * kernel lets the lock go. Consumer 1 holds the lock when the run starts;
+ * consumer 2 claims it whenever it is free.
+ */
+proctype Consumer(byte id) {
+  byte v;
+#ifdef BUG_NO_REREAD
+  v = pos[1];   /* read before the claim, never again */
+#endif
+#ifndef BUG_NO_CLAIM
+  /* A claim that finds the position in use gives up, which leaves
+     nothing to check: the model's claim waits instead, as a consumer
+     that tries again until it gets the position. */
+  atomic { (holder == 0 || holder == id) -> holder = id }
+#endif
+#ifndef BUG_NO_REREAD
+  v = pos[1];
+#endif
+  do
+  :: v < top + 1 ->
+     /* Its next record is still in the log, or it was overtaken. */
+     assert(overtaken[1] || firstKept <= v);
+     /* The file is replaced with the next LSN: a position never goes
+        backwards. */
+     d_step { v++; assert(v > pos[1]); pos[1] = v }
+  :: break
+  od;
+  /* Done with the position, or dead: the lock goes either way (and its
+     local state with it, which keeps the state space small). */
+  atomic {
+    v = 0;
+    if
+    :: holder == id -> holder = 0
+    :: else -> skip
+    fi
+  }
 }
 
 init {
   pos[1] = 1;
   live[1] = true;
+  holder = 1;
   atomic {
     run Writer();
     run Creator();
-    run Reader()
+    run Consumer(1);
+    run Consumer(2)
   }
 }
