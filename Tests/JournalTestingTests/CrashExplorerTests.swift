@@ -192,6 +192,42 @@ struct CrashExplorerTests {
         #expect(fellBehind >= 1, "followers of recovered positions got readerFellBehind")
     }
 
+    /// The small workload with a retention bound, cut at every boundary:
+    /// records enough for several segments and a bound of 4, so that some
+    /// lagging positions keep more than the bound and are overtaken while
+    /// the others hold truncation back. The runs without a cut show the
+    /// overtakings happen (every cut run repeats a prefix of its seed's
+    /// run); the exploration finds no violation (check 6: a record at or
+    /// above a position within the bound is never released; check 7: a
+    /// recovered position resumes or reports `readerFellBehind`). With the
+    /// defect that ignores positions, it finds some: positions within the
+    /// bound are still held.
+    @Test("small workloads with a retention bound, cut at every boundary: positions past the bound are overtaken, the others hold")
+    func exhaustiveWithRetentionBound() {
+        journalLogsSilenced
+        var p = JournalWorkloadParameters.small(records: 40, profile: .none)
+        p.payloadBytes = 1000...4000
+        p.truncateProbability = 0.2
+        p.positionProbability = 0.2
+        p.retainedSegmentsMax = 4
+        let seeds: Range<UInt64> = 0..<6
+        let workload = JournalCrashWorkload(p)
+        var overtakings = 0
+        for seed in seeds {
+            let disk = SimulatedDisk(seed: seed, faults: workload.faults)
+            overtakings += workload.run(CrashRun(disk: disk, seed: seed, cutAfter: nil)).overtakings
+        }
+        #expect(overtakings >= 1, "positions were overtaken during the runs")
+        let sound = explore(p, seeds: seeds)
+        printCoverage("exhaustive, retention bound (\(overtakings) overtakings in the uncut runs)", sound)
+        #expect(sound.crashPoints >= 100, describe(sound))
+        expectNoViolations(sound, profile: .none)
+        p.defects = .truncateIgnoringPositions
+        let broken = explore(p, seeds: seeds)
+        printCoverage("exhaustive, retention bound, truncation ignoring positions", broken)
+        #expect(broken.violationCount >= 1, describe(broken))
+    }
+
     // MARK: The explorer itself
 
     /// A session's reopen is checked mid-run, and its check must count the
