@@ -18,7 +18,7 @@ struct BenchAll: ParsableCommand {
         abstract: "Run every suite beside its peers and write BENCHMARKS.md with charts.",
         discussion: """
             Suites: append-disk (durable appends on --dir beside fio, a pwrite + fdatasync group commit and SQLite), \
-            append-shm (the same on --shm-dir, async API), backends (io_uring and the thread backend alternately on both, \
+            append-shm (the same on --shm-dir, async API, beside the blocking API on the same journal), backends (io_uring and the thread backend alternately on both, \
             Tools/bench/backends.sh), follow (follower lag in this process and another while 64 appenders run, on --shm-dir and --dir, by copying followers, then by listeners), replay (a 1 GiB journal read back beside fio direct reads), \
             pagedfile (beside a flat buffer), kv (beside SQLite and RocksDB), cpu (instructions per append under callgrind, \
             Tools/bench/callgrind-append.sh) and micro (make bench-micro), each where it is available. \
@@ -180,7 +180,10 @@ struct BenchAll: ParsableCommand {
         case BenchSuiteName.appendDisk, BenchSuiteName.appendShm:
             let dir = name == BenchSuiteName.appendDisk ? self.dir + "/append" : shmDir
             var args = [executable, "bench", "append", "--json", "--verbose", "--dir", dir] + fioArguments
-            if name == BenchSuiteName.appendShm { args += ["--api", AppendAPI.async.rawValue] }
+            if name == BenchSuiteName.appendShm {
+                // The async API, with the blocking one on the same journal in each round.
+                args += ["--api", AppendAPI.async.rawValue, "--peers", "pwrite,sqlite,blocking"]
+            }
             if quick {
                 args += ["--quick", "--cell", "append-128B-1", "--cell", "append-128B-64", "--cell", "append-1MiB-4", "--prime-rollovers", "1"]
             } else {

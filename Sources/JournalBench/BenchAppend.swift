@@ -108,7 +108,7 @@ public struct BenchAppend: ParsableCommand {
     @Option(name: .long, help: "How the journal's writes reach the disk: auto, io-uring or threads (JournalIOBackend). Tools/bench/backends.sh runs both, interleaved.")
     var ioBackend: String = "auto"
 
-    @Option(name: .long, help: "Peers beside fio, comma-separated: pwrite (a hand-written pwrite + fdatasync group commit, every cell), sqlite (SQLite WAL synchronous=FULL and NORMAL, 128 B cells), or none.")
+    @Option(name: .long, help: "Peers beside fio, comma-separated: pwrite (a hand-written pwrite + fdatasync group commit, every cell), sqlite (SQLite WAL synchronous=FULL and NORMAL, 128 B cells), blocking (with --api async: the same journal through appendBlocking on threads, right after ours in each round, 128 B cells), or none.")
     var peers: String = "pwrite,sqlite"
 
     public init() {}
@@ -121,8 +121,11 @@ public struct BenchAppend: ParsableCommand {
         if !quick, let bulkRounds, bulkRounds < 3 { throw ValidationError("--bulk-rounds must be at least 3") }
         guard (1...64).contains(bulkAppenders) else { throw ValidationError("--bulk-appenders must be in 1...64") }
         let known = Set(AppendCell.all(bulkAppenders: bulkAppenders).map(\.name))
-        for p in peerList where !["pwrite", "sqlite"].contains(p) {
-            throw ValidationError("unknown peer \(p); peers: pwrite, sqlite, none")
+        for p in peerList where !["pwrite", "sqlite", "blocking"].contains(p) {
+            throw ValidationError("unknown peer \(p); peers: pwrite, sqlite, blocking, none")
+        }
+        if peerList.contains("blocking") && api != AppendAPI.async.rawValue {
+            throw ValidationError("the blocking peer compares the async API with the blocking one: it needs --api async")
         }
         for c in cells where !known.contains(c) {
             throw ValidationError("unknown cell \(c); cells: \(AppendCell.all(bulkAppenders: bulkAppenders).map(\.name).joined(separator: ", "))")
@@ -210,6 +213,12 @@ public struct BenchAppend: ParsableCommand {
         let sqliteCell = peerList.contains("sqlite") && cell.metric == .commitsPerSecond && cell.window == 1
         let sqliteFull = sqliteCell ? try SQLiteLog(path: temp + "/full.db", synchronous: .full, connections: cell.appenders) : nil
         let sqliteNormal = sqliteCell ? try SQLiteLog(path: temp + "/normal.db", synchronous: .normal, connections: cell.appenders) : nil
+        // The blocking API on the same journal: what the async API adds.
+        let blocking = peerList.contains("blocking") && api == .async && cell.metric == .commitsPerSecond && cell.window == 1
+            ? AppendHarness(
+                journal: journal, appenders: cell.appenders, recordBytes: cell.recordBytes, window: 1, api: .blocking,
+                warmupSeconds: warmup, seconds: seconds, truncateBehind: truncate)
+            : nil
 
         var result = AppendCellResult(cell: cell)
         result.fioCommandLines = [runner.commandLine(qd1), runner.commandLine(qd4)]
@@ -224,17 +233,18 @@ public struct BenchAppend: ParsableCommand {
             log("  primed: \(primed.rollovers) segment rollover(s) in \(formatNumber(primed.seconds)) s")
         }
         for round in 1...rounds {
-            try runRound(round, harness: harness, runner: runner, fio: (qd1, qd4), peers: (groupCommit, sqliteFull, sqliteNormal),
+            try runRound(round, harness: harness, runner: runner, fio: (qd1, qd4), peers: (blocking, groupCommit, sqliteFull, sqliteNormal),
                          loop: loop, record: peerRecord, into: &result)
         }
         return result
     }
 
-    /// One round of a cell: ours, then fio at QD1 and QD4, then each peer,
-    /// so that every side meets the disk in the same minute.
+    /// One round of a cell: ours (and the blocking API right after it),
+    /// then fio at QD1 and QD4, then each peer, so that every side meets
+    /// the disk in the same minute.
     private func runRound(
         _ round: Int, harness: AppendHarness, runner: FioRunner, fio: (qd1: [String], qd4: [String]),
-        peers: (groupCommit: GroupCommitLog?, sqliteFull: SQLiteLog?, sqliteNormal: SQLiteLog?),
+        peers: (blocking: AppendHarness?, groupCommit: GroupCommitLog?, sqliteFull: SQLiteLog?, sqliteNormal: SQLiteLog?),
         loop: ClosedLoop, record: PseudoRandomBytes, into result: inout AppendCellResult
     ) throws {
         let before = harness.journal.segmentPreparation
@@ -242,6 +252,11 @@ public struct BenchAppend: ParsableCommand {
         let after = harness.journal.segmentPreparation
         result.ours.append(ours)
         log("  round \(round) ours:    \(formatNumber(result.oursValue(ours))) \(result.cell.metric.rawValue), \(ours.latency.microsecondsText), p99.9 \(formatNumber(Double(ours.latency.p999) / 1000)) us, \(ours.operations) appends\(ours.untimed > 0 ? " (\(ours.untimed) untimed)" : ""), segments \(after.reused - before.reused) reused, \(after.zeroFilled - before.zeroFilled) zero-filled, \(after.deleted - before.deleted) deleted")
+        if let blocking = peers.blocking {
+            let r = try blocking.runRound()
+            result.blocking.append(r)
+            log("  round \(round) blocking API: \(peerLine(result, r))")
+        }
         let f1 = try runner.run(fio.qd1)
         result.fioQD1.append(f1)
         log("  round \(round) fio QD1: \(formatNumber(result.fioValue(f1))), \(f1.latency.microsecondsText)")

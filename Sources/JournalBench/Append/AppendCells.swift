@@ -85,6 +85,9 @@ struct AppendCellResult: Sendable {
     /// SQLite WAL, one insert per commit, synchronous=FULL and NORMAL (128 B cells).
     var sqliteFull: [AppendRound] = []
     var sqliteNormal: [AppendRound] = []
+    /// The blocking API on the same journal, each round right after ours
+    /// (the async API's): the `blocking` peer.
+    var blocking: [AppendRound] = []
 
     func oursValue(_ r: AppendRound) -> Double {
         cell.metric == .commitsPerSecond ? r.perSecond : r.megabytesPerSecond
@@ -237,13 +240,17 @@ extension AppendCellResult {
         if cell.metric == .commitsPerSecond {
             fields.insert(("ours_mb_per_s", .number(Summary(ours.map(\.megabytesPerSecond)).median)), at: 12)
         }
-        for (name, rounds) in [("pwrite", pwrite), ("sqlite_full", sqliteFull), ("sqlite_normal", sqliteNormal)] where !rounds.isEmpty {
+        for (name, rounds) in [("blocking", blocking), ("pwrite", pwrite), ("sqlite_full", sqliteFull), ("sqlite_normal", sqliteNormal)] where !rounds.isEmpty {
             let (v, p50, p99) = peerSummary(rounds)
             fields += [
                 (name, .number(v.median)), ("\(name)_min", .number(v.min)), ("\(name)_max", .number(v.max)),
                 ("\(name)_p50_us", .number(p50.median)), ("\(name)_p99_us", .number(p99.median)),
                 ("ratio_\(name)", .number(ratio(o.median, v.median))),
             ]
+        }
+        if !blocking.isEmpty {
+            // The async API's p50 over the blocking API's, medians of the same rounds.
+            fields.append(("p50_ratio_blocking", .number(ratio(oursP50.median, peerSummary(blocking).p50.median))))
         }
         if cell.window > 1 { fields.append(("window", .integer(cell.window))) }
         fields.append(("target", cell.target.map { .string($0.text) } ?? .null))
@@ -265,7 +272,7 @@ extension AppendCellResult {
 }
 
 func renderTable(_ results: [AppendCellResult]) -> String {
-    let header = ["cell", "metric", "ours median [min-max]", "p50/p99 us", "fio QD1 median [min-max]", "fio QD1 p50/p99 us", "fio QD4 median", "ratio QD1 (QD4)", "pwrite loop (ratio)", "SQLite FULL (ratio)", "SQLite NORMAL (ratio)", "target", "met?"]
+    let header = ["cell", "metric", "ours median [min-max]", "p50/p99 us", "fio QD1 median [min-max]", "fio QD1 p50/p99 us", "fio QD4 median", "ratio QD1 (QD4)", "blocking API (ratio)", "pwrite loop (ratio)", "SQLite FULL (ratio)", "SQLite NORMAL (ratio)", "target", "met?"]
     var rows: [[String]] = [header]
     for r in results {
         let o = r.oursSummary, q1 = r.fioQD1Summary, q4 = r.fioQD4Summary
@@ -284,7 +291,7 @@ func renderTable(_ results: [AppendCellResult]) -> String {
             "\(formatNumber(r.fioQD1P50.median))/\(formatNumber(r.fioQD1P99.median))",
             formatNumber(q4.median),
             ratioText,
-            r.peerText(r.pwrite), r.peerText(r.sqliteFull), r.peerText(r.sqliteNormal),
+            r.peerText(r.blocking), r.peerText(r.pwrite), r.peerText(r.sqliteFull), r.peerText(r.sqliteNormal),
             r.cell.target?.text ?? "-",
             r.met.map { $0 ? "yes" : "NO" } ?? "-",
         ])

@@ -108,18 +108,21 @@ struct BenchReport {
     }
 
     /// The sides of the commits/s cells: (column, field prefix), ours first.
+    /// The blocking API (the `blocking` peer, beside the async API) only
+    /// where it ran.
     static let commitSides = [
-        ("journal", "ours"), ("fio QD1", "fio_qd1"), ("fio QD4", "fio_qd4"), ("pwrite loop", "pwrite"),
-        ("SQLite FULL", "sqlite_full"), ("SQLite NORMAL", "sqlite_normal"),
+        ("journal", "ours"), ("blocking API", "blocking"), ("fio QD1", "fio_qd1"), ("fio QD4", "fio_qd4"),
+        ("pwrite loop", "pwrite"), ("SQLite FULL", "sqlite_full"), ("SQLite NORMAL", "sqlite_normal"),
     ]
 
     /// The commits/s cells' tables: rates, ratios to each peer, latencies.
     func commitTables(_ commits: [BenchRecord]) -> [String] {
-        let peers = Self.commitSides.dropFirst()
+        let sides = Self.commitSides.filter { side in side.1 != "blocking" || commits.contains { $0.number("blocking") != nil } }
+        let peers = sides.dropFirst()
         func cell(_ r: BenchRecord) -> String { r.string("cell") ?? "?" }
         var out = ["Commits/s (each commit durable before it returns; fio: one 4 KiB O_DSYNC direct write per I/O):", ""]
-        out += markdownTable(["cell", "appenders"] + Self.commitSides.map(\.0), commits.map { r in
-            [cell(r), r.integer("appenders").map(String.init) ?? "?"] + Self.commitSides.map { medianRange(r, $0.1) }
+        out += markdownTable(["cell", "appenders"] + sides.map(\.0), commits.map { r in
+            [cell(r), r.integer("appenders").map(String.init) ?? "?"] + sides.map { medianRange(r, $0.1) }
         })
         out += ["", "Ratios, journal over peer (QD1: median [min-max] of the per-round ratios in brackets):", ""]
         out += markdownTable(["cell"] + peers.map { "/ " + $0.0 }, commits.map { r in

@@ -42,6 +42,7 @@ struct BenchTarget {
             goal: ">= 1,000,000/s",
             measured: shm64.map { "\(formatNumber(shmRate ?? .nan)) appends/s (\($0.string("cell") ?? "?"))" } ?? "-",
             value: shmRate.map { $0 / 1e6 }, threshold: 1))
+        targets.append(asyncLatencyTarget(run))
 
         // Replay.
         let replay = run.suite(BenchSuiteName.replay).first { $0.string("bench") == "replay" || $0.number("iterate_gbps") != nil }
@@ -73,6 +74,20 @@ struct BenchTarget {
         targets += backendTargets(run)
         targets += followTargets(run)
         return targets
+    }
+
+    /// One async appender on /dev/shm against the blocking API on the same
+    /// journal, in the same rounds (the `blocking` peer of `bench append`):
+    /// p50 latency at most 2x.
+    private static func asyncLatencyTarget(_ run: BenchRun) -> BenchTarget {
+        let cell = run.suite(BenchSuiteName.appendShm).first {
+            $0.integer("appenders") == 1 && $0.integer("record_bytes") == 128 && $0.integer("window") == nil
+        }
+        let async = cell?.number("ours_p50_us"), blocking = cell?.number("blocking_p50_us")
+        return BenchTarget(
+            what: "p50 latency of 1 async appender on /dev/shm vs the blocking API's, same rounds", goal: "<= 2x",
+            measured: blocking == nil ? "-" : "\(formatNumber(async ?? .nan)) vs \(formatNumber(blocking ?? .nan)) us",
+            value: blocking == nil ? nil : cell?.number("p50_ratio_blocking"), threshold: 2, atMost: true)
     }
 
     /// The append targets on the disk: throughput against fio and SQLite,
