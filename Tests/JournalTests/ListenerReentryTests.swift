@@ -73,6 +73,34 @@ private final class Attempts: @unchecked Sendable {
     var attempted: Int { lock.withLock { outcomes.count } }
 }
 
+/// A fresh journal in the manual runtime on a simulated disk, with the
+/// options to open it again.
+private func manualJournal(seed: UInt64) throws -> (storage: any StorageDirectory, options: JournalOptions, journal: Journal) {
+    let storage = SimulatedDisk(seed: seed).storage()
+    try Journal.create(storage: storage, configuration: smallConfiguration())
+    var options = JournalOptions()
+    options.runtime = .manual
+    return (storage, options, try Journal.open(storage: storage, options: options))
+}
+
+/// Listens to `journal` from record 1: each record heard goes into
+/// `attempts`; at record `lsn` the handler closes `journal` (the attempt
+/// "close"), then runs `then`; the end handler's outcome is `ended`'s
+/// "end".
+private func listenClosing(
+    _ journal: Journal, at lsn: LSN, _ attempts: Attempts, _ ended: Attempts,
+    then: @escaping @Sendable () -> Void = {}
+) throws {
+    _ = try journal.listen(from: 1, onRecord: { heard, _ in
+        attempts.heard(heard)
+        guard heard == lsn else { return }
+        attempts.attempt("close") { journal.close() }
+        then()
+    }, onEnd: { error in
+        ended.attempt("end") { if let error { throw error } }
+    })
+}
+
 /// Calls that wait for a journal, made from inside a handler of its
 /// listener, would wait for the thread the handler runs on: they throw
 /// instead, and everything else a handler may do still works. The suite's
@@ -163,11 +191,7 @@ private final class Attempts: @unchecked Sendable {
     /// written while the handler runs, so its enqueues fill the buffers.
     /// What it enqueued before the refusal is written and delivered later.
     @Test func enqueueThatMustWaitForSpaceIsRefusedInsideTheHandler() throws {
-        let storage = SimulatedDisk(seed: 0x4C49_5354).storage()
-        try Journal.create(storage: storage, configuration: smallConfiguration())
-        var options = JournalOptions()
-        options.runtime = .manual
-        let journal = try Journal.open(storage: storage, options: options)
+        let journal = try manualJournal(seed: 0x4C49_5354).journal
         defer { journal.close() }
         let attempts = Attempts()
         let enqueued = LockedValue<Int>(0)
@@ -209,16 +233,12 @@ private final class Attempts: @unchecked Sendable {
         options.inlineWrites = inlineWrites
         let journal = try Journal.open(path: dir.path, options: options)
         let attempts = Attempts(), ended = Attempts()
-        _ = try journal.listen(from: 1, onRecord: { lsn, _ in
-            attempts.heard(lsn)
-            guard lsn == 3 else { return }
-            attempts.attempt("close") { journal.close() }
+        let path = dir.path
+        try listenClosing(journal, at: 3, attempts, ended) {
             attempts.attempt("enqueue after close") { _ = try journal.enqueue(payload(900, bytes: 10)) }
             // Its threads still run (this one included): it keeps its lock.
-            attempts.attempt("open while closing") { try Journal.open(path: dir.path).close() }
-        }, onEnd: { error in
-            ended.attempt("end") { if let error { throw error } }
-        })
+            attempts.attempt("open while closing") { try Journal.open(path: path).close() }
+        }
         var acknowledged: [LSN] = []
         let failure = Attempts()
         failure.attempt("append") {
@@ -254,12 +274,7 @@ private final class Attempts: @unchecked Sendable {
         for i in 0..<10 { _ = try writer.appendBlocking(payload(i, bytes: 64)) }
         let reader = try Journal.openForFollowing(path: dir.path, untilWriterCloses: true)
         let attempts = Attempts(), ended = Attempts()
-        _ = try reader.listen(from: 1, onRecord: { lsn, _ in
-            attempts.heard(lsn)
-            if lsn == 12 { attempts.attempt("close") { reader.close() } }
-        }, onEnd: { error in
-            ended.attempt("end") { if let error { throw error } }
-        })
+        try listenClosing(reader, at: 12, attempts, ended)
         for i in 10..<20 { _ = try writer.appendBlocking(payload(i, bytes: 64)) }
         #expect(attempts.outcome(of: "close") == .succeeded)
         #expect(ended.outcome(of: "end") == .succeeded)
@@ -272,18 +287,9 @@ private final class Attempts: @unchecked Sendable {
     /// With the manual runtime the handler runs inside `pump()`, which
     /// finishes the close the handler began before it returns.
     @Test func closeInsideTheHandlerFinishesWithinThePump() throws {
-        let storage = SimulatedDisk(seed: 0x434C_4F53).storage()
-        try Journal.create(storage: storage, configuration: smallConfiguration())
-        var options = JournalOptions()
-        options.runtime = .manual
-        let journal = try Journal.open(storage: storage, options: options)
+        let (storage, options, journal) = try manualJournal(seed: 0x434C_4F53)
         let attempts = Attempts(), ended = Attempts()
-        _ = try journal.listen(from: 1, onRecord: { lsn, _ in
-            attempts.heard(lsn)
-            if lsn == 2 { attempts.attempt("close") { journal.close() } }
-        }, onEnd: { error in
-            ended.attempt("end") { if let error { throw error } }
-        })
+        try listenClosing(journal, at: 2, attempts, ended)
         for i in 0..<2 { _ = try journal.enqueue(payload(i, bytes: 10)) }
         while journal.durableLSN < 2 { try journal.pump() }
         #expect(attempts.outcome(of: "close") == .succeeded)
